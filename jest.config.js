@@ -1,0 +1,11 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.(t|j)s$': ['@swc/jest'] },
+  // @fastify/static (behind @fastify/swagger-ui) requires content-disposition@3, which is ESM-only:
+  // let swc turn it into CommonJS instead of pinning an old, unmaintained major.
+  transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
+  testTimeout: 20000,
+};

@@ -1,0 +1,126 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type Redis from 'ioredis';
+import { CallAssessor, type BehaviourTracker, type StaticAssessment } from './calls/assess';
+import { loadConfig, type Config } from './config';
+import { api } from './http/api';
+import { registerDocs } from './http/docs';
+import { registerErrorHandling } from './http/errors';
+import { healthRoutes } from './ops/health';
+import { loggerOptions } from './ops/logger';
+import { loadRegistryFile, RegistryIndex } from './registry';
+import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
+import { createShakenVerifier, loadTrustAnchors } from './shaken';
+import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
+import { createRedisClient, RedisGuard } from './state/redis';
+import { MemoryVerdictCache, RedisVerdictCache, type VerdictCache } from './state/verdict-cache';
+
+/** What routes reach through `app.services`: one home for every dependency of a request. */
+export interface Services {
+  config: Config;
+  assessor: CallAssessor;
+  registry: () => RegistryIndex;
+  verifier: ShakenVerifier;
+  redisGuard: RedisGuard | null;
+  policy: Policy;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: Services;
+  }
+}
+
+/** Everything a test, the bench or the server may hand in instead of the defaults. */
+export interface BuildOptions {
+  /** Defaults to `loadConfig(env)`. */
+  config?: Config;
+  env?: NodeJS.ProcessEnv;
+  /** Milliseconds since the epoch; a test pins it. */
+  now?: () => number;
+  certFetcher?: CertificateFetcher;
+  /** An existing Redis client (tests); otherwise one is made from REDIS_URL. */
+  redis?: Redis;
+  policy?: Policy;
+  behaviour?: BehaviourTracker;
+  /** Pino options, `false` for silence (tests). Defaults to the config's log level. */
+  logger?: boolean | object;
+}
+
+/** The app factory, used alike by the server, the tests and the benchmark. */
+export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const config = opts.config ?? loadConfig(opts.env ?? process.env);
+  const now = opts.now ?? Date.now;
+  const policy = opts.policy ?? DEFAULT_POLICY;
+
+  const app = Fastify({
+    logger: opts.logger === undefined ? loggerOptions(config.logLevel) : opts.logger,
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    // Per-request access logs at 50k calls a second would cost more than the scoring; metrics
+    // count requests, and errors are logged where they happen.
+    disableRequestLogging: true,
+    // Switches keep connections open for hours; keep them alive longer than their pools do.
+    keepAliveTimeout: 75_000,
+    requestTimeout: 10_000,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: false } },
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  const registryFile = loadRegistryFile(config.registryFile, config.defaultCountry);
+  const registryIndex = new RegistryIndex(registryFile.data, registryFile.version);
+  app.log.info({ source: registryFile.source, version: registryFile.version, ...registryIndex.size }, 'registry loaded');
+
+  const redis = opts.redis ?? (config.redisUrl ? createRedisClient(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs }) : null);
+  if (redis) redis.on('error', (err: Error) => app.log.debug({ err: err.message }, 'redis connection error'));
+  const redisGuard = redis ? new RedisGuard(redis, app.log) : null;
+
+  const trustAnchors = config.shaken.trustAnchors ? loadTrustAnchors(config.shaken.trustAnchors) : [];
+  const verifier = createShakenVerifier({
+    trustAnchors,
+    ...(opts.certFetcher ? { fetcher: opts.certFetcher } : {}),
+    allowInsecure: config.shaken.allowInsecureX5u,
+    maxAgeS: config.shaken.maxAgeS,
+    fetchTimeoutMs: config.shaken.fetchTimeoutMs,
+    ...(redis ? { redis } : {}),
+    logger: app.log,
+  });
+
+  const localCache = new MemoryVerdictCache<StaticAssessment>(config.verdictCache.size);
+  const cache: VerdictCache<StaticAssessment> = redisGuard ? new RedisVerdictCache(redisGuard, localCache) : localCache;
+
+  const assessor = new CallAssessor({
+    defaultCountry: config.defaultCountry,
+    registry: () => registryIndex,
+    verifier,
+    cache,
+    cacheTtlMs: config.verdictCache.ttlS * 1000,
+    policy,
+    policyVersion: policyVersion(policy),
+    maxPassportAgeS: config.shaken.maxAgeS,
+    now,
+    ...(opts.behaviour ? { behaviour: opts.behaviour } : {}),
+  });
+
+  app.decorate('services', {
+    config,
+    assessor,
+    registry: () => registryIndex,
+    verifier,
+    redisGuard,
+    policy,
+  } satisfies Services);
+
+  registerErrorHandling(app);
+  await registerDocs(app);
+  await app.register(healthRoutes);
+  await app.register(api);
+
+  app.addHook('onClose', async () => {
+    // Only a client this app made is this app's to close.
+    if (redis && !opts.redis) redis.disconnect();
+  });
+  return app;
+}

@@ -1,0 +1,120 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * The service's environment, validated once at start. A bad value stops the process with a
+ * message naming the variable and what it accepts, instead of surfacing as an odd failure
+ * on the first call.
+ */
+
+const bool = (name: string) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], {
+      error: `${name} must be one of true, false, 1, 0, yes, no`,
+    })
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (name: string, min: number, max: number) =>
+  z.coerce
+    .number({ error: `${name} must be a whole number` })
+    .int({ error: `${name} must be a whole number` })
+    .min(min, { error: `${name} must be at least ${min}` })
+    .max(max, { error: `${name} must be at most ${max}` });
+
+const EnvSchema = z.object({
+  PORT: int('PORT', 0, 65535).default(8080),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, { error: 'REDIS_URL must be a redis:// or rediss:// URL' })
+    .optional(),
+  REGISTRY_FILE: z.string().min(1).optional(),
+  DEFAULT_COUNTRY: z
+    .string()
+    .regex(/^[A-Z]{2}$/, { error: 'DEFAULT_COUNTRY must be an ISO 3166-1 alpha-2 code such as GB' })
+    .default('GB'),
+  SHAKEN_TRUST_ANCHORS: z.string().min(1).optional(),
+  SHAKEN_X5U_ALLOW_INSECURE: bool('SHAKEN_X5U_ALLOW_INSECURE').default(false),
+  SHAKEN_MAX_AGE_S: int('SHAKEN_MAX_AGE_S', 1, 3600).default(60),
+  SHAKEN_FETCH_TIMEOUT_MS: int('SHAKEN_FETCH_TIMEOUT_MS', 50, 10000).default(1500),
+  API_KEYS_FILE: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  BODY_LIMIT_BYTES: int('BODY_LIMIT_BYTES', 1024, 10 * 1024 * 1024).default(64 * 1024),
+  VERDICT_CACHE_TTL_S: int('VERDICT_CACHE_TTL_S', 0, 86400).default(30),
+  VERDICT_CACHE_SIZE: int('VERDICT_CACHE_SIZE', 0, 10_000_000).default(100_000),
+  REDIS_COMMAND_TIMEOUT_MS: int('REDIS_COMMAND_TIMEOUT_MS', 5, 10000).default(50),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  /** True when HOST is a loopback address: the only place the service may run without keys. */
+  hostIsLoopback: boolean;
+  redisUrl: string | undefined;
+  registryFile: string | undefined;
+  defaultCountry: string;
+  shaken: {
+    trustAnchors: string | undefined;
+    allowInsecureX5u: boolean;
+    maxAgeS: number;
+    fetchTimeoutMs: number;
+  };
+  apiKeysFile: string | undefined;
+  logLevel: Env['LOG_LEVEL'];
+  bodyLimitBytes: number;
+  verdictCache: { ttlS: number; size: number };
+  redisCommandTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  const bare = host.replace(/^\[|\]$/g, '');
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  if (isIP(bare) === 6) return bare === '::1';
+  return false;
+}
+
+/** Reads the environment; empty strings count as unset, as in most deployment tools. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([key, value]) => key in EnvSchema.shape && value !== undefined && value !== ''),
+  );
+  const parsed = EnvSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? '');
+        return issue.message.startsWith(name) ? issue.message : `${name}: ${issue.message}`;
+      }),
+    );
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    hostIsLoopback: isLoopbackHost(e.HOST),
+    redisUrl: e.REDIS_URL,
+    registryFile: e.REGISTRY_FILE,
+    defaultCountry: e.DEFAULT_COUNTRY,
+    shaken: {
+      trustAnchors: e.SHAKEN_TRUST_ANCHORS,
+      allowInsecureX5u: e.SHAKEN_X5U_ALLOW_INSECURE,
+      maxAgeS: e.SHAKEN_MAX_AGE_S,
+      fetchTimeoutMs: e.SHAKEN_FETCH_TIMEOUT_MS,
+    },
+    apiKeysFile: e.API_KEYS_FILE,
+    logLevel: e.LOG_LEVEL,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    verdictCache: { ttlS: e.VERDICT_CACHE_TTL_S, size: e.VERDICT_CACHE_SIZE },
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+  };
+}

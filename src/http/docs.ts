@@ -1,0 +1,31 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { jsonSchemaTransform, jsonSchemaTransformObject } from '@fastify/type-provider-zod';
+import type { FastifyInstance } from 'fastify';
+import { version } from '../../package.json';
+
+/** OpenAPI document built from the routes' own schemas, and Swagger UI at /docs. */
+export async function registerDocs(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'callguard',
+        version,
+        description:
+          'Caller-ID spoof detection: scores the claimed caller ID of each incoming call for spoofing risk ' +
+          '(bank number registry, STIR/SHAKEN attestation, numbering rules, behaviour across calls).',
+      },
+      tags: [
+        { name: 'calls', description: 'Per-call decisions for switches' },
+        { name: 'ops', description: 'Health and readiness' },
+      ],
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key' } },
+      },
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+}

@@ -1,0 +1,71 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+/** A domain error that knows its HTTP status. Thrown by routes; mapped by the one handler. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly details?: { field: string; message: string }[],
+  ) {
+    super(message);
+  }
+}
+
+interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+}
+
+function fieldOf(context: string | undefined, issue: ValidationIssue): string {
+  const path = (issue.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+  return path || context || 'body';
+}
+
+/** Fastify's own client errors, by code, with the error code and wording this API uses. */
+const FASTIFY_CLIENT_ERRORS: Record<string, { error: string; message?: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { error: 'payload_too_large', message: 'request body is larger than the limit' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { error: 'unsupported_media_type', message: 'content-type must be application/json' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { error: 'bad_request', message: 'body: a JSON body is required' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { error: 'invalid_json', message: 'body is not valid JSON' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { error: 'bad_request', message: 'content-length does not match the body' },
+};
+
+/**
+ * One error handler for the whole app: every error becomes `{ error, message, details? }`.
+ * Client errors keep their 4xx status; anything unexpected is logged and answered with a
+ * generic 500 that leaks nothing (the tests make sure no input reaches it).
+ */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof HttpError) {
+      return reply.status(err.statusCode).send({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+    }
+    if (err.validation) {
+      const details = (err.validation as ValidationIssue[]).map((issue) => ({
+        field: fieldOf(err.validationContext, issue),
+        message: issue.message ?? 'is invalid',
+      }));
+      const first = details[0];
+      return reply.status(400).send({
+        error: 'validation_failed',
+        message: first ? `${first.field}: ${first.message}` : 'request is invalid',
+        details,
+      });
+    }
+    const known = err.code ? FASTIFY_CLIENT_ERRORS[err.code] : undefined;
+    const status = err.statusCode ?? 500;
+    if (known || (status >= 400 && status < 500)) {
+      if (err.statusCode === 429) return reply.status(429).send({ error: 'rate_limited', message: err.message });
+      // JSON syntax errors and prototype-poisoning refusals arrive as plain 400s.
+      const message = known?.message ?? (status === 400 ? `body: ${err.message}` : err.message);
+      return reply.status(status).send({ error: known?.error ?? 'bad_request', message });
+    }
+    request.log.error({ err }, 'unexpected error');
+    return reply.status(500).send({ error: 'internal', message: 'internal error' });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+}

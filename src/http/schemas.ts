@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { REASON_CODES, VERDICTS } from '../scoring/reasons';
+import { SHAKEN_ERROR_CODES } from '../shaken/types';
+
+/**
+ * Request and response schemas, defined once. Requests are validated with zod; responses are
+ * turned into JSON Schema for the docs and for fast-json-stringify, which serialises them an
+ * order of magnitude faster than a zod encode.
+ */
+
+const numberField = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .max(256, { error: `${what} is longer than 256 characters` })
+    .describe(`${what}: E.164, national (DEFAULT_COUNTRY), tel: or sip:/sips: URI, or a withheld marker`);
+
+const identityValue = z.string().min(1, { error: 'identity must not be empty' }).max(8192, { error: 'an identity header is longer than 8192 characters' });
+
+export const AttestationSchema = z.enum(['A', 'B', 'C']);
+export const VerstatSchema = z.enum(['TN-Validation-Passed', 'TN-Validation-Failed', 'No-TN-Validation']);
+
+export const ScoreRequestSchema = z
+  .object({
+    from: numberField('from (caller ID as presented)'),
+    to: numberField('to (called number)'),
+    pai: numberField('pai (P-Asserted-Identity)').optional(),
+    identity: z
+      .union([identityValue, z.array(identityValue).min(1).max(10, { error: 'at most 10 identity headers' })])
+      .optional()
+      .describe('SIP Identity header value(s), exactly as received'),
+    attestation: AttestationSchema.optional().describe('attestation from an upstream verifier, when no identity is passed'),
+    verstat: VerstatSchema.optional().describe('upstream verstat value'),
+    origin: z
+      .object({
+        trunk: z.string().max(128).optional(),
+        carrier: z.string().max(32).optional().describe('service provider code of the originating carrier'),
+        international: z.boolean().optional(),
+        country: z
+          .string()
+          .regex(/^[A-Za-z]{2}$/, { error: 'origin.country must be an ISO 3166-1 alpha-2 code' })
+          .optional(),
+      })
+      .optional(),
+    callId: z.string().max(256).optional().describe("the call's identifier, echoed back"),
+    receivedAt: z.iso
+      .datetime({ offset: true, error: 'receivedAt must be an RFC 3339 date-time' })
+      .optional()
+      .describe('when the switch received the call; default now'),
+  })
+  .meta({ id: 'ScoreRequest' });
+
+export const ReasonSchema = z.object({
+  code: z.enum(REASON_CODES),
+  weight: z.number().int(),
+  message: z.string(),
+});
+
+export const ShakenResultSchema = z.object({
+  verstat: VerstatSchema,
+  attestation: AttestationSchema.nullable(),
+  origid: z.string().optional(),
+  spc: z.string().optional(),
+  errors: z.array(z.enum(SHAKEN_ERROR_CODES)),
+});
+
+export const ScoreResponseSchema = z
+  .object({
+    callId: z.string().optional(),
+    score: z.number().int().min(0).max(100),
+    verdict: z.enum(VERDICTS as ['allow', 'flag', 'block']),
+    reasons: z.array(ReasonSchema),
+    caller: z.object({
+      e164: z.string().nullable(),
+      valid: z.boolean(),
+      withheld: z.boolean(),
+      type: z.string().optional(),
+      country: z.string().optional(),
+      shortCode: z.string().optional(),
+    }),
+    registry: z
+      .object({
+        bankId: z.string(),
+        bankName: z.string(),
+        inboundOnly: z.boolean(),
+        match: z.enum(['number', 'prefix']),
+      })
+      .nullable(),
+    shaken: ShakenResultSchema,
+    cached: z.boolean(),
+  })
+  .meta({ id: 'ScoreResponse' });
+
+export const ErrorResponseSchema = z
+  .object({
+    error: z.string().describe('machine-readable error code'),
+    message: z.string().describe('what is wrong, naming the field'),
+    details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'Error' });
+
+/** The error responses every JSON route can give. */
+export const errorResponses = {
+  400: ErrorResponseSchema,
+  413: ErrorResponseSchema,
+  415: ErrorResponseSchema,
+} as const;

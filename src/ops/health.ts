@@ -1,0 +1,64 @@
+import type { FastifyPluginAsync } from 'fastify';
+
+export const healthRoutes: FastifyPluginAsync = async (app) => {
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Liveness: the process is up',
+        response: { 200: { type: 'object', properties: { status: { type: 'string' } } } },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Readiness: able to score calls',
+        description:
+          'Ready whenever the registry is loaded. A Redis outage does not make the service unready: it keeps scoring ' +
+          'from in-process state and says `degraded` here.',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              status: { type: 'string', enum: ['ready', 'degraded'] },
+              redis: {
+                type: 'object',
+                nullable: true,
+                properties: {
+                  connected: { type: 'boolean' },
+                  degraded: { type: 'boolean' },
+                  degradedSince: { type: 'string', nullable: true },
+                },
+              },
+              registry: {
+                type: 'object',
+                properties: {
+                  version: { type: 'string' },
+                  banks: { type: 'integer' },
+                  numbers: { type: 'integer' },
+                  prefixes: { type: 'integer' },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    async () => {
+      const { redisGuard, registry } = app.services;
+      const redis = redisGuard ? redisGuard.status() : null;
+      const index = registry();
+      return {
+        status: redis && (redis.degraded || !redis.connected) ? 'degraded' : 'ready',
+        redis,
+        registry: { version: index.version, ...index.size },
+      };
+    },
+  );
+};

@@ -1,0 +1,3 @@
+export * from './format';
+export * from './registry-index';
+export * from './load';

@@ -1,0 +1,141 @@
+import { cliRestriction, ukCategory, type PhoneNumber } from '../numbers';
+import type { Policy } from './policy';
+import type { Reason, ReasonCode, Verdict } from './reasons';
+import type { CallSignals } from './signals';
+
+export interface Decision {
+  score: number;
+  verdict: Verdict;
+  reasons: Reason[];
+}
+
+const SEVERITY: Record<Verdict, number> = { allow: 0, flag: 1, block: 2 };
+
+/**
+ * The decision: signals in, reasons, score and verdict out. Pure and synchronous; the
+ * orchestrator gathers the signals. Each rule below reads one kind of evidence and adds at
+ * most one reason; a new rule goes here with its weight in the policy.
+ */
+export function decide(signals: CallSignals, policy: Policy): Decision {
+  const reasons: Reason[] = [];
+  const add = (code: ReasonCode, message: string, weight = policy.weights[code]) =>
+    reasons.push({ code, weight, message });
+
+  const emergency = signals.callee.shortCode?.emergency === true;
+  if (emergency) add('EMERGENCY_CALL', `call to emergency number ${signals.callee.shortCode?.code}: always connected`);
+
+  callerIdRules(signals, add);
+  bankRules(signals, add);
+  abroadRules(signals, add);
+  shakenRules(signals, add);
+  behaviourRules(signals, policy, add);
+
+  const total = reasons.reduce((sum, r) => sum + r.weight, policy.baseScore);
+  const score = Math.max(0, Math.min(100, Math.round(total)));
+  let verdict: Verdict = score >= policy.thresholds.block ? 'block' : score >= policy.thresholds.flag ? 'flag' : 'allow';
+  for (const r of reasons) {
+    const floor = policy.verdictFloors[r.code];
+    if (floor && SEVERITY[floor] > SEVERITY[verdict]) verdict = floor;
+  }
+  // Nothing may stand between a caller and the emergency services, spoofed or not.
+  if (emergency) verdict = 'allow';
+  return { score, verdict, reasons };
+}
+
+type Add = (code: ReasonCode, message: string, weight?: number) => void;
+
+function describe(n: PhoneNumber): string {
+  return n.e164 ?? n.shortCode?.code ?? 'the number';
+}
+
+function callerIdRules({ caller, network }: CallSignals, add: Add): void {
+  if (caller.withheld) {
+    add('CLI_WITHHELD', 'caller ID is withheld');
+  } else {
+    const restriction = cliRestriction(caller);
+    if (restriction) add('CLI_NOT_ALLOWED_TYPE', restriction);
+    else if (!caller.valid) add('CLI_INVALID', `caller ID ${describe(caller)} is not a valid, diallable number`);
+  }
+  // The network number (PAI) is what the originating network vouches for: it must be valid too.
+  if (network && !network.withheld && !caller.withheld && caller.valid) {
+    const restriction = cliRestriction(network);
+    if (restriction) add('CLI_NOT_ALLOWED_TYPE', `network number (P-Asserted-Identity): ${restriction}`);
+    else if (!network.valid)
+      add('CLI_INVALID', `network number (P-Asserted-Identity) ${describe(network)} is not a valid, diallable number`);
+  }
+}
+
+function bankRules({ registry, shaken, origin }: CallSignals, add: Add): void {
+  if (!registry) return;
+  const bank = `${registry.bankName}'s`;
+  if (registry.inboundOnly) {
+    add('CLI_DNO', `${registry.key} is one of ${bank} inbound-only numbers and never makes calls`);
+    return;
+  }
+  const authorised = registry.authorisedSpcs;
+  const isAuthorised = (spc: string) => authorised === undefined || authorised.includes(spc);
+  // Evidence of the originating carrier: the verified signer first, else what the switch says.
+  const signerSpc = shaken.verstat === 'TN-Validation-Passed' ? shaken.spc : undefined;
+  const carriers = [signerSpc, origin.carrier].filter((c): c is string => typeof c === 'string' && c !== '');
+  const unauthorised = carriers.find((c) => !isAuthorised(c));
+  if (unauthorised !== undefined) {
+    add(
+      'BANK_UNAUTHORISED_ORIGIN',
+      `${registry.key} is ${bank} number but carrier ${unauthorised} is not authorised to originate its calls`,
+    );
+    return;
+  }
+  const verifiedSpc = signerSpc ?? (shaken.source === 'upstream' ? origin.carrier : undefined);
+  if (shaken.attestation === 'A' && shaken.verstat !== 'TN-Validation-Failed' && (verifiedSpc !== undefined || authorised === undefined)) {
+    add(
+      'BANK_VERIFIED',
+      `${registry.key} is ${bank} number, signed with full attestation${verifiedSpc ? ` by authorised carrier ${verifiedSpc}` : ''}`,
+    );
+  }
+}
+
+function abroadRules({ caller, origin }: CallSignals, add: Add): void {
+  if (origin.international !== true) return;
+  const category = ukCategory(caller);
+  const from = origin.country ? ` (from ${origin.country})` : '';
+  if (category === 'domestic')
+    add('CLI_DOMESTIC_FROM_ABROAD', `UK number ${caller.e164} presented on a call arriving from abroad${from}`);
+  else if (category === 'mobile')
+    add('CLI_MOBILE_FROM_ABROAD', `UK mobile number ${caller.e164} presented on a call arriving from abroad${from}; the owner may be roaming`);
+}
+
+function shakenRules({ shaken }: CallSignals, add: Add): void {
+  if (shaken.errors.length > 0 || shaken.verstat === 'TN-Validation-Failed') {
+    const why = shaken.errors.length > 0 ? shaken.errors.join(', ') : 'upstream verifier reported TN-Validation-Failed';
+    add('SHAKEN_INVALID', `caller ID attestation failed verification: ${why}`);
+    return;
+  }
+  if (shaken.attestation) {
+    const via = shaken.source === 'passport' ? 'verified PASSporT' : 'upstream verifier';
+    const meaning = { A: 'full', B: 'partial', C: 'gateway' }[shaken.attestation];
+    add(`SHAKEN_ATTEST_${shaken.attestation}`, `${meaning} attestation (${shaken.attestation}) from ${via}`);
+    return;
+  }
+  add('SHAKEN_ABSENT', 'no STIR/SHAKEN attestation on the call');
+}
+
+function behaviourRules({ behaviour }: CallSignals, policy: Policy, add: Add): void {
+  if (!behaviour) return;
+  const over = behaviour.distinctDestinations?.find((d) => {
+    const limit = policy.velocity.windows.find((w) => w.seconds === d.seconds)?.maxDistinct;
+    return limit !== undefined && d.count > limit;
+  });
+  if (over) add('VELOCITY_HIGH', `caller ID reached ${over.count} distinct numbers in ${over.seconds} s`);
+  if (behaviour.replayed) add('PASSPORT_REPLAY', 'this PASSporT was already presented on another call');
+  if (behaviour.campaign) {
+    const c = behaviour.campaign;
+    add('CAMPAIGN_ACTIVE', `a spoofing campaign presenting ${c.bankName}'s numbers is running (${c.failedCalls} failing calls since ${c.since})`);
+  }
+  const reports = behaviour.reports;
+  if (reports && reports.count > 0 && reports.newestAgeS <= policy.reports.maxAgeS) {
+    // Reports fade: full weight when fresh, halved every half-life.
+    const weight = Math.round(policy.weights.REPORTED_FRAUD * Math.pow(0.5, reports.newestAgeS / policy.reports.halfLifeS));
+    if (weight > 0)
+      add('REPORTED_FRAUD', `caller ID reported for fraud ${reports.count} time(s) (${reports.categories.join(', ')})`, weight);
+  }
+}

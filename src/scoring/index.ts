@@ -1,0 +1,4 @@
+export * from './reasons';
+export * from './policy';
+export * from './signals';
+export * from './decide';

@@ -1,0 +1,45 @@
+import type { PhoneNumber } from '../numbers';
+import type { RegistryMatch } from '../registry/registry-index';
+import type { Attestation, ShakenErrorCode, Verstat } from '../shaken/types';
+
+/**
+ * Everything the decision looks at, gathered by the orchestrator. Plain data: the decision
+ * never does I/O, so every rule is a unit test with values like these.
+ */
+export interface CallSignals {
+  caller: PhoneNumber;
+  /** P-Asserted-Identity (network number), when the switch sent one. */
+  network?: PhoneNumber;
+  callee: PhoneNumber;
+  origin: {
+    international?: boolean;
+    carrier?: string;
+    country?: string;
+    trunk?: string;
+  };
+  registry: RegistryMatch | null;
+  shaken: ShakenSignal;
+  behaviour?: BehaviourSignals;
+}
+
+export interface ShakenSignal {
+  /** Where the attestation came from: our own PASSporT verification, an upstream verifier, or nowhere. */
+  source: 'passport' | 'upstream' | 'none';
+  verstat: Verstat;
+  attestation: Attestation | null;
+  /** SPC of the verified signing certificate (passport) or the carrier the switch named (upstream). */
+  spc?: string;
+  origid?: string;
+  errors: ShakenErrorCode[];
+}
+
+export interface BehaviourSignals {
+  /** Distinct destinations reached per velocity window, in the policy's window order. */
+  distinctDestinations?: { seconds: number; count: number }[];
+  /** The PASSporT was already seen on another call. */
+  replayed?: boolean;
+  /** A running spoofing campaign presents this bank's numbers. */
+  campaign?: { bankId: string; bankName: string; failedCalls: number; since: string } | null;
+  /** Fraud reports against the caller ID: count and age of the newest, in seconds. */
+  reports?: { count: number; newestAgeS: number; categories: string[] } | null;
+}

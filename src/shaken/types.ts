@@ -1,0 +1,65 @@
+/**
+ * The outside of the STIR/SHAKEN verifier: what the orchestrator hands in and gets back.
+ * The verifier knows nothing about HTTP, scoring or number parsing: numbers arrive already
+ * normalised to E.164 ("+442079460123"), and PASSporT TNs are compared by their digits.
+ */
+
+/** Error codes of the service contract (`shaken.errors`). */
+export const SHAKEN_ERROR_CODES = [
+  'MALFORMED',
+  'UNSUPPORTED_ALG',
+  'BAD_SIGNATURE',
+  'STALE',
+  'FUTURE_IAT',
+  'ORIG_MISMATCH',
+  'DEST_MISMATCH',
+  'X5U_POLICY',
+  'X5U_FETCH_FAILED',
+  'CERT_UNTRUSTED',
+  'CERT_EXPIRED',
+  'CERT_NO_TNAUTHLIST',
+  'INFO_X5U_MISMATCH',
+  'MISSING_CLAIM',
+] as const;
+export type ShakenErrorCode = (typeof SHAKEN_ERROR_CODES)[number];
+
+export type Verstat = 'TN-Validation-Passed' | 'TN-Validation-Failed' | 'No-TN-Validation';
+export type Attestation = 'A' | 'B' | 'C';
+
+export interface VerifyInput {
+  /** SIP Identity header value(s), exactly as received. */
+  identity: string | string[];
+  /** E.164 numbers the PASSporT's `orig.tn` may match: the From number and, when given, the PAI. */
+  origCandidates: string[];
+  /** E.164 of the called number (To / Request-URI); null when it could not be parsed. */
+  dest: string | null;
+  /** When the switch received the call: freshness and certificate validity are judged against it. */
+  receivedAt: Date;
+}
+
+export interface ShakenVerification {
+  verstat: Verstat;
+  /** Attestation of the verified `shaken` PASSporT; null when none verified. */
+  attestation: Attestation | null;
+  origid?: string;
+  /** Service provider code from the signing certificate's TNAuthList. */
+  spc?: string;
+  /** Every check that failed (not only the first), deduplicated. */
+  errors: ShakenErrorCode[];
+  /** `iat` of the shaken PASSporT, when it could be read: lets callers bound cache lifetimes. */
+  iat?: number;
+  /**
+   * Stable fingerprints (e.g. base64url SHA-256 of the signature part) of the PASSporTs that
+   * were checked, for replay detection across calls.
+   */
+  fingerprints: string[];
+}
+
+/** Fetches an x5u URL. Injected so tests serve fixtures and never touch the network. */
+export interface CertificateFetcher {
+  fetch(url: string, signal: AbortSignal): Promise<{ body: Buffer | string; maxAgeS?: number }>;
+}
+
+export interface ShakenVerifier {
+  verify(input: VerifyInput): Promise<ShakenVerification>;
+}

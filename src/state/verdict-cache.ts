@@ -1,0 +1,62 @@
+import { LRUCache } from 'lru-cache';
+import type { RedisGuard } from './redis';
+
+/**
+ * The verdict cache: what a call's inputs resolved to, under a key that covers every input
+ * that can change it. Values are JSON-serialisable. Failures never surface: a cache that
+ * cannot answer is a miss.
+ */
+export interface VerdictCache<V> {
+  get(key: string): Promise<V | undefined>;
+  set(key: string, value: V, ttlMs: number): Promise<void>;
+}
+
+export class MemoryVerdictCache<V extends object> implements VerdictCache<V> {
+  private readonly lru: LRUCache<string, V>;
+
+  constructor(maxEntries: number) {
+    this.lru = new LRUCache<string, V>({ max: Math.max(1, maxEntries), ttlAutopurge: false });
+  }
+
+  async get(key: string): Promise<V | undefined> {
+    return this.lru.get(key);
+  }
+
+  async set(key: string, value: V, ttlMs: number): Promise<void> {
+    if (ttlMs > 0) this.lru.set(key, value, { ttl: ttlMs });
+  }
+}
+
+/**
+ * Redis first, with the in-process cache in front of it: a local hit costs no round trip, and
+ * while Redis is down the local cache keeps serving this instance.
+ */
+export class RedisVerdictCache<V extends object> implements VerdictCache<V> {
+  constructor(
+    private readonly guard: RedisGuard,
+    private readonly local: MemoryVerdictCache<V>,
+    private readonly prefix = 'callguard:verdict:',
+  ) {}
+
+  async get(key: string): Promise<V | undefined> {
+    const local = await this.local.get(key);
+    if (local) return local;
+    const text = await this.guard.run((r) => r.get(this.prefix + key), null);
+    if (text === null) return undefined;
+    try {
+      // The expiry travels with the value so that filling the local cache costs no PTTL round trip.
+      const { e: expiresAt, v: value } = JSON.parse(text) as { e: number; v: V };
+      await this.local.set(key, value, expiresAt - Date.now());
+      return value;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async set(key: string, value: V, ttlMs: number): Promise<void> {
+    if (ttlMs <= 0) return;
+    await this.local.set(key, value, ttlMs);
+    const wrapped = JSON.stringify({ e: Date.now() + ttlMs, v: value });
+    await this.guard.run((r) => r.set(this.prefix + key, wrapped, 'PX', ttlMs), null);
+  }
+}

@@ -1,0 +1,198 @@
+import { parseNumber } from '../../src/numbers';
+import type { RegistryMatch } from '../../src/registry';
+import { decide, DEFAULT_POLICY, REASON_CODES, type CallSignals, type Policy, type ReasonCode } from '../../src/scoring';
+
+const n = (s: string) => parseNumber(s, 'GB');
+const NO_SHAKEN: CallSignals['shaken'] = { source: 'none', verstat: 'No-TN-Validation', attestation: null, errors: [] };
+const VERIFIED_A: CallSignals['shaken'] = { source: 'passport', verstat: 'TN-Validation-Passed', attestation: 'A', spc: '1234', errors: [] };
+
+const bankOutbound: RegistryMatch = {
+  bankId: 'examplebank', bankName: 'Example Bank', inboundOnly: false, authorisedSpcs: ['1234'], match: 'number', key: '+442079460000',
+};
+const bankDno: RegistryMatch = { bankId: 'examplebank', bankName: 'Example Bank', inboundOnly: true, match: 'number', key: '+443450000000' };
+
+function call(over: Partial<CallSignals> = {}): CallSignals {
+  return { caller: n('+442079460123'), callee: n('+447400123456'), origin: {}, registry: null, shaken: NO_SHAKEN, ...over };
+}
+const codes = (s: CallSignals, policy: Policy = DEFAULT_POLICY) => decide(s, policy).reasons.map((r) => r.code);
+
+describe('decide: the verdicts the service promises', () => {
+  it('allows an ordinary valid UK number with no attestation (most UK calls today)', () => {
+    const d = decide(call(), DEFAULT_POLICY);
+    expect(d.verdict).toBe('allow');
+    expect(d.reasons.map((r) => r.code)).toEqual(['SHAKEN_ABSENT']);
+    expect(d.score).toBe(DEFAULT_POLICY.baseScore + DEFAULT_POLICY.weights.SHAKEN_ABSENT);
+  });
+
+  it('blocks a bank inbound-only number used as caller ID, whatever else the call carries', () => {
+    const d = decide(call({ caller: n('+443450000000'), registry: bankDno, shaken: VERIFIED_A }), DEFAULT_POLICY);
+    expect(d.verdict).toBe('block');
+    expect(d.reasons.map((r) => r.code)).toContain('CLI_DNO');
+    expect(d.reasons.map((r) => r.code)).not.toContain('BANK_VERIFIED');
+  });
+
+  it('blocks a UK landline number arriving from abroad: the iSpoof pattern', () => {
+    const d = decide(call({ caller: n('+442079460000'), registry: bankOutbound, origin: { international: true, country: 'NG' } }), DEFAULT_POLICY);
+    expect(d.verdict).toBe('block');
+    expect(d.reasons.map((r) => r.code)).toEqual(expect.arrayContaining(['CLI_DOMESTIC_FROM_ABROAD', 'SHAKEN_ABSENT']));
+    expect(d.reasons.find((r) => r.code === 'CLI_DOMESTIC_FROM_ABROAD')?.message).toMatch(/from NG/);
+  });
+
+  it('flags, not blocks, a UK mobile from abroad: its owner may be roaming', () => {
+    const d = decide(call({ caller: n('07400 123456'), callee: n('02079460123'), origin: { international: true } }), DEFAULT_POLICY);
+    expect(d.verdict).toBe('flag');
+    expect(d.reasons.map((r) => r.code)).toContain('CLI_MOBILE_FROM_ABROAD');
+  });
+
+  it('does not treat a foreign number from abroad as suspicious', () => {
+    expect(codes(call({ caller: n('+33123456789'), origin: { international: true } }))).toEqual(['SHAKEN_ABSENT']);
+  });
+
+  it('verifies a genuine bank call: attestation A by an authorised SPC', () => {
+    const d = decide(call({ caller: n('+442079460000'), registry: bankOutbound, shaken: VERIFIED_A }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toEqual(['BANK_VERIFIED', 'SHAKEN_ATTEST_A']);
+    expect(d.reasons[0]?.weight).toBeLessThan(0);
+    expect(d).toMatchObject({ verdict: 'allow', score: 0 });
+  });
+
+  it('a bank number signed by a carrier the bank does not authorise', () => {
+    const d = decide(call({ caller: n('+442079460000'), registry: bankOutbound, shaken: { ...VERIFIED_A, spc: '9999' } }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toContain('BANK_UNAUTHORISED_ORIGIN');
+    expect(d.reasons.map((r) => r.code)).not.toContain('BANK_VERIFIED');
+    expect(d.reasons.find((r) => r.code === 'BANK_UNAUTHORISED_ORIGIN')?.message).toMatch(/carrier 9999/);
+    expect(d.verdict).not.toBe('allow');
+  });
+
+  it('a bank number arriving from a carrier (origin.carrier) the bank does not authorise is blocked', () => {
+    const d = decide(call({ caller: n('+442079460000'), registry: bankOutbound, origin: { carrier: '7777' } }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toContain('BANK_UNAUTHORISED_ORIGIN');
+    expect(d.verdict).toBe('block');
+  });
+
+  it('an authorised carrier with an upstream attestation A verifies the bank number', () => {
+    const d = decide(
+      call({ caller: n('+442079460000'), registry: bankOutbound, origin: { carrier: '1234' }, shaken: { source: 'upstream', verstat: 'TN-Validation-Passed', attestation: 'A', errors: [] } }),
+      DEFAULT_POLICY,
+    );
+    expect(d.reasons.map((r) => r.code)).toEqual(['BANK_VERIFIED', 'SHAKEN_ATTEST_A']);
+  });
+
+  it('a bank number that allows any carrier is verified by any attestation A', () => {
+    const anyCarrier: RegistryMatch = { ...bankOutbound, authorisedSpcs: undefined } as RegistryMatch;
+    delete (anyCarrier as { authorisedSpcs?: string[] }).authorisedSpcs;
+    expect(codes(call({ registry: anyCarrier, shaken: { ...VERIFIED_A, spc: '4242' } }))).toEqual(['BANK_VERIFIED', 'SHAKEN_ATTEST_A']);
+  });
+
+  it('always allows emergency calls, even from a spoofed bank number', () => {
+    const d = decide(call({ caller: n('+443450000000'), callee: n('999'), registry: bankDno, origin: { international: true } }), DEFAULT_POLICY);
+    expect(d.verdict).toBe('allow');
+    expect(d.reasons[0]?.code).toBe('EMERGENCY_CALL');
+    expect(d.score).toBeGreaterThan(DEFAULT_POLICY.thresholds.block); // the risk is still reported
+  });
+
+  it.each([
+    ['withheld', 'anonymous', 'CLI_WITHHELD', 'allow'],
+    ['invalid', '+4420', 'CLI_INVALID', 'block'],
+    ['premium rate', '09012345678', 'CLI_NOT_ALLOWED_TYPE', 'block'],
+    ['159', '159', 'CLI_NOT_ALLOWED_TYPE', 'block'],
+    ['999 as caller ID', '999', 'CLI_NOT_ALLOWED_TYPE', 'block'],
+  ])('%s caller ID gives %s', (_what, from, code, verdict) => {
+    const d = decide(call({ caller: n(from) }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toContain(code);
+    expect(d.verdict).toBe(verdict);
+  });
+
+  it('an invalid caller ID is blocked even with attestation A (verdict floor)', () => {
+    const d = decide(call({ caller: n('+4420'), shaken: VERIFIED_A }), DEFAULT_POLICY);
+    expect(d.score).toBeLessThan(DEFAULT_POLICY.thresholds.block);
+    expect(d.verdict).toBe('block');
+  });
+
+  it('checks the network number (PAI) too', () => {
+    expect(codes(call({ network: n('+4420') }))).toContain('CLI_INVALID');
+    expect(codes(call({ network: n('09012345678') }))).toContain('CLI_NOT_ALLOWED_TYPE');
+    expect(codes(call({ network: n('+442079460999') }))).toEqual(['SHAKEN_ABSENT']);
+  });
+});
+
+describe('decide: attestation', () => {
+  it.each(['A', 'B', 'C'] as const)('attestation %s from a verified PASSporT', (level) => {
+    expect(codes(call({ shaken: { ...VERIFIED_A, attestation: level } }))).toEqual([`SHAKEN_ATTEST_${level}`]);
+  });
+
+  it.each(['A', 'B', 'C'] as const)('attestation %s from an upstream verifier', (level) => {
+    const d = decide(call({ shaken: { source: 'upstream', verstat: 'TN-Validation-Passed', attestation: level, errors: [] } }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toEqual([`SHAKEN_ATTEST_${level}`]);
+    expect(d.reasons[0]?.message).toMatch(/upstream/);
+  });
+
+  it('a PASSporT that failed verification, with the errors in the message', () => {
+    const d = decide(call({ shaken: { source: 'passport', verstat: 'TN-Validation-Failed', attestation: null, errors: ['BAD_SIGNATURE', 'STALE'] } }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toEqual(['SHAKEN_INVALID']);
+    expect(d.reasons[0]?.message).toMatch(/BAD_SIGNATURE, STALE/);
+    expect(d.verdict).toBe('flag');
+  });
+
+  it('an upstream TN-Validation-Failed', () => {
+    expect(codes(call({ shaken: { source: 'upstream', verstat: 'TN-Validation-Failed', attestation: null, errors: [] } }))).toEqual(['SHAKEN_INVALID']);
+  });
+});
+
+describe('decide: behaviour across calls', () => {
+  it('velocity over the policy limit', () => {
+    const limit = DEFAULT_POLICY.velocity.windows[0]!;
+    expect(codes(call({ behaviour: { distinctDestinations: [{ seconds: limit.seconds, count: limit.maxDistinct }] } }))).not.toContain('VELOCITY_HIGH');
+    expect(codes(call({ behaviour: { distinctDestinations: [{ seconds: limit.seconds, count: limit.maxDistinct + 1 }] } }))).toContain('VELOCITY_HIGH');
+  });
+
+  it('replay and campaign', () => {
+    const c = codes(call({ behaviour: { replayed: true, campaign: { bankId: 'b', bankName: 'B', failedCalls: 40, since: '2026-11-24T10:00:00Z' } } }));
+    expect(c).toEqual(expect.arrayContaining(['PASSPORT_REPLAY', 'CAMPAIGN_ACTIVE']));
+  });
+
+  it('fraud reports fade with time and stop counting after their maximum age', () => {
+    const weightAt = (ageS: number) =>
+      decide(call({ behaviour: { reports: { count: 1, newestAgeS: ageS, categories: ['spoof'] } } }), DEFAULT_POLICY).reasons.find((r) => r.code === 'REPORTED_FRAUD')?.weight;
+    expect(weightAt(0)).toBe(DEFAULT_POLICY.weights.REPORTED_FRAUD);
+    expect(weightAt(DEFAULT_POLICY.reports.halfLifeS)).toBe(Math.round(DEFAULT_POLICY.weights.REPORTED_FRAUD / 2));
+    expect(weightAt(DEFAULT_POLICY.reports.maxAgeS + 1)).toBeUndefined();
+  });
+});
+
+describe('decide: properties of the policy', () => {
+  const riskCodes = REASON_CODES.filter((c) => DEFAULT_POLICY.weights[c] > 0);
+
+  it('every reason has a readable message', () => {
+    const d = decide(call({ caller: n('+443450000000'), registry: bankDno, origin: { international: true }, behaviour: { replayed: true } }), DEFAULT_POLICY);
+    for (const r of d.reasons) expect(r.message.length).toBeGreaterThan(10);
+  });
+
+  it('adding a risk signal never lowers the score or the verdict', () => {
+    const severity = { allow: 0, flag: 1, block: 2 };
+    // Every risk weight raised from zero to its value, over a few base calls.
+    const bases = [call(), call({ shaken: VERIFIED_A }), call({ caller: n('+442079460000'), registry: bankOutbound, shaken: VERIFIED_A })];
+    for (const base of bases) {
+      for (const code of riskCodes) {
+        const without: Policy = { ...DEFAULT_POLICY, weights: { ...DEFAULT_POLICY.weights, [code]: 0 } };
+        const more = { ...base, behaviour: { replayed: true, reports: { count: 1, newestAgeS: 0, categories: ['scam'] } } };
+        const a = decide(more, without);
+        const b = decide(more, DEFAULT_POLICY);
+        expect(b.score).toBeGreaterThanOrEqual(a.score);
+        expect(severity[b.verdict]).toBeGreaterThanOrEqual(severity[a.verdict]);
+      }
+    }
+  });
+
+  it('scores stay within 0-100', () => {
+    const worst = decide(
+      call({ caller: n('09012345678'), network: n('+4420'), registry: bankDno, origin: { international: true }, shaken: { source: 'passport', verstat: 'TN-Validation-Failed', attestation: null, errors: ['STALE'] }, behaviour: { replayed: true, distinctDestinations: [{ seconds: 60, count: 1000 }] } }),
+      DEFAULT_POLICY,
+    );
+    expect(worst.score).toBe(100);
+    expect(decide(call({ registry: bankOutbound, shaken: VERIFIED_A }), DEFAULT_POLICY).score).toBe(0);
+  });
+
+  it('every weight of the policy names a known reason', () => {
+    expect(Object.keys(DEFAULT_POLICY.weights).sort()).toEqual([...REASON_CODES].sort() as ReasonCode[]);
+  });
+});

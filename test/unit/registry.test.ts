@@ -1,0 +1,107 @@
+import { loadRegistryFile, parseRegistryDocument, RegistryIndex, RegistryLoadError, toRegistryDocument } from '../../src/registry';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const doc = {
+  banks: [
+    { id: 'examplebank', name: 'Example Bank', callbackNumbers: ['+443450000000'] },
+    { id: 'other', name: 'Other Bank' },
+  ],
+  numbers: [
+    { number: '+443450000000', bankId: 'examplebank', inboundOnly: true },
+    { number: '020 7946 0000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'] },
+    { prefix: '+4420794601', bankId: 'examplebank', inboundOnly: true },
+    { prefix: '+442079460', bankId: 'other', inboundOnly: false },
+  ],
+};
+
+describe('registry file', () => {
+  it('parses the contract format and normalises numbers to E.164', () => {
+    const { data, problems } = parseRegistryDocument(doc, 'GB');
+    expect(problems).toEqual([]);
+    expect(data.entries.map((e) => `${e.kind}:${e.key}`)).toEqual([
+      'number:+443450000000',
+      'number:+442079460000',
+      'prefix:+4420794601',
+      'prefix:+442079460',
+    ]);
+    expect(data.banks[1]?.callbackNumbers).toEqual([]);
+  });
+
+  it('names every bad entry and why', () => {
+    const { problems } = parseRegistryDocument(
+      {
+        banks: [{ id: 'b', name: 'B' }, { id: 'b', name: 'again' }, { id: 'Bad Id', name: 'x' }],
+        numbers: [
+          { number: 'not-a-number', bankId: 'b', inboundOnly: true },
+          { number: '+442079460000', bankId: 'nobank', inboundOnly: true },
+          { prefix: '44207', bankId: 'b', inboundOnly: true },
+          { number: '+442079460000', prefix: '+44', bankId: 'b', inboundOnly: true },
+          { number: '+442079460001', bankId: 'b' },
+          { number: '+442079460002', bankId: 'b', inboundOnly: false, authorisedSpcs: ['12 34'] },
+          { number: '+442079460003', bankId: 'b', inboundOnly: false },
+          { number: '020 7946 0003', bankId: 'b', inboundOnly: true },
+        ],
+      },
+      'GB',
+    );
+    const byPlace = Object.fromEntries(problems.map((p) => [p.at, p.error]));
+    expect(byPlace['banks[1]']).toMatch(/appears twice/);
+    expect(byPlace['banks[2]']).toMatch(/bank id/);
+    expect(byPlace['numbers[0]']).toMatch(/not a valid phone number/);
+    expect(byPlace['numbers[1]']).toMatch(/"nobank" is not a bank/);
+    expect(byPlace['numbers[2]']).toMatch(/prefix "44207"/);
+    expect(byPlace['numbers[3]']).toMatch(/exactly one of number or prefix/);
+    expect(byPlace['numbers[4]']).toMatch(/inboundOnly/);
+    expect(byPlace['numbers[5]']).toMatch(/service provider code/);
+    expect(byPlace['numbers[6]']).toBeUndefined();
+    expect(byPlace['numbers[7]']).toMatch(/appears twice/);
+  });
+
+  it('refuses to start on an invalid file, naming the file and the entry', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'callguard-reg-'));
+    const file = join(dir, 'registry.json');
+    writeFileSync(file, JSON.stringify({ banks: [], numbers: [{ number: '+442079460000', bankId: 'x', inboundOnly: true }] }));
+    expect(() => loadRegistryFile(file, 'GB')).toThrow(RegistryLoadError);
+    expect(() => loadRegistryFile(file, 'GB')).toThrow(/registry\.json is invalid:\n {2}- numbers\[0\]: bankId "x"/);
+    writeFileSync(file, '{ not json');
+    expect(() => loadRegistryFile(file, 'GB')).toThrow(/not valid JSON/);
+    expect(() => loadRegistryFile(join(dir, 'missing.json'), 'GB')).toThrow(/cannot read the file/);
+  });
+
+  it('loads the shipped sample, which uses only valid numbers', () => {
+    const { data, version } = loadRegistryFile(undefined, 'GB');
+    expect(data.banks.length).toBeGreaterThan(1);
+    expect(version).toMatch(/^[\w-]{16}$/);
+  });
+
+  it('round-trips through export', () => {
+    const { data } = parseRegistryDocument(doc, 'GB');
+    const again = parseRegistryDocument(toRegistryDocument(data), 'GB');
+    expect(again.problems).toEqual([]);
+    expect(again.data).toEqual(data);
+  });
+});
+
+describe('RegistryIndex.lookup', () => {
+  const index = new RegistryIndex(parseRegistryDocument(doc, 'GB').data, 'v1');
+
+  it('finds an exact number first', () => {
+    expect(index.lookup('+442079460000')).toMatchObject({ bankId: 'examplebank', inboundOnly: false, match: 'number', authorisedSpcs: ['1234'] });
+  });
+
+  it('then the longest prefix', () => {
+    expect(index.lookup('+442079460123')).toMatchObject({ bankId: 'examplebank', inboundOnly: true, match: 'prefix', key: '+4420794601' });
+    expect(index.lookup('+442079460999')).toMatchObject({ bankId: 'other', match: 'prefix', key: '+442079460' });
+  });
+
+  it('returns null for numbers outside the registry', () => {
+    expect(index.lookup('+447400123456')).toBeNull();
+    expect(index.lookup('+44')).toBeNull();
+  });
+
+  it('carries the bank name', () => {
+    expect(index.lookup('+443450000000')?.bankName).toBe('Example Bank');
+  });
+});

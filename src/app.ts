@@ -117,6 +117,10 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
   await registerDocs(app);
   await app.register(healthRoutes);
   await app.register(api);
+  if (config.benchBaselineRoute) {
+    // Same server, same hooks, same JSON body parsing, no work: what every path is measured against.
+    app.post('/bench/baseline', { schema: { hide: true } }, async () => ({ ok: true }));
+  }
 
   app.addHook('onClose', async () => {
     // Only a client this app made is this app's to close.

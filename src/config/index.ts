@@ -43,6 +43,7 @@ const EnvSchema = z.object({
   VERDICT_CACHE_TTL_S: int('VERDICT_CACHE_TTL_S', 0, 86400).default(30),
   VERDICT_CACHE_SIZE: int('VERDICT_CACHE_SIZE', 0, 10_000_000).default(100_000),
   REDIS_COMMAND_TIMEOUT_MS: int('REDIS_COMMAND_TIMEOUT_MS', 5, 10000).default(50),
+  BENCH_BASELINE_ROUTE: bool('BENCH_BASELINE_ROUTE').default(false),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -66,6 +67,8 @@ export interface Config {
   bodyLimitBytes: number;
   verdictCache: { ttlS: number; size: number };
   redisCommandTimeoutMs: number;
+  /** Adds POST /bench/baseline (parses the body, does nothing): the benchmark's yardstick. */
+  benchBaselineRoute: boolean;
 }
 
 export class ConfigError extends Error {
@@ -116,5 +119,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     verdictCache: { ttlS: e.VERDICT_CACHE_TTL_S, size: e.VERDICT_CACHE_SIZE },
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+    benchBaselineRoute: e.BENCH_BASELINE_ROUTE,
   };
 }

@@ -2,7 +2,11 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from '@fastify/type-provider-zod';
 import type { FastifyInstance } from 'fastify';
-import { version } from '../../package.json';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+// src/http and dist/http both sit two levels below the package root.
+const { version } = JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')) as { version: string };
 
 /** OpenAPI document built from the routes' own schemas, and Swagger UI at /docs. */
 export async function registerDocs(app: FastifyInstance): Promise<void> {

@@ -2,16 +2,20 @@
  * Writes openapi/openapi.json from the running app's own route schemas, so the committed
  * document cannot drift from the code (a test compares them). `npm run openapi`.
  */
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
 
 export async function generateOpenApi(): Promise<string> {
-  const app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'silent' }), logger: false });
+  // A throwaway data folder: generating the document must not touch the real registry.
+  const dataDir = mkdtempSync(join(tmpdir(), 'callguard-openapi-'));
+  const app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'silent', REGISTRY_DATA_DIR: dataDir }), logger: false });
   await app.ready();
   const doc = app.swagger();
   await app.close();
+  rmSync(dataDir, { recursive: true, force: true });
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 

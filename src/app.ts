@@ -7,7 +7,7 @@ import { registerDocs } from './http/docs';
 import { registerErrorHandling } from './http/errors';
 import { healthRoutes } from './ops/health';
 import { loggerOptions } from './ops/logger';
-import { loadRegistryFile, RegistryIndex } from './registry';
+import { FileRegistryBackend, loadRegistryFile, RedisRegistryBackend, RegistryStore, type RegistryIndex } from './registry';
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
 import { createShakenVerifier, loadTrustAnchors } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
@@ -19,6 +19,7 @@ export interface Services {
   config: Config;
   assessor: CallAssessor;
   registry: () => RegistryIndex;
+  registryStore: RegistryStore;
   verifier: ShakenVerifier;
   redisGuard: RedisGuard | null;
   policy: Policy;
@@ -69,13 +70,16 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     reply.header('x-request-id', request.id);
   });
 
-  const registryFile = loadRegistryFile(config.registryFile, config.defaultCountry);
-  const registryIndex = new RegistryIndex(registryFile.data, registryFile.version);
-  app.log.info({ source: registryFile.source, version: registryFile.version, ...registryIndex.size }, 'registry loaded');
-
   const redis = opts.redis ?? (config.redisUrl ? createRedisClient(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs }) : null);
   if (redis) redis.on('error', (err: Error) => app.log.debug({ err: err.message }, 'redis connection error'));
   const redisGuard = redis ? new RedisGuard(redis, app.log) : null;
+
+  // The seed is read (and validated) even when a backend already holds the registry, so a
+  // broken REGISTRY_FILE is reported at start rather than on the day Redis is emptied.
+  const seed = loadRegistryFile(config.registryFile, config.defaultCountry);
+  const backend = redis ? new RedisRegistryBackend(redis) : new FileRegistryBackend(config.registryDataDir, config.defaultCountry);
+  const registry = await RegistryStore.open(backend, () => seed, app.log);
+  app.log.info({ backend: backend.name, seed: seed.source, version: registry.version, ...registry.index.size }, 'registry loaded');
 
   const trustAnchors = config.shaken.trustAnchors ? loadTrustAnchors(config.shaken.trustAnchors) : [];
   const verifier = createShakenVerifier({
@@ -93,7 +97,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
 
   const assessor = new CallAssessor({
     defaultCountry: config.defaultCountry,
-    registry: () => registryIndex,
+    registry: () => registry.index,
     verifier,
     cache,
     cacheTtlMs: config.verdictCache.ttlS * 1000,
@@ -107,7 +111,8 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
   app.decorate('services', {
     config,
     assessor,
-    registry: () => registryIndex,
+    registry: () => registry.index,
+    registryStore: registry,
     verifier,
     redisGuard,
     policy,
@@ -123,6 +128,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
   }
 
   app.addHook('onClose', async () => {
+    await registry.close();
     // Only a client this app made is this app's to close.
     if (redis && !opts.redis) redis.disconnect();
   });

@@ -29,6 +29,7 @@ const EnvSchema = z.object({
     .regex(/^rediss?:\/\//, { error: 'REDIS_URL must be a redis:// or rediss:// URL' })
     .optional(),
   REGISTRY_FILE: z.string().min(1).optional(),
+  REGISTRY_DATA_DIR: z.string().min(1).default('data'),
   DEFAULT_COUNTRY: z
     .string()
     .regex(/^[A-Z]{2}$/, { error: 'DEFAULT_COUNTRY must be an ISO 3166-1 alpha-2 code such as GB' })
@@ -55,6 +56,8 @@ export interface Config {
   hostIsLoopback: boolean;
   redisUrl: string | undefined;
   registryFile: string | undefined;
+  /** Embedded default only: where registry changes and the audit log are kept. */
+  registryDataDir: string;
   defaultCountry: string;
   shaken: {
     trustAnchors: string | undefined;
@@ -107,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     hostIsLoopback: isLoopbackHost(e.HOST),
     redisUrl: e.REDIS_URL,
     registryFile: e.REGISTRY_FILE,
+    registryDataDir: e.REGISTRY_DATA_DIR,
     defaultCountry: e.DEFAULT_COUNTRY,
     shaken: {
       trustAnchors: e.SHAKEN_TRUST_ANCHORS,

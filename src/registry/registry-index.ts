@@ -13,33 +13,39 @@ export interface RegistryMatch {
 }
 
 /**
- * An immutable lookup snapshot of the registry. Exact numbers are one Map lookup; prefixes
- * are found longest first by trying each length of the number (at most 15 Map lookups), so
- * lookups cost O(length of the number) whatever the registry's size. Changes build a new
- * index and swap it in, so a lookup never sees half an update.
+ * The registry's lookup index. Exact numbers are one Map lookup; prefixes are found longest
+ * first by trying each length of the number (at most 15 Map lookups), so a lookup costs
+ * O(length of the number) whatever the registry's size.
+ *
+ * Changes are applied in place by synchronous methods: JavaScript runs one thing at a time, so
+ * a lookup sees the registry before or after a change (or a whole import), never half of it.
  */
 export class RegistryIndex {
   private readonly numbers = new Map<string, RegistryEntry>();
   private readonly prefixes = new Map<string, RegistryEntry>();
   private readonly banks = new Map<string, Bank>();
+  /** How many prefixes there are of each length: the lengths worth trying in a lookup. */
+  private readonly prefixLengths = new Map<number, number>();
   private longestPrefix = 0;
   private shortestPrefix = Number.POSITIVE_INFINITY;
 
   constructor(
-    readonly data: RegistryData,
+    data: RegistryData,
     /** Changes with every change to the registry: part of every verdict cache key. */
-    readonly version: string,
+    public version: string,
   ) {
+    this.load(data);
+  }
+
+  /** Replaces the whole content. */
+  load(data: RegistryData): void {
+    this.numbers.clear();
+    this.prefixes.clear();
+    this.banks.clear();
+    this.prefixLengths.clear();
     for (const bank of data.banks) this.banks.set(bank.id, bank);
-    for (const entry of data.entries) {
-      if (entry.kind === 'number') {
-        this.numbers.set(entry.key, entry);
-      } else {
-        this.prefixes.set(entry.key, entry);
-        this.longestPrefix = Math.max(this.longestPrefix, entry.key.length);
-        this.shortestPrefix = Math.min(this.shortestPrefix, entry.key.length);
-      }
-    }
+    for (const entry of data.entries) this.setEntry(entry);
+    this.recomputePrefixBounds();
   }
 
   get size(): { banks: number; numbers: number; prefixes: number } {
@@ -50,20 +56,81 @@ export class RegistryIndex {
     return this.banks.get(id);
   }
 
+  allBanks(): Bank[] {
+    return [...this.banks.values()];
+  }
+
+  /** Every entry, numbers then prefixes (for export). */
+  *allEntries(): Generator<RegistryEntry> {
+    yield* this.numbers.values();
+    yield* this.prefixes.values();
+  }
+
+  entriesOfBank(bankId: string): RegistryEntry[] {
+    return [...this.allEntries()].filter((e) => e.bankId === bankId);
+  }
+
+  data(): RegistryData {
+    return { banks: this.allBanks(), entries: [...this.allEntries()] };
+  }
+
   /** The entry for an E.164 number: the exact number first, then the longest prefix. */
   lookup(e164: string): RegistryMatch | null {
     const exact = this.numbers.get(e164);
     if (exact) return this.toMatch(exact);
     for (let len = Math.min(e164.length, this.longestPrefix); len >= this.shortestPrefix; len--) {
+      if (!this.prefixLengths.has(len)) continue;
       const entry = this.prefixes.get(e164.slice(0, len));
       if (entry) return this.toMatch(entry);
     }
     return null;
   }
 
-  /** The entry stored under exactly this number or prefix (for administration). */
+  /** The entry stored under exactly this number or prefix. */
   entry(kind: 'number' | 'prefix', key: string): RegistryEntry | undefined {
     return (kind === 'number' ? this.numbers : this.prefixes).get(key);
+  }
+
+  setBank(bank: Bank): void {
+    this.banks.set(bank.id, bank);
+  }
+
+  deleteBank(id: string): void {
+    this.banks.delete(id);
+  }
+
+  setEntry(entry: RegistryEntry): void {
+    if (entry.kind === 'number') {
+      this.numbers.set(entry.key, entry);
+      return;
+    }
+    if (!this.prefixes.has(entry.key)) {
+      const len = entry.key.length;
+      this.prefixLengths.set(len, (this.prefixLengths.get(len) ?? 0) + 1);
+      this.longestPrefix = Math.max(this.longestPrefix, len);
+      this.shortestPrefix = Math.min(this.shortestPrefix, len);
+    }
+    this.prefixes.set(entry.key, entry);
+  }
+
+  deleteEntry(kind: 'number' | 'prefix', key: string): void {
+    if (kind === 'number') {
+      this.numbers.delete(key);
+      return;
+    }
+    if (!this.prefixes.delete(key)) return;
+    const left = (this.prefixLengths.get(key.length) ?? 1) - 1;
+    if (left > 0) this.prefixLengths.set(key.length, left);
+    else {
+      this.prefixLengths.delete(key.length);
+      this.recomputePrefixBounds();
+    }
+  }
+
+  private recomputePrefixBounds(): void {
+    const lengths = [...this.prefixLengths.keys()];
+    this.longestPrefix = lengths.length ? Math.max(...lengths) : 0;
+    this.shortestPrefix = lengths.length ? Math.min(...lengths) : Number.POSITIVE_INFINITY;
   }
 
   private toMatch(entry: RegistryEntry): RegistryMatch {

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type BuildOptions } from '../../src/app';
 import { loadConfig } from '../../src/config';
@@ -27,7 +28,7 @@ export function vectorsFetcher(): CertificateFetcher & { urls: string[] } {
  * with the vectors' certificates served instead of the network. Closed after each test file.
  */
 export async function build(env: Record<string, string> = {}, opts: Omit<BuildOptions, 'config'> = {}): Promise<FastifyInstance> {
-  const config = loadConfig({ LOG_LEVEL: 'silent', ...env });
+  const config = loadConfig({ LOG_LEVEL: 'silent', REGISTRY_DATA_DIR: mkdtempSync(join(tmpdir(), 'callguard-data-')), ...env });
   const app = await buildApp({ logger: false, certFetcher: vectorsFetcher(), ...opts, config });
   await app.ready();
   return app;

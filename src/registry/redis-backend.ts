@@ -1,0 +1,154 @@
+import type Redis from 'ioredis';
+import type { Cluster } from 'ioredis';
+import type { Bank, RegistryData, RegistryEntry } from './format';
+import type { AuditRecord, Mutation, RegistryBackend } from './store';
+
+/**
+ * The registry shared by every instance, in Redis. All keys carry one hash tag so that a
+ * change (entries, version, change log, audit) is one MULTI/EXEC even on a Redis Cluster:
+ *
+ *   callguard:{registry}:banks    hash   bank id -> Bank JSON
+ *   callguard:{registry}:entries  hash   "number:+44..." | "prefix:+44..." -> RegistryEntry JSON
+ *   callguard:{registry}:version  string the registry's version (changes with every change)
+ *   callguard:{registry}:log      stream recent changes {v: version, m: mutations JSON | r: "1" reload}
+ *   callguard:{registry}:audit    stream audit records {a: AuditRecord JSON}
+ *   callguard:{registry}:seeding  string lock held by the instance that seeds an empty Redis
+ *
+ * Other instances follow the change log (polled every `pollMs`, cheap: one GET of the version
+ * while nothing changes) and apply changes to their in-memory index, so a change made on one
+ * instance is seen by all within a second.
+ */
+export class RedisRegistryBackend implements RegistryBackend {
+  readonly name = 'redis';
+  private readonly k: Record<'banks' | 'entries' | 'version' | 'log' | 'audit' | 'seeding', string>;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    private readonly opts: { prefix?: string; pollMs?: number; logMaxLen?: number; auditMaxLen?: number; inlineMutationsMax?: number } = {},
+  ) {
+    const p = `${opts.prefix ?? 'callguard:'}{registry}:`;
+    this.k = { banks: `${p}banks`, entries: `${p}entries`, version: `${p}version`, log: `${p}log`, audit: `${p}audit`, seeding: `${p}seeding` };
+  }
+
+  async load(): Promise<{ data: RegistryData; version: string } | null> {
+    // Read the version first: a change landing during the scan is then seen as newer and re-applied.
+    const version = await this.redis.get(this.k.version);
+    if (version === null) return null;
+    const banks: Bank[] = [];
+    for (const [, json] of await this.scanHash(this.k.banks)) banks.push(JSON.parse(json) as Bank);
+    const entries: RegistryEntry[] = [];
+    for (const [, json] of await this.scanHash(this.k.entries)) entries.push(JSON.parse(json) as RegistryEntry);
+    return { data: { banks, entries }, version };
+  }
+
+  async seed(data: RegistryData, version: string): Promise<{ data: RegistryData; version: string }> {
+    const won = await this.redis.set(this.k.seeding, String(process.pid), 'EX', 120, 'NX');
+    if (won !== 'OK') {
+      // Another instance is seeding: wait for its version to appear, then read what it wrote.
+      for (let i = 0; i < 600; i++) {
+        const loaded = await this.load();
+        if (loaded) return loaded;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('timed out waiting for another instance to seed the registry in Redis');
+    }
+    const tx = this.redis.multi();
+    tx.del(this.k.banks, this.k.entries);
+    for (const chunk of chunks(data.banks, 1000)) tx.hset(this.k.banks, ...chunk.flatMap((b) => [b.id, JSON.stringify(b)]));
+    for (const chunk of chunks(data.entries, 5000)) tx.hset(this.k.entries, ...chunk.flatMap((e) => [`${e.kind}:${e.key}`, JSON.stringify(e)]));
+    tx.set(this.k.version, version);
+    await tx.exec();
+    return { data, version };
+  }
+
+  async commit(mutations: Mutation[], audit: AuditRecord[], version: string): Promise<void> {
+    const tx = this.redis.multi();
+    for (const m of mutations) {
+      if (m.type === 'reset') tx.del(this.k.banks, this.k.entries);
+      else if (m.type === 'bank') {
+        if (m.value) tx.hset(this.k.banks, m.id, JSON.stringify(m.value));
+        else tx.hdel(this.k.banks, m.id);
+      } else if (m.value) tx.hset(this.k.entries, `${m.kind}:${m.key}`, JSON.stringify(m.value));
+      else tx.hdel(this.k.entries, `${m.kind}:${m.key}`);
+    }
+    tx.set(this.k.version, version);
+    // Large changes (imports) tell followers to reload rather than carrying megabytes in the log.
+    const inline = mutations.length <= (this.opts.inlineMutationsMax ?? 1000);
+    tx.xadd(this.k.log, 'MAXLEN', '~', String(this.opts.logMaxLen ?? 10_000), '*', 'v', version, ...(inline ? ['m', JSON.stringify(mutations)] : ['r', '1']));
+    for (const a of audit) tx.xadd(this.k.audit, 'MAXLEN', '~', String(this.opts.auditMaxLen ?? 1_000_000), '*', 'a', JSON.stringify(a));
+    const results = await tx.exec();
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw new Error(`registry change not stored in Redis: ${failed?.[0]?.message ?? 'transaction aborted'}`);
+  }
+
+  async readAudit(query: { limit: number; bankId?: string }): Promise<AuditRecord[]> {
+    const out: AuditRecord[] = [];
+    let end = '+';
+    // Newest first, in pages, filtering by bank when asked.
+    while (out.length < query.limit) {
+      const page = await this.redis.xrevrange(this.k.audit, end, '-', 'COUNT', 500);
+      if (page.length === 0) break;
+      for (const [id, fields] of page) {
+        end = `(${id}`;
+        const record = JSON.parse(fields[1] ?? '{}') as AuditRecord;
+        if (query.bankId === undefined || record.bankId === query.bankId) out.push(record);
+        if (out.length >= query.limit) break;
+      }
+      if (page.length < 500) break;
+    }
+    return out;
+  }
+
+  follow(current: () => string, onChange: (change: { mutations: Mutation[]; version: string } | { reload: true }) => void): () => void {
+    let lastId: string | null = null;
+    let busy = false;
+    const poll = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        if (lastId === null) {
+          const newest = await this.redis.xrevrange(this.k.log, '+', '-', 'COUNT', 1);
+          lastId = newest[0]?.[0] ?? '0-0';
+        }
+        const version = await this.redis.get(this.k.version);
+        if (version === null || version === current()) return;
+        const entries = await this.redis.xrange(this.k.log, `(${lastId}`, '+', 'COUNT', 1000);
+        // Our place in the log was trimmed away, or Redis was reset: read everything again.
+        if (entries.length === 0) return onChange({ reload: true });
+        for (const [id, fields] of entries) {
+          lastId = id;
+          const get = (name: string) => fields[fields.indexOf(name) + 1];
+          const v = get('v') ?? '';
+          const m = fields.includes('m') ? get('m') : undefined;
+          onChange(m !== undefined ? { mutations: JSON.parse(m) as Mutation[], version: v } : { reload: true });
+        }
+      } catch {
+        // Redis unavailable: keep serving the index we have; the next poll catches up.
+      } finally {
+        busy = false;
+      }
+    };
+    const timer = setInterval(() => void poll(), this.opts.pollMs ?? 250);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  async close(): Promise<void> {
+    // The Redis client belongs to the app, which closes it.
+  }
+
+  private async scanHash(key: string): Promise<[string, string][]> {
+    const out: [string, string][] = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(key, cursor, 'COUNT', 10_000);
+      for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+      cursor = next;
+    } while (cursor !== '0');
+    return out;
+  }
+}
+
+function* chunks<T>(items: T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}

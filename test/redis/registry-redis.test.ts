@@ -1,0 +1,91 @@
+import Redis from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { parseRegistryDocument, planImport, planPutEntry, readCsvRows, RedisRegistryBackend, RegistryStore, type Actor } from '../../src/registry';
+
+const ADMIN: Actor = { name: 'admin', bankId: null };
+const seed = () => ({
+  data: parseRegistryDocument({ banks: [{ id: 'b', name: 'Bank B' }], numbers: [{ number: '+443450000000', bankId: 'b', inboundOnly: true }] }, 'GB').data,
+  version: 'seed-v1',
+});
+
+let redis: Redis;
+let prefix: string;
+beforeAll(() => {
+  redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+});
+beforeEach(() => {
+  prefix = `test:${randomUUID()}:`;
+});
+afterEach(async () => {
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length) await redis.del(...keys);
+});
+afterAll(() => redis.quit());
+
+const openStore = () => RegistryStore.open(new RedisRegistryBackend(redis, { prefix, pollMs: 50 }), seed);
+
+async function until(check: () => boolean, ms = 1000): Promise<number> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > ms) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return Date.now() - start;
+}
+
+describe('registry shared through Redis', () => {
+  it('seeds an empty Redis once, even when two instances start together', async () => {
+    const [a, b] = await Promise.all([openStore(), openStore()]);
+    expect(a.version).toBe('seed-v1');
+    expect(b.version).toBe('seed-v1');
+    expect(b.index.lookup('+443450000000')?.bankId).toBe('b');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a change made on one instance is seen by the other within a second, version included', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    await a.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460000', { bankId: 'b', inboundOnly: false, authorisedSpcs: ['1234'] }, 'GB'));
+    const took = await until(() => b.index.lookup('+442079460000') !== null);
+    expect(took).toBeLessThan(1000);
+    expect(b.version).toBe(a.version);
+    expect(b.index.lookup('+442079460000')?.authorisedSpcs).toEqual(['1234']);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('large imports reach followers as a reload', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const lines = ['number,bankId,inboundOnly'];
+    for (let n = 0; n < 3000; n++) lines.push(`+44161496${String(n).padStart(4, '0')},b,true`);
+    const result = await a.change((i) => planImport(i, ADMIN, readCsvRows(lines.join('\n')), 'merge', 'GB'));
+    expect(result.added).toBe(3000);
+    await until(() => b.index.size.numbers === 3001, 2000);
+    expect(b.version).toBe(a.version);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a restarted instance reads what was acknowledged, and the audit log', async () => {
+    const a = await openStore();
+    await a.change((i) => planPutEntry(i, ADMIN, 'prefix', '+4420794601', { bankId: 'b', inboundOnly: true }, 'GB'));
+    const version = a.version;
+    await a.close();
+    const again = await openStore();
+    expect(again.version).toBe(version);
+    expect(again.index.lookup('+442079460123')?.match).toBe('prefix');
+    const audit = await again.readAudit({ limit: 5 });
+    expect(audit[0]).toMatchObject({ actor: 'admin', action: 'prefix.create', target: 'prefix:+4420794601', bankId: 'b' });
+    await again.close();
+  });
+
+  it('refuses a change it cannot make durable', async () => {
+    const broken = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const store = await RegistryStore.open(new RedisRegistryBackend(broken, { prefix, pollMs: 50 }), seed);
+    // Redis was down at start: the seed registry still answers lookups.
+    expect(store.index.lookup('+443450000000')?.bankId).toBe('b');
+    await expect(store.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460000', { bankId: 'b', inboundOnly: true }, 'GB'))).rejects.toThrow();
+    expect(store.index.lookup('+442079460000')).toBeNull();
+    await store.close();
+    broken.disconnect();
+  });
+});

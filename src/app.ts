@@ -1,8 +1,9 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type Redis from 'ioredis';
 import { CallAssessor, type BehaviourTracker, type StaticAssessment } from './calls/assess';
 import { loadConfig, type Config } from './config';
 import { api } from './http/api';
+import { KeyRing } from './http/auth';
 import { registerDocs } from './http/docs';
 import { registerErrorHandling } from './http/errors';
 import { healthRoutes } from './ops/health';
@@ -20,6 +21,7 @@ export interface Services {
   assessor: CallAssessor;
   registry: () => RegistryIndex;
   registryStore: RegistryStore;
+  keys: KeyRing;
   verifier: ShakenVerifier;
   redisGuard: RedisGuard | null;
   policy: Policy;
@@ -59,7 +61,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     requestIdHeader: 'x-request-id',
     // Per-request access logs at 50k calls a second would cost more than the scoring; metrics
     // count requests, and errors are logged where they happen.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Switches keep connections open for hours; keep them alive longer than their pools do.
     keepAliveTimeout: 75_000,
     requestTimeout: 10_000,
@@ -70,6 +72,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     reply.header('x-request-id', request.id);
   });
 
+  const keys = config.apiKeysFile ? KeyRing.fromFile(config.apiKeysFile) : KeyRing.open();
   const redis = opts.redis ?? (config.redisUrl ? createRedisClient(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs }) : null);
   if (redis) redis.on('error', (err: Error) => app.log.debug({ err: err.message }, 'redis connection error'));
   const redisGuard = redis ? new RedisGuard(redis, app.log) : null;
@@ -113,6 +116,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     assessor,
     registry: () => registry.index,
     registryStore: registry,
+    keys,
     verifier,
     redisGuard,
     policy,

@@ -1,5 +1,6 @@
 import { buildApp } from './app';
 import { ConfigError, loadConfig } from './config';
+import { KeyFileError } from './http/auth';
 import { RegistryLoadError } from './registry';
 
 /** Process entry: configuration, the app, the listening socket, and a clean shutdown. */
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
   try {
     app = await buildApp({ config });
   } catch (err) {
-    if (err instanceof RegistryLoadError || err instanceof ConfigError) {
+    if (err instanceof RegistryLoadError || err instanceof ConfigError || err instanceof KeyFileError) {
       process.stderr.write(`callguard: ${err.message}\n`);
       process.exit(2);
     }

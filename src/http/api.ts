@@ -2,7 +2,10 @@ import fastJson from 'fast-json-stringify';
 import { validatorCompiler } from '@fastify/type-provider-zod';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { authenticate } from './auth';
+import { registryRoutes } from './routes/registry';
 import { scoreRoutes } from './routes/score';
+import { stirRoutes } from './routes/stir';
 
 /**
  * The JSON API. Its compilers are scoped to this plugin: zod validates requests, and
@@ -14,5 +17,8 @@ export const api: FastifyPluginAsync = async (app) => {
   app.setSerializerCompiler(({ schema }) =>
     fastJson(z.toJSONSchema(schema as z.ZodType, { io: 'output', target: 'draft-7' }) as object),
   );
+  app.addHook('onRequest', authenticate(app.services.keys));
   await app.register(scoreRoutes);
+  await app.register(registryRoutes);
+  await app.register(stirRoutes);
 };

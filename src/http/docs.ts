@@ -8,6 +8,16 @@ import { resolve } from 'node:path';
 // src/http and dist/http both sit two levels below the package root.
 const { version } = JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')) as { version: string };
 
+function isZod(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && '_zod' in value;
+}
+
+function usesZod(schema: object | undefined): boolean {
+  if (!schema) return false;
+  const { body, params, querystring, headers, response } = schema as Record<string, unknown>;
+  return [body, params, querystring, headers, ...Object.values((response as object | undefined) ?? {})].some(isZod);
+}
+
 /** OpenAPI document built from the routes' own schemas, and Swagger UI at /docs. */
 export async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
@@ -28,7 +38,8 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key' } },
       },
     },
-    transform: jsonSchemaTransform,
+    // Routes of the JSON API carry zod schemas; ops routes (health) plain JSON Schema.
+    transform: (route) => (usesZod(route.schema) ? jsonSchemaTransform(route) : { schema: route.schema, url: route.url }),
     transformObject: jsonSchemaTransformObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -1,9 +1,10 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryAdminError } from '../registry/admin';
 
 /** A domain error that knows its HTTP status. Thrown by routes; mapped by the one handler. */
 export class HttpError extends Error {
   constructor(
-    readonly statusCode: number,
+    readonly status: number,
     readonly code: string,
     message: string,
     readonly details?: { field: string; message: string }[],
@@ -38,8 +39,11 @@ const FASTIFY_CLIENT_ERRORS: Record<string, { error: string; message?: string }>
  */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof RegistryAdminError) {
+      return reply.status(err.status).send({ error: err.code, message: err.message });
+    }
     if (err instanceof HttpError) {
-      return reply.status(err.statusCode).send({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+      return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
     }
     if (err.validation) {
       const details = (err.validation as ValidationIssue[]).map((issue) => ({

@@ -104,3 +104,77 @@ export const errorResponses = {
   413: ErrorResponseSchema,
   415: ErrorResponseSchema,
 } as const;
+
+/** Registry administration. */
+export const BankBodySchema = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    callbackNumbers: z.array(z.string().max(64)).max(100).optional().describe("the bank's official numbers customers can call back"),
+  })
+  .meta({ id: 'BankBody' });
+
+export const BankSchema = z
+  .object({ id: z.string(), name: z.string(), callbackNumbers: z.array(z.string()) })
+  .meta({ id: 'Bank' });
+
+export const EntryBodySchema = z
+  .object({
+    bankId: z.string().min(1).max(64),
+    inboundOnly: z.boolean().describe('true: the bank only receives calls on it; never a genuine caller ID (do-not-originate)'),
+    authorisedSpcs: z.array(z.string().max(16)).max(1000).optional().describe('service provider codes allowed to originate calls from it; absent means any'),
+  })
+  .meta({ id: 'RegistryEntryBody' });
+
+export const EntrySchema = z
+  .object({
+    kind: z.enum(['number', 'prefix']),
+    key: z.string().describe('E.164 number or prefix'),
+    bankId: z.string(),
+    inboundOnly: z.boolean(),
+    authorisedSpcs: z.array(z.string()).optional(),
+  })
+  .meta({ id: 'RegistryEntry' });
+
+export const RegistryFileSchema = z
+  .object({
+    banks: z.array(BankSchema),
+    numbers: z.array(
+      z.object({
+        number: z.string().optional(),
+        prefix: z.string().optional(),
+        bankId: z.string(),
+        inboundOnly: z.boolean(),
+        authorisedSpcs: z.array(z.string()).optional(),
+      }),
+    ),
+  })
+  .meta({ id: 'RegistryFile' });
+
+export const ImportResultSchema = z
+  .object({
+    mode: z.enum(['merge', 'replace']),
+    applied: z.boolean().describe('false when mode=replace had rejected lines: nothing was changed'),
+    added: z.number().int(),
+    updated: z.number().int(),
+    removed: z.number().int(),
+    rejected: z.array(z.object({ line: z.number().int(), error: z.string() })),
+  })
+  .meta({ id: 'ImportResult' });
+
+export const AuditRecordSchema = z
+  .object({
+    at: z.string(),
+    actor: z.string(),
+    action: z.string(),
+    bankId: z.string().nullable(),
+    target: z.string(),
+    before: z.unknown(),
+    after: z.unknown(),
+  })
+  .meta({ id: 'AuditRecord' });
+
+/** Errors of authenticated routes. */
+export const authErrorResponses = {
+  401: ErrorResponseSchema,
+  403: ErrorResponseSchema,
+} as const;

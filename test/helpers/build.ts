@@ -1,27 +1,12 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type BuildOptions } from '../../src/app';
 import { loadConfig } from '../../src/config';
-import type { CertificateFetcher } from '../../src/shaken/types';
+import { vectorsFetcher } from '../shaken/helpers';
 
-/** The independent STIR/SHAKEN fixtures that sit beside the repo. */
-export const VECTORS_DIR = resolve(__dirname, '../../../shared/shaken-vectors');
-
-/** Serves `https://certs.vectors.example/<name>.pem` from the vectors' certs folder. */
-export function vectorsFetcher(): CertificateFetcher & { urls: string[] } {
-  const urls: string[] = [];
-  return {
-    urls,
-    async fetch(url: string) {
-      urls.push(url);
-      const m = /^https:\/\/certs\.vectors\.example\/([\w-]+\.pem)$/.exec(url);
-      if (!m) throw new Error(`no fixture for ${url}`);
-      return { body: readFileSync(resolve(VECTORS_DIR, 'certs', m[1]!)) };
-    },
-  };
-}
+export { VECTORS_DIR } from '../shaken/helpers';
 
 /**
  * The app as the tests see it: silent, on the embedded defaults unless `env` says otherwise,

@@ -180,11 +180,14 @@ describe('POST /v1/calls/score: bad input gets a 4xx naming the field', () => {
 
   it('deep nesting neither crashes nor hangs', async () => {
     const deep = '['.repeat(20_000) + ']'.repeat(20_000);
-    for (const payload of [`{"from":"1","to":"2","x":${deep}}`, deep, `{"from":${deep},"to":"2"}`]) {
-      const res = await app.inject({ method: 'POST', url: '/v1/calls/score', payload, headers: { 'content-type': 'application/json' } });
-      expect(res.statusCode).toBeGreaterThanOrEqual(400);
-      expect(res.statusCode).toBeLessThan(500);
-    }
+    const status = async (payload: string) =>
+      (await app.inject({ method: 'POST', url: '/v1/calls/score', payload, headers: { 'content-type': 'application/json' } })).statusCode;
+    expect(await status(deep)).toBe(400);
+    expect(await status(`{"from":${deep},"to":"2"}`)).toBe(400);
+    // Unknown fields are ignored, however deep: the call itself is fine.
+    expect(await status(`{"from":"1","to":"2","x":${deep}}`)).toBe(200);
+    const deeper = '{"a":'.repeat(50_000) + '1' + '}'.repeat(50_000);
+    expect(await status(deeper)).toBeLessThan(500);
   });
 
   it('unknown routes get a JSON 404', async () => {

@@ -1,18 +1,20 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
-import { errorResponses, ScoreRequestSchema, ScoreResponseSchema } from '../schemas';
+import { authErrorResponses, errorResponses, ScoreRequestSchema, ScoreResponseSchema } from '../schemas';
 
 export const scoreRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/calls/score',
     {
+      config: { roles: ['switch', 'admin'] },
       schema: {
         tags: ['calls'],
         summary: 'Score one call',
+        security: [{ bearer: [] }],
         description:
           "The per-call decision for switches and session border controllers: the claimed caller ID's spoofing risk " +
           '(0-100), a verdict (allow, flag, block) and every reason that moved the score.',
         body: ScoreRequestSchema,
-        response: { 200: ScoreResponseSchema, ...errorResponses },
+        response: { 200: ScoreResponseSchema, ...errorResponses, ...authErrorResponses },
       },
     },
     async (request) => app.services.assessor.assess(request.body),

@@ -1,0 +1,110 @@
+import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
+import { z } from 'zod';
+import { parseNumber } from '../../numbers';
+import type { ShakenErrorCode, ShakenVerification } from '../../shaken/types';
+import { authErrorResponses, ErrorResponseSchema, VerstatSchema } from '../schemas';
+
+/**
+ * A drop-in STI-VS for session border controllers that speak the REST shape of the 3GPP
+ * TS 24.229 Ms reference point (ATIS-1000082): they post the Identity header with From, To
+ * and the time, and read back a verstat value with the SIP reason code to use on failure.
+ */
+
+const TnOrUri = z.union([z.object({ tn: z.string().min(1).max(64) }), z.object({ uri: z.string().min(1).max(256) })]);
+
+const VerificationRequestSchema = z
+  .object({
+    verificationRequest: z.object({
+      from: TnOrUri,
+      to: z.union([z.object({ tn: z.array(z.string().min(1).max(64)).min(1).max(10) }), z.object({ uri: z.array(z.string().min(1).max(256)).min(1).max(10) })]),
+      time: z.number().int().nonnegative().describe('seconds since the epoch, from the SIP Date header'),
+      identityHeader: z.string().min(1).max(8192).optional(),
+      identityHeaders: z.array(z.string().min(1).max(8192)).min(1).max(10).optional(),
+      requestId: z.string().max(256).optional(),
+    }),
+  })
+  .meta({ id: 'VerificationRequest' });
+
+const VerifyResultSchema = z.object({
+  reasonCode: z.number().int().describe('SIP response code for a failed verification (RFC 8224): 403, 428, 436, 437 or 438'),
+  reasonText: z.string(),
+  errors: z.array(z.string()),
+});
+
+const VerificationResponseSchema = z
+  .object({
+    verificationResponse: z.object({
+      verstatValue: VerstatSchema,
+      attestation: z.enum(['A', 'B', 'C']).optional(),
+      origid: z.string().optional(),
+      spc: z.string().optional(),
+      verifyResults: z.array(VerifyResultSchema).optional(),
+      requestId: z.string().optional(),
+    }),
+  })
+  .meta({ id: 'VerificationResponse' });
+
+/** RFC 8224's SIP answers for each failure, most specific first. */
+const REASONS: [readonly ShakenErrorCode[], number, string][] = [
+  [['STALE', 'FUTURE_IAT'], 403, 'Stale Date'],
+  [['X5U_POLICY', 'X5U_FETCH_FAILED'], 436, 'Bad Identity Info'],
+  [['CERT_UNTRUSTED', 'CERT_EXPIRED', 'CERT_NO_TNAUTHLIST'], 437, 'Unsupported Credential'],
+  [['MALFORMED', 'UNSUPPORTED_ALG', 'BAD_SIGNATURE', 'MISSING_CLAIM', 'INFO_X5U_MISMATCH', 'ORIG_MISMATCH', 'DEST_MISMATCH'], 438, 'Invalid Identity Header'],
+];
+
+export function verifyResults(v: ShakenVerification): z.infer<typeof VerifyResultSchema>[] {
+  const out: z.infer<typeof VerifyResultSchema>[] = [];
+  for (const [codes, reasonCode, reasonText] of REASONS) {
+    const errors = v.errors.filter((e) => codes.includes(e));
+    if (errors.length) out.push({ reasonCode, reasonText, errors });
+  }
+  return out;
+}
+
+export const stirRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { verifier, config } = app.services;
+  /** SHAKEN TNs are E.164 digits without the `+`. */
+  const e164Of = (x: { tn: string } | { uri: string }) =>
+    parseNumber('tn' in x ? `+${x.tn.replace(/^\+/, '')}` : x.uri, config.defaultCountry).e164;
+
+  app.post(
+    '/stir/v1/verification',
+    {
+      config: { roles: ['switch', 'admin'] },
+      schema: {
+        tags: ['stir'],
+        summary: 'STI-VS verification (3GPP TS 24.229 Ms reference point REST shape)',
+        security: [{ bearer: [] }],
+        body: VerificationRequestSchema,
+        response: { 200: VerificationResponseSchema, 400: ErrorResponseSchema, 415: ErrorResponseSchema, ...authErrorResponses },
+      },
+    },
+    async (request) => {
+      const r = request.body.verificationRequest;
+      const identity = [...(r.identityHeader ? [r.identityHeader] : []), ...(r.identityHeaders ?? [])];
+      const requestId = r.requestId !== undefined ? { requestId: r.requestId } : {};
+      if (identity.length === 0) {
+        return { verificationResponse: { verstatValue: 'No-TN-Validation' as const, verifyResults: [{ reasonCode: 428, reasonText: 'Use Identity Header', errors: [] }], ...requestId } };
+      }
+      const firstTo = 'tn' in r.to ? { tn: r.to.tn[0]! } : { uri: r.to.uri[0]! };
+      const from = e164Of(r.from);
+      const v = await verifier.verify({
+        identity,
+        origCandidates: from ? [from] : [],
+        dest: e164Of(firstTo),
+        receivedAt: new Date(r.time * 1000),
+      });
+      const results = verifyResults(v);
+      return {
+        verificationResponse: {
+          verstatValue: v.verstat,
+          ...(v.attestation ? { attestation: v.attestation } : {}),
+          ...(v.origid !== undefined ? { origid: v.origid } : {}),
+          ...(v.spc !== undefined ? { spc: v.spc } : {}),
+          ...(results.length ? { verifyResults: results } : {}),
+          ...requestId,
+        },
+      };
+    },
+  );
+};

@@ -1,0 +1,265 @@
+import { createHash, type X509Certificate } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { evaluateChain, type CertChainInfo } from './chain';
+import type { CertificateFetcher } from './types';
+import { checkX5uUrl, X5uPolicyError } from './url-policy';
+import { DEFAULT_MAX_X5U_BYTES } from './x5u-fetcher';
+
+/** The subset of an ioredis client the cache uses; any failure of it only costs a fetch. */
+export interface RedisLike {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, mode: 'PX', ms: number): Promise<unknown>;
+}
+
+export interface ShakenLogger {
+  warn(obj: object, msg: string): void;
+}
+
+export type CertLookup = { ok: true; info: CertChainInfo } | { ok: false; error: 'X5U_FETCH_FAILED' | 'X5U_POLICY' };
+
+export interface CertCacheOptions {
+  fetcher: CertificateFetcher;
+  trustAnchors: readonly X509Certificate[];
+  /** Lab mode: http: and local hosts pass the URL policy. */
+  allowInsecure?: boolean;
+  /** How long a call waits for a cold certificate (default 1500 ms). */
+  fetchTimeoutMs?: number;
+  /** How long a fetch may run at all, in the background once its first caller gave up (default max(10 s, 4 x fetchTimeoutMs)). */
+  backgroundTimeoutMs?: number;
+  /** How long a failure is remembered, so that a failing URL is not fetched on every call (default 30 s). */
+  negativeTtlMs?: number;
+  /** Lifetime when the answer has no Cache-Control max-age (default 1 h). */
+  defaultTtlMs?: number;
+  /** Upper bound on any lifetime, whatever max-age says (default 24 h). */
+  maxTtlMs?: number;
+  /** Entries kept in memory (default 10,000). */
+  maxEntries?: number;
+  /** Fetches running at once; past it, a cold URL fails at once instead of queueing (default 64). */
+  maxInflight?: number;
+  /** Largest answer accepted from any fetcher (default 64 KiB). */
+  maxBytes?: number;
+  redis?: RedisLike | null;
+  /** How long a Redis read may take before the cache fetches instead (default 200 ms). */
+  redisTimeoutMs?: number;
+  /** Clock for cache lifetimes (not for judging calls, which use their receivedAt). */
+  now?: () => number;
+  logger?: ShakenLogger;
+}
+
+interface Entry {
+  result: CertLookup;
+  expiresAt: number;
+}
+
+const FETCH_FAILED: CertLookup = { ok: false, error: 'X5U_FETCH_FAILED' };
+const POLICY: CertLookup = { ok: false, error: 'X5U_POLICY' };
+const REDIS_PREFIX = 'callguard:x5u:';
+// RFC 7468 lets PEM text carry explanatory lines outside the blocks: the absolute expiry rides
+// along with the certificates, so an instance that reads them from Redis keeps the original
+// lifetime instead of restarting it.
+const EXPIRES_RE = /^# expires-at: (\d+)\n/;
+
+export function redisKeyFor(url: string): string {
+  return REDIS_PREFIX + createHash('sha256').update(url).digest('hex');
+}
+
+/**
+ * Per-URL cache of judged certificate chains: memory LRU first, then Redis (shared between
+ * instances), then the fetcher. Concurrent callers of one URL share one fetch; failures are
+ * remembered briefly. Every method resolves; nothing here rejects or throws to the verifier.
+ */
+export class CertCache {
+  private readonly entries: LRUCache<string, Entry>;
+  private readonly inflight = new Map<string, { promise: Promise<CertLookup>; abort: AbortController }>();
+  private readonly o: Required<Omit<CertCacheOptions, 'redis' | 'logger'>> & Pick<CertCacheOptions, 'redis' | 'logger'>;
+
+  constructor(opts: CertCacheOptions) {
+    const fetchTimeoutMs = opts.fetchTimeoutMs ?? 1500;
+    this.o = {
+      ...opts,
+      allowInsecure: opts.allowInsecure ?? false,
+      fetchTimeoutMs,
+      backgroundTimeoutMs: opts.backgroundTimeoutMs ?? Math.max(10_000, 4 * fetchTimeoutMs),
+      negativeTtlMs: opts.negativeTtlMs ?? 30_000,
+      defaultTtlMs: opts.defaultTtlMs ?? 3_600_000,
+      maxTtlMs: opts.maxTtlMs ?? 86_400_000,
+      maxEntries: opts.maxEntries ?? 10_000,
+      maxInflight: opts.maxInflight ?? 64,
+      maxBytes: opts.maxBytes ?? DEFAULT_MAX_X5U_BYTES,
+      redisTimeoutMs: opts.redisTimeoutMs ?? 200,
+      now: opts.now ?? Date.now,
+    };
+    this.entries = new LRUCache<string, Entry>({ max: this.o.maxEntries });
+  }
+
+  /** The cached answer for a URL when it is still fresh: the hot path, synchronous. */
+  peek(url: string): CertLookup | undefined {
+    const entry = this.entries.get(url);
+    if (!entry) return undefined;
+    if (entry.expiresAt > this.o.now()) return entry.result;
+    this.entries.delete(url);
+    return undefined;
+  }
+
+  /** The answer for a URL within the call's budget; a cold fetch past it is X5U_FETCH_FAILED but keeps running and fills the cache. */
+  async get(url: string): Promise<CertLookup> {
+    const cached = this.peek(url);
+    if (cached) return cached;
+    const load = this.load(url);
+    let timer: NodeJS.Timeout | undefined;
+    const budget = new Promise<CertLookup>((resolve) => {
+      timer = setTimeout(() => resolve(FETCH_FAILED), this.o.fetchTimeoutMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([load, budget]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Loads a URL (shared between concurrent callers), with no per-call budget. */
+  load(url: string): Promise<CertLookup> {
+    const running = this.inflight.get(url);
+    if (running) return running.promise;
+    if (this.inflight.size >= this.o.maxInflight) return Promise.resolve(FETCH_FAILED);
+    const abort = new AbortController();
+    const promise = this.loadUncached(url, abort.signal)
+      .catch((err: unknown): Entry => {
+        this.o.logger?.warn({ url, err: errorMessage(err) }, 'x5u certificate load failed unexpectedly');
+        return { result: FETCH_FAILED, expiresAt: this.o.now() + this.o.negativeTtlMs };
+      })
+      .then((entry) => {
+        if (entry.expiresAt > this.o.now()) this.entries.set(url, entry);
+        return entry.result;
+      })
+      .finally(() => this.inflight.delete(url));
+    this.inflight.set(url, { promise, abort });
+    return promise;
+  }
+
+  /** Forgets every entry (in-flight fetches still complete). */
+  clear(): void {
+    this.entries.clear();
+  }
+
+  /** Aborts in-flight fetches, for shutdown and tests. */
+  close(): void {
+    for (const { abort } of this.inflight.values()) abort.abort();
+    this.entries.clear();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private negative(result: CertLookup): Entry {
+    return { result, expiresAt: this.o.now() + this.o.negativeTtlMs };
+  }
+
+  private async loadUncached(url: string, signal: AbortSignal): Promise<Entry> {
+    try {
+      checkX5uUrl(url, this.o.allowInsecure);
+    } catch (err) {
+      if (err instanceof X5uPolicyError) return this.negative(POLICY);
+      throw err;
+    }
+
+    const shared = await this.readRedis(url);
+    if (shared) {
+      const entry = this.judge(shared.text, shared.expiresAt - this.o.now());
+      if (entry) return entry;
+    }
+
+    // close() may have run while the Redis read was awaited.
+    if (signal.aborted) return this.negative(FETCH_FAILED);
+    const abortController = new AbortController();
+    const timer = setTimeout(() => abortController.abort(), this.o.backgroundTimeoutMs);
+    timer.unref();
+    const onOuterAbort = () => abortController.abort();
+    signal.addEventListener('abort', onOuterAbort, { once: true });
+    let body: Buffer | string;
+    let maxAgeS: number | undefined;
+    try {
+      ({ body, maxAgeS } = await this.o.fetcher.fetch(url, abortController.signal));
+    } catch (err) {
+      if (err instanceof X5uPolicyError) return this.negative(POLICY);
+      this.o.logger?.warn({ url, err: errorMessage(err) }, 'x5u certificate fetch failed');
+      return this.negative(FETCH_FAILED);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onOuterAbort);
+    }
+    if (typeof body !== 'string' && !Buffer.isBuffer(body)) return this.negative(FETCH_FAILED);
+    if (body.length > this.o.maxBytes) return this.negative(FETCH_FAILED);
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+
+    const ttlMs = Math.min(maxAgeS !== undefined && Number.isFinite(maxAgeS) && maxAgeS >= 0 ? maxAgeS * 1000 : this.o.defaultTtlMs, this.o.maxTtlMs);
+    const entry = this.judge(text, ttlMs);
+    if (!entry) {
+      this.o.logger?.warn({ url }, 'x5u answer holds no readable certificate');
+      return this.negative(FETCH_FAILED);
+    }
+    const remaining = entry.expiresAt - this.o.now();
+    if (this.o.redis && entry.result.ok && remaining > 0) this.writeRedis(url, text, entry.expiresAt, remaining);
+    return entry;
+  }
+
+  /** Judges PEM text; null when it holds no readable certificate. */
+  private judge(text: string, ttlMs: number): Entry | null {
+    let info: CertChainInfo;
+    try {
+      info = evaluateChain(text, this.o.trustAnchors);
+    } catch {
+      return null;
+    }
+    const now = this.o.now();
+    let expiresAt = Math.min(now + ttlMs, info.validToMs);
+    // An already expired chain is kept only as long as a failure would be: every call gets
+    // CERT_EXPIRED from it, and refetching it on every call would only hammer its server.
+    if (info.validToMs <= now) expiresAt = now + Math.min(ttlMs, this.o.negativeTtlMs);
+    return { result: { ok: true, info }, expiresAt };
+  }
+
+  private async readRedis(url: string): Promise<{ text: string; expiresAt: number } | null> {
+    const redis = this.o.redis;
+    if (!redis) return null;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const value = await Promise.race([
+        redis.get(redisKeyFor(url)),
+        new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), this.o.redisTimeoutMs);
+          timer.unref();
+        }),
+      ]);
+      if (typeof value !== 'string') return null;
+      const m = EXPIRES_RE.exec(value);
+      const expiresAt = m ? Number(m[1]) : NaN;
+      if (!(expiresAt > this.o.now())) return null;
+      return { text: value, expiresAt };
+    } catch (err) {
+      this.o.logger?.warn({ err: errorMessage(err) }, 'redis read of x5u cache failed; fetching instead');
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private writeRedis(url: string, text: string, expiresAt: number, ttlMs: number): void {
+    const redis = this.o.redis;
+    if (!redis) return;
+    const value = `# expires-at: ${expiresAt}\n${text.replace(EXPIRES_RE, '')}`;
+    try {
+      redis.set(redisKeyFor(url), value, 'PX', Math.max(1, Math.floor(ttlMs))).catch((err: unknown) => {
+        this.o.logger?.warn({ err: errorMessage(err) }, 'redis write of x5u cache failed');
+      });
+    } catch (err) {
+      this.o.logger?.warn({ err: errorMessage(err) }, 'redis write of x5u cache failed');
+    }
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

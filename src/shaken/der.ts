@@ -1,0 +1,150 @@
+/**
+ * Just enough DER to reach one X.509 extension and read RFC 8226's TNAuthList. Node's
+ * X509Certificate does not expose arbitrary extensions, and a full ASN.1 library would be a
+ * dependency for the dozen lines below. Every read is bounds-checked: the bytes come from a
+ * certificate fetched from a URL that an unauthenticated caller chose.
+ */
+
+export class DerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DerError';
+  }
+}
+
+export interface Tlv {
+  tag: number;
+  /** Offset of the first content byte. */
+  start: number;
+  /** Offset just past the last content byte. */
+  end: number;
+}
+
+export function readTlv(buf: Uint8Array, offset: number, limit = buf.length): Tlv {
+  if (offset + 2 > limit) throw new DerError('truncated');
+  const tag = buf[offset]!;
+  // High-tag-number form never occurs on the path we walk; refusing it keeps the reader simple.
+  if ((tag & 0x1f) === 0x1f) throw new DerError('multi-byte tag');
+  let len = buf[offset + 1]!;
+  let pos = offset + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    // Indefinite length is BER, not DER; more than 4 length bytes cannot fit a certificate.
+    if (n === 0 || n > 4) throw new DerError('bad length');
+    if (pos + n > limit) throw new DerError('truncated');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[pos + i]!;
+    pos += n;
+  }
+  if (pos + len > limit) throw new DerError('truncated');
+  return { tag, start: pos, end: pos + len };
+}
+
+/** The TLVs directly inside a constructed value. */
+export function children(buf: Uint8Array, parent: Tlv): Tlv[] {
+  const out: Tlv[] = [];
+  let pos = parent.start;
+  while (pos < parent.end) {
+    const tlv = readTlv(buf, pos, parent.end);
+    out.push(tlv);
+    pos = tlv.end;
+  }
+  return out;
+}
+
+const SEQUENCE = 0x30;
+const OID = 0x06;
+const BOOLEAN = 0x01;
+const OCTET_STRING = 0x04;
+const IA5_STRING = 0x16;
+const CTX_3_CONSTRUCTED = 0xa3;
+
+/** 1.3.6.1.5.5.7.1.26, id-pe-TNAuthList (RFC 8226), as DER content bytes. */
+export const TN_AUTH_LIST_OID = Buffer.from([0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x1a]);
+
+function expect(tlv: Tlv | undefined, tag: number, what: string): Tlv {
+  if (!tlv || tlv.tag !== tag) throw new DerError(`expected ${what}`);
+  return tlv;
+}
+
+function equalBytes(buf: Uint8Array, tlv: Tlv, want: Uint8Array): boolean {
+  if (tlv.end - tlv.start !== want.length) return false;
+  for (let i = 0; i < want.length; i++) if (buf[tlv.start + i] !== want[i]) return false;
+  return true;
+}
+
+/**
+ * The extnValue (the bytes inside the OCTET STRING) of the extension with this OID in a DER
+ * certificate, or null when the certificate has no such extension. Throws DerError when the
+ * certificate's structure cannot be walked.
+ */
+export function findExtension(certDer: Uint8Array, oid: Uint8Array): Uint8Array | null {
+  const cert = expect(readTlv(certDer, 0), SEQUENCE, 'Certificate');
+  const tbs = expect(children(certDer, cert)[0], SEQUENCE, 'TBSCertificate');
+  // extensions is the only [3] in TBSCertificate, so there is no need to count the optional fields before it.
+  const extsWrapper = children(certDer, tbs).find((t) => t.tag === CTX_3_CONSTRUCTED);
+  if (!extsWrapper) return null;
+  const exts = expect(children(certDer, extsWrapper)[0], SEQUENCE, 'Extensions');
+  for (const ext of children(certDer, exts)) {
+    expect(ext, SEQUENCE, 'Extension');
+    const [id, second, third] = children(certDer, ext);
+    if (!equalBytes(certDer, expect(id, OID, 'extnID'), oid)) continue;
+    const value = second?.tag === BOOLEAN ? third : second;
+    const octets = expect(value, OCTET_STRING, 'extnValue');
+    return certDer.subarray(octets.start, octets.end);
+  }
+  return null;
+}
+
+export interface TnAuthList {
+  /** Service provider codes ([0] entries), in order. */
+  spcs: string[];
+  /** Number of telephone-number entries (range [1] / one [2]); read but not interpreted. */
+  tnEntries: number;
+}
+
+/**
+ * Parses TNAuthList ::= SEQUENCE SIZE (1..MAX) OF TNEntry, TNEntry ::= CHOICE { spc [0],
+ * range [1], one [2] }. RFC 8226's module uses EXPLICIT tags, so `spc` is A0 { IA5String };
+ * some CAs have issued the IMPLICIT form (80 + the string bytes), which is accepted as well
+ * because it carries the same information and the certificate is still signed by a trusted CA.
+ */
+export function parseTnAuthList(value: Uint8Array): TnAuthList {
+  const seq = expect(readTlv(value, 0), SEQUENCE, 'TNAuthList');
+  if (seq.end !== value.length) throw new DerError('trailing bytes');
+  const out: TnAuthList = { spcs: [], tnEntries: 0 };
+  const entries = children(value, seq);
+  if (entries.length === 0) throw new DerError('empty TNAuthList');
+  for (const entry of entries) {
+    switch (entry.tag) {
+      case 0xa0: {
+        const inner = expect(children(value, entry)[0], IA5_STRING, 'ServiceProviderCode');
+        out.spcs.push(ia5(value, inner));
+        break;
+      }
+      case 0x80:
+        out.spcs.push(ia5(value, entry));
+        break;
+      case 0xa1:
+      case 0xa2:
+      case 0x81:
+      case 0x82:
+        out.tnEntries++;
+        break;
+      default:
+        throw new DerError('unknown TNEntry');
+    }
+  }
+  return out;
+}
+
+function ia5(buf: Uint8Array, tlv: Tlv): string {
+  for (let i = tlv.start; i < tlv.end; i++) if (buf[i]! > 0x7f) throw new DerError('not IA5');
+  return Buffer.from(buf.subarray(tlv.start, tlv.end)).toString('latin1');
+}
+
+/** The TNAuthList of a DER certificate: null when absent, DerError when present but unreadable. */
+export function readTnAuthList(certDer: Uint8Array): TnAuthList | null {
+  const value = findExtension(certDer, TN_AUTH_LIST_OID);
+  return value ? parseTnAuthList(value) : null;
+}

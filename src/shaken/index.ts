@@ -1,0 +1,18 @@
+export * from './types';
+export { createShakenVerifier, type DefaultShakenVerifier, type ShakenVerifierOptions } from './verifier';
+export { parseIdentityHeaders, parseIdentity, splitOutside, type IdentityEntry, type IdentityKind, type ParseLimits } from './identity-header';
+export {
+  decodePassport,
+  freshnessError,
+  signatureFingerprint,
+  tnDigits,
+  verifyEs256,
+  type DecodedPassport,
+  type PassportClaims,
+} from './passport';
+export { createX5uFetcher, parseMaxAge, X5uFetchError, DEFAULT_MAX_X5U_BYTES, type X5uFetcherOptions, type ResolvedAddress } from './x5u-fetcher';
+export { checkX5uUrl, isPublicAddress, X5uPolicyError } from './url-policy';
+export { CertCache, redisKeyFor, type CertCacheOptions, type CertLookup, type RedisLike, type ShakenLogger } from './cert-cache';
+export { buildPath, evaluateChain, parsePemCertificates, validityError, type CertChainInfo } from './chain';
+export { findExtension, parseTnAuthList, readTnAuthList, DerError, TN_AUTH_LIST_OID, type TnAuthList } from './der';
+export { loadTrustAnchors } from './trust-anchors';

@@ -1,0 +1,234 @@
+import type { X509Certificate } from 'node:crypto';
+import { CertCache, type CertLookup, type RedisLike, type ShakenLogger } from './cert-cache';
+import { validityError, type CertChainInfo } from './chain';
+import { parseIdentityHeaders } from './identity-header';
+import { decodePassport, freshnessError, signatureFingerprint, tnDigits, verifyEs256, type DecodedPassport } from './passport';
+import {
+  SHAKEN_ERROR_CODES,
+  type CertificateFetcher,
+  type ShakenErrorCode,
+  type ShakenVerification,
+  type ShakenVerifier,
+  type VerifyInput,
+} from './types';
+import { createX5uFetcher } from './x5u-fetcher';
+
+export interface ShakenVerifierOptions {
+  /** STI-CA roots. Empty means nothing is trusted: every certificate is CERT_UNTRUSTED. */
+  trustAnchors: readonly X509Certificate[];
+  /** Where certificates come from; the policy-checking HTTPS fetcher by default. */
+  fetcher?: CertificateFetcher;
+  /** Lab only: http: and loopback/private x5u hosts. */
+  allowInsecure?: boolean;
+  /** Freshness window for iat, seconds (default 60). */
+  maxAgeS?: number;
+  /** How far iat may lie after receivedAt before it is FUTURE_IAT, seconds (default 5). */
+  clockSkewS?: number;
+  /** Budget for a cold certificate fetch, ms (default 1500). */
+  fetchTimeoutMs?: number;
+  /** Optional second cache level shared between instances. */
+  redis?: RedisLike | null;
+  logger?: ShakenLogger;
+  /** Clock for certificate cache lifetimes (default Date.now). */
+  now?: () => number;
+  /** How long a failing x5u is remembered, ms (default 30 s). */
+  negativeTtlMs?: number;
+  /** Certificate cache entries (default 10,000). */
+  certCacheSize?: number;
+  /** Identities verified per call (default 10). */
+  maxIdentities?: number;
+}
+
+export interface DefaultShakenVerifier extends ShakenVerifier {
+  readonly certCache: CertCache;
+  /** Aborts background certificate fetches. */
+  close(): void;
+}
+
+const UNAVAILABLE = new Set<ShakenErrorCode>(['X5U_FETCH_FAILED', 'X5U_POLICY']);
+const CODE_ORDER = new Map<ShakenErrorCode, number>(SHAKEN_ERROR_CODES.map((c, i) => [c, i]));
+
+interface Assessment {
+  passport: DecodedPassport;
+  errors: Set<ShakenErrorCode>;
+  cert?: CertChainInfo;
+}
+
+function sortedCodes(codes: Iterable<ShakenErrorCode>): ShakenErrorCode[] {
+  return [...new Set(codes)].sort((a, b) => CODE_ORDER.get(a)! - CODE_ORDER.get(b)!);
+}
+
+/**
+ * The STIR/SHAKEN verification service (ATIS-1000074 / RFC 8224 verifier role). Per call:
+ * parse the Identity values, decode each `shaken` PASSporT (and the `div` ones when the call
+ * was diverted), get every needed certificate at once (memory, Redis, fetch), then check
+ * signature, chain, freshness and orig/dest. The call passes when one shaken PASSporT passes
+ * every check.
+ */
+export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShakenVerifier {
+  const maxAgeS = opts.maxAgeS ?? 60;
+  const clockSkewS = opts.clockSkewS ?? 5;
+  const now = opts.now ?? Date.now;
+  const allowInsecure = opts.allowInsecure ?? false;
+  const certCache = new CertCache({
+    fetcher: opts.fetcher ?? createX5uFetcher({ allowInsecure }),
+    trustAnchors: opts.trustAnchors,
+    allowInsecure,
+    ...(opts.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: opts.fetchTimeoutMs } : {}),
+    ...(opts.negativeTtlMs !== undefined ? { negativeTtlMs: opts.negativeTtlMs } : {}),
+    ...(opts.certCacheSize !== undefined ? { maxEntries: opts.certCacheSize } : {}),
+    redis: opts.redis ?? null,
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    now,
+  });
+
+  function assess(p: DecodedPassport, certs: Map<string, CertLookup>, receivedAtMs: number): Assessment {
+    const errors = new Set(p.errors);
+    const out: Assessment = { passport: p, errors };
+    if (p.claims.iat !== undefined) {
+      const fresh = freshnessError(p.claims.iat, receivedAtMs, maxAgeS, clockSkewS);
+      if (fresh) errors.add(fresh);
+    }
+    if (!p.es256 || p.x5u === undefined || p.signingInput === undefined || !p.signature) return out;
+    const lookup = certs.get(p.x5u);
+    if (!lookup || !lookup.ok) {
+      errors.add(lookup ? lookup.error : 'X5U_FETCH_FAILED');
+      return out;
+    }
+    const cert = lookup.info;
+    out.cert = cert;
+    for (const e of cert.errors) errors.add(e);
+    const expired = validityError(cert, receivedAtMs);
+    if (expired) errors.add(expired);
+    if (!cert.keyIsP256 || !verifyEs256(p.signingInput, p.signature, cert.key)) errors.add('BAD_SIGNATURE');
+    return out;
+  }
+
+  async function verifyCall(input: VerifyInput): Promise<ShakenVerification> {
+    const entries = parseIdentityHeaders(input.identity ?? [], opts.maxIdentities !== undefined ? { maxIdentities: opts.maxIdentities } : {});
+    const shakenEntries = entries.filter((e) => e.kind === 'shaken');
+    if (shakenEntries.length === 0) return { verstat: 'No-TN-Validation', attestation: null, errors: [], fingerprints: [] };
+
+    const receivedAtRaw = input.receivedAt instanceof Date ? input.receivedAt.getTime() : NaN;
+    // A caller that lost the receive time is judged at "now" rather than passing every freshness check.
+    const receivedAtMs = Number.isFinite(receivedAtRaw) ? receivedAtRaw : now();
+    const dest = typeof input.dest === 'string' ? tnDigits(input.dest) : '';
+    const origs = new Set((input.origCandidates ?? []).filter((n) => typeof n === 'string').map(tnDigits).filter((d) => d !== ''));
+
+    const shaken = shakenEntries.map(decodePassport);
+    const reachesDest = (p: DecodedPassport) => dest !== '' && p.claims.dest.includes(dest);
+    // div PASSporTs cost a verification each (and maybe a fetch): only a diverted call needs them.
+    const divs = shaken.some((p) => !reachesDest(p)) ? entries.filter((e) => e.kind === 'div').map(decodePassport) : [];
+
+    const certs = new Map<string, CertLookup>();
+    const pending: Promise<void>[] = [];
+    for (const p of [...shaken, ...divs]) {
+      if (!p.es256 || p.x5u === undefined || certs.has(p.x5u)) continue;
+      const url = p.x5u;
+      const hit = certCache.peek(url);
+      if (hit) {
+        certs.set(url, hit);
+        continue;
+      }
+      certs.set(url, { ok: false, error: 'X5U_FETCH_FAILED' });
+      pending.push(certCache.get(url).then((r) => void certs.set(url, r)));
+    }
+    if (pending.length > 0) await Promise.all(pending);
+
+    const divAssessments = new Map<DecodedPassport, Assessment>();
+    const assessDiv = (d: DecodedPassport) => {
+      let a = divAssessments.get(d);
+      if (!a) {
+        a = assess(d, certs, receivedAtMs);
+        divAssessments.set(d, a);
+      }
+      return a;
+    };
+
+    const results = shaken.map((p) => {
+      const a = assess(p, certs, receivedAtMs);
+      const { orig, dest: signedDest } = p.claims;
+      if (orig !== undefined && !origs.has(orig)) a.errors.add('ORIG_MISMATCH');
+      if (signedDest.length > 0 && !reachesDest(p)) {
+        // RFC 8946: follow valid div PASSporTs (same orig, diverting from a number already
+        // reached) until the called number is reached; several hops are allowed.
+        const reached = new Set(signedDest);
+        const divErrors = new Set<ShakenErrorCode>();
+        const used = new Set<DecodedPassport>();
+        for (let grew = true; grew && !(dest !== '' && reached.has(dest)); ) {
+          grew = false;
+          for (const d of divs) {
+            if (used.has(d) || orig === undefined || d.claims.orig !== orig || d.claims.div === undefined || !reached.has(d.claims.div)) continue;
+            used.add(d);
+            const da = assessDiv(d);
+            if (da.errors.size > 0) {
+              for (const e of da.errors) divErrors.add(e);
+              continue;
+            }
+            for (const t of d.claims.dest) reached.add(t);
+            grew = true;
+          }
+        }
+        if (!(dest !== '' && reached.has(dest))) {
+          a.errors.add('DEST_MISMATCH');
+          // Why the diversion did not count: the div that should have carried the call failed.
+          for (const e of divErrors) a.errors.add(e);
+        }
+      }
+      return a;
+    });
+
+    const fingerprints = [
+      ...new Set(
+        [...shaken, ...divAssessments.keys()]
+          .filter((p) => p.signature !== undefined && p.signature.length > 0)
+          .map((p) => signatureFingerprint(p.signature!)),
+      ),
+    ];
+
+    const passed = results.find((r) => r.errors.size === 0 && r.passport.claims.attest !== undefined);
+    if (passed) {
+      const c = passed.passport.claims;
+      return {
+        verstat: 'TN-Validation-Passed',
+        attestation: c.attest!,
+        ...(c.origid !== undefined ? { origid: c.origid } : {}),
+        ...(passed.cert?.spc !== undefined ? { spc: passed.cert.spc } : {}),
+        errors: [],
+        ...(c.iat !== undefined ? { iat: c.iat } : {}),
+        fingerprints,
+      };
+    }
+
+    const errors = sortedCodes(results.flatMap((r) => [...r.errors]));
+    const origid = results.find((r) => r.passport.claims.origid !== undefined)?.passport.claims.origid;
+    const iat = results.find((r) => r.passport.claims.iat !== undefined)?.passport.claims.iat;
+    // An SPC is only news when a trusted CA vouched for it: anyone can mint a certificate naming any carrier.
+    const spc = results.find((r) => r.cert?.spc !== undefined && !r.cert.errors.includes('CERT_UNTRUSTED'))?.cert?.spc;
+    return {
+      // Only "could not get the certificate" leaves the call unverified rather than failed:
+      // anything else wrong is wrong whatever the certificate would have said.
+      verstat: errors.every((e) => UNAVAILABLE.has(e)) ? 'No-TN-Validation' : 'TN-Validation-Failed',
+      attestation: null,
+      ...(origid !== undefined ? { origid } : {}),
+      ...(spc !== undefined ? { spc } : {}),
+      errors,
+      ...(iat !== undefined ? { iat } : {}),
+      fingerprints,
+    };
+  }
+
+  return {
+    certCache,
+    close: () => certCache.close(),
+    async verify(input: VerifyInput): Promise<ShakenVerification> {
+      try {
+        return await verifyCall(input);
+      } catch (err) {
+        // Verification must never take the call down with it: an unforeseen input is a malformed one.
+        opts.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'shaken verification failed unexpectedly');
+        return { verstat: 'TN-Validation-Failed', attestation: null, errors: ['MALFORMED'], fingerprints: [] };
+      }
+    },
+  };
+}

@@ -1,0 +1,285 @@
+import { LRUCache } from 'lru-cache';
+import {
+  Backlog,
+  checkPrefix,
+  execBatch,
+  mergeReportSummaries,
+  newId,
+  replyNumber,
+  replyScored,
+  taggedKey,
+  type RedisCommand,
+} from './behaviour';
+import type { RedisGuard } from './redis';
+
+/**
+ * Fraud reports against caller IDs (from customers, the bank's fraud team, other operators).
+ * Scoring reads one summary per call (how many reports, how recent, which kinds); the full
+ * reports are kept for whoever investigates. Reports older than the policy's
+ * `reports.maxAgeS` no longer count and are dropped.
+ */
+
+export const REPORT_CATEGORIES = ['spoof', 'scam', 'nuisance'] as const;
+export type ReportCategory = (typeof REPORT_CATEGORIES)[number];
+
+export interface NewFraudReport {
+  /** E.164. */
+  number: string;
+  category: ReportCategory;
+  callId?: string;
+  note?: string;
+  /** Who reported it (API key name, team, partner). */
+  reporter: string;
+  /** Milliseconds since the epoch or an ISO time. */
+  at: number | string;
+}
+
+export interface FraudReport {
+  id: string;
+  number: string;
+  category: ReportCategory;
+  callId?: string;
+  note?: string;
+  reporter: string;
+  /** ISO time. */
+  at: string;
+}
+
+export interface ReportSummary {
+  /** Reports within the max age. */
+  count: number;
+  /** Milliseconds since the epoch of the newest report. */
+  newestAt: number;
+  categories: ReportCategory[];
+}
+
+export interface ReportStore {
+  addReport(report: NewFraudReport): Promise<FraudReport>;
+  /** Null when the number has no report within the max age. */
+  summary(number: string, now: number): Promise<ReportSummary | null>;
+  /** Newest first. */
+  list(number: string, now: number, limit?: number): Promise<FraudReport[]>;
+}
+
+const E164 = /^\+[1-9]\d{1,14}$/;
+const MAX_NOTE_CHARS = 1000;
+
+/** Checks and completes a report; throws RangeError on what the HTTP layer should have refused. */
+export function normaliseReport(input: NewFraudReport, id: string = newId()): FraudReport {
+  if (!E164.test(input.number)) throw new RangeError(`report number must be E.164: ${input.number}`);
+  if (!(REPORT_CATEGORIES as readonly string[]).includes(input.category))
+    throw new RangeError(`report category must be one of ${REPORT_CATEGORIES.join(', ')}`);
+  const at = typeof input.at === 'number' ? input.at : Date.parse(input.at);
+  if (!Number.isFinite(at)) throw new RangeError(`report time is not a time: ${String(input.at)}`);
+  return {
+    id,
+    number: input.number,
+    category: input.category,
+    ...(input.callId !== undefined ? { callId: input.callId } : {}),
+    ...(input.note !== undefined ? { note: input.note.slice(0, MAX_NOTE_CHARS) } : {}),
+    reporter: input.reporter,
+    at: new Date(at).toISOString(),
+  };
+}
+
+function summarise(reports: readonly FraudReport[], cutoff: number): ReportSummary | null {
+  let count = 0;
+  let newestAt = Number.NEGATIVE_INFINITY;
+  const categories = new Set<ReportCategory>();
+  for (const r of reports) {
+    const at = Date.parse(r.at);
+    if (at < cutoff) continue;
+    count++;
+    if (at > newestAt) newestAt = at;
+    categories.add(r.category);
+  }
+  return count === 0 ? null : { count, newestAt, categories: [...categories].sort() };
+}
+
+function newestFirst(a: FraudReport, b: FraudReport): number {
+  return Date.parse(b.at) - Date.parse(a.at) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+export interface MemoryReportOptions {
+  maxAgeS: number;
+  /** Numbers kept, least recently reported dropped first. */
+  maxNumbers?: number;
+  /** Reports kept per number, oldest dropped first: the summary saturates, it does not break. */
+  maxPerNumber?: number;
+}
+
+export class MemoryReportStore implements ReportStore {
+  private readonly byNumber: LRUCache<string, FraudReport[]>;
+  private readonly maxAgeMs: number;
+  private readonly maxPerNumber: number;
+
+  constructor(opts: MemoryReportOptions) {
+    this.maxAgeMs = opts.maxAgeS * 1000;
+    this.maxPerNumber = Math.max(1, opts.maxPerNumber ?? 1000);
+    this.byNumber = new LRUCache<string, FraudReport[]>({ max: Math.max(1, opts.maxNumbers ?? 100_000) });
+  }
+
+  async addReport(input: NewFraudReport): Promise<FraudReport> {
+    const report = normaliseReport(input);
+    this.keep(report);
+    return report;
+  }
+
+  /** Keeps an already normalised report (the Redis store's local copy shares its id). */
+  keep(report: FraudReport): void {
+    const list = this.byNumber.get(report.number) ?? [];
+    if (list.some((r) => r.id === report.id)) return;
+    list.push(report);
+    if (list.length > this.maxPerNumber) {
+      list.sort(newestFirst);
+      list.length = this.maxPerNumber;
+    }
+    this.byNumber.set(report.number, list);
+  }
+
+  summarySync(number: string, now: number): ReportSummary | null {
+    const list = this.byNumber.peek(number);
+    return list ? summarise(list, now - this.maxAgeMs) : null;
+  }
+
+  async summary(number: string, now: number): Promise<ReportSummary | null> {
+    return this.summarySync(number, now);
+  }
+
+  async list(number: string, now: number, limit = 100): Promise<FraudReport[]> {
+    const cutoff = now - this.maxAgeMs;
+    return (this.byNumber.peek(number) ?? [])
+      .filter((r) => Date.parse(r.at) >= cutoff)
+      .sort(newestFirst)
+      .slice(0, limit);
+  }
+}
+
+export interface RedisReportOptions {
+  maxAgeS: number;
+  /** This instance's copy: answers while Redis is down. */
+  fallback: MemoryReportStore;
+  prefix?: string;
+  maxPerNumber?: number;
+  /** Reports made while Redis was down, kept to be written when it is back. */
+  backlogMax?: number;
+}
+
+/**
+ * Keys (see behaviour-redis.ts for the whole layout), both tagged with the number so they share
+ * a slot with the caller's velocity and history keys:
+ *   {prefix}rep:{<number>}   sorted set, member = report JSON, score = time (ms)
+ *   {prefix}repc:{<number>}  sorted set, member = category, score = newest report of it (ms)
+ * The second set lets scoring read count, newest and categories in two small replies
+ * whatever the number of reports.
+ */
+export class RedisReportStore implements ReportStore {
+  readonly prefix: string;
+  private readonly maxAgeMs: number;
+  private readonly maxPerNumber: number;
+  private readonly backlog: Backlog<FraudReport>;
+
+  constructor(
+    private readonly guard: RedisGuard,
+    private readonly opts: RedisReportOptions,
+  ) {
+    this.prefix = checkPrefix(opts.prefix ?? 'callguard:');
+    this.maxAgeMs = opts.maxAgeS * 1000;
+    this.maxPerNumber = Math.max(1, opts.maxPerNumber ?? 1000);
+    this.backlog = new Backlog(opts.backlogMax ?? 10_000);
+  }
+
+  get fallback(): MemoryReportStore {
+    return this.opts.fallback;
+  }
+
+  get backlogSize(): number {
+    return this.backlog.size;
+  }
+
+  async addReport(input: NewFraudReport): Promise<FraudReport> {
+    const report = normaliseReport(input);
+    // Kept locally as well, so this instance goes on scoring with it while Redis is away.
+    this.opts.fallback.keep(report);
+    const ok = await this.guard.run(async (r) => (await execBatch(r, this.writeCommands(report)), true), false);
+    if (!ok) this.backlog.push(report);
+    return report;
+  }
+
+  async summary(number: string, now: number): Promise<ReportSummary | null> {
+    const local = this.opts.fallback.summarySync(number, now);
+    const replies = await this.guard.run((r) => execBatch(r, this.summaryCommands(number, now)), null);
+    return replies ? mergeReportSummaries(this.parseSummary(replies), local) : local;
+  }
+
+  async list(number: string, now: number, limit = 100): Promise<FraudReport[]> {
+    const local = await this.opts.fallback.list(number, now, limit);
+    const key = taggedKey(this.prefix, 'rep', number);
+    const cutoff = now - this.maxAgeMs;
+    const reply = await this.guard.run((r) => r.zrevrangebyscore(key, '+inf', cutoff, 'LIMIT', 0, limit), null);
+    if (!reply) return local;
+    const byId = new Map<string, FraudReport>();
+    for (const text of reply) {
+      const report = parseReport(text);
+      if (report) byId.set(report.id, report);
+    }
+    for (const r of local) byId.set(r.id, r);
+    return [...byId.values()].sort(newestFirst).slice(0, limit);
+  }
+
+  /** Sends reports made during an outage; what fails stays for the next attempt. */
+  async flushBacklog(batch = 200): Promise<void> {
+    const reports = this.backlog.take(batch);
+    if (reports.length === 0) return;
+    const ok = await this.guard.run(async (r) => (await execBatch(r, reports.flatMap((x) => this.writeCommands(x))), true), false);
+    if (!ok) this.backlog.restore(reports);
+  }
+
+  writeCommands(report: FraudReport): RedisCommand[] {
+    const at = Date.parse(report.at);
+    const tag = report.number;
+    const all = taggedKey(this.prefix, 'rep', tag);
+    const cats = taggedKey(this.prefix, 'repc', tag);
+    // Trimmed against the report's own time, like every store here: callers may pin the clock.
+    const cutoff = at - this.maxAgeMs;
+    return [
+      { tag, args: ['zadd', all, at, JSON.stringify(report)] },
+      { tag, args: ['zremrangebyscore', all, '-inf', `(${cutoff}`] },
+      { tag, args: ['zremrangebyrank', all, 0, -(this.maxPerNumber + 1)] },
+      { tag, args: ['pexpire', all, this.maxAgeMs] },
+      { tag, args: ['zadd', cats, 'GT', at, report.category] },
+      { tag, args: ['zremrangebyscore', cats, '-inf', `(${cutoff}`] },
+      { tag, args: ['pexpire', cats, this.maxAgeMs] },
+    ];
+  }
+
+  /** Two commands, for the tracker's observe pipeline. */
+  summaryCommands(number: string, now: number): RedisCommand[] {
+    const cutoff = now - this.maxAgeMs;
+    return [
+      { tag: number, args: ['zcount', taggedKey(this.prefix, 'rep', number), cutoff, '+inf'] },
+      { tag: number, args: ['zrangebyscore', taggedKey(this.prefix, 'repc', number), cutoff, '+inf', 'WITHSCORES'] },
+    ];
+  }
+
+  parseSummary(replies: readonly unknown[]): ReportSummary | null {
+    const count = replyNumber(replies[0]);
+    const cats = replyScored(replies[1]);
+    if (count === 0 || cats.length === 0) return null;
+    const known = cats.filter(([c]) => (REPORT_CATEGORIES as readonly string[]).includes(c));
+    return {
+      count,
+      newestAt: Math.max(...cats.map(([, at]) => at)),
+      categories: known.map(([c]) => c as ReportCategory).sort(),
+    };
+  }
+}
+
+function parseReport(text: string): FraudReport | null {
+  try {
+    const r = JSON.parse(text) as FraudReport;
+    return typeof r.id === 'string' && typeof r.number === 'string' && typeof r.at === 'string' ? r : null;
+  } catch {
+    return null;
+  }
+}

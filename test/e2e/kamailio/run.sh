@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# End-to-end test of the switch integration: SIPp places calls through Kamailio, running
+# docker/kamailio/kamailio.cfg, which asks a real callguard for every INVITE.
+#
+#   caller -> SIPp UAC -> Kamailio -(http_client)-> callguard
+#                            |  block: 603 Decline, never delivered
+#                            '-> SIPp UAS (the "callee": answers 486 and echoes what it got)
+#
+# Needs Kamailio with http_client and jansson, SIPp, curl, python3 and the repo's node_modules:
+#   apt-get install -y kamailio kamailio-utils-modules kamailio-extra-modules sip-tester curl python3
+#   npm ci && test/e2e/kamailio/run.sh
+# Not run by CI. Only 127.0.0.1/127.0.0.2 are used; everything it starts is stopped on exit;
+# it takes about 15 s. Exits non-zero when any call gets the wrong answer.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
+CFG="$ROOT/docker/kamailio/kamailio.cfg"
+WORK="$(mktemp -d -t callguard-kamailio.XXXXXX)"
+KEEP_LOGS="${KEEP_LOGS:-0}"
+
+for tool in kamailio sipp curl python3 node; do
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed (see the header of this script)" >&2; exit 2; }
+done
+MODULES_DIR=$(kamailio -h 2>&1 | sed -n 's/.*Modules search path (default: \(.*\))/\1/p')
+for mod in http_client jansson; do
+  if [[ ! -f "$MODULES_DIR/$mod.so" ]]; then
+    echo "run.sh: Kamailio module $mod.so not in $MODULES_DIR (Debian: kamailio-utils-modules, kamailio-extra-modules)" >&2
+    exit 2
+  fi
+done
+
+PIDS=()
+PGIDS=()
+cleanup() {
+  local status=$?
+  for pgid in "${PGIDS[@]}"; do kill -TERM -- "-$pgid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  sleep 0.3
+  for pgid in "${PGIDS[@]}"; do kill -KILL -- "-$pgid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  if [[ $status -ne 0 || $KEEP_LOGS == 1 ]]; then
+    echo "logs kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port free for both UDP and TCP on 127.0.0.1, as the kernel hands them out.
+free_port() {
+  python3 - <<'EOF'
+import socket
+while True:
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        u.close()
+        t.close()
+    print(port)
+    break
+EOF
+}
+
+wait_for() { # description, tries of 0.1 s, command...
+  local what=$1 tries=$2
+  shift 2
+  for _ in $(seq 1 "$tries"); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "run.sh: $what did not come up; see $WORK" >&2
+  return 1
+}
+
+# Milliseconds from the INVITE leaving SIPp to its final answer, from SIPp's message log.
+sip_ms() {
+  python3 - "$1" <<'EOF'
+import re, sys
+from datetime import datetime
+stamp, sent, answered = None, None, None
+try:
+    lines = open(sys.argv[1]).read().splitlines()
+except OSError:
+    lines = []
+for line in lines:
+    m = re.match(r"-{10,} (\S+ \S+)", line)
+    if m:
+        stamp = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f")
+    elif line.startswith("INVITE ") and sent is None:
+        sent = stamp
+    elif re.match(r"SIP/2.0 [2-6]\d\d ", line) and answered is None:
+        answered = stamp
+print(round((answered - sent).total_seconds() * 1000) if sent and answered else -1)
+EOF
+}
+
+udp_listening() { ss -Hlun "sport = :$1" | grep -q .; }
+
+CG_PORT=$(free_port)
+UAS_PORT=$(free_port)
+K_PORT=$(free_port)
+K_SLOW_PORT=$(free_port)
+K_DOWN_PORT=$(free_port)
+HANG_PORT=$(free_port)
+DEAD_PORT=$(free_port)
+
+# --- callguard, with an API key for the switch, as in production --------------------------
+SWITCH_KEY="e2e-switch-key-$RANDOM$RANDOM"
+python3 - "$SWITCH_KEY" >"$WORK/keys.json" <<'EOF'
+import hashlib, json, sys
+print(json.dumps([{"name": "e2e-kamailio", "role": "switch", "sha256": hashlib.sha256(sys.argv[1].encode()).hexdigest()}]))
+EOF
+(
+  cd "$ROOT"
+  exec env -u REDIS_URL -u REGISTRY_FILE HOST=127.0.0.1 PORT="$CG_PORT" LOG_LEVEL=warn \
+    API_KEYS_FILE="$WORK/keys.json" setsid npx tsx src/server.ts >"$WORK/callguard.log" 2>&1
+) &
+PGIDS+=($!)
+wait_for "callguard on :$CG_PORT" 300 curl -fsS -m 1 "http://127.0.0.1:$CG_PORT/healthz"
+
+# A service that accepts connections and never answers, for the timeout path.
+setsid node -e "require('net').createServer((s) => s.on('error', () => {})).listen($HANG_PORT, '127.0.0.1')" \
+  >"$WORK/hang.log" 2>&1 &
+PGIDS+=($!)
+
+# --- the callee: answers every delivered INVITE with 486, echoing what Kamailio added ---------
+cat >"$WORK/uas.xml" <<'EOF'
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="callee: 486 with the callguard marking echoed">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="[^ ].*" search_in="hdr" header="X-Callguard-Verdict:" assign_to="verdict"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="X-Callguard-Score:" assign_to="score"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="From:" assign_to="from"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="P-Asserted-Identity:" assign_to="pai"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      X-Echo-Verdict: [$verdict]
+      X-Echo-Score: [$score]
+      X-Echo-From: [$from]
+      X-Echo-PAI: [$pai]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+EOF
+setsid sipp -sf "$WORK/uas.xml" -i 127.0.0.1 -p "$UAS_PORT" -nostdin \
+  -trace_msg -message_file "$WORK/uas-messages.log" -trace_err -error_file "$WORK/uas-errors.log" \
+  >"$WORK/uas.out" 2>&1 &
+PGIDS+=($!)
+wait_for "SIPp UAS on :$UAS_PORT" 50 udp_listening "$UAS_PORT"
+
+# --- Kamailio, three times: in front of callguard, of a hung service, of nothing -----------
+KVERSION=$(kamailio -v 2>/dev/null | sed -n 's/^version: kamailio \([0-9]*\.[0-9]*\).*/\1/p')
+TIMEOUT_DEFINE=()
+# http_client counts its timeout in milliseconds from 5.8 on; before, 1 s is the least.
+if [[ -n $KVERSION ]] && python3 -c "import sys; sys.exit(0 if tuple(map(int, '$KVERSION'.split('.'))) >= (5, 8) else 1)"; then
+  TIMEOUT_DEFINE=(-A CALLGUARD_TIMEOUT_MS=200)
+  TIMEOUT_BUDGET_MS=400
+else
+  TIMEOUT_BUDGET_MS=1300
+fi
+
+start_kamailio() { # name, sip port, callguard url
+  local name=$1 port=$2 url=$3
+  mkdir -p "$WORK/$name"
+  CALLGUARD_API_KEY="$SWITCH_KEY" setsid kamailio -f "$CFG" -DD -E -m 64 -M 8 -Y "$WORK/$name" -w "$WORK/$name" \
+    -A "SIP_LISTEN=udp:127.0.0.1:$port" \
+    -A "CALLGUARD_URL=\"$url\"" \
+    -A "NEXT_HOP=\"sip:127.0.0.1:$UAS_PORT\"" \
+    -A 'INTERNATIONAL_TRUNK_IP="127.0.0.2"' \
+    "${TIMEOUT_DEFINE[@]}" >"$WORK/$name.log" 2>&1 &
+  PGIDS+=($!)
+  wait_for "Kamailio $name on :$port" 100 udp_listening "$port"
+}
+start_kamailio kamailio "$K_PORT" "http://127.0.0.1:$CG_PORT/v1/calls/score"
+start_kamailio kamailio-slow "$K_SLOW_PORT" "http://127.0.0.1:$HANG_PORT/v1/calls/score"
+start_kamailio kamailio-down "$K_DOWN_PORT" "http://127.0.0.1:$DEAD_PORT/v1/calls/score"
+
+# The switch's key is really in use: without it the service answers 401.
+keyless=$(curl -s -o /dev/null -w '%{http_code}' -m 2 "http://127.0.0.1:$CG_PORT/v1/calls/score" \
+  -H 'content-type: application/json' -d '{"from":"+442071234567","to":"+442071112222"}')
+
+# --- the calls -----------------------------------------------------------------------------
+# uac_call name kamailio-port local-ip from expected-code 'extra headers' regexp...
+# Places one call and checks the final answer's code and that every regexp matches it.
+FAILED=0
+RESULTS=()
+uac_call() {
+  local name=$1 port=$2 ip=$3 from=$4 code=$5 extra=$6
+  shift 6
+  local checks="" re
+  # The status line is checked too, which also keeps SIPp from rejecting a scenario whose
+  # variable is referenced only once.
+  for re in "SIP/2.0 $code " "$@"; do
+    re=$(printf '%s' "$re" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g')
+    checks+="      <ereg regexp=\"$re\" search_in=\"msg\" check_it=\"true\" assign_to=\"ok\"/>"$'\n'
+  done
+  cat >"$WORK/uac-$name.xml" <<EOF
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="$name">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:+442071112222@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:$from@[local_ip];user=phone>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:+442071112222@[remote_ip]:[remote_port];user=phone>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+$extra
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="$code">
+    <action>
+$checks    </action>
+  </recv>
+  <send>
+    <![CDATA[
+
+      ACK sip:+442071112222@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      From: <sip:$from@[local_ip];user=phone>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+EOF
+  local rc=0
+  sipp "127.0.0.1:$port" -sf "$WORK/uac-$name.xml" -i "$ip" -p "$(free_port)" -m 1 -nostdin \
+    -timeout 10s -timeout_error -recv_timeout 5000 \
+    -trace_msg -message_file "$WORK/uac-$name-messages.log" -trace_err -error_file "$WORK/uac-$name-errors.log" \
+    >"$WORK/uac-$name.out" 2>&1 || rc=$?
+  LAST_MS=$(sip_ms "$WORK/uac-$name-messages.log")
+  local got
+  got=$(grep -oE 'SIP/2.0 [2-6][0-9]{2} [^[:cntrl:]]*' "$WORK/uac-$name-messages.log" | head -1 || true)
+  if [[ $rc -eq 0 ]]; then
+    RESULTS+=("PASS  $name: $got (${LAST_MS} ms)")
+  else
+    FAILED=1
+    RESULTS+=("FAIL  $name: expected $code, got '${got:-no answer}' (sipp exit $rc; see $WORK/uac-$name-*.log)")
+  fi
+}
+
+# (a) an ordinary UK landline number, no attestation: allowed, delivered, marked.
+uac_call allow "$K_PORT" 127.0.0.1 +442071234567 486 "" \
+  'X-Echo-Verdict: allow' 'X-Echo-Score: 15' 'X-Echo-From: <sip:\+442071234567;verstat=No-TN-Validation@'
+
+# (b) a bank's inbound-only number as caller ID: blocked before it rings.
+uac_call block-dno "$K_PORT" 127.0.0.1 +443450000000 603 "" \
+  'SIP/2.0 603 Decline' 'Reason: SIP;cause=603;text=.Spoofed caller ID.'
+
+# (c) a UK mobile arriving on the international trunk, with a PAI and a forged
+# "X-Callguard-Verdict: allow" from upstream: flagged, the forgery stripped, the PAI marked.
+uac_call flag-abroad "$K_PORT" 127.0.0.2 +447400123456 486 \
+  "      P-Asserted-Identity: <sip:+447400123456@[local_ip];user=phone>
+      X-Callguard-Verdict: allow" \
+  'X-Echo-Verdict: flag' 'X-Echo-PAI: <sip:\+447400123456;verstat=TN-Validation-Failed@'
+
+# (d) an Identity header that does not verify (quotes and all go through JSON intact): flagged.
+uac_call flag-identity "$K_PORT" 127.0.0.1 +442071234567 486 \
+  '      Identity: eyJhbGciOiJFUzI1NiJ9.bm90LWEtcGFzc3BvcnQ.c2ln;info=<https://cert.example/c.pem>;alg=ES256;ppt="shaken"' \
+  'X-Echo-Verdict: flag' 'X-Echo-From: <sip:\+442071234567;verstat=TN-Validation-Failed@'
+
+# (e) the service accepts the connection and never answers: delivered unchecked, in time.
+uac_call fail-open-timeout "$K_SLOW_PORT" 127.0.0.1 +442071234567 486 "" 'X-Echo-Verdict: unavailable'
+if [[ $LAST_MS -gt $TIMEOUT_BUDGET_MS ]]; then
+  FAILED=1
+  RESULTS+=("FAIL  fail-open-timeout took ${LAST_MS} ms, over the ${TIMEOUT_BUDGET_MS} ms budget")
+fi
+
+# (f) nothing listens at the service's address: delivered unchecked at once.
+uac_call fail-open-refused "$K_DOWN_PORT" 127.0.0.1 +442071234567 486 "" 'X-Echo-Verdict: unavailable'
+
+if [[ $keyless == 401 ]]; then
+  RESULTS+=("PASS  callguard refuses a call without the switch key (401): Kamailio's verdicts came with the key")
+else
+  FAILED=1
+  RESULTS+=("FAIL  callguard answered $keyless without a key: the Authorization path is untested")
+fi
+# A blocked call must never have reached the callee.
+if grep -q '^From: <sip:+443450000000' "$WORK/uas-messages.log"; then
+  FAILED=1
+  RESULTS+=("FAIL  the blocked call reached the callee")
+fi
+if ! grep -q 'callguard: no verdict (rc=28)' "$WORK/kamailio-slow.log"; then
+  FAILED=1
+  RESULTS+=("FAIL  kamailio-slow did not log the timeout (curl error 28)")
+fi
+if ! grep -q 'callguard: no verdict (rc=7)' "$WORK/kamailio-down.log"; then
+  FAILED=1
+  RESULTS+=("FAIL  kamailio-down did not log the refused connection (curl error 7)")
+fi
+
+echo "Kamailio ${KVERSION:-?}, SIPp $(sipp -v 2>/dev/null | grep -oE 'v[0-9.]+' | head -1), callguard on :$CG_PORT"
+printf '%s\n' "${RESULTS[@]}"
+passed=$(printf '%s\n' "${RESULTS[@]}" | grep -c '^PASS' || true)
+failed=$(printf '%s\n' "${RESULTS[@]}" | grep -c '^FAIL' || true)
+echo "$passed passed, $failed failed"
+exit "$FAILED"

@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { KEYS_FILE, bearer } from '../helpers/keys';
+
+/** The real process, as `npm start` runs it (from source through tsx, to skip the build). */
+const ROOT = resolve(__dirname, '../..');
+const TSX = resolve(ROOT, 'node_modules/.bin/tsx');
+
+function start(env: Record<string, string>): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  let output = '';
+  const proc = spawn(TSX, ['src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', REGISTRY_DATA_DIR: mkdtempSync(join(tmpdir(), 'callguard-e2e-')), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  return { proc, output: () => output, exited };
+}
+
+async function waitReady(url: string, ms = 15000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('server did not become ready');
+}
+
+const port = () => String(30000 + Math.floor(Math.random() * 20000));
+
+describe('the real server process', () => {
+  it('starts open on loopback, says so, scores over HTTP and stops cleanly on SIGTERM', async () => {
+    const p = port();
+    const server = start({ PORT: p });
+    try {
+      await waitReady(`http://127.0.0.1:${p}`);
+      expect(server.output()).toMatch(/running OPEN/);
+      const res = await fetch(`http://127.0.0.1:${p}/v1/calls/score`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ from: '+443450000000', to: '07400 123456' }),
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { verdict: string }).verdict).toBe("block");
+      // Numbers are masked in the logs.
+      expect(server.output()).not.toMatch(/3450000000/);
+    } finally {
+      server.proc.kill('SIGTERM');
+    }
+    expect(await server.exited).toBe(0);
+  });
+
+  it('refuses to start open on a non-loopback address', async () => {
+    const server = start({ PORT: port(), HOST: '0.0.0.0' });
+    expect(await server.exited).toBe(2);
+    expect(server.output()).toMatch(/refusing to start open/);
+  });
+
+  it('starts on any address with API keys, and enforces them', async () => {
+    const p = port();
+    const server = start({ PORT: p, HOST: '0.0.0.0', API_KEYS_FILE: KEYS_FILE });
+    try {
+      await waitReady(`http://127.0.0.1:${p}`);
+      const body = JSON.stringify({ from: '+447400123456', to: '+442079460999' });
+      const anon = await fetch(`http://127.0.0.1:${p}/v1/calls/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(anon.status).toBe(401);
+      const ok = await fetch(`http://127.0.0.1:${p}/v1/calls/score`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer('switch') }, body });
+      expect(ok.status).toBe(200);
+    } finally {
+      server.proc.kill('SIGTERM');
+    }
+    expect(await server.exited).toBe(0);
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, /PORT must be a whole number/],
+    [{ REGISTRY_FILE: '/nonexistent/registry.json' }, /cannot read the file/],
+    [{ API_KEYS_FILE: '/nonexistent/keys.json' }, /API_KEYS_FILE/],
+  ])('stops with exit code 2 and a clear message on bad configuration %j', async (env, message) => {
+    const server = start({ PORT: port(), ...env });
+    expect(await server.exited).toBe(2);
+    expect(server.output()).toMatch(message);
+  });
+});

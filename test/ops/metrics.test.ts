@@ -1,0 +1,155 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { createMetrics, metricsRoutes, type Metrics } from '../../src/ops/metrics';
+
+/** The sample line for `name{labels}`, or undefined; labels are given in prom-client's order. */
+function sample(text: string, name: string, labels = ''): number | undefined {
+  const head = labels ? `${name}{${labels}} ` : `${name} `;
+  const line = text.split('\n').find((l) => l.startsWith(head));
+  return line === undefined ? undefined : Number(line.slice(head.length));
+}
+
+describe('metrics', () => {
+  let app: FastifyInstance;
+  let metrics: Metrics;
+  let clock = Date.parse('2025-01-01T00:00:10Z');
+
+  beforeAll(async () => {
+    metrics = createMetrics({ now: () => clock });
+    app = Fastify({ logger: false });
+    await app.register(metricsRoutes, { metrics });
+    app.get('/ping', async () => ({ ok: true }));
+    app.get('/items/:id', async (request, reply) =>
+      (request.params as { id: string }).id === 'missing' ? reply.code(404).send({ error: 'not_found' }) : { ok: true },
+    );
+    app.post('/boom', async () => {
+      throw new Error('boom');
+    });
+    await app.ready();
+  });
+  afterAll(() => app.close());
+
+  async function scrape(): Promise<string> {
+    const res = await app.inject('/metrics');
+    expect(res.statusCode).toBe(200);
+    return res.body;
+  }
+
+  it('serves Prometheus text with the registry content type', async () => {
+    const res = await app.inject('/metrics');
+    expect(res.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(res.body).toContain('# TYPE callguard_http_request_duration_seconds histogram');
+    expect(res.body).toContain('# TYPE callguard_verdicts_total counter');
+  });
+
+  it('times each request under its route template, and 404s without a route as "unmatched"', async () => {
+    await app.inject('/ping');
+    await app.inject('/ping');
+    await app.inject('/items/1');
+    await app.inject('/items/2');
+    await app.inject('/items/missing');
+    await app.inject('/no/such/path/1');
+    await app.inject('/no/such/path/2');
+    await app.inject({ method: 'POST', url: '/boom' });
+    const text = await scrape();
+
+    const count = 'callguard_http_request_duration_seconds_count';
+    expect(sample(text, count, 'method="GET",route="/ping",status_code="200"')).toBe(2);
+    expect(sample(text, count, 'method="GET",route="/items/:id",status_code="200"')).toBe(2);
+    expect(sample(text, count, 'method="GET",route="/items/:id",status_code="404"')).toBe(1);
+    expect(sample(text, count, 'method="GET",route="unmatched",status_code="404"')).toBe(2);
+    expect(sample(text, count, 'method="POST",route="/boom",status_code="500"')).toBe(1);
+    expect(text).not.toContain('/no/such/path');
+    expect(text).not.toContain('/items/1');
+    // Every request here answers far below a second: all of them fall in the 1 s bucket.
+    expect(sample(text, 'callguard_http_request_duration_seconds_bucket', 'le="1",method="GET",route="/ping",status_code="200"')).toBe(2);
+    expect(sample(text, 'callguard_http_request_duration_seconds_bucket', 'le="0.0005",method="GET",route="/ping",status_code="200"')).toBeDefined();
+  });
+
+  it('counts verdicts, reasons and verdict cache hits, with every known label at 0 from the start', async () => {
+    const before = await scrape();
+    expect(sample(before, 'callguard_verdicts_total', 'verdict="flag"')).toBe(0);
+    expect(sample(before, 'callguard_reasons_total', 'code="EMERGENCY_CALL"')).toBe(0);
+    expect(sample(before, 'callguard_verdict_cache_lookups_total', 'result="hit"')).toBe(0);
+
+    metrics.observeDecision({ verdict: 'block', reasons: [{ code: 'CLI_DNO' }, { code: 'SHAKEN_ABSENT' }], cached: false });
+    metrics.observeDecision({ verdict: 'block', reasons: [{ code: 'CLI_DNO' }, { code: 'SHAKEN_ABSENT' }], cached: true });
+    metrics.observeDecision({ verdict: 'allow', reasons: [{ code: 'SHAKEN_ABSENT' }], cached: false });
+    metrics.observeDecision({ verdict: 'allow', reasons: [{ code: 'SOME_FUTURE_CODE' }], cached: false });
+    const text = await scrape();
+
+    expect(sample(text, 'callguard_verdicts_total', 'verdict="block"')).toBe(2);
+    expect(sample(text, 'callguard_verdicts_total', 'verdict="allow"')).toBe(2);
+    expect(sample(text, 'callguard_verdicts_total', 'verdict="flag"')).toBe(0);
+    expect(sample(text, 'callguard_reasons_total', 'code="CLI_DNO"')).toBe(2);
+    expect(sample(text, 'callguard_reasons_total', 'code="SHAKEN_ABSENT"')).toBe(3);
+    expect(sample(text, 'callguard_reasons_total', 'code="SOME_FUTURE_CODE"')).toBe(1);
+    expect(sample(text, 'callguard_verdict_cache_lookups_total', 'result="hit"')).toBe(1);
+    expect(sample(text, 'callguard_verdict_cache_lookups_total', 'result="miss"')).toBe(3);
+  });
+
+  it('counts certificate fetches by outcome and Redis errors', async () => {
+    metrics.certFetch('ok');
+    metrics.certFetch('timeout');
+    metrics.certFetch('timeout');
+    metrics.redisError();
+    const text = await scrape();
+    expect(sample(text, 'callguard_shaken_cert_fetches_total', 'outcome="ok"')).toBe(1);
+    expect(sample(text, 'callguard_shaken_cert_fetches_total', 'outcome="timeout"')).toBe(2);
+    expect(sample(text, 'callguard_shaken_cert_fetches_total', 'outcome="error"')).toBe(0);
+    expect(sample(text, 'callguard_shaken_cert_fetches_total', 'outcome="invalid"')).toBe(0);
+    expect(sample(text, 'callguard_redis_errors_total')).toBe(1);
+  });
+
+  it('reads registry size and Redis state through the bound readers at scrape time', async () => {
+    let unbound = await scrape();
+    expect(sample(unbound, 'callguard_redis_degraded')).toBe(0);
+    expect(sample(unbound, 'callguard_redis_degraded_seconds_total')).toBe(0);
+
+    let size = { banks: 3, numbers: 10, prefixes: 2 };
+    let redis: { degraded: boolean; degradedMsTotal: number; degradedSince?: string | null } | null = null;
+    metrics.bind({ registrySize: () => size, redis: () => redis });
+    unbound = await scrape();
+    expect(sample(unbound, 'callguard_registry_banks')).toBe(3);
+    expect(sample(unbound, 'callguard_registry_numbers')).toBe(10);
+    expect(sample(unbound, 'callguard_registry_prefixes')).toBe(2);
+    expect(sample(unbound, 'callguard_redis_degraded')).toBe(0);
+
+    size = { banks: 4, numbers: 12, prefixes: 2 };
+    // Degraded for 4 s now, after 1.5 s in an earlier episode.
+    redis = { degraded: true, degradedMsTotal: 1500, degradedSince: '2025-01-01T00:00:06Z' };
+    let text = await scrape();
+    expect(sample(text, 'callguard_registry_banks')).toBe(4);
+    expect(sample(text, 'callguard_registry_numbers')).toBe(12);
+    expect(sample(text, 'callguard_redis_degraded')).toBe(1);
+    expect(sample(text, 'callguard_redis_degraded_seconds_total')).toBe(5.5);
+
+    clock += 2000;
+    text = await scrape();
+    expect(sample(text, 'callguard_redis_degraded_seconds_total')).toBe(7.5);
+
+    redis = { degraded: false, degradedMsTotal: 7500 };
+    text = await scrape();
+    expect(sample(text, 'callguard_redis_degraded')).toBe(0);
+    expect(sample(text, 'callguard_redis_degraded_seconds_total')).toBe(7.5);
+  });
+
+  it('exposes process metrics under the callguard_ prefix', async () => {
+    const text = await scrape();
+    expect(text).toContain('# TYPE callguard_process_cpu_user_seconds_total counter');
+    expect(text).toContain('# TYPE callguard_nodejs_heap_size_used_bytes gauge');
+    expect(text).toContain('# TYPE callguard_nodejs_eventloop_lag_p99_seconds gauge');
+    expect(text).not.toMatch(/^process_cpu_user_seconds_total/m);
+  });
+
+  it('keeps each app on its own registry, so several apps live in one process', async () => {
+    const other = createMetrics({ defaultMetrics: false });
+    const again = createMetrics();
+    other.observeDecision({ verdict: 'flag', reasons: [], cached: false });
+    again.redisError();
+    const otherText = (await other.render()).body;
+    expect(sample(otherText, 'callguard_verdicts_total', 'verdict="flag"')).toBe(1);
+    expect(otherText).not.toContain('callguard_process_cpu_user_seconds_total');
+    expect(sample(otherText, 'callguard_redis_errors_total')).toBe(0);
+    expect(sample(await scrape(), 'callguard_verdicts_total', 'verdict="flag"')).toBe(0);
+  });
+});

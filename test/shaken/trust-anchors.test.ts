@@ -1,0 +1,35 @@
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadTrustAnchors } from '../../src/shaken';
+import { VECTORS_DIR } from './helpers';
+
+const ROOT = join(VECTORS_DIR, 'certs', 'root.pem');
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'callguard-anchors-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('loadTrustAnchors', () => {
+  it('loads a PEM file', () => {
+    const anchors = loadTrustAnchors(ROOT);
+    expect(anchors).toHaveLength(1);
+    expect(anchors[0]!.subject).toContain('Vectors STI-CA Root');
+  });
+
+  it('loads every .pem and .crt in a folder (several certificates per file allowed), and nothing else', () => {
+    copyFileSync(ROOT, join(dir, 'a.pem'));
+    copyFileSync(ROOT, join(dir, 'b.CRT'));
+    copyFileSync(join(VECTORS_DIR, 'certs', 'sp1234.pem'), join(dir, 'bundle.pem'));
+    writeFileSync(join(dir, 'README.txt'), 'not a certificate');
+    expect(loadTrustAnchors(dir)).toHaveLength(4);
+  });
+
+  it('fails loudly, naming the path, on a missing path, an empty folder or a bad file', () => {
+    expect(() => loadTrustAnchors(join(dir, 'missing.pem'))).toThrow(/SHAKEN_TRUST_ANCHORS: cannot read .*missing\.pem/);
+    expect(() => loadTrustAnchors(dir)).toThrow(/no certificate/);
+    writeFileSync(join(dir, 'bad.pem'), 'junk');
+    expect(() => loadTrustAnchors(dir)).toThrow(/bad\.pem/);
+  });
+});

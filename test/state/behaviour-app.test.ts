@@ -1,0 +1,66 @@
+import type { FastifyInstance } from 'fastify';
+import type Redis from 'ioredis';
+import { DEFAULT_POLICY } from '../../src/scoring';
+import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
+import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
+import { build } from '../helpers/build';
+import { connect, deleteByPrefix, guardFor, uniquePrefix, until } from './support';
+
+/** The trackers wired into the app as `buildApp({ behaviour })` takes them, through POST /v1/calls/score. */
+
+let client: Redis;
+let app: FastifyInstance;
+let tracker: RedisBehaviourTracker;
+const prefix = uniquePrefix('app');
+
+beforeAll(async () => {
+  client = await connect();
+  tracker = new RedisBehaviourTracker(guardFor(client), DEFAULT_POLICY, { prefix, fallback: new MemoryBehaviourTracker(DEFAULT_POLICY) });
+  app = await build({}, { behaviour: tracker });
+});
+afterAll(async () => {
+  await app.close();
+  await deleteByPrefix(client, prefix);
+  client.disconnect();
+});
+
+const score = async (body: object) => {
+  const res = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: body });
+  expect(res.statusCode).toBe(200);
+  return res.json() as { verdict: string; reasons: { code: string; message: string }[] };
+};
+const codes = (json: { reasons: { code: string }[] }) => json.reasons.map((r) => r.code);
+
+it('a caller ID sweeping numbers gets VELOCITY_HIGH past the per-minute limit', async () => {
+  for (let i = 0; i < 20; i++) {
+    expect(codes(await score({ from: '+447400123456', to: `+4474009000${String(i).padStart(2, '0')}`, callId: `sweep-${i}` }))).not.toContain(
+      'VELOCITY_HIGH',
+    );
+  }
+  // Rescoring a call already counted adds nothing.
+  expect(codes(await score({ from: '+447400123456', to: '+447400900000', callId: 'sweep-0' }))).not.toContain('VELOCITY_HIGH');
+  const json = await score({ from: '+447400123456', to: '+447400900099', callId: 'sweep-20' });
+  expect(codes(json)).toContain('VELOCITY_HIGH');
+  expect(json.reasons.find((r) => r.code === 'VELOCITY_HIGH')?.message).toMatch(/21 distinct numbers in 60 s/);
+});
+
+it("a bank's numbers failing checks again and again start a campaign that the bank's other calls carry", async () => {
+  for (let i = 0; i < DEFAULT_POLICY.campaign.minFailedCalls; i++) {
+    await score({ from: '+442079460000', to: `+4474009001${String(i).padStart(2, '0')}`, callId: `spoof-${i}`, origin: { international: true, country: 'NG' } });
+  }
+  await until(async () => (await tracker.listCampaigns(Date.now())).length === 1, 2000, 'the campaign');
+  const genuine = await score({ from: '+442079460000', to: '+447400123456', attestation: 'A', verstat: 'TN-Validation-Passed', origin: { carrier: '1234' } });
+  expect(codes(genuine)).toEqual(['BANK_VERIFIED', 'SHAKEN_ATTEST_A', 'CAMPAIGN_ACTIVE']);
+  expect(genuine.verdict).toBe('allow');
+
+  const [campaign] = await tracker.listCampaigns(Date.now());
+  expect(campaign).toMatchObject({
+    bankId: 'examplebank',
+    bankName: 'Example Bank',
+    failedCalls: DEFAULT_POLICY.campaign.minFailedCalls,
+    numbers: [{ number: '+442079460000', calls: DEFAULT_POLICY.campaign.minFailedCalls }],
+  });
+  const history = await tracker.history.query({ caller: '+442079460000', limit: 50 });
+  expect(history).toHaveLength(DEFAULT_POLICY.campaign.minFailedCalls + 1);
+  expect(history[0]).toMatchObject({ verdict: 'allow', reasons: ['BANK_VERIFIED', 'SHAKEN_ATTEST_A', 'CAMPAIGN_ACTIVE'], bankId: 'examplebank' });
+});

@@ -1,0 +1,105 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis, { Cluster } from 'ioredis';
+import { DEFAULT_POLICY } from '../../src/scoring';
+import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
+import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
+import { BANK, call, CLEAN, dest, FAILING, freePort, SILENT, startRedis, stopRedis, T0, until } from './support';
+import { RedisGuard } from '../../src/state/redis';
+
+/**
+ * The key layout on a real three-node Redis Cluster: ioredis refuses a pipeline whose keys
+ * live on different nodes, so this proves the tracker splits its batches correctly and that
+ * every command stays within one slot.
+ */
+
+const servers: ChildProcess[] = [];
+const ports: number[] = [];
+let dir: string;
+let cluster: Cluster;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'callguard-cluster-'));
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    ports.push(port);
+    servers.push(
+      await startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]),
+    );
+  }
+  // Slots by hand rather than `redis-cli --cluster create`, which waits seconds between steps.
+  const admins = ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: false }));
+  const ranges = [
+    [0, 5460],
+    [5461, 10922],
+    [10923, 16383],
+  ];
+  await Promise.all(admins.map((a, i) => a.call('CLUSTER', 'ADDSLOTSRANGE', ranges[i]![0]!, ranges[i]![1]!)));
+  for (const port of ports.slice(1)) await admins[0]!.call('CLUSTER', 'MEET', '127.0.0.1', port);
+  await until(
+    async () => (await Promise.all(admins.map((a) => a.call('CLUSTER', 'INFO')))).every((info) => String(info).includes('cluster_state:ok')),
+    15_000,
+    'the cluster to form',
+  );
+  admins.forEach((a) => a.disconnect());
+  cluster = new Cluster(
+    ports.map((port) => ({ host: '127.0.0.1', port })),
+    { enableOfflineQueue: false, redisOptions: { commandTimeout: 500, maxRetriesPerRequest: 0 } },
+  );
+  cluster.on('error', () => undefined);
+  await until(() => cluster.status === 'ready', 10_000, 'the cluster client');
+}, 30_000);
+
+afterAll(async () => {
+  cluster?.disconnect();
+  for (const s of servers) await stopRedis(s);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function tracker() {
+  // The guard is typed for a single node; a Cluster answers the same commands.
+  const guard = new RedisGuard(cluster as unknown as Redis, SILENT, { threshold: 1, openMs: 100, now: Date.now });
+  return new RedisBehaviourTracker(guard, DEFAULT_POLICY, { prefix: 'cg:', fallback: new MemoryBehaviourTracker(DEFAULT_POLICY) });
+}
+
+it('a naive single pipeline across the entities of one call is refused by the cluster', async () => {
+  await expect(cluster.pipeline([['get', 'cg:v:{+442079460123}'], ['get', 'cg:c:{b:examplebank}'], ['get', 'cg:r:{fp}']]).exec()).rejects.toThrow(
+    /same slots allocation group/,
+  );
+});
+
+it('observes, records, lists and answers from Redis across nodes, never from the fallback', async () => {
+  const t = tracker();
+  const fallbackObserve = jest.spyOn(t.fallback, 'observeSync');
+  await t.reports.addReport({ number: '+442079460123', category: 'scam', reporter: 'x', at: T0 });
+  let last = await t.observe(call());
+  for (let i = 0; i < DEFAULT_POLICY.campaign.minFailedCalls; i++) {
+    const c = call({ callId: `k${i}`, to: dest(i), fingerprints: [`fp${i}`, 'shared'], registry: BANK, at: T0 + i * 1000 });
+    last = await t.observe(c);
+    await t.record(c, FAILING);
+  }
+  await t.record(call({ from: 'anonymous', to: dest(1) }), CLEAN);
+  expect(last.replayed).toBe(true);
+  expect(last.reports?.count).toBe(1);
+
+  // The shared view must differ from this instance's own to prove where answers came from:
+  // another instance's calls go straight into the cluster.
+  await cluster.zadd('cg:v:{+442079460123}', T0 + 9000, dest(500), T0 + 9000, dest(501));
+  const s = await t.observe(call({ to: dest(99), registry: BANK, at: T0 + 10_000 }));
+  expect(s.distinctDestinations?.map((d) => d.count)).toEqual([13, 13]);
+  expect(s.campaign).toMatchObject({ bankId: 'examplebank', failedCalls: DEFAULT_POLICY.campaign.minFailedCalls });
+  // The fallback is shadowed on every call; its answer (11 destinations) was not the one used.
+  expect(fallbackObserve.mock.results.at(-1)?.value.distinctDestinations?.[0]?.count).toBe(11);
+
+  const campaigns = await t.listCampaigns(T0 + 20_000);
+  expect(campaigns.map((c) => [c.bankId, c.failedCalls])).toEqual([['examplebank', DEFAULT_POLICY.campaign.minFailedCalls]]);
+  expect((await t.history.query({ caller: '+442079460123', limit: 3 })).map((e) => e.callId)).toEqual(['k9', 'k8', 'k7']);
+  expect(await t.history.query({ caller: null, callee: dest(1) })).toHaveLength(1);
+  expect(await t.reports.list('+442079460123', T0)).toHaveLength(1);
+
+  // The keys really are spread over the nodes.
+  const perNode = await Promise.all(cluster.nodes('master').map((node) => node.keys('cg:*')));
+  expect(perNode.filter((keys) => keys.length > 0).length).toBeGreaterThanOrEqual(2);
+});

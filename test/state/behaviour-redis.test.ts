@@ -1,0 +1,248 @@
+import type { ChildProcess } from 'node:child_process';
+import type Redis from 'ioredis';
+import { DEFAULT_POLICY } from '../../src/scoring';
+import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
+import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
+import {
+  BANK,
+  call,
+  CLEAN,
+  connect,
+  deleteByPrefix,
+  dest,
+  FAILING,
+  freePort,
+  guardFor,
+  sleep,
+  startRedis,
+  stopRedis,
+  T0,
+  uniquePrefix,
+  until,
+} from './support';
+
+/** What only the Redis tracker has: shared state, its key layout, its round trips, and outages. */
+
+let client: Redis;
+const base = uniquePrefix('redis');
+let n = 0;
+
+beforeAll(async () => {
+  client = await connect();
+});
+afterAll(async () => {
+  await deleteByPrefix(client, base);
+  client.disconnect();
+});
+
+function tracker(opts: { prefix?: string; replayTtlS?: number; on?: Redis } = {}) {
+  const prefix = opts.prefix ?? `${base}${n++}:`;
+  const t = new RedisBehaviourTracker(guardFor(opts.on ?? client), DEFAULT_POLICY, {
+    prefix,
+    fallback: new MemoryBehaviourTracker(DEFAULT_POLICY),
+    ...(opts.replayTtlS !== undefined ? { replayTtlS: opts.replayTtlS } : {}),
+  });
+  return Object.assign(t, { keyPrefix: prefix });
+}
+
+/** A call with everything to look up: caller, destination, two PASSporTs, a bank. */
+const busyCall = (i = 0) =>
+  call({ callId: `busy${i}`, to: dest(i), fingerprints: [`fpX${i}`, `fpY${i}`], registry: BANK, at: T0 + i * 1000 });
+
+describe('shared between instances', () => {
+  it('two instances on one Redis count one caller, one PASSporT and one bank together', async () => {
+    const prefix = `${base}${n++}:`;
+    const a = tracker({ prefix });
+    const b = tracker({ prefix });
+    await a.observe(call({ to: dest(1), at: T0 }));
+    await a.observe(call({ to: dest(2), at: T0 + 1 }));
+    const s = await b.observe(call({ to: dest(3), at: T0 + 2 }));
+    expect(s.distinctDestinations?.map((d) => d.count)).toEqual([3, 3]);
+
+    await a.observe(call({ callId: 'first', fingerprints: ['shared-fp'], at: T0 }));
+    expect((await b.observe(call({ callId: 'second', fingerprints: ['shared-fp'], at: T0 }))).replayed).toBe(true);
+
+    for (let i = 0; i < DEFAULT_POLICY.campaign.minFailedCalls; i++) {
+      const c = call({ callId: `c${i}`, registry: BANK, at: T0 + i });
+      await (i % 2 === 0 ? a : b).record(c, FAILING);
+    }
+    expect((await a.observe(call({ registry: BANK, at: T0 + 100 }))).campaign?.failedCalls).toBe(DEFAULT_POLICY.campaign.minFailedCalls);
+    expect(await b.listCampaigns(T0 + 100)).toHaveLength(1);
+
+    await a.reports.addReport({ number: '+442079460123', category: 'spoof', reporter: 'x', at: T0 });
+    expect((await b.observe(call({ at: T0 + 1000 }))).reports).toEqual({ count: 1, newestAgeS: 1, categories: ['spoof'] });
+    await b.record(call({ callId: 'hist', at: T0 }), CLEAN);
+    const seen = (await a.history.query({ caller: '+442079460123' })).map((e) => e.callId);
+    expect(seen).toHaveLength(DEFAULT_POLICY.campaign.minFailedCalls + 1);
+    expect(seen).toContain('hist');
+  });
+});
+
+describe('round trips', () => {
+  it('observe is one round trip and record is one round trip, whatever the call carries', async () => {
+    const t = tracker();
+    await t.reports.addReport({ number: '+442079460123', category: 'scam', reporter: 'x', at: T0 });
+    const writes = jest.spyOn(client.stream, 'write');
+    const pipelines = jest.spyOn(client, 'pipeline');
+    const perCall: { observe: number; record: number }[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        const c = busyCall(i);
+        writes.mockClear();
+        const s = await t.observe(c);
+        const observe = writes.mock.calls.length;
+        writes.mockClear();
+        await t.record(c, FAILING);
+        perCall.push({ observe, record: writes.mock.calls.length });
+        expect(s.reports?.count).toBe(1);
+      }
+      // A call with nothing to look up (withheld, no PASSporT, no bank) costs no round trip to
+      // observe, and one to keep in the history.
+      writes.mockClear();
+      await t.observe(call({ from: 'anonymous' }));
+      expect(writes.mock.calls.length).toBe(0);
+      await t.record(call({ from: 'anonymous' }), CLEAN);
+      expect(writes.mock.calls.length).toBe(1);
+      expect(pipelines).toHaveBeenCalledTimes(5 * 2 + 1);
+    } finally {
+      writes.mockRestore();
+      pipelines.mockRestore();
+    }
+    expect(perCall).toEqual(Array(5).fill({ observe: 1, record: 1 }));
+  });
+});
+
+describe('key layout', () => {
+  it('every command touches one key, tagged with the entity it belongs to (Redis Cluster safe)', async () => {
+    const t = tracker();
+    const sent: unknown[][][] = [];
+    const real = client.pipeline.bind(client);
+    const spy = jest.spyOn(client, 'pipeline').mockImplementation((commands?: unknown[][]) => {
+      sent.push(commands ?? []);
+      return real(commands);
+    });
+    try {
+      await t.reports.addReport({ number: '+442079460123', category: 'scam', reporter: 'x', at: T0 });
+      for (let i = 0; i < DEFAULT_POLICY.campaign.minFailedCalls + 1; i++) {
+        const c = busyCall(i);
+        await t.observe(c);
+        await t.record(c, FAILING);
+      }
+      await t.record(call({ from: 'anonymous', to: dest(1) }), CLEAN);
+      await t.listCampaigns(T0 + 60_000);
+    } finally {
+      spy.mockRestore();
+    }
+    const commands = sent.flat();
+    expect(commands.length).toBeGreaterThan(50);
+    for (const cmd of commands) {
+      const keys = (await client.call('COMMAND', 'GETKEYS', ...(cmd as (string | number)[]))) as string[];
+      expect({ cmd: cmd[0], keys: keys.length }).toEqual({ cmd: cmd[0], keys: 1 });
+      expect(keys[0]).toMatch(/\{[^{}]+\}/);
+      expect(keys[0]!.startsWith(t.keyPrefix)).toBe(true);
+    }
+  });
+
+  it('keys are the documented ones, and every key expires', async () => {
+    const t = tracker({ replayTtlS: 30 });
+    await t.reports.addReport({ number: '+442079460123', category: 'scam', reporter: 'x', at: T0 });
+    const c = busyCall(1);
+    await t.observe(c);
+    await t.record(c, FAILING);
+    await t.record(call({ from: 'anonymous', to: dest(1) }), CLEAN);
+    const keys = (await client.keys(`${t.keyPrefix}*`)).map((k) => k.slice(t.keyPrefix.length)).sort();
+    expect(keys).toEqual(
+      [
+        'c:{b:examplebank}',
+        'cidx:{campaigns}',
+        'cname:{campaigns}',
+        'h:{+442079460123}',
+        `h:{+442079460123}:${dest(1)}`,
+        `hw:{${dest(1)}}`,
+        'r:{fpX1}',
+        'r:{fpY1}',
+        'rep:{+442079460123}',
+        'repc:{+442079460123}',
+        'v:{+442079460123}',
+      ].sort(),
+    );
+    for (const k of keys) expect(await client.pttl(t.keyPrefix + k)).toBeGreaterThan(0);
+    const ttl = await client.ttl(`${t.keyPrefix}r:{fpX1}`);
+    expect(ttl).toBeGreaterThan(25);
+    expect(ttl).toBeLessThanOrEqual(30);
+    expect(await client.pttl(`${t.keyPrefix}v:{+442079460123}`)).toBeLessThanOrEqual(3600_000);
+    expect(await client.pttl(`${t.keyPrefix}h:{+442079460123}`)).toBeGreaterThan(29 * 86400_000);
+  });
+
+  it('a reply it cannot use falls back to this instance instead of failing the call', async () => {
+    const t = tracker();
+    await client.set(`${t.keyPrefix}v:{+442079460123}`, 'not a sorted set');
+    await t.observe(call({ to: dest(1), at: T0 }));
+    const s = await t.observe(call({ to: dest(2), at: T0 + 1 }));
+    expect(s.distinctDestinations?.map((d) => d.count)).toEqual([2, 2]);
+    await expect(t.record(call(), FAILING)).resolves.toBeUndefined();
+  });
+});
+
+describe('when Redis goes away and comes back', () => {
+  let port: number;
+  let server: ChildProcess | undefined;
+  let own: Redis;
+
+  beforeAll(async () => {
+    port = await freePort();
+    server = await startRedis(port);
+    own = await connect(`redis://127.0.0.1:${port}`, 50);
+  });
+  afterAll(async () => {
+    own.disconnect();
+    await stopRedis(server);
+  });
+
+  it('scores from memory while it is down, within a few ms, and from Redis again once it is back', async () => {
+    const t = tracker({ on: own });
+    const caller = '+442079460123';
+    const vkey = `${t.keyPrefix}v:{${caller}}`;
+
+    // Another instance's calls, visible only through Redis.
+    await own.zadd(vkey, T0, dest(100), T0, dest(101), T0, dest(102));
+    expect((await t.observe(call({ callId: 'u1', to: dest(1), at: T0 + 1000 }))).distinctDestinations?.[0]?.count).toBe(4);
+    await t.record(call({ callId: 'u1', to: dest(1), at: T0 + 1000 }), CLEAN);
+
+    await stopRedis(server);
+    await until(() => own.status !== 'ready', 2000, 'the client to see Redis gone');
+
+    const timings: number[] = [];
+    const timed = async <T>(f: () => Promise<T>): Promise<T> => {
+      const start = performance.now();
+      const out = await f();
+      timings.push(performance.now() - start);
+      return out;
+    };
+    const down1 = await timed(() => t.observe(call({ callId: 'd1', to: dest(2), at: T0 + 2000, fingerprints: ['fp-down'] })));
+    await timed(() => t.record(call({ callId: 'd1', to: dest(2), at: T0 + 2000 }), FAILING));
+    const down2 = await timed(() => t.observe(call({ callId: 'd2', to: dest(3), at: T0 + 3000, fingerprints: ['fp-down'] })));
+    await timed(() => t.record(call({ callId: 'd2', to: dest(3), at: T0 + 3000 }), CLEAN));
+    for (let i = 0; i < 20; i++) await timed(() => t.observe(call({ to: dest(1), at: T0 + 3000 })));
+    // This instance's own view: dest 1, 2, 3; the other instance's calls are not in it.
+    expect(down1.distinctDestinations?.[0]?.count).toBe(2);
+    expect(down2.distinctDestinations?.[0]?.count).toBe(3);
+    expect(down2.replayed).toBe(true);
+    expect((await t.history.query({ caller })).map((e) => e.callId)).toEqual(['d2', 'd1']);
+    expect(t.history.backlogSize).toBe(2);
+    expect(Math.max(...timings)).toBeLessThan(20);
+
+    server = await startRedis(port);
+    await until(() => own.status === 'ready', 5000, 'the client to reconnect');
+    await sleep(150); // past the breaker's open interval
+
+    // An empty Redis after the restart, plus two calls of another instance.
+    await own.zadd(vkey, T0 + 3500, dest(200), T0 + 3500, dest(201));
+    const back = await t.observe(call({ callId: 'b1', to: dest(4), at: T0 + 4000 }));
+    expect(back.distinctDestinations?.[0]?.count).toBe(3);
+    // What was recorded while down goes to Redis by itself.
+    await until(async () => (await own.zcard(`${t.keyPrefix}h:{${caller}}`)) === 2, 2000, 'the history backlog to flush');
+    expect(t.history.backlogSize).toBe(0);
+    expect((await t.history.query({ caller })).map((e) => e.callId)).toEqual(['d2', 'd1']);
+  });
+});

@@ -1,0 +1,125 @@
+import type { ChildProcess } from 'node:child_process';
+import type Redis from 'ioredis';
+import { createRedisClient } from '../../src/state/redis';
+import { MemoryReportStore, normaliseReport, RedisReportStore, type NewFraudReport } from '../../src/state/reports';
+import { connect, deleteByPrefix, freePort, guardFor, startRedis, stopRedis, T0, uniquePrefix, until } from './support';
+
+const MAX_AGE_S = 30 * 86400;
+const report = (over: Partial<NewFraudReport> = {}): NewFraudReport => ({
+  number: '+442079460123',
+  category: 'scam',
+  reporter: 'fraud-team',
+  at: T0,
+  ...over,
+});
+
+describe('a report', () => {
+  it('is checked and completed', () => {
+    expect(normaliseReport(report({ callId: 'k', note: 'x'.repeat(5000) }), 'id1')).toEqual({
+      id: 'id1',
+      number: '+442079460123',
+      category: 'scam',
+      callId: 'k',
+      note: 'x'.repeat(1000),
+      reporter: 'fraud-team',
+      at: new Date(T0).toISOString(),
+    });
+    expect(() => normaliseReport(report({ number: '+44 20 7946 0123' }))).toThrow(RangeError);
+    expect(() => normaliseReport(report({ at: 'yesterday' }))).toThrow(RangeError);
+  });
+});
+
+describe('in-process reports', () => {
+  it('keeps the newest reports per number, and summarises only those within the max age', async () => {
+    const r = new MemoryReportStore({ maxAgeS: MAX_AGE_S, maxPerNumber: 3 });
+    for (let i = 0; i < 5; i++) await r.addReport(report({ at: T0 + i * 1000, category: i === 4 ? 'spoof' : 'scam' }));
+    expect(await r.summary('+442079460123', T0 + 10_000)).toEqual({ count: 3, newestAt: T0 + 4000, categories: ['scam', 'spoof'] });
+    expect(await r.summary('+442079460123', T0 + MAX_AGE_S * 1000 + 3500)).toEqual({ count: 1, newestAt: T0 + 4000, categories: ['spoof'] });
+    expect(await r.summary('+441614960000', T0)).toBeNull();
+    expect((await r.list('+442079460123', T0 + 10_000, 2)).map((x) => x.at)).toEqual([new Date(T0 + 4000).toISOString(), new Date(T0 + 3000).toISOString()]);
+  });
+
+  it('forgets the least recently reported numbers past its size', async () => {
+    const r = new MemoryReportStore({ maxAgeS: MAX_AGE_S, maxNumbers: 2 });
+    await r.addReport(report({ number: '+442079460001' }));
+    await r.addReport(report({ number: '+442079460002' }));
+    await r.addReport(report({ number: '+442079460003' }));
+    expect(await r.summary('+442079460001', T0)).toBeNull();
+    expect(await r.summary('+442079460003', T0)).not.toBeNull();
+  });
+});
+
+describe('reports in Redis', () => {
+  let client: Redis;
+  const base = uniquePrefix('reports');
+  let n = 0;
+  const store = (maxPerNumber?: number) => {
+    const prefix = `${base}${n++}:`;
+    const s = new RedisReportStore(guardFor(client), {
+      prefix,
+      maxAgeS: MAX_AGE_S,
+      fallback: new MemoryReportStore({ maxAgeS: MAX_AGE_S }),
+      ...(maxPerNumber !== undefined ? { maxPerNumber } : {}),
+    });
+    return Object.assign(s, { keyPrefix: prefix });
+  };
+
+  beforeAll(async () => {
+    client = await connect();
+  });
+  afterAll(async () => {
+    await deleteByPrefix(client, base);
+    client.disconnect();
+  });
+
+  it('summarises many reports from two small replies', async () => {
+    const r = store(500);
+    for (let i = 0; i < 600; i++) await r.addReport(report({ at: T0 + i, category: i % 10 === 0 ? 'nuisance' : 'scam' }));
+    const replies = (await client.pipeline(r.summaryCommands('+442079460123', T0 + 1000).map((c) => c.args)).exec())!.map(([, v]) => v);
+    expect(replies[0]).toBe(500);
+    expect(replies[1]).toHaveLength(4); // two categories, with their newest times
+    expect(r.parseSummary(replies)).toEqual({ count: 500, newestAt: T0 + 599, categories: ['nuisance', 'scam'] });
+    expect(await client.zcard(`${r.keyPrefix}rep:{+442079460123}`)).toBe(500);
+  });
+
+  it('drops reports past the max age on write and expires the keys', async () => {
+    const r = store();
+    await r.addReport(report({ at: T0 - MAX_AGE_S * 1000 - 1 }));
+    await r.addReport(report({ at: T0, category: 'spoof' }));
+    expect(await client.zcard(`${r.keyPrefix}rep:{+442079460123}`)).toBe(1);
+    expect(await r.summary('+442079460123', T0)).toEqual({ count: 1, newestAt: T0, categories: ['spoof'] });
+    expect(await client.pttl(`${r.keyPrefix}repc:{+442079460123}`)).toBeGreaterThan(MAX_AGE_S * 1000 - 60_000);
+  });
+
+  describe('while Redis is away', () => {
+    let port: number;
+    let server: ChildProcess | undefined;
+    let own: Redis | undefined;
+    beforeAll(async () => {
+      port = await freePort();
+    });
+    afterAll(async () => {
+      own?.disconnect();
+      await stopRedis(server);
+    });
+
+    it('keeps reports locally, scores with them, and writes them to Redis once it is back', async () => {
+      const redis = createRedisClient(`redis://127.0.0.1:${port}`, { commandTimeoutMs: 50 });
+      own = redis;
+      redis.on('error', () => undefined);
+      const r = new RedisReportStore(guardFor(redis), { prefix: 'cg:', maxAgeS: MAX_AGE_S, fallback: new MemoryReportStore({ maxAgeS: MAX_AGE_S }) });
+      const made = await r.addReport(report());
+      expect(r.backlogSize).toBe(1);
+      expect(await r.summary('+442079460123', T0)).toEqual({ count: 1, newestAt: T0, categories: ['scam'] });
+      expect(await r.list('+442079460123', T0)).toEqual([made]);
+
+      server = await startRedis(port);
+      await until(() => redis.status === 'ready', 5000, 'the client to connect');
+      await until(async () => (await r.flushBacklog(), r.backlogSize === 0), 2000, 'the backlog to flush');
+      expect(await redis.zcard('cg:rep:{+442079460123}')).toBe(1);
+      // Now in both views, counted once.
+      expect(await r.summary('+442079460123', T0)).toEqual({ count: 1, newestAt: T0, categories: ['scam'] });
+      expect(await r.list('+442079460123', T0)).toEqual([made]);
+    });
+  });
+});

@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type Redis from 'ioredis';
-import { CallAssessor, type BehaviourTracker, type StaticAssessment } from './calls/assess';
+import { CallAssessor, type StaticAssessment } from './calls/assess';
 import { loadConfig, type Config } from './config';
 import { api } from './http/api';
 import { KeyRing } from './http/auth';
@@ -12,6 +12,9 @@ import { FileRegistryBackend, loadRegistryFile, RedisRegistryBackend, RegistrySt
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
 import { createShakenVerifier, loadTrustAnchors } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
+import type { BehaviourStore } from './state/behaviour';
+import { MemoryBehaviourTracker } from './state/behaviour-memory';
+import { RedisBehaviourTracker } from './state/behaviour-redis';
 import { createRedisClient, RedisGuard } from './state/redis';
 import { MemoryVerdictCache, RedisVerdictCache, type VerdictCache } from './state/verdict-cache';
 
@@ -22,6 +25,8 @@ export interface Services {
   registry: () => RegistryIndex;
   registryStore: RegistryStore;
   keys: KeyRing;
+  behaviour: BehaviourStore;
+  now: () => number;
   verifier: ShakenVerifier;
   redisGuard: RedisGuard | null;
   policy: Policy;
@@ -44,7 +49,7 @@ export interface BuildOptions {
   /** An existing Redis client (tests); otherwise one is made from REDIS_URL. */
   redis?: Redis;
   policy?: Policy;
-  behaviour?: BehaviourTracker;
+  behaviour?: BehaviourStore;
   /** Pino options, `false` for silence (tests). Defaults to the config's log level. */
   logger?: boolean | object;
 }
@@ -95,6 +100,12 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     logger: app.log,
   });
 
+  // Behaviour across calls: in-process always (warm when Redis fails), Redis shared when configured.
+  const replayTtlS = 2 * config.shaken.maxAgeS;
+  const localBehaviour = new MemoryBehaviourTracker(policy, { replayTtlS });
+  const behaviour: BehaviourStore =
+    opts.behaviour ?? (redisGuard ? new RedisBehaviourTracker(redisGuard, policy, { fallback: localBehaviour, replayTtlS }) : localBehaviour);
+
   const localCache = new MemoryVerdictCache<StaticAssessment>(config.verdictCache.size);
   const cache: VerdictCache<StaticAssessment> = redisGuard ? new RedisVerdictCache(redisGuard, localCache) : localCache;
 
@@ -108,7 +119,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     policyVersion: policyVersion(policy),
     maxPassportAgeS: config.shaken.maxAgeS,
     now,
-    ...(opts.behaviour ? { behaviour: opts.behaviour } : {}),
+    behaviour,
   });
 
   app.decorate('services', {
@@ -117,6 +128,8 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     registry: () => registry.index,
     registryStore: registry,
     keys,
+    behaviour,
+    now,
     verifier,
     redisGuard,
     policy,

@@ -1,4 +1,4 @@
-import { createHash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { hash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { IdentityEntry } from './identity-header';
 import type { Attestation, ShakenErrorCode } from './types';
 
@@ -156,20 +156,18 @@ const P256_HALF_N = Buffer.from('7fffffff800000007fffffffffffffffde737d56d38bcf4
  * negating the signature.
  */
 export function signatureFingerprint(signature: Buffer): string {
-  const hash = createHash('sha256');
   if (signature.length === 64 && signature.compare(P256_HALF_N, 0, 32, 32, 64) > 0) {
     // s > n/2: hash r || (n - s), a 32-byte big-endian subtraction.
-    const low = Buffer.allocUnsafe(32);
+    const folded = Buffer.allocUnsafe(64);
+    signature.copy(folded, 0, 0, 32);
     let borrow = 0;
     for (let i = 31; i >= 0; i--) {
       let d = P256_N[i]! - signature[32 + i]! - borrow;
       borrow = d < 0 ? 1 : 0;
       if (d < 0) d += 256;
-      low[i] = d;
+      folded[32 + i] = d;
     }
-    hash.update(signature.subarray(0, 32)).update(low);
-  } else {
-    hash.update(signature);
+    return hash('sha256', folded, 'base64url');
   }
-  return hash.digest('base64url');
+  return hash('sha256', signature, 'base64url');
 }

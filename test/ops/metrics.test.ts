@@ -150,6 +150,10 @@ describe('metrics', () => {
     expect(sample(otherText, 'callguard_verdicts_total', 'verdict="flag"')).toBe(1);
     expect(otherText).not.toContain('callguard_process_cpu_user_seconds_total');
     expect(sample(otherText, 'callguard_redis_errors_total')).toBe(0);
+    // Process metrics are the process's: every app that asks for them shows the same ones.
+    const againText = (await again.render()).body;
+    expect(sample(againText, 'callguard_redis_errors_total')).toBe(1);
+    expect(againText).toContain('# TYPE callguard_process_cpu_user_seconds_total counter');
     expect(sample(await scrape(), 'callguard_verdicts_total', 'verdict="flag"')).toBe(0);
   });
 });

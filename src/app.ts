@@ -78,7 +78,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
   });
 
   const keys = config.apiKeysFile ? KeyRing.fromFile(config.apiKeysFile) : KeyRing.open();
-  const redis = opts.redis ?? (config.redisUrl ? createRedisClient(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs }) : null);
+  const redis = opts.redis ?? (config.redisUrl ? createRedisClient(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs, cluster: config.redisCluster }) : null);
   if (redis) redis.on('error', (err: Error) => app.log.debug({ err: err.message }, 'redis connection error'));
   const redisGuard = redis ? new RedisGuard(redis, app.log) : null;
 

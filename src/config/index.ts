@@ -26,8 +26,9 @@ const EnvSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   REDIS_URL: z
     .string()
-    .regex(/^rediss?:\/\//, { error: 'REDIS_URL must be a redis:// or rediss:// URL' })
+    .regex(/^rediss?:\/\/[^,]+(,\s*rediss?:\/\/[^,]+)*$/, { error: 'REDIS_URL must be a redis:// or rediss:// URL (with REDIS_CLUSTER, a comma-separated list of them)' })
     .optional(),
+  REDIS_CLUSTER: bool('REDIS_CLUSTER').default(false),
   REGISTRY_FILE: z.string().min(1).optional(),
   REGISTRY_DATA_DIR: z.string().min(1).default('data'),
   DEFAULT_COUNTRY: z
@@ -55,6 +56,8 @@ export interface Config {
   /** True when HOST is a loopback address: the only place the service may run without keys. */
   hostIsLoopback: boolean;
   redisUrl: string | undefined;
+  /** REDIS_URL names seed nodes of a Redis Cluster. */
+  redisCluster: boolean;
   registryFile: string | undefined;
   /** Embedded default only: where registry changes and the audit log are kept. */
   registryDataDir: string;
@@ -109,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     hostIsLoopback: isLoopbackHost(e.HOST),
     redisUrl: e.REDIS_URL,
+    redisCluster: e.REDIS_CLUSTER,
     registryFile: e.REGISTRY_FILE,
     registryDataDir: e.REGISTRY_DATA_DIR,
     defaultCountry: e.DEFAULT_COUNTRY,

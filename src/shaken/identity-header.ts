@@ -116,7 +116,7 @@ function kindOf(ppt: string | undefined): IdentityKind {
 /** Parses one identity (token plus parameters). Never throws. */
 export function parseIdentity(raw: string, maxLength = DEFAULT_MAX_LENGTH): IdentityEntry {
   // SIP allows folded header lines; folding whitespace is just whitespace.
-  const value = raw.replace(/\r?\n[ \t]+/g, ' ').trim();
+  const value = (raw.includes('\n') ? raw.replace(/\r?\n[ \t]+/g, ' ') : raw).trim();
   if (value.length > maxLength) return { kind: 'shaken', token: '', errors: ['MALFORMED'] };
   const [tokenPart = '', ...paramParts] = splitOutside(value, ';');
   const entry: IdentityEntry = { kind: 'other', token: tokenPart.trim(), errors: [] };

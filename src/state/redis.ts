@@ -1,23 +1,45 @@
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
+
+/** A single Redis or a Redis Cluster: every command the service sends works on both. */
+export type RedisClient = Redis;
 
 /**
  * The Redis connection, set to fail fast. A switch waits a few milliseconds for a verdict, so
  * a Redis that is slow or gone must cost a call almost nothing: commands time out quickly,
  * nothing queues while disconnected, and the client reconnects by itself in the background.
  */
-export function createRedisClient(url: string, opts: { commandTimeoutMs: number }): Redis {
-  return new Redis(url, {
+export function createRedisClient(url: string, opts: { commandTimeoutMs: number; cluster?: boolean }): RedisClient {
+  const nodeOptions = {
     commandTimeout: opts.commandTimeoutMs,
     // One retry would double the worst case for a call; the caller falls back instead.
     maxRetriesPerRequest: 0,
-    // Commands sent while disconnected fail at once rather than waiting for a reconnect.
-    enableOfflineQueue: false,
     connectTimeout: 2000,
     // Reconnect forever, backing off to one attempt a second.
-    retryStrategy: (times) => Math.min(times * 100, 1000),
-    lazyConnect: false,
-  });
+    retryStrategy: (times: number) => Math.min(times * 100, 1000),
+  };
+  if (opts.cluster) {
+    // REDIS_URL lists seed nodes, comma-separated; the client discovers the rest.
+    const seeds = url.split(',').map((u) => {
+      const parsed = new URL(u.trim());
+      return { host: parsed.hostname, port: Number(parsed.port || 6379) };
+    });
+    const first = new URL(url.split(',')[0]!.trim());
+    // Commands sent while disconnected fail at once rather than waiting for a reconnect.
+    const cluster = new Cluster(seeds, {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (times: number) => Math.min(times * 100, 1000),
+      redisOptions: {
+        ...nodeOptions,
+        ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+        ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+        ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+      },
+    });
+    // The service's stores take the single-node type; a Cluster answers the same commands.
+    return cluster as unknown as RedisClient;
+  }
+  return new Redis(url, { ...nodeOptions, enableOfflineQueue: false, lazyConnect: false });
 }
 
 /**

@@ -1,12 +1,8 @@
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Redis, { Cluster } from 'ioredis';
 import { DEFAULT_POLICY } from '../../src/scoring';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
 import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
-import { BANK, call, CLEAN, dest, FAILING, freePort, SILENT, startRedis, stopRedis, T0, until } from './support';
+import { BANK, call, CLEAN, dest, FAILING, SILENT, startCluster, T0, until, type LocalCluster } from './support';
 import { RedisGuard } from '../../src/state/redis';
 
 /**
@@ -15,37 +11,13 @@ import { RedisGuard } from '../../src/state/redis';
  * every command stays within one slot.
  */
 
-const servers: ChildProcess[] = [];
-const ports: number[] = [];
-let dir: string;
+let local: LocalCluster;
 let cluster: Cluster;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'callguard-cluster-'));
-  for (let i = 0; i < 3; i++) {
-    const port = await freePort();
-    ports.push(port);
-    servers.push(
-      await startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]),
-    );
-  }
-  // Slots by hand rather than `redis-cli --cluster create`, which waits seconds between steps.
-  const admins = ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: false }));
-  const ranges = [
-    [0, 5460],
-    [5461, 10922],
-    [10923, 16383],
-  ];
-  await Promise.all(admins.map((a, i) => a.call('CLUSTER', 'ADDSLOTSRANGE', ranges[i]![0]!, ranges[i]![1]!)));
-  for (const port of ports.slice(1)) await admins[0]!.call('CLUSTER', 'MEET', '127.0.0.1', port);
-  await until(
-    async () => (await Promise.all(admins.map((a) => a.call('CLUSTER', 'INFO')))).every((info) => String(info).includes('cluster_state:ok')),
-    15_000,
-    'the cluster to form',
-  );
-  admins.forEach((a) => a.disconnect());
+  local = await startCluster();
   cluster = new Cluster(
-    ports.map((port) => ({ host: '127.0.0.1', port })),
+    local.ports.map((port) => ({ host: '127.0.0.1', port })),
     { enableOfflineQueue: false, redisOptions: { commandTimeout: 500, maxRetriesPerRequest: 0 } },
   );
   cluster.on('error', () => undefined);
@@ -54,8 +26,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   cluster?.disconnect();
-  for (const s of servers) await stopRedis(s);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await local?.stop();
 });
 
 function tracker() {

@@ -153,3 +153,46 @@ export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 
     await sleep(10);
   }
 }
+
+export interface LocalCluster {
+  ports: number[];
+  stop(): Promise<void>;
+}
+
+/** A real three-master Redis Cluster of the test's own, on free loopback ports. */
+export async function startCluster(): Promise<LocalCluster> {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { default: RedisClient } = await import('ioredis');
+  const dir = mkdtempSync(join(tmpdir(), 'callguard-cluster-'));
+  const servers: ChildProcess[] = [];
+  const ports: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    ports.push(port);
+    servers.push(await startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]));
+  }
+  // Slots by hand rather than `redis-cli --cluster create`, which waits seconds between steps.
+  const admins = ports.map((port) => new RedisClient({ port, host: '127.0.0.1', lazyConnect: false }));
+  const ranges = [
+    [0, 5460],
+    [5461, 10922],
+    [10923, 16383],
+  ];
+  await Promise.all(admins.map((a, i) => a.call('CLUSTER', 'ADDSLOTSRANGE', ranges[i]![0]!, ranges[i]![1]!)));
+  for (const port of ports.slice(1)) await admins[0]!.call('CLUSTER', 'MEET', '127.0.0.1', port);
+  await until(
+    async () => (await Promise.all(admins.map((a) => a.call('CLUSTER', 'INFO')))).every((info) => String(info).includes('cluster_state:ok')),
+    15_000,
+    'the cluster to form',
+  );
+  admins.forEach((a) => a.disconnect());
+  return {
+    ports,
+    async stop() {
+      for (const s of servers) await stopRedis(s);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import type { FastifyInstance } from 'fastify';
+import { build } from '../helpers/build';
+import { startCluster, until, type LocalCluster } from '../state/support';
+
+/** The whole service against a real three-master Redis Cluster, configured as an operator would. */
+let local: LocalCluster;
+let a: FastifyInstance;
+let b: FastifyInstance;
+
+beforeAll(async () => {
+  local = await startCluster();
+  const env = { REDIS_URL: local.ports.map((p) => `redis://127.0.0.1:${p}`).join(','), REDIS_CLUSTER: 'true', REDIS_COMMAND_TIMEOUT_MS: '500' };
+  a = await build(env);
+  await until(() => a.services.redisGuard?.client.status === 'ready', 10_000, 'instance a to reach the cluster');
+  b = await build(env);
+  await until(() => b.services.redisGuard?.client.status === 'ready', 10_000, 'instance b to reach the cluster');
+}, 40_000);
+
+afterAll(async () => {
+  await a?.close();
+  await b?.close();
+  await local?.stop();
+});
+
+const score = (app: FastifyInstance, body: object) => app.inject({ method: 'POST', url: '/v1/calls/score', payload: body }).then((r) => r.json());
+
+describe('two instances on a Redis Cluster', () => {
+  it('share the registry: a change on one is seen by the other within a second', async () => {
+    const res = await a.inject({ method: 'PUT', url: '/v1/registry/numbers/+441614960777', payload: { bankId: 'northwind', inboundOnly: true } });
+    expect(res.statusCode).toBe(201);
+    await until(() => b.services.registry().lookup('+441614960777') !== null, 1000, 'the change to reach b');
+    expect((await score(b, { from: '+441614960777', to: '+447400123456' })).verdict).toBe('block');
+  });
+
+  it('share the verdict cache and count velocity across both', async () => {
+    const body = { from: '+447400555111', to: '+442079460321' };
+    expect((await score(a, { ...body, callId: 'x1' })).cached).toBe(false);
+    expect((await score(b, { ...body, callId: 'x2' })).cached).toBe(true);
+    const limit = a.services.policy.velocity.windows[0]!.maxDistinct;
+    let last: { reasons: { code: string }[] } = { reasons: [] };
+    for (let i = 0; i <= limit; i++) {
+      last = await score(i % 2 ? a : b, { from: '+447400555222', to: `+4474009${String(i).padStart(5, '0')}`, callId: `v${i}` });
+    }
+    expect(last.reasons.map((r) => r.code)).toContain('VELOCITY_HIGH');
+  });
+
+  it('say ready, not degraded', async () => {
+    expect((await a.inject('/readyz')).json()).toMatchObject({ status: 'ready', redis: { connected: true, degraded: false } });
+  });
+});

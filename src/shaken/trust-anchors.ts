@@ -22,11 +22,17 @@ export function loadTrustAnchors(path: string): X509Certificate[] {
   }
   const anchors: X509Certificate[] = [];
   for (const file of files) {
+    let certs: X509Certificate[];
     try {
-      anchors.push(...parsePemCertificates(readFileSync(file, 'utf8'), Infinity));
+      certs = parsePemCertificates(readFileSync(file, 'utf8'), Infinity);
     } catch (err) {
       throw new Error(`SHAKEN_TRUST_ANCHORS: ${file}: ${(err as Error).message}`, { cause: err });
     }
+    // Chain building only accepts CA certificates as issuers, so a non-CA here would be
+    // silently useless: most likely a leaf or a bundle put in the wrong place.
+    const notCa = certs.find((c) => !c.ca);
+    if (notCa) throw new Error(`SHAKEN_TRUST_ANCHORS: ${file}: "${notCa.subject.replace(/\n/g, ', ')}" is not a CA certificate`);
+    anchors.push(...certs);
   }
   if (anchors.length === 0) throw new Error(`SHAKEN_TRUST_ANCHORS: no certificate in ${path}`);
   return anchors;

@@ -208,7 +208,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     return {
       // Only "could not get the certificate" leaves the call unverified rather than failed:
       // anything else wrong is wrong whatever the certificate would have said.
-      verstat: errors.every((e) => UNAVAILABLE.has(e)) ? 'No-TN-Validation' : 'TN-Validation-Failed',
+      verstat: errors.length > 0 && errors.every((e) => UNAVAILABLE.has(e)) ? 'No-TN-Validation' : 'TN-Validation-Failed',
       attestation: null,
       ...(origid !== undefined ? { origid } : {}),
       ...(spc !== undefined ? { spc } : {}),

@@ -137,7 +137,6 @@ export function createX5uFetcher(opts: X5uFetcherOptions = {}): CertificateFetch
               else chunks.push(chunk);
             });
             res.on('error', fail);
-            res.on('aborted', () => fail(new X5uFetchError('connection aborted')));
             res.on('close', () => fail(new X5uFetchError('connection closed before the answer ended')));
             res.on('end', () => {
               if (settled) return;

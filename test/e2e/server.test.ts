@@ -90,3 +90,37 @@ describe('the real server process', () => {
     expect(server.output()).toMatch(message);
   });
 });
+
+describe('two server processes sharing one Redis', () => {
+  it('see one registry and count velocity across both', async () => {
+    const { freePort, startRedis, stopRedis, until } = await import('../state/support');
+    const redisPort = await freePort();
+    const redis = await startRedis(redisPort);
+    const [pa, pb] = [port(), port()];
+    const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}` };
+    const a = start({ ...env, PORT: pa });
+    const b = start({ ...env, PORT: pb });
+    const post = (p: string, path: string, body: unknown, method = 'POST') =>
+      fetch(`http://127.0.0.1:${p}${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    try {
+      await Promise.all([waitReady(`http://127.0.0.1:${pa}`), waitReady(`http://127.0.0.1:${pb}`)]);
+      expect((await post(pa, '/v1/registry/numbers/+441614960888', { bankId: 'northwind', inboundOnly: true }, 'PUT')).status).toBe(201);
+      await until(
+        async () => ((await (await post(pb, '/v1/calls/score', { from: '+441614960888', to: '+447400123456' })).json()) as { verdict: string }).verdict === 'block',
+        2000,
+        'the registry change to reach the other process',
+      );
+      let codes: string[] = [];
+      for (let i = 0; i < 25; i++) {
+        const res = await post(i % 2 ? pa : pb, '/v1/calls/score', { from: '+447400999111', to: `+4474009${String(i).padStart(5, '0')}`, callId: `v${i}` });
+        codes = ((await res.json()) as { reasons: { code: string }[] }).reasons.map((r) => r.code);
+      }
+      expect(codes).toContain('VELOCITY_HIGH');
+    } finally {
+      a.proc.kill('SIGTERM');
+      b.proc.kill('SIGTERM');
+      await Promise.all([a.exited, b.exited]);
+      await stopRedis(redis);
+    }
+  }, 40_000);
+});

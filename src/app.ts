@@ -7,6 +7,7 @@ import { KeyRing } from './http/auth';
 import { registerDocs } from './http/docs';
 import { registerErrorHandling } from './http/errors';
 import { healthRoutes } from './ops/health';
+import { createMetrics, metricsRoutes, type Metrics, type MetricsOptions } from './ops/metrics';
 import { loggerOptions } from './ops/logger';
 import { FileRegistryBackend, loadRegistryFile, RedisRegistryBackend, RegistryStore, type RegistryIndex } from './registry';
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
@@ -25,6 +26,7 @@ export interface Services {
   registry: () => RegistryIndex;
   registryStore: RegistryStore;
   keys: KeyRing;
+  metrics: Metrics;
   behaviour: BehaviourStore;
   now: () => number;
   verifier: ShakenVerifier;
@@ -50,6 +52,7 @@ export interface BuildOptions {
   redis?: Redis;
   policy?: Policy;
   behaviour?: BehaviourStore;
+  metrics?: MetricsOptions;
   /** Pino options, `false` for silence (tests). Defaults to the config's log level. */
   logger?: boolean | object;
 }
@@ -80,7 +83,8 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
   const keys = config.apiKeysFile ? KeyRing.fromFile(config.apiKeysFile) : KeyRing.open();
   const redis = opts.redis ?? (config.redisUrl ? createRedisClient(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs, cluster: config.redisCluster }) : null);
   if (redis) redis.on('error', (err: Error) => app.log.debug({ err: err.message }, 'redis connection error'));
-  const redisGuard = redis ? new RedisGuard(redis, app.log) : null;
+  const metrics = createMetrics(opts.metrics ?? {});
+  const redisGuard = redis ? new RedisGuard(redis, app.log, { onError: () => metrics.redisError() }) : null;
 
   // The seed is read (and validated) even when a backend already holds the registry, so a
   // broken REGISTRY_FILE is reported at start rather than on the day Redis is emptied.
@@ -128,6 +132,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     registry: () => registry.index,
     registryStore: registry,
     keys,
+    metrics,
     behaviour,
     now,
     verifier,
@@ -135,8 +140,14 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     policy,
   } satisfies Services);
 
+  metrics.bind({
+    registrySize: () => registry.index.size,
+    redis: () => (redisGuard ? { ...redisGuard.status(), degradedMsTotal: redisGuard.degradedMsTotal } : null),
+  });
+
   registerErrorHandling(app);
   await registerDocs(app);
+  await app.register(metricsRoutes, { metrics });
   await app.register(healthRoutes);
   await app.register(api);
   if (config.benchBaselineRoute) {

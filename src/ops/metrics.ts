@@ -97,6 +97,7 @@ interface Tally {
 class TallyCounter {
   private readonly tallies = new Map<string, Tally>();
   private readonly counter: Counter<string>;
+  private readonly labelName: string | undefined;
 
   constructor(opts: { name: string; help: string; labelName?: string; known?: readonly string[]; registers: Registry[] }) {
     const tallies = this.tallies;
@@ -117,8 +118,6 @@ class TallyCounter {
     });
     for (const value of opts.known ?? ['']) this.tally(value);
   }
-
-  private readonly labelName: string | undefined;
 
   /** The tally of one label value; a value outside the known set (a reason code added later) gets one on first use. */
   tally(value: string): Tally {
@@ -148,7 +147,13 @@ interface LatencySeries {
 class LatencyHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  private readonly series = new Map<string, LatencySeries>();
+  private readonly series: LatencySeries[] = [];
+  /**
+   * route -> status -> method -> series. Nested maps, not one map on a joined key: the route
+   * and method strings are the same objects on every request, so their hashes are cached,
+   * where building a key string would allocate and hash it on every request.
+   */
+  private readonly index = new Map<string, Map<number, Map<string, LatencySeries>>>();
 
   constructor(
     readonly name: string,
@@ -157,11 +162,15 @@ class LatencyHistogram {
   ) {}
 
   observe(method: string, route: string, statusCode: number, seconds: number): void {
-    const key = `${method} ${statusCode} ${route}`;
-    let s = this.series.get(key);
+    let byStatus = this.index.get(route);
+    if (!byStatus) this.index.set(route, (byStatus = new Map()));
+    let byMethod = byStatus.get(statusCode);
+    if (!byMethod) byStatus.set(statusCode, (byMethod = new Map()));
+    let s = byMethod.get(method);
     if (!s) {
       s = { labels: { method, route, status_code: String(statusCode) }, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
-      this.series.set(key, s);
+      byMethod.set(method, s);
+      this.series.push(s);
     }
     const { bounds } = this;
     let i = 0;
@@ -173,7 +182,7 @@ class LatencyHistogram {
 
   async get() {
     const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
-    for (const s of this.series.values()) {
+    for (const s of this.series) {
       let acc = 0;
       this.bounds.forEach((le, i) => {
         acc += s.counts[i]!;
@@ -187,7 +196,8 @@ class LatencyHistogram {
   }
 
   reset(): void {
-    this.series.clear();
+    this.series.length = 0;
+    this.index.clear();
   }
 }
 
@@ -262,12 +272,20 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       this.set(readers.redis?.()?.degraded ? 1 : 0);
     },
   });
-  new Gauge({
+  // A counter, since the time only grows; its value is read from the guard at scrape time.
+  let degradedPushed = 0;
+  new Counter({
     name: 'callguard_redis_degraded_seconds_total',
     help: 'Seconds spent running degraded without Redis since start',
     registers,
     collect() {
-      this.set(degradedSeconds(readers.redis?.() ?? null, now()));
+      // The guard adds an ended episode by its own clock, which may read a little below the
+      // last scrape's estimate: never let that show as a decrease.
+      const seconds = degradedSeconds(readers.redis?.() ?? null, now());
+      if (seconds > degradedPushed) {
+        this.inc(seconds - degradedPushed);
+        degradedPushed = seconds;
+      }
     },
   });
 

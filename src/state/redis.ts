@@ -47,6 +47,16 @@ export function createRedisClient(url: string, opts: { commandTimeoutMs: number;
  * and Redis is skipped for `openMs`, so a dead Redis costs no timeouts at all; then one call
  * probes it. The service reports the state in /readyz and logs every change.
  */
+export interface GuardOptions {
+  /** Consecutive failures that open the circuit. */
+  threshold: number;
+  /** How long an open circuit skips Redis before one call probes it again. */
+  openMs: number;
+  now: () => number;
+  /** Told of every failed command (metrics). */
+  onError: () => void;
+}
+
 export class RedisGuard {
   private failures = 0;
   private openUntil = 0;
@@ -57,12 +67,12 @@ export class RedisGuard {
   constructor(
     readonly client: Redis,
     private readonly log: Pick<Logger, 'warn' | 'info'>,
-    private readonly opts: { threshold: number; openMs: number; now: () => number } = {
-      threshold: 3,
-      openMs: 1000,
-      now: Date.now,
-    },
-  ) {}
+    opts: Partial<GuardOptions> = {},
+  ) {
+    this.opts = { threshold: 3, openMs: 1000, now: Date.now, onError: () => undefined, ...opts };
+  }
+
+  private readonly opts: GuardOptions;
 
   get degraded(): boolean {
     return this.degradedSince !== null;
@@ -88,6 +98,7 @@ export class RedisGuard {
       this.markSuccess();
       return result;
     } catch (err) {
+      this.opts.onError();
       this.markFailure(this.opts.now(), (err as Error).message);
       return fallback;
     }

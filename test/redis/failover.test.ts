@@ -54,10 +54,10 @@ it('answers every call while Redis dies and comes back', async () => {
 
   await sleep(500);
   await stopRedis(redis); // killed, not shut down
-  await until(async () => (await (await fetch(`${url}/readyz`)).json()).status === 'degraded', 3000, 'degraded readiness');
+  await until(async () => ((await (await fetch(`${url}/readyz`)).json()) as { status: string }).status === 'degraded', 3000, 'degraded readiness');
   await sleep(1000);
   redis = await startRedis(port);
-  await until(async () => (await (await fetch(`${url}/readyz`)).json()).status === 'ready', 8000, 'recovery');
+  await until(async () => ((await (await fetch(`${url}/readyz`)).json()) as { status: string }).status === 'ready', 8000, 'recovery');
   await sleep(500);
   stop = true;
   await Promise.all(workers);

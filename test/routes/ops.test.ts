@@ -35,3 +35,20 @@ describe('health and docs', () => {
     expect(readFileSync(OPENAPI_PATH, 'utf8')).toBe(await generateOpenApi());
   });
 });
+
+describe('metrics', () => {
+  it('GET /metrics needs no key and counts verdicts, reasons, cache lookups and request latency per route', async () => {
+    await app.inject({ method: 'POST', url: '/v1/calls/score', payload: { from: '+443450000000', to: '+447400123456' } });
+    await app.inject({ method: 'POST', url: '/v1/calls/score', payload: { from: '+443450000000', to: '+447400123456' } });
+    const res = await app.inject('/metrics');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/text\/plain/);
+    const text = res.body;
+    expect(text).toMatch(/callguard_verdicts_total\{verdict="block"\} 2/);
+    expect(text).toMatch(/callguard_reasons_total\{code="CLI_DNO"\} 2/);
+    expect(text).toMatch(/callguard_verdict_cache_lookups_total\{result="hit"\} 1/);
+    expect(text).toMatch(/callguard_verdict_cache_lookups_total\{result="miss"\} 1/);
+    expect(text).toMatch(/callguard_http_request_duration_seconds_count\{method="POST",route="\/v1\/calls\/score",status_code="200"\} 2/);
+    expect(text).toMatch(/callguard_registry_banks 3/);
+  });
+});

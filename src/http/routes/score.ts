@@ -17,6 +17,10 @@ export const scoreRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: ScoreResponseSchema, ...errorResponses, ...authErrorResponses },
       },
     },
-    async (request) => app.services.assessor.assess(request.body),
+    async (request) => {
+      const assessment = await app.services.assessor.assess(request.body);
+      app.services.metrics.observeDecision(assessment);
+      return assessment;
+    },
   );
 };

@@ -85,7 +85,12 @@ async function main(): Promise<void> {
   const full = median(fullRates);
   const ratio = median(fullRates.map((f, i) => f / bareRates[i]!));
   console.log(`\nverifier / bare ES256 = ${ratio.toFixed(2)} (median of per-round ratios)`);
-  console.log(`goal >= ${GOAL.toLocaleString('en-GB')}/s: ${full >= GOAL ? 'met' : 'NOT met'} at the median`);
+  // On a machine shared with other jobs the median carries their load; the best slice is the
+  // closest this run gets to an idle core. Both are printed so neither is mistaken for the other.
+  const top = best(fullRates);
+  console.log(
+    `goal >= ${GOAL.toLocaleString('en-GB')}/s: median ${full >= GOAL ? 'meets' : 'misses'} it, best slice ${top >= GOAL ? 'meets' : 'misses'} it`,
+  );
   verifier.close();
 }
 

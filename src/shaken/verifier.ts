@@ -104,35 +104,40 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     return out;
   }
 
+  const limits = opts.maxIdentities !== undefined ? { maxIdentities: opts.maxIdentities } : {};
+
   async function verifyCall(input: VerifyInput): Promise<ShakenVerification> {
-    const entries = parseIdentityHeaders(input.identity ?? [], opts.maxIdentities !== undefined ? { maxIdentities: opts.maxIdentities } : {});
-    const shakenEntries = entries.filter((e) => e.kind === 'shaken');
-    if (shakenEntries.length === 0) return { verstat: 'No-TN-Validation', attestation: null, errors: [], fingerprints: [] };
+    const entries = parseIdentityHeaders(input.identity ?? [], limits);
+    const shaken: DecodedPassport[] = [];
+    for (const e of entries) if (e.kind === 'shaken') shaken.push(decodePassport(e));
+    if (shaken.length === 0) return { verstat: 'No-TN-Validation', attestation: null, errors: [], fingerprints: [] };
 
     const receivedAtRaw = input.receivedAt instanceof Date ? input.receivedAt.getTime() : NaN;
     // A caller that lost the receive time is judged at "now" rather than passing every freshness check.
     const receivedAtMs = Number.isFinite(receivedAtRaw) ? receivedAtRaw : now();
     const dest = typeof input.dest === 'string' ? tnDigits(input.dest) : '';
-    const origs = new Set((input.origCandidates ?? []).filter((n) => typeof n === 'string').map(tnDigits).filter((d) => d !== ''));
+    const origs = new Set<string>();
+    for (const n of input.origCandidates ?? []) if (typeof n === 'string' && tnDigits(n) !== '') origs.add(tnDigits(n));
 
-    const shaken = shakenEntries.map(decodePassport);
     const reachesDest = (p: DecodedPassport) => dest !== '' && p.claims.dest.includes(dest);
     // div PASSporTs cost a verification each (and maybe a fetch): only a diverted call needs them.
     const divs = shaken.some((p) => !reachesDest(p)) ? entries.filter((e) => e.kind === 'div').map(decodePassport) : [];
 
     const certs = new Map<string, CertLookup>();
     const pending: Promise<void>[] = [];
-    for (const p of [...shaken, ...divs]) {
-      if (!p.es256 || p.x5u === undefined || certs.has(p.x5u)) continue;
+    const want = (p: DecodedPassport) => {
+      if (!p.es256 || p.x5u === undefined || certs.has(p.x5u)) return;
       const url = p.x5u;
       const hit = certCache.peek(url);
       if (hit) {
         certs.set(url, hit);
-        continue;
+        return;
       }
       certs.set(url, { ok: false, error: 'X5U_FETCH_FAILED' });
       pending.push(certCache.get(url).then((r) => void certs.set(url, r)));
-    }
+    };
+    shaken.forEach(want);
+    divs.forEach(want);
     if (pending.length > 0) await Promise.all(pending);
 
     const divAssessments = new Map<DecodedPassport, Assessment>();
@@ -178,26 +183,21 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
       return a;
     });
 
-    const fingerprints = [
-      ...new Set(
-        [...shaken, ...divAssessments.keys()]
-          .filter((p) => p.signature !== undefined && p.signature.length > 0)
-          .map((p) => signatureFingerprint(p.signature!)),
-      ),
-    ];
+    const fingerprints: string[] = [];
+    for (const p of divAssessments.size > 0 ? [...shaken, ...divAssessments.keys()] : shaken) {
+      if (!p.signature || p.signature.length === 0) continue;
+      const fp = signatureFingerprint(p.signature);
+      if (!fingerprints.includes(fp)) fingerprints.push(fp);
+    }
 
     const passed = results.find((r) => r.errors.size === 0 && r.passport.claims.attest !== undefined);
     if (passed) {
       const c = passed.passport.claims;
-      return {
-        verstat: 'TN-Validation-Passed',
-        attestation: c.attest!,
-        ...(c.origid !== undefined ? { origid: c.origid } : {}),
-        ...(passed.cert?.spc !== undefined ? { spc: passed.cert.spc } : {}),
-        errors: [],
-        ...(c.iat !== undefined ? { iat: c.iat } : {}),
-        fingerprints,
-      };
+      const out: ShakenVerification = { verstat: 'TN-Validation-Passed', attestation: c.attest!, errors: [], fingerprints };
+      if (c.origid !== undefined) out.origid = c.origid;
+      if (passed.cert?.spc !== undefined) out.spc = passed.cert.spc;
+      if (c.iat !== undefined) out.iat = c.iat;
+      return out;
     }
 
     const errors = sortedCodes(results.flatMap((r) => [...r.errors]));

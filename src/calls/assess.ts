@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { parseNumber, type PhoneNumber } from '../numbers';
+import { createNumberParser, type PhoneNumber } from '../numbers';
 import type { RegistryIndex } from '../registry';
 import { decide, type BehaviourSignals, type CallSignals, type Decision, type Policy, type ShakenSignal } from '../scoring';
 import type { ShakenVerification, ShakenVerifier } from '../shaken/types';
@@ -33,7 +33,6 @@ export interface ObservedCall {
   caller: PhoneNumber;
   callee: PhoneNumber;
   registry: CallSignals['registry'];
-  shaken: ShakenSignal;
   fingerprints: string[];
   at: number;
 }
@@ -48,65 +47,96 @@ export interface AssessorDeps {
   policyVersion: string;
   maxPassportAgeS: number;
   now: () => number;
-  behaviour?: BehaviourTracker;
+  behaviour: BehaviourTracker;
 }
 
 const NO_SHAKEN: ShakenSignal = { source: 'none', verstat: 'No-TN-Validation', attestation: null, errors: [] };
 
-/** The one orchestrator: all I/O for a call happens here; the decision itself is pure. */
+/** What is known of a call before its PASSporTs are verified: enough to observe its behaviour. */
+type Prepared = Omit<StaticAssessment, 'signals' | 'iat'> & { signals: Omit<CallSignals, 'behaviour' | 'shaken'> };
+
+/**
+ * The one orchestrator: all I/O for a call happens here; the decision itself is pure.
+ *
+ * Redis is reached at most twice a call, whatever the path: once to read (the shared verdict
+ * cache and the behaviour counters, sent together) and once to write (the history, counters and
+ * the verdict cache entry, sent together after the decision). A verdict found in the in-process
+ * cache skips the shared read.
+ */
 export class CallAssessor {
-  constructor(private readonly deps: AssessorDeps) {}
+  private readonly parse: (input: string) => PhoneNumber;
+
+  constructor(private readonly deps: AssessorDeps) {
+    this.parse = createNumberParser(deps.defaultCountry);
+  }
 
   async assess(input: CallInput): Promise<CallAssessment> {
     const { deps } = this;
     const receivedAtMs = input.receivedAt !== undefined ? Date.parse(input.receivedAt) : deps.now();
     const registry = deps.registry();
     const key = cacheKey(input, registry.version, deps.policyVersion);
+    const useCache = deps.cacheTtlMs > 0;
 
-    let cached = true;
-    let stat = deps.cacheTtlMs > 0 ? await deps.cache.get(key) : undefined;
-    if (!stat) {
-      cached = false;
-      stat = await this.computeStatic(input, registry, receivedAtMs);
-      const ttl = this.cacheTtl(input, stat, receivedAtMs);
-      if (ttl > 0) void deps.cache.set(key, stat, ttl);
+    let stat = useCache ? deps.cache.peek(key) : undefined;
+    let cached = stat !== undefined;
+    let behaviour: BehaviourSignals;
+    let observed: ObservedCall;
+    if (stat) {
+      observed = observe(input, stat, receivedAtMs);
+      behaviour = await deps.behaviour.observe(observed);
+    } else {
+      const prepared = this.prepare(input, registry);
+      observed = observe(input, prepared, receivedAtMs);
+      // The shared cache and the behaviour counters in one round trip.
+      const [shared, seen] = await Promise.all([useCache ? deps.cache.fetch(key) : undefined, deps.behaviour.observe(observed)]);
+      behaviour = seen;
+      if (shared) {
+        stat = shared;
+        cached = true;
+      } else {
+        stat = await this.verify(input, prepared, receivedAtMs);
+      }
     }
 
-    const observed: ObservedCall = {
-      ...(input.callId !== undefined ? { callId: input.callId } : {}),
-      caller: stat.signals.caller,
-      callee: stat.signals.callee,
-      registry: stat.signals.registry,
-      shaken: stat.signals.shaken,
-      fingerprints: stat.fingerprints,
-      at: receivedAtMs,
-    };
-    const behaviour = deps.behaviour ? await deps.behaviour.observe(observed) : undefined;
-    const decision = decide(behaviour ? { ...stat.signals, behaviour } : stat.signals, deps.policy);
-    if (deps.behaviour) void deps.behaviour.record(observed, decision);
+    const decision = decide({ ...stat.signals, behaviour }, deps.policy);
+    // Written after the decision, never before, and together: the second round trip.
+    void deps.behaviour.record(observed, decision);
+    if (!cached) {
+      const ttl = this.cacheTtl(input, stat, receivedAtMs);
+      if (useCache && ttl > 0) void deps.cache.set(key, stat, ttl);
+    }
     return toResponse(input.callId, stat, decision, cached);
   }
 
-  private async computeStatic(input: CallInput, registry: RegistryIndex, receivedAtMs: number): Promise<StaticAssessment> {
-    const { defaultCountry } = this.deps;
-    const caller = parseNumber(input.from, defaultCountry);
-    const callee = parseNumber(input.to, defaultCountry);
-    const network = input.pai !== undefined ? parseNumber(input.pai, defaultCountry) : undefined;
-    const origin = normaliseOrigin(input.origin, defaultCountry);
+  /** Everything but the PASSporT verification: numbers, origin, registry, fingerprints. */
+  private prepare(input: CallInput, registry: RegistryIndex): Prepared {
+    const caller = this.parse(input.from);
+    const callee = this.parse(input.to);
+    const network = input.pai !== undefined ? this.parse(input.pai) : undefined;
+    return {
+      signals: {
+        caller,
+        callee,
+        ...(network ? { network } : {}),
+        origin: normaliseOrigin(input.origin, this.deps.defaultCountry),
+        registry: caller.e164 ? registry.lookup(caller.e164) : null,
+      },
+      fingerprints: input.identity !== undefined ? this.deps.verifier.fingerprints(input.identity) : [],
+    };
+  }
 
+  private async verify(input: CallInput, prepared: Prepared, receivedAtMs: number): Promise<StaticAssessment> {
+    const { caller, callee, network } = prepared.signals;
     let shaken: ShakenSignal = NO_SHAKEN;
-    let fingerprints: string[] = [];
     let iat: number | undefined;
-    const identities = input.identity === undefined ? [] : ([] as string[]).concat(input.identity);
-    if (identities.length > 0) {
+    if (input.identity !== undefined) {
       const verification = await this.deps.verifier.verify({
-        identity: identities,
+        identity: input.identity,
         origCandidates: [caller.e164, network?.e164].filter((n): n is string => typeof n === 'string'),
         dest: callee.e164,
         receivedAt: new Date(receivedAtMs),
       });
       shaken = fromVerification(verification);
-      fingerprints = verification.fingerprints;
       if (verification.verstat === 'TN-Validation-Passed') iat = verification.iat;
     } else if (input.attestation !== undefined || input.verstat !== undefined) {
       shaken = {
@@ -117,13 +147,7 @@ export class CallAssessor {
         errors: [],
       };
     }
-
-    const registryMatch = caller.e164 ? registry.lookup(caller.e164) : null;
-    return {
-      signals: { caller, callee, ...(network ? { network } : {}), origin, registry: registryMatch, shaken },
-      fingerprints,
-      ...(iat !== undefined ? { iat } : {}),
-    };
+    return { ...prepared, signals: { ...prepared.signals, shaken }, ...(iat !== undefined ? { iat } : {}) };
   }
 
   /**
@@ -142,6 +166,17 @@ export class CallAssessor {
     if (stat.iat === undefined) return errors.length > 0 ? ttl : 0;
     return Math.min(ttl, (stat.iat + this.deps.maxPassportAgeS) * 1000 - receivedAtMs);
   }
+}
+
+function observe(input: CallInput, known: Pick<StaticAssessment, 'fingerprints'> & { signals: Pick<CallSignals, 'caller' | 'callee' | 'registry'> }, at: number): ObservedCall {
+  return {
+    ...(input.callId !== undefined ? { callId: input.callId } : {}),
+    caller: known.signals.caller,
+    callee: known.signals.callee,
+    registry: known.signals.registry,
+    fingerprints: known.fingerprints,
+    at,
+  };
 }
 
 function normaliseOrigin(origin: CallInput['origin'], defaultCountry: string): CallSignals['origin'] {

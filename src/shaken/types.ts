@@ -62,4 +62,10 @@ export interface CertificateFetcher {
 
 export interface ShakenVerifier {
   verify(input: VerifyInput): Promise<ShakenVerification>;
+  /**
+   * Fingerprints of the PASSporTs in Identity values, without verifying anything: cheap enough
+   * to compute before the verdict cache is consulted, so replay detection can share that
+   * Redis round trip.
+   */
+  fingerprints(identity: string | readonly string[]): string[];
 }

@@ -221,6 +221,21 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
   return {
     certCache,
     close: () => certCache.close(),
+    fingerprints(identity: string | readonly string[]): string[] {
+      try {
+        const out: string[] = [];
+        for (const e of parseIdentityHeaders(identity, limits)) {
+          if ((e.kind !== 'shaken' && e.kind !== 'div') || !e.signaturePart) continue;
+          const signature = Buffer.from(e.signaturePart, 'base64url');
+          if (signature.length === 0) continue;
+          const fp = signatureFingerprint(signature);
+          if (!out.includes(fp)) out.push(fp);
+        }
+        return out;
+      } catch {
+        return [];
+      }
+    },
     async verify(input: VerifyInput): Promise<ShakenVerification> {
       try {
         return await verifyCall(input);

@@ -7,7 +7,10 @@ import type { RedisGuard } from './redis';
  * cannot answer is a miss.
  */
 export interface VerdictCache<V> {
-  get(key: string): Promise<V | undefined>;
+  /** The in-process level only: costs no I/O. */
+  peek(key: string): V | undefined;
+  /** The shared level (Redis), when there is one; fills the in-process level on a hit. */
+  fetch(key: string): Promise<V | undefined>;
   set(key: string, value: V, ttlMs: number): Promise<void>;
 }
 
@@ -18,11 +21,19 @@ export class MemoryVerdictCache<V extends object> implements VerdictCache<V> {
     this.lru = new LRUCache<string, V>({ max: Math.max(1, maxEntries), ttlAutopurge: false });
   }
 
-  async get(key: string): Promise<V | undefined> {
+  peek(key: string): V | undefined {
     return this.lru.get(key);
   }
 
+  async fetch(): Promise<V | undefined> {
+    return undefined;
+  }
+
   async set(key: string, value: V, ttlMs: number): Promise<void> {
+    this.setLocal(key, value, ttlMs);
+  }
+
+  setLocal(key: string, value: V, ttlMs: number): void {
     if (ttlMs > 0) this.lru.set(key, value, { ttl: ttlMs });
   }
 }
@@ -38,15 +49,17 @@ export class RedisVerdictCache<V extends object> implements VerdictCache<V> {
     private readonly prefix = 'callguard:verdict:',
   ) {}
 
-  async get(key: string): Promise<V | undefined> {
-    const local = await this.local.get(key);
-    if (local) return local;
+  peek(key: string): V | undefined {
+    return this.local.peek(key);
+  }
+
+  async fetch(key: string): Promise<V | undefined> {
     const text = await this.guard.run((r) => r.get(this.prefix + key), null);
     if (text === null) return undefined;
     try {
       // The expiry travels with the value so that filling the local cache costs no PTTL round trip.
       const { e: expiresAt, v: value } = JSON.parse(text) as { e: number; v: V };
-      await this.local.set(key, value, expiresAt - Date.now());
+      this.local.setLocal(key, value, expiresAt - Date.now());
       return value;
     } catch {
       return undefined;
@@ -55,7 +68,7 @@ export class RedisVerdictCache<V extends object> implements VerdictCache<V> {
 
   async set(key: string, value: V, ttlMs: number): Promise<void> {
     if (ttlMs <= 0) return;
-    await this.local.set(key, value, ttlMs);
+    this.local.setLocal(key, value, ttlMs);
     const wrapped = JSON.stringify({ e: Date.now() + ttlMs, v: value });
     await this.guard.run((r) => r.set(this.prefix + key, wrapped, 'PX', ttlMs), null);
   }

@@ -5,7 +5,7 @@ import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
 import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
 import type { HistoryStore } from '../../src/state/history';
 import type { ReportStore } from '../../src/state/reports';
-import { BANK, call, CLEAN, connect, deleteByPrefix, dest, FAILING, guardFor, OTHER_BANK, T0, uniquePrefix } from './support';
+import { BANK, call, CLEAN, connect, deleteByPrefix, dest, FAILING, guardFor, NO_SHAKEN, OTHER_BANK, T0, uniquePrefix } from './support';
 
 /**
  * One behaviour, two homes: every test here runs against the in-process tracker and against
@@ -36,7 +36,7 @@ const impls: [string, (policy?: Policy) => Tracker][] = [
 ];
 
 function decideWith(c: ReturnType<typeof call>, behaviour: BehaviourSignals) {
-  const signals: CallSignals = { caller: c.caller, callee: c.callee, origin: {}, registry: c.registry, shaken: c.shaken, behaviour };
+  const signals: CallSignals = { caller: c.caller, callee: c.callee, origin: {}, registry: c.registry, shaken: NO_SHAKEN, behaviour };
   return decide(signals, DEFAULT_POLICY).reasons.map((r) => r.code);
 }
 

@@ -45,7 +45,6 @@ export function call(spec: CallSpec = {}): ObservedCall {
     caller: parse(spec.from ?? '+442079460123'),
     callee: parse(spec.to ?? '+447700900001'),
     registry: spec.registry ?? null,
-    shaken: NO_SHAKEN,
     fingerprints: spec.fingerprints ?? [],
     at: spec.at ?? T0,
   };

@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { build, VECTORS_DIR } from '../helpers/build';
+import { sleep, until } from '../state/support';
+
+/**
+ * At most two Redis round trips per scored call, counted on the wire: writes that go out with no
+ * reply read in between travel together (one round trip); a write after a reply starts another.
+ * The registry follower's polls share the client and are left out of the count.
+ */
+let app: FastifyInstance;
+let count: () => number;
+
+beforeAll(async () => {
+  app = await build({ REDIS_URL: 'redis://127.0.0.1:6379', SHAKEN_TRUST_ANCHORS: resolve(VECTORS_DIR, 'certs/root.pem') });
+  const client = app.services.redisGuard!.client;
+  await until(() => client.status === 'ready', 5000, 'redis');
+  const stream = (client as unknown as { stream: NodeJS.WritableStream & NodeJS.ReadableStream }).stream;
+  let trips = 0;
+  let replySinceWrite = true;
+  stream.on('data', () => (replySinceWrite = true));
+  const write = stream.write.bind(stream);
+  stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if (!String(chunk).includes('{registry}')) {
+      if (replySinceWrite) trips++;
+      replySinceWrite = false;
+    }
+    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof stream.write;
+  count = () => {
+    const t = trips;
+    trips = 0;
+    replySinceWrite = true;
+    return t;
+  };
+});
+afterAll(() => app.close());
+
+async function tripsFor(body: object): Promise<number> {
+  await sleep(30);
+  count();
+  const res = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: body });
+  expect(res.statusCode).toBe(200);
+  await sleep(30); // the writes after the decision
+  return count();
+}
+
+const identity = (JSON.parse(readFileSync(resolve(VECTORS_DIR, 'cases.json'), 'utf8')) as { case: string; request: { identity: string } }[]).find(
+  (c) => c.case === 'valid-A',
+)!.request.identity;
+const unique = () => `+4474002${String(Math.floor(Math.random() * 1e5)).padStart(5, '0')}`;
+
+describe('Redis round trips per scored call', () => {
+  beforeAll(async () => {
+    // A certificate is read from Redis (or fetched) once per instance and then kept in memory:
+    // that first read is the only extra round trip, and not per call.
+    await app.inject({ method: 'POST', url: '/v1/calls/score', payload: { from: '+442079460123', to: '+447400123456', identity, receivedAt: '2026-12-01T12:00:02Z' } });
+  });
+
+  it.each([
+    ['a cache miss', () => ({ from: unique(), to: '+442079460999', callId: unique() })],
+    ['a bank number with a PASSporT (verify, replay, campaign, velocity)', () => ({ from: '+442079460123', to: '+447400123456', identity, receivedAt: '2026-12-01T12:00:02Z', callId: unique() })],
+    ['a withheld caller', () => ({ from: 'anonymous', to: '+442079460999', callId: unique() })],
+  ])('%s: at most two, on a miss and on a hit', async (_what, body) => {
+    const call = body();
+    expect(await tripsFor(call)).toBeLessThanOrEqual(2);
+    // The same call again: served from the verdict cache.
+    expect(await tripsFor({ ...call, callId: unique() })).toBeLessThanOrEqual(2);
+  });
+
+  it('a verdict cached by another instance costs no extra round trip', async () => {
+    const call = { from: unique(), to: '+442079460999' };
+    const other = await build({ REDIS_URL: 'redis://127.0.0.1:6379' });
+    await until(() => other.services.redisGuard!.client.status === 'ready', 5000, 'redis');
+    await other.inject({ method: 'POST', url: '/v1/calls/score', payload: call });
+    await sleep(30);
+    await other.close();
+    const res = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: call });
+    expect(res.json().cached).toBe(true);
+    await sleep(30);
+    count();
+    expect(await tripsFor({ ...call, to: call.to })).toBeLessThanOrEqual(2);
+  });
+});

@@ -9,6 +9,7 @@ import { registerErrorHandling } from './http/errors';
 import { healthRoutes } from './ops/health';
 import { createMetrics, metricsRoutes, type Metrics, type MetricsOptions } from './ops/metrics';
 import { loggerOptions } from './ops/logger';
+import { loadNumbering } from './numbering';
 import { FileRegistryBackend, loadRegistryFile, RedisRegistryBackend, RegistryStore, type RegistryIndex } from './registry';
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
 import { createShakenVerifier, loadTrustAnchors } from './shaken';
@@ -89,6 +90,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
   // The seed is read (and validated) even when a backend already holds the registry, so a
   // broken REGISTRY_FILE is reported at start rather than on the day Redis is emptied.
   const seed = loadRegistryFile(config.registryFile, config.defaultCountry);
+  const numbering = config.numberingDataDir ? loadNumbering(config.numberingDataDir) : null;
   const backend = redis ? new RedisRegistryBackend(redis) : new FileRegistryBackend(config.registryDataDir, config.defaultCountry);
   const registry = await RegistryStore.open(backend, () => seed, app.log);
   app.log.info({ backend: backend.name, seed: seed.source, version: registry.version, ...registry.index.size }, 'registry loaded');
@@ -120,7 +122,9 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     cache,
     cacheTtlMs: config.verdictCache.ttlS * 1000,
     policy,
-    policyVersion: policyVersion(policy),
+    // Cached assessments carry the numbering result, so its data version is part of the key too.
+    policyVersion: numbering ? `${policyVersion(policy)}+${numbering.version}` : policyVersion(policy),
+    numbering,
     maxPassportAgeS: config.shaken.maxAgeS,
     now,
     behaviour,

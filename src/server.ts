@@ -1,6 +1,7 @@
 import { buildApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { KeyFileError } from './http/auth';
+import { NumberingDataError } from './numbering';
 import { RegistryLoadError } from './registry';
 
 /** Process entry: configuration, the app, the listening socket, and a clean shutdown. */
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   try {
     app = await buildApp({ config });
   } catch (err) {
-    if (err instanceof RegistryLoadError || err instanceof ConfigError || err instanceof KeyFileError) {
+    if (err instanceof RegistryLoadError || err instanceof ConfigError || err instanceof KeyFileError || err instanceof NumberingDataError) {
       process.stderr.write(`callguard: ${err.message}\n`);
       process.exit(2);
     }

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { createNumberParser, type PhoneNumber } from '../numbers';
+import type { NumberingIndex } from '../numbering';
 import type { RegistryIndex } from '../registry';
 import { decide, type BehaviourSignals, type CallSignals, type Decision, type Policy, type ShakenSignal } from '../scoring';
 import type { ShakenVerification, ShakenVerifier } from '../shaken/types';
@@ -48,6 +49,8 @@ export interface AssessorDeps {
   maxPassportAgeS: number;
   now: () => number;
   behaviour: BehaviourTracker;
+  /** Ofcom's number block statuses, when NUMBERING_DATA_DIR holds them. */
+  numbering?: NumberingIndex | null;
 }
 
 const NO_SHAKEN: ShakenSignal = { source: 'none', verstat: 'No-TN-Validation', attestation: null, errors: [] };
@@ -113,6 +116,7 @@ export class CallAssessor {
     const caller = this.parse(input.from);
     const callee = this.parse(input.to);
     const network = input.pai !== undefined ? this.parse(input.pai) : undefined;
+    const range = caller.e164 ? (this.deps.numbering?.rangeStatus(caller.e164) ?? null) : null;
     return {
       signals: {
         caller,
@@ -120,6 +124,7 @@ export class CallAssessor {
         ...(network ? { network } : {}),
         origin: normaliseOrigin(input.origin, this.deps.defaultCountry),
         registry: caller.e164 ? registry.lookup(caller.e164) : null,
+        ...(range ? { numbering: range } : {}),
       },
       fingerprints: input.identity !== undefined ? this.deps.verifier.fingerprints(input.identity) : [],
     };

@@ -38,7 +38,8 @@ const EnvSchema = z.object({
   SHAKEN_TRUST_ANCHORS: z.string().min(1).optional(),
   SHAKEN_X5U_ALLOW_INSECURE: bool('SHAKEN_X5U_ALLOW_INSECURE').default(false),
   SHAKEN_MAX_AGE_S: int('SHAKEN_MAX_AGE_S', 1, 3600).default(60),
-  SHAKEN_FETCH_TIMEOUT_MS: int('SHAKEN_FETCH_TIMEOUT_MS', 50, 10000).default(1500),
+  // Below a switch's usual budget for the whole answer: a cold fetch must not make the switch give up.
+  SHAKEN_FETCH_TIMEOUT_MS: int('SHAKEN_FETCH_TIMEOUT_MS', 50, 10000).default(250),
   API_KEYS_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BODY_LIMIT_BYTES: int('BODY_LIMIT_BYTES', 1024, 10 * 1024 * 1024).default(64 * 1024),
@@ -46,6 +47,10 @@ const EnvSchema = z.object({
   VERDICT_CACHE_SIZE: int('VERDICT_CACHE_SIZE', 0, 10_000_000).default(100_000),
   REDIS_COMMAND_TIMEOUT_MS: int('REDIS_COMMAND_TIMEOUT_MS', 5, 10000).default(50),
   BENCH_BASELINE_ROUTE: bool('BENCH_BASELINE_ROUTE').default(false),
+  LOAD_SHED_EVENT_LOOP_DELAY_MS: int('LOAD_SHED_EVENT_LOOP_DELAY_MS', 0, 10000).default(200),
+  RATE_LIMIT_BANK_PER_MIN: int('RATE_LIMIT_BANK_PER_MIN', 0, 1_000_000).default(600),
+  RATE_LIMIT_ADMIN_PER_MIN: int('RATE_LIMIT_ADMIN_PER_MIN', 0, 1_000_000).default(3000),
+  NUMBERING_DATA_DIR: z.string().min(1).optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -75,6 +80,12 @@ export interface Config {
   redisCommandTimeoutMs: number;
   /** Adds POST /bench/baseline (parses the body, does nothing): the benchmark's yardstick. */
   benchBaselineRoute: boolean;
+  /** Mean event-loop delay over which API requests get 503 + Retry-After (0: never shed). */
+  loadShedEventLoopDelayMs: number;
+  /** Requests a minute per API key, by role; 0 means no limit. Switch keys are never limited. */
+  rateLimit: { bankPerMin: number; adminPerMin: number };
+  /** Folder holding the imported Ofcom numbering data (`npm run numbering:import`); unset: none. */
+  numberingDataDir: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -128,5 +139,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     verdictCache: { ttlS: e.VERDICT_CACHE_TTL_S, size: e.VERDICT_CACHE_SIZE },
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     benchBaselineRoute: e.BENCH_BASELINE_ROUTE,
+    loadShedEventLoopDelayMs: e.LOAD_SHED_EVENT_LOOP_DELAY_MS,
+    rateLimit: { bankPerMin: e.RATE_LIMIT_BANK_PER_MIN, adminPerMin: e.RATE_LIMIT_ADMIN_PER_MIN },
+    numberingDataDir: e.NUMBERING_DATA_DIR,
   };
 }

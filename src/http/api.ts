@@ -3,6 +3,10 @@ import { validatorCompiler } from '@fastify/type-provider-zod';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { authenticate } from './auth';
+import { registerLoadShedding } from './load-shedding';
+import { registerRateLimit } from './rate-limit';
+import { callbackRoutes } from './routes/callbacks';
+import { operatorRoutes } from './routes/operators';
 import { registryRoutes } from './routes/registry';
 import { scoreRoutes } from './routes/score';
 import { stirRoutes } from './routes/stir';
@@ -17,8 +21,13 @@ export const api: FastifyPluginAsync = async (app) => {
   app.setSerializerCompiler(({ schema }) =>
     fastJson(z.toJSONSchema(schema as z.ZodType, { io: 'output', target: 'draft-7' }) as object),
   );
+  // Shedding first: an overloaded instance should refuse before spending anything on a request.
+  await registerLoadShedding(app, app.services.config.loadShedEventLoopDelayMs);
   app.addHook('onRequest', authenticate(app.services.keys));
+  await registerRateLimit(app, { ...app.services.config.rateLimit, open: app.services.keys.isOpen, redis: app.services.redisGuard?.client ?? null });
   await app.register(scoreRoutes);
   await app.register(registryRoutes);
   await app.register(stirRoutes);
+  await app.register(callbackRoutes);
+  await app.register(operatorRoutes);
 };

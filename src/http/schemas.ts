@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { REASON_CODES, VERDICTS } from '../scoring/reasons';
 import { SHAKEN_ERROR_CODES } from '../shaken/types';
+import { REPORT_CATEGORIES } from '../state/reports';
 
 /**
  * Request and response schemas, defined once. Requests are validated with zod; responses are
@@ -178,3 +179,76 @@ export const authErrorResponses = {
   401: ErrorResponseSchema,
   403: ErrorResponseSchema,
 } as const;
+
+/** Errors of routes that count requests per API key (see rate-limit.ts). */
+export const rateLimitedResponses = {
+  429: ErrorResponseSchema.describe('too many requests for this API key; the Retry-After header says when to retry'),
+} as const;
+
+/** Bank call centres: POST /v1/callbacks/verify. */
+export const CallbackVerifyRequestSchema = z
+  .object({
+    number: numberField('number'),
+    customer: numberField('customer').optional().describe("customer: the customer's own number; recentCalls lists the calls from number to it"),
+    since: z.iso
+      .datetime({ offset: true, error: 'since must be an RFC 3339 date-time' })
+      .optional()
+      .describe('since: how far back recentCalls goes (RFC 3339); default 7 days ago'),
+  })
+  .meta({ id: 'CallbackVerifyRequest' });
+
+export const RecentCallSchema = z.object({
+  callId: z.string().optional(),
+  at: z.string().describe('when the call was received (ISO 8601)'),
+  verdict: z.enum(VERDICTS as ['allow', 'flag', 'block']),
+  score: z.number().int(),
+  reasons: z.array(z.string()).describe('reason codes the call got'),
+});
+
+export const CallbackVerifyResponseSchema = z
+  .object({
+    number: z.object({ e164: z.string(), valid: z.boolean() }),
+    genuine: z.boolean().describe("the number is a bank's: in the registry (number or prefix) or one of a bank's callback numbers"),
+    bank: z.object({ id: z.string(), name: z.string() }).nullable(),
+    inboundOnly: z.boolean().describe('the bank only receives calls on it: a call presenting it was spoofed'),
+    callbackNumbers: z.array(z.string()).describe("the bank's official numbers, for the customer to call back"),
+    recentCalls: z
+      .array(RecentCallSchema)
+      .optional()
+      .describe('calls scored from number to customer since `since`, newest first (at most 100); only when customer is given'),
+  })
+  .meta({ id: 'CallbackVerifyResponse' });
+
+/** Operators: fraud reports. */
+export const ReportBodySchema = z
+  .object({
+    number: numberField('number'),
+    category: z.enum(REPORT_CATEGORIES, { error: 'category must be one of spoof, scam, nuisance' }),
+    callId: z.string({ error: 'callId must be a string' }).max(256, { error: 'callId is longer than 256 characters' }).optional(),
+    note: z.string({ error: 'note must be a string' }).max(1000, { error: 'note is longer than 1000 characters' }).optional(),
+  })
+  .meta({ id: 'ReportBody' });
+
+export const ReportSchema = z
+  .object({
+    id: z.string(),
+    number: z.string().describe('E.164'),
+    category: z.enum(REPORT_CATEGORIES),
+    callId: z.string().optional(),
+    note: z.string().optional(),
+    at: z.string().describe('when the report was taken (ISO 8601)'),
+    reporter: z.string().describe('name of the API key that made the report'),
+  })
+  .meta({ id: 'Report' });
+
+/** Operators: spoofing campaigns running now. */
+export const CampaignSchema = z
+  .object({
+    bankId: z.string(),
+    bankName: z.string(),
+    numbers: z.array(z.object({ number: z.string(), calls: z.number().int() })).describe("the bank's numbers the failing calls presented, most used first"),
+    failedCalls: z.number().int().describe('calls presenting the bank\'s numbers that failed the checks within the window'),
+    since: z.string().describe('first failing call in the window (ISO 8601)'),
+    lastSeen: z.string().describe('latest failing call (ISO 8601)'),
+  })
+  .meta({ id: 'Campaign' });

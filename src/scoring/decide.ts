@@ -48,13 +48,16 @@ function describe(n: PhoneNumber): string {
   return n.e164 ?? n.shortCode?.code ?? 'the number';
 }
 
-function callerIdRules({ caller, network }: CallSignals, add: Add): void {
+function callerIdRules({ caller, network, numbering }: CallSignals, add: Add): void {
   if (caller.withheld) {
     add('CLI_WITHHELD', 'caller ID is withheld');
   } else {
     const restriction = cliRestriction(caller);
     if (restriction) add('CLI_NOT_ALLOWED_TYPE', restriction);
     else if (!caller.valid) add('CLI_INVALID', `caller ID ${describe(caller)} is not a valid, diallable number`);
+    // Valid by the numbering plan, but in a block no provider holds: nobody can be calling from it.
+    else if (numbering && numbering.status !== 'allocated')
+      add('CLI_INVALID', `caller ID ${describe(caller)} is in a range Ofcom lists as ${numbering.status} (not allocated)`);
   }
   // The network number (PAI) is what the originating network vouches for: it must be valid too.
   if (network && !network.withheld && !caller.withheld && caller.valid) {

@@ -18,6 +18,8 @@ export interface CallSignals {
     trunk?: string;
   };
   registry: RegistryMatch | null;
+  /** Ofcom's status of the number block holding the caller ID, when numbering data is loaded. */
+  numbering?: { status: string; operator?: string };
   shaken: ShakenSignal;
   behaviour?: BehaviourSignals;
 }

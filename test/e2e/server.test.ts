@@ -124,3 +124,35 @@ describe('two server processes sharing one Redis', () => {
     }
   }, 40_000);
 });
+
+describe('graceful shutdown', () => {
+  it('on SIGTERM finishes the request in flight, refuses new connections, and exits 0', async () => {
+    const { request } = await import('node:http');
+    const p = port();
+    const server = start({ PORT: p });
+    await waitReady(`http://127.0.0.1:${p}`);
+    const body = JSON.stringify({ from: '+443450000000', to: '+447400123456', callId: 'in-flight' });
+    // Half a request on the wire when the signal arrives; the rest follows after it.
+    const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: Number(p), path: '/v1/calls/score', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 10));
+      setTimeout(() => {
+        server.proc.kill('SIGTERM');
+        setTimeout(async () => {
+          await expect(fetch(`http://127.0.0.1:${p}/healthz`)).rejects.toThrow();
+          req.end(body.slice(10));
+        }, 300);
+      }, 200);
+    });
+    const { status, text } = await answer;
+    expect(status).toBe(200);
+    expect(JSON.parse(text)).toMatchObject({ callId: 'in-flight', verdict: 'block' });
+    expect(await server.exited).toBe(0);
+    expect(server.output()).toMatch(/shutting down/);
+  });
+});

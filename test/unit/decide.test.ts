@@ -108,6 +108,13 @@ describe('decide: the verdicts the service promises', () => {
     expect(d.verdict).toBe('block');
   });
 
+  it('a valid number in a block Ofcom lists as not allocated is invalid, naming the status', () => {
+    const d = decide(call({ caller: n('+441134962000'), numbering: { status: 'free' } }), DEFAULT_POLICY);
+    expect(d.reasons.find((r) => r.code === 'CLI_INVALID')?.message).toMatch(/Ofcom lists as free \(not allocated\)/);
+    expect(d.verdict).toBe('block');
+    expect(codes(call({ caller: n('+441134961000'), numbering: { status: 'allocated', operator: 'Example Telecom Ltd' } }))).toEqual(['SHAKEN_ABSENT']);
+  });
+
   it('checks the network number (PAI) too', () => {
     expect(codes(call({ network: n('+4420') }))).toContain('CLI_INVALID');
     expect(codes(call({ network: n('09012345678') }))).toContain('CLI_NOT_ALLOWED_TYPE');

@@ -1,0 +1,24 @@
+import underPressure from '@fastify/under-pressure';
+import type { FastifyInstance } from 'fastify';
+
+/**
+ * Sheds load before the event loop drowns: when the mean event-loop delay passes the limit, API
+ * requests get an immediate 503 with Retry-After instead of queueing behind work that will
+ * answer too late for any switch. A switch that gets the 503 fails open or tries another
+ * instance at once. Registered inside the API plugin only, so health, readiness and metrics
+ * keep answering while the API sheds.
+ */
+export async function registerLoadShedding(app: FastifyInstance, maxEventLoopDelayMs: number): Promise<void> {
+  if (maxEventLoopDelayMs <= 0) return;
+  await app.register(underPressure, {
+    maxEventLoopDelay: maxEventLoopDelayMs,
+    retryAfter: 1,
+    exposeStatusRoute: false,
+    pressureHandler: (_request, reply, type, value) => {
+      reply
+        .status(503)
+        .header('retry-after', '1')
+        .send({ error: 'overloaded', message: `the service is overloaded (${type}${value !== undefined ? ` ${Math.round(value)}` : ''}); retry in a second` });
+    },
+  });
+}

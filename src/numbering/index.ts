@@ -1,0 +1,3 @@
+export * from './ofcom-csv';
+export * from './numbering-index';
+export * from './load';

@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify';
+import { build } from '../helpers/build';
+
+/** When the event loop is drowning, API calls get an immediate 503; health keeps answering. */
+let app: FastifyInstance;
+beforeAll(async () => {
+  app = await build({ LOAD_SHED_EVENT_LOOP_DELAY_MS: '20' });
+});
+afterAll(() => app.close());
+
+function blockEventLoop(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // busy: what a flood of work does to the loop
+  }
+}
+
+it('sheds API requests with 503 and Retry-After under event-loop pressure, and recovers', async () => {
+  // under-pressure samples once a second: block the loop across a sample.
+  for (let i = 0; i < 12; i++) {
+    blockEventLoop(150);
+    await new Promise((r) => setImmediate(r));
+  }
+  const shed = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: { from: '+447400123456', to: '+442079460999' } });
+  expect(shed.statusCode).toBe(503);
+  expect(shed.headers['retry-after']).toBe('1');
+  expect(shed.json()).toMatchObject({ error: 'overloaded' });
+  expect((await app.inject('/healthz')).statusCode).toBe(200);
+
+  // Calm again: after the next sample, calls are scored.
+  await new Promise((r) => setTimeout(r, 2100));
+  const ok = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: { from: '+447400123456', to: '+442079460999' } });
+  expect(ok.statusCode).toBe(200);
+}, 15_000);
+
+it('is off with LOAD_SHED_EVENT_LOOP_DELAY_MS=0', async () => {
+  const calm = await build({ LOAD_SHED_EVENT_LOOP_DELAY_MS: '0' });
+  blockEventLoop(1200);
+  expect((await calm.inject({ method: 'POST', url: '/v1/calls/score', payload: { from: '+447400123456', to: '+442079460999' } })).statusCode).toBe(200);
+  await calm.close();
+});

@@ -67,7 +67,11 @@ function safeDecode(s: string): string {
   }
 }
 
-export function parseNumber(input: string, defaultCountry: string): PhoneNumber {
+/**
+ * @param opts.withType Classify the number (`type`): a dozen more pattern matches, which bulk
+ *   work that only needs validity (registry imports) skips.
+ */
+export function parseNumber(input: string, defaultCountry: string, opts: { withType?: boolean } = {}): PhoneNumber {
   if (input.length > MAX_NUMBER_CHARS * 4) return { e164: null, valid: false, withheld: false };
   // An empty field is a withheld caller ID; an empty URI user part (`sip:@host`) is malformed.
   if (input.trim() === '') return { e164: null, valid: false, withheld: true };
@@ -95,7 +99,7 @@ export function parseNumber(input: string, defaultCountry: string): PhoneNumber 
   const parsed = parsePhoneNumberFromString(text, defaultCountry as CountryCode);
   if (!parsed) return { e164: null, valid: false, withheld: false };
   const valid = parsed.isValid();
-  const type = valid ? parsed.getType() : undefined;
+  const type = valid && opts.withType !== false ? parsed.getType() : undefined;
   return {
     e164: parsed.number,
     valid,

@@ -41,8 +41,16 @@ export interface Plan<T> {
   result: T;
 }
 
-function audit(actor: Actor, action: string, bankId: string | null, target: string, before: unknown, after: unknown): AuditRecord {
-  return { at: new Date().toISOString(), actor: actor.name, action, bankId, target, before: before ?? null, after: after ?? null };
+function audit(
+  actor: Actor,
+  action: string,
+  bankId: string | null,
+  target: string,
+  before: unknown,
+  after: unknown,
+  at = new Date().toISOString(),
+): AuditRecord {
+  return { at, actor: actor.name, action, bankId, target, before: before ?? null, after: after ?? null };
 }
 
 function assertMayEdit(actor: Actor, bankId: string): void {
@@ -201,6 +209,8 @@ export function planImport(
   defaultCountry: string,
 ): Plan<ImportResult> {
   const rejected = [...input.rejected];
+  // One import is one moment: every record it writes carries the same time.
+  const at = new Date().toISOString();
   const mutations: Mutation[] = [];
   const records: AuditRecord[] = [];
 
@@ -255,7 +265,7 @@ export function planImport(
     for (const e of actor.bankId === null ? index.allEntries() : index.entriesOfBank(actor.bankId)) {
       if (!incoming.has(`${e.kind}:${e.key}`)) {
         mutations.push({ type: 'entry', kind: e.kind, key: e.key, value: null });
-        records.push(audit(actor, `${e.kind}.delete`, e.bankId, `${e.kind}:${e.key}`, e, null));
+        records.push(audit(actor, `${e.kind}.delete`, e.bankId, `${e.kind}:${e.key}`, e, null, at));
         result.removed++;
       }
     }
@@ -263,7 +273,7 @@ export function planImport(
       for (const b of index.allBanks()) {
         if (!banks.has(b.id)) {
           mutations.push({ type: 'bank', id: b.id, value: null });
-          records.push(audit(actor, 'bank.delete', b.id, `bank:${b.id}`, b, null));
+          records.push(audit(actor, 'bank.delete', b.id, `bank:${b.id}`, b, null, at));
         }
       }
     }
@@ -271,14 +281,14 @@ export function planImport(
   for (const bank of banks.values()) {
     const before = index.bank(bank.id);
     mutations.push({ type: 'bank', id: bank.id, value: bank });
-    records.push(audit(actor, before ? 'bank.update' : 'bank.create', bank.id, `bank:${bank.id}`, before, bank));
+    records.push(audit(actor, before ? 'bank.update' : 'bank.create', bank.id, `bank:${bank.id}`, before, bank, at));
   }
   for (const entry of incoming.values()) {
     const before = index.entry(entry.kind, entry.key);
     if (before) result.updated++;
     else result.added++;
     mutations.push({ type: 'entry', kind: entry.kind, key: entry.key, value: entry });
-    records.push(audit(actor, before ? `${entry.kind}.update` : `${entry.kind}.create`, entry.bankId, `${entry.kind}:${entry.key}`, before, entry));
+    records.push(audit(actor, before ? `${entry.kind}.update` : `${entry.kind}.create`, entry.bankId, `${entry.kind}:${entry.key}`, before, entry, at));
   }
   result.applied = true;
   return { mutations, audit: records, result };

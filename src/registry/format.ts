@@ -57,7 +57,7 @@ export interface RegistryProblem {
 const PREFIX_RE = /^\+[1-9]\d{0,14}$/;
 
 export function normaliseRegistryNumber(input: string, defaultCountry: string): string | { error: string } {
-  const n = parseNumber(input, defaultCountry);
+  const n = parseNumber(input, defaultCountry, { withType: false });
   if (!n.e164 || !n.valid) return { error: `"${input}" is not a valid phone number` };
   return n.e164;
 }

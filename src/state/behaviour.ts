@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { BehaviourTracker, ObservedCall } from '../calls/assess';
 import type { BehaviourSignals, Decision, Policy, ReasonCode } from '../scoring';
-import type { HistoryEntry } from './history';
-import type { ReportSummary } from './reports';
+import type { HistoryEntry, HistoryStore } from './history';
+import type { ReportStore, ReportSummary } from './reports';
 
 /**
  * Behaviour across calls, the part both implementations share: what a call contributes to
@@ -12,9 +12,11 @@ import type { ReportSummary } from './reports';
  * both, and this file is unit-tested without any store.
  */
 
-/** A tracker that also answers `GET /v1/campaigns`. */
+/** A tracker with what the bank and operator routes read: campaigns, verdict history, fraud reports. */
 export interface BehaviourStore extends BehaviourTracker {
   listCampaigns(now: number): Promise<CampaignSummary[]>;
+  readonly history: HistoryStore;
+  readonly reports: ReportStore;
 }
 
 export interface CampaignSummary {

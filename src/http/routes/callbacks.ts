@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import { parseNumber, type PhoneNumber } from '../../numbers';
 import type { Bank } from '../../registry';
-import type { BehaviourStore } from '../../state/behaviour';
 import type { HistoryEntry, HistoryQuery, HistoryStore } from '../../state/history';
 import type { Principal } from '../auth';
 import { HttpError } from '../errors';
@@ -9,19 +8,12 @@ import {
   authErrorResponses,
   CallbackVerifyRequestSchema,
   CallbackVerifyResponseSchema,
-  ErrorResponseSchema,
   errorResponses,
   rateLimitedResponses,
 } from '../schemas';
 
 const DEFAULT_LOOKBACK_MS = 7 * 86400_000;
 const RECENT_CALLS_LIMIT = 100;
-
-/** The stores are not part of the BehaviourStore interface; every built-in tracker has them. */
-function historyOf(behaviour: BehaviourStore): HistoryStore | null {
-  const history = (behaviour as { history?: HistoryStore }).history;
-  return history && typeof history.query === 'function' ? history : null;
-}
 
 /** A number that cannot be looked up answers 400 naming the field, never an empty answer. */
 function requireNumber(field: string, input: string, country: string): PhoneNumber & { e164: string } {
@@ -74,7 +66,7 @@ export const callbackRoutes: FastifyPluginAsyncZod = async (app) => {
           "bank's number it is empty.",
         security: [{ bearer: [] }],
         body: CallbackVerifyRequestSchema,
-        response: { 200: CallbackVerifyResponseSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses, 503: ErrorResponseSchema },
+        response: { 200: CallbackVerifyResponseSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses },
       },
     },
     async (request) => {
@@ -101,8 +93,7 @@ export const callbackRoutes: FastifyPluginAsyncZod = async (app) => {
       };
       if (!customer) return answer;
 
-      const history = historyOf(app.services.behaviour);
-      if (!history) throw new HttpError(503, 'history_unavailable', 'the verdict history is not available on this instance');
+      const { history } = app.services.behaviour;
       const ownNumber = principal.role === 'bank' && bankId !== null && bankId === principal.bankId;
       const entries = await recentCalls(history, principal, { caller: number.e164, callee: customer.e164, since: sinceMs, limit: RECENT_CALLS_LIMIT }, ownNumber);
       return {

@@ -1,8 +1,6 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import { z } from 'zod';
 import { parseNumber } from '../../numbers';
-import type { BehaviourStore } from '../../state/behaviour';
-import type { ReportStore } from '../../state/reports';
 import { HttpError } from '../errors';
 import {
   authErrorResponses,
@@ -15,12 +13,6 @@ import {
 } from '../schemas';
 
 const E164 = /^\+[1-9]\d{1,14}$/;
-
-/** The stores are not part of the BehaviourStore interface; every built-in tracker has them. */
-function reportsOf(behaviour: BehaviourStore): ReportStore | null {
-  const reports = (behaviour as { reports?: ReportStore }).reports;
-  return reports && typeof reports.addReport === 'function' ? reports : null;
-}
 
 /** Spoofing campaigns running now, and fraud reports: what operators and fraud teams use. */
 export const operatorRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -73,9 +65,7 @@ export const operatorRoutes: FastifyPluginAsyncZod = async (app) => {
         const why = parsed.withheld ? 'is a withheld caller ID marker, not a number' : 'is not a valid, diallable phone number';
         throw new HttpError(400, 'validation_failed', `number: ${JSON.stringify(number.slice(0, 64))} ${why}`, [{ field: 'number', message: why }]);
       }
-      const store = reportsOf(app.services.behaviour);
-      if (!store) throw new HttpError(503, 'reports_unavailable', 'fraud reports are not available on this instance');
-      const report = await store.addReport({
+      const report = await app.services.behaviour.reports.addReport({
         number: parsed.e164,
         category,
         ...(callId !== undefined ? { callId } : {}),

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { build } from '../helpers/build';
-import { bearer, KEYS_FILE } from '../helpers/keys';
+import { bearer, headersFor, KEYS_FILE, type Who } from '../helpers/keys';
 
 let app: FastifyInstance;
 beforeEach(async () => {
@@ -8,8 +8,7 @@ beforeEach(async () => {
 });
 afterEach(() => app.close());
 
-type Who = 'switch' | 'examplebank' | 'northwind' | 'admin' | 'none' | 'bad';
-const headers = (who: Who) => (who === 'none' ? {} : who === 'bad' ? { authorization: 'Bearer not-a-key' } : bearer(who));
+const headers = headersFor;
 const verify = (who: Who, payload: unknown, extra: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url: '/v1/callbacks/verify', headers: { ...headers(who), ...extra }, payload: payload as string });
 const score = (body: object) => app.inject({ method: 'POST', url: '/v1/calls/score', headers: bearer('switch'), payload: body });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { build } from '../helpers/build';
-import { bearer, KEYS_FILE } from '../helpers/keys';
+import { headersFor, KEYS_FILE, type Who } from '../helpers/keys';
 
 let app: FastifyInstance;
 beforeEach(async () => {
@@ -8,8 +8,7 @@ beforeEach(async () => {
 });
 afterEach(() => app.close());
 
-type Who = 'switch' | 'examplebank' | 'northwind' | 'admin' | 'none' | 'bad';
-const headers = (who: Who) => (who === 'none' ? {} : who === 'bad' ? { authorization: 'Bearer not-a-key' } : bearer(who));
+const headers = headersFor;
 const req = (who: Who, method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, payload?: unknown, extra: Record<string, string> = {}) =>
   app.inject({ method, url, headers: { ...headers(who), ...extra }, ...(payload !== undefined ? { payload: payload as string } : {}) });
 

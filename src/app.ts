@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type Redis from 'ioredis';
 import { CallAssessor, type StaticAssessment } from './calls/assess';
 import { loadConfig, type Config } from './config';
@@ -10,7 +10,7 @@ import { healthRoutes } from './ops/health';
 import { createMetrics, metricsRoutes, type Metrics, type MetricsOptions } from './ops/metrics';
 import { loggerOptions } from './ops/logger';
 import { loadNumbering } from './numbering';
-import { FileRegistryBackend, loadRegistryFile, RedisRegistryBackend, RegistryStore, type RegistryIndex } from './registry';
+import { FileRegistryBackend, findInvalidNumbers, loadRegistryFile, type RegistryEntry, RedisRegistryBackend, RegistryStore, type RegistryIndex } from './registry';
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
 import { createShakenVerifier, loadTrustAnchors } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
@@ -26,6 +26,8 @@ export interface Services {
   assessor: CallAssessor;
   registry: () => RegistryIndex;
   registryStore: RegistryStore;
+  /** Numbers of the seed registry found invalid by the numbering-plan check after start; null until it ends. */
+  registryCheck: { invalidNumbers: number | null };
   keys: KeyRing;
   metrics: Metrics;
   behaviour: BehaviourStore;
@@ -56,6 +58,24 @@ export interface BuildOptions {
   metrics?: MetricsOptions;
   /** Pino options, `false` for silence (tests). Defaults to the config's log level. */
   logger?: boolean | object;
+}
+
+/**
+ * Checks the seed registry's numbers against the numbering plan in the background, slice by
+ * slice: an E.164-shaped number that no plan allows is most likely a typo in a bank's entry,
+ * and the operator must hear of it, but a million numbers must not hold the start.
+ */
+function checkSeedNumbers(entries: readonly RegistryEntry[], defaultCountry: string, log: FastifyBaseLogger): { invalidNumbers: number | null } {
+  const status: { invalidNumbers: number | null } = { invalidNumbers: null };
+  void findInvalidNumbers(entries, defaultCountry, 250).then((invalid) => {
+    status.invalidNumbers = invalid.length;
+    if (invalid.length === 0) return;
+    log.warn(
+      { count: invalid.length, first: invalid.slice(0, 50).map((e) => ({ number: e.key, bankId: e.bankId })) },
+      'registry numbers that are not valid in the numbering plan: check them for typos',
+    );
+  });
+  return status;
 }
 
 /** The app factory, used alike by the server, the tests and the benchmark. */
@@ -93,6 +113,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
   const numbering = config.numberingDataDir ? loadNumbering(config.numberingDataDir) : null;
   const backend = redis ? new RedisRegistryBackend(redis) : new FileRegistryBackend(config.registryDataDir, config.defaultCountry);
   const registry = await RegistryStore.open(backend, () => seed, app.log);
+  const registryCheck = checkSeedNumbers(seed.data.entries, config.defaultCountry, app.log);
   app.log.info({ backend: backend.name, seed: seed.source, version: registry.version, ...registry.index.size }, 'registry loaded');
 
   const trustAnchors = config.shaken.trustAnchors ? loadTrustAnchors(config.shaken.trustAnchors) : [];
@@ -135,6 +156,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     assessor,
     registry: () => registry.index,
     registryStore: registry,
+    registryCheck,
     keys,
     metrics,
     behaviour,

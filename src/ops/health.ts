@@ -43,6 +43,11 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
                   banks: { type: 'integer' },
                   numbers: { type: 'integer' },
                   prefixes: { type: 'integer' },
+                  invalidNumbers: {
+                    type: 'integer',
+                    nullable: true,
+                    description: 'seed registry numbers the numbering plan does not allow (checked after start; null until done)',
+                  },
                 },
               },
             },
@@ -57,7 +62,7 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
       return {
         status: redis && (redis.degraded || !redis.connected) ? 'degraded' : 'ready',
         redis,
-        registry: { version: index.version, ...index.size },
+        registry: { version: index.version, ...index.size, invalidNumbers: app.services.registryCheck.invalidNumbers },
       };
     },
   );

@@ -1,12 +1,11 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import {
   BankSchema,
-  NumberEntrySchema,
   normalisePrefix,
   normaliseRegistryNumber,
   toEntry,
   type Bank,
-  type NumberEntryInput,
+  readEntryInput,
   type RegistryEntry,
 } from './format';
 import type { RegistryIndex } from './registry-index';
@@ -113,10 +112,10 @@ export function planPutEntry(
 ): Plan<{ entry: RegistryEntry; created: boolean }> {
   const raw = { ...(typeof body === 'object' && body !== null ? body : {}), [kind]: key } as Record<string, unknown>;
   delete raw[kind === 'number' ? 'prefix' : 'number'];
-  const parsed = NumberEntrySchema.safeParse(raw);
-  if (!parsed.success) throw new RegistryAdminError(400, 'validation_failed', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-  assertMayEdit(actor, parsed.data.bankId);
-  const entry = toEntry(parsed.data, defaultCountry, new Set(index.bank(parsed.data.bankId) ? [parsed.data.bankId] : []));
+  const input = readEntryInput(raw);
+  if ('error' in input) throw new RegistryAdminError(400, 'validation_failed', input.error);
+  assertMayEdit(actor, input.bankId);
+  const entry = toEntry(input, defaultCountry, new Set(index.bank(input.bankId) ? [input.bankId] : []));
   if ('error' in entry) throw new RegistryAdminError(entry.error.includes('is not a bank') ? 422 : 400, 'validation_failed', entry.error);
   const before = index.entry(kind, entry.key);
   // A bank key may not take over another bank's number.
@@ -228,12 +227,11 @@ export function planImport(
 
   const incoming = new Map<string, RegistryEntry>();
   for (const { line, raw } of input.rows) {
-    const parsed = NumberEntrySchema.safeParse(raw);
-    if (!parsed.success) {
-      rejected.push({ line, error: parsed.error.issues.map((x) => (x.path.length ? `${x.path.join('.')}: ${x.message}` : x.message)).join('; ') });
+    const data = readEntryInput(raw);
+    if ('error' in data) {
+      rejected.push({ line, error: data.error });
       continue;
     }
-    const data: NumberEntryInput = parsed.data;
     if (actor.bankId !== null && data.bankId !== actor.bankId) {
       rejected.push({ line, error: `bankId "${data.bankId}": this key may only change bank "${actor.bankId}"` });
       continue;

@@ -28,7 +28,7 @@ export interface RegistryBackend {
   /** Persists initial data when nothing is persisted; returns what is persisted afterwards. */
   seed(data: RegistryData, version: string): Promise<{ data: RegistryData; version: string }>;
   /** Makes mutations and their audit records durable before resolving. Throws when it cannot. */
-  commit(mutations: Mutation[], audit: AuditRecord[], version: string, snapshot: () => RegistryData): Promise<void>;
+  commit(mutations: Mutation[], audit: AuditRecord[], version: string, current: () => { data: RegistryData; version: string }): Promise<void>;
   readAudit(query: { limit: number; bankId?: string }): Promise<AuditRecord[]>;
   /** Calls `onChange` with changes other instances made (shared backends only). Returns a stop function. */
   follow?(current: () => string, onChange: (change: { mutations: Mutation[]; version: string } | { reload: true }) => void): () => void;
@@ -108,7 +108,7 @@ export class RegistryStore {
       const { mutations, audit, result } = plan(this.index);
       if (mutations.length === 0) return result;
       const version = newVersion();
-      await this.backend.commit(mutations, audit, version, () => this.index.data());
+      await this.backend.commit(mutations, audit, version, () => ({ data: this.index.data(), version: this.index.version }));
       applyMutations(this.index, mutations);
       this.index.version = version;
       return result;

@@ -52,3 +52,17 @@ describe('metrics', () => {
     expect(text).toMatch(/callguard_registry_banks 3/);
   });
 });
+
+describe('a registry file with a number the numbering plan does not allow', () => {
+  it('starts, and /readyz reports the number once the background check ends', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const file = join(mkdtempSync(join(tmpdir(), 'callguard-reg-')), 'registry.json');
+    writeFileSync(file, JSON.stringify({ banks: [{ id: 'b', name: 'B' }], numbers: [{ number: '+4420794600001', bankId: 'b', inboundOnly: true }, { number: '+442079460000', bankId: 'b', inboundOnly: true }] }));
+    const other = await build({ REGISTRY_FILE: file });
+    for (let i = 0; i < 100 && other.services.registryCheck.invalidNumbers === null; i++) await new Promise((r) => setTimeout(r, 10));
+    expect((await other.inject('/readyz')).json().registry).toMatchObject({ numbers: 2, invalidNumbers: 1 });
+    await other.close();
+  });
+});

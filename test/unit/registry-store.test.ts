@@ -199,3 +199,19 @@ describe('durability on the embedded default', () => {
     await third.close();
   });
 });
+
+describe('the data folder before and after the first change', () => {
+  it('holds nothing until a change, then pins the registry it changed', async () => {
+    const { readdirSync } = await import('node:fs');
+    const { store, dir } = await open();
+    expect(readdirSync(dir)).toEqual([]);
+    await store.change((i) => planPutBank(i, ADMIN, 'newbank', { name: 'New Bank' }, 'GB'));
+    await store.close();
+    expect(readdirSync(dir).sort()).toEqual(['audit.jsonl', 'registry.journal', 'registry.json']);
+    // A different seed no longer matters: the data folder holds the registry now.
+    const again = await RegistryStore.open(new FileRegistryBackend(dir, 'GB'), () => ({ data: { banks: [], entries: [] }, version: 'other' }));
+    expect(again.index.bank('newbank')?.name).toBe('New Bank');
+    expect(again.index.bank('examplebank')).toBeDefined();
+    await again.close();
+  });
+});

@@ -1,4 +1,4 @@
-import { loadRegistryFile, parseRegistryDocument, RegistryIndex, RegistryLoadError, toRegistryDocument } from '../../src/registry';
+import { findInvalidNumbers, loadRegistryFile, parseRegistryDocument, RegistryIndex, RegistryLoadError, toRegistryDocument } from '../../src/registry';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,5 +103,36 @@ describe('RegistryIndex.lookup', () => {
 
   it('carries the bank name', () => {
     expect(index.lookup('+443450000000')?.bankName).toBe('Example Bank');
+  });
+});
+
+describe('numbers checked against the numbering plan after start', () => {
+  const doc = {
+    banks: [{ id: 'b', name: 'B' }],
+    numbers: [
+      { number: '+442079460000', bankId: 'b', inboundOnly: true },
+      { number: '+4420794600001', bankId: 'b', inboundOnly: true },
+      { number: '020 7946 0001', bankId: 'b', inboundOnly: true },
+      { number: '+4420', bankId: 'b', inboundOnly: true },
+    ],
+  };
+
+  it('deferPlanCheck trusts E.164-shaped numbers, still parses other forms and refuses malformed ones', () => {
+    const { data, problems } = parseRegistryDocument(doc, 'GB', { deferPlanCheck: true });
+    expect(data.entries.map((e) => e.key)).toEqual(['+442079460000', '+4420794600001', '+442079460001']);
+    expect(problems).toEqual([{ at: 'numbers[3]', error: expect.stringMatching(/not a valid phone number/) }]);
+  });
+
+  it('findInvalidNumbers names the ones the plan does not allow', async () => {
+    const { data } = parseRegistryDocument(doc, 'GB', { deferPlanCheck: true });
+    expect((await findInvalidNumbers(data.entries, 'GB', 1)).map((e) => e.key)).toEqual(['+4420794600001']);
+  });
+
+  it('entries naming the same carriers share one list', () => {
+    const { data } = parseRegistryDocument(
+      { banks: [{ id: 'b', name: 'B' }], numbers: [1, 2].map((n) => ({ number: `+44207946000${n}`, bankId: 'b', inboundOnly: false, authorisedSpcs: ['1234', '5678'] })) },
+      'GB',
+    );
+    expect(data.entries[0]!.authorisedSpcs).toBe(data.entries[1]!.authorisedSpcs);
   });
 });

@@ -37,8 +37,16 @@ const ENTRY_FIELDS = new Set(['number', 'prefix', 'bankId', 'inboundOnly', 'auth
 export function readEntryInput(raw: unknown): NumberEntryInput | { error: string } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { error: 'an entry must be an object' };
   const e = raw as Record<string, unknown>;
-  for (const key in e) if (!ENTRY_FIELDS.has(key)) return { error: `unknown field "${key}"` };
   const { number, prefix, bankId, inboundOnly, authorisedSpcs } = e;
+  let known = 2;
+  if (number !== undefined) known++;
+  if (prefix !== undefined) known++;
+  if (authorisedSpcs !== undefined) known++;
+  // Counting beats walking the keys: an extra field is the rare case, looked for only then.
+  if (Object.keys(e).length !== known) {
+    const extra = Object.keys(e).find((k) => !ENTRY_FIELDS.has(k));
+    if (extra !== undefined) return { error: `unknown field "${extra}"` };
+  }
   if ((number === undefined) === (prefix === undefined)) return { error: 'an entry has exactly one of number or prefix' };
   if (number !== undefined && (typeof number !== 'string' || number.length > 64)) return { error: 'number: must be a string of at most 64 characters' };
   if (prefix !== undefined && (typeof prefix !== 'string' || prefix.length > 64)) return { error: 'prefix: must be a string of at most 64 characters' };
@@ -50,13 +58,8 @@ export function readEntryInput(raw: unknown): NumberEntryInput | { error: string
       if (typeof spc !== 'string' || !SPC_RE.test(spc)) return { error: 'authorisedSpcs: a service provider code is 1-16 letters or digits' };
     }
   }
-  return {
-    ...(number !== undefined ? { number: number as string } : {}),
-    ...(prefix !== undefined ? { prefix: prefix as string } : {}),
-    bankId,
-    inboundOnly,
-    ...(authorisedSpcs !== undefined ? { authorisedSpcs: authorisedSpcs as string[] } : {}),
-  };
+  // Checked field by field above: the object itself is the input, no copy needed.
+  return e as unknown as NumberEntryInput;
 }
 
 /** A validated registry entry: `key` is the normalised E.164 number or prefix. */
@@ -113,13 +116,9 @@ export function toEntry(
   const key =
     raw.number !== undefined ? normaliseRegistryNumber(raw.number, defaultCountry, deferPlanCheck) : normalisePrefix(raw.prefix ?? '');
   if (typeof key !== 'string') return key;
-  return {
-    kind: raw.number !== undefined ? 'number' : 'prefix',
-    key,
-    bankId: raw.bankId,
-    inboundOnly: raw.inboundOnly,
-    ...(raw.authorisedSpcs ? { authorisedSpcs: internSpcs(raw.authorisedSpcs) } : {}),
-  };
+  const entry: RegistryEntry = { kind: raw.number !== undefined ? 'number' : 'prefix', key, bankId: raw.bankId, inboundOnly: raw.inboundOnly };
+  if (raw.authorisedSpcs) entry.authorisedSpcs = internSpcs(raw.authorisedSpcs);
+  return entry;
 }
 
 /**
@@ -194,15 +193,14 @@ export function parseRegistryDocument(
     banks.push({ ...parsed.data, callbackNumbers });
   });
 
-  const seen = new Set<string>();
+  const seen = { number: new Set<string>(), prefix: new Set<string>() };
   (Array.isArray(rawNumbers) ? rawNumbers : []).forEach((raw, i) => {
     const input = readEntryInput(raw);
     if ('error' in input) return problems.push({ at: `numbers[${i}]`, error: input.error });
     const entry = toEntry(input, defaultCountry, bankIds, opts.deferPlanCheck);
     if ('error' in entry) return problems.push({ at: `numbers[${i}]`, error: entry.error });
-    const id = `${entry.kind}:${entry.key}`;
-    if (seen.has(id)) return problems.push({ at: `numbers[${i}]`, error: `${entry.kind} ${entry.key} appears twice` });
-    seen.add(id);
+    if (seen[entry.kind].has(entry.key)) return problems.push({ at: `numbers[${i}]`, error: `${entry.kind} ${entry.key} appears twice` });
+    seen[entry.kind].add(entry.key);
     entries.push(entry);
   });
   return { data: { banks, entries }, problems };

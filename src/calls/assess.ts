@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import { createNumberParser, type PhoneNumber } from '../numbers';
 import type { NumberingIndex } from '../numbering';
 import type { RegistryIndex } from '../registry';
-import { decide, type BehaviourSignals, type CallSignals, type Decision, type Policy, type ShakenSignal } from '../scoring';
+import { callReasons, decideFrom, type BehaviourSignals, type CallSignals, type Decision, type Policy, type Reason, type ShakenSignal } from '../scoring';
 import type { ShakenVerification, ShakenVerifier } from '../shaken/types';
 import type { VerdictCache } from '../state/verdict-cache';
 import type { CallAssessment, CallInput } from './types';
@@ -20,6 +20,8 @@ export interface StaticAssessment {
   fingerprints: string[];
   /** `iat` of a PASSporT that verified: bounds how long the assessment stays true. */
   iat?: number;
+  /** The reasons that follow from the call itself, worked out once (see `callReasons`). */
+  reasons: Reason[];
 }
 
 /** Behaviour across calls (issue: shared state). Observes the call and reports what stands out. */
@@ -56,7 +58,7 @@ export interface AssessorDeps {
 const NO_SHAKEN: ShakenSignal = { source: 'none', verstat: 'No-TN-Validation', attestation: null, errors: [] };
 
 /** What is known of a call before its PASSporTs are verified: enough to observe its behaviour. */
-type Prepared = Omit<StaticAssessment, 'signals' | 'iat'> & { signals: Omit<CallSignals, 'behaviour' | 'shaken'> };
+type Prepared = Omit<StaticAssessment, 'signals' | 'iat' | 'reasons'> & { signals: Omit<CallSignals, 'behaviour' | 'shaken'> };
 
 /**
  * The one orchestrator: all I/O for a call happens here; the decision itself is pure.
@@ -67,10 +69,13 @@ type Prepared = Omit<StaticAssessment, 'signals' | 'iat'> & { signals: Omit<Call
  * cache skips the shared read.
  */
 export class CallAssessor {
-  private readonly parse: (input: string) => PhoneNumber;
+  /** The caller ID is classified (its type is answered and weighed); other numbers need no type. */
+  private readonly parseCaller: (input: string) => PhoneNumber;
+  private readonly parseOther: (input: string) => PhoneNumber;
 
   constructor(private readonly deps: AssessorDeps) {
-    this.parse = createNumberParser(deps.defaultCountry);
+    this.parseCaller = createNumberParser(deps.defaultCountry);
+    this.parseOther = createNumberParser(deps.defaultCountry, { withType: false });
   }
 
   async assess(input: CallInput): Promise<CallAssessment> {
@@ -101,7 +106,7 @@ export class CallAssessor {
       }
     }
 
-    const decision = decide({ ...stat.signals, behaviour }, deps.policy);
+    const decision = decideFrom(stat.reasons, { callee: stat.signals.callee, behaviour }, deps.policy);
     // Written after the decision, never before, and together: the second round trip.
     void deps.behaviour.record(observed, decision);
     if (!cached) {
@@ -113,9 +118,9 @@ export class CallAssessor {
 
   /** Everything but the PASSporT verification: numbers, origin, registry, fingerprints. */
   private prepare(input: CallInput, registry: RegistryIndex): Prepared {
-    const caller = this.parse(input.from);
-    const callee = this.parse(input.to);
-    const network = input.pai !== undefined ? this.parse(input.pai) : undefined;
+    const caller = this.parseCaller(input.from);
+    const callee = this.parseOther(input.to);
+    const network = input.pai !== undefined ? this.parseOther(input.pai) : undefined;
     const range = caller.e164 ? (this.deps.numbering?.rangeStatus(caller.e164) ?? null) : null;
     return {
       signals: {
@@ -152,7 +157,8 @@ export class CallAssessor {
         errors: [],
       };
     }
-    return { ...prepared, signals: { ...prepared.signals, shaken }, ...(iat !== undefined ? { iat } : {}) };
+    const signals = { ...prepared.signals, shaken };
+    return { ...prepared, signals, reasons: callReasons(signals, this.deps.policy), ...(iat !== undefined ? { iat } : {}) };
   }
 
   /**
@@ -216,6 +222,9 @@ function fromVerification(v: ShakenVerification): ShakenSignal {
 export function cacheKey(input: CallInput, registryVersion: string, policyVersion: string): string {
   const o = input.origin;
   const parts = [
+    // The shape of a cached assessment: bump it when StaticAssessment changes, so instances of
+    // two releases sharing one Redis never read each other's entries.
+    'a2',
     registryVersion,
     policyVersion,
     input.from,

@@ -142,12 +142,16 @@ export function ukCategory(n: PhoneNumber): 'domestic' | 'mobile' | null {
  * numbers, the same callee), and full-metadata parsing costs about 9 µs a number. The results
  * are shared, so callers must treat them as read-only.
  */
-export function createNumberParser(defaultCountry: string, maxEntries = 50_000): (input: string) => PhoneNumber {
-  const memo = new LRUCache<string, PhoneNumber>({ max: Math.max(1, maxEntries) });
+export function createNumberParser(
+  defaultCountry: string,
+  opts: { maxEntries?: number; withType?: boolean } = {},
+): (input: string) => PhoneNumber {
+  const memo = new LRUCache<string, PhoneNumber>({ max: Math.max(1, opts.maxEntries ?? 50_000) });
+  const parseOpts = { withType: opts.withType ?? true };
   return (input: string) => {
     let n = memo.get(input);
     if (n === undefined) {
-      n = parseNumber(input, defaultCountry);
+      n = parseNumber(input, defaultCountry, parseOpts);
       memo.set(input, n);
     }
     return n;

@@ -17,18 +17,29 @@ const SEVERITY: Record<Verdict, number> = { allow: 0, flag: 1, block: 2 };
  * most one reason; a new rule goes here with its weight in the policy.
  */
 export function decide(signals: CallSignals, policy: Policy): Decision {
+  return decideFrom(callReasons(signals, policy), signals, policy);
+}
+
+/**
+ * The reasons that follow from the call itself (numbers, registry, attestation): everything but
+ * behaviour across calls. A cached assessment keeps them, so a cache hit only adds behaviour.
+ */
+export function callReasons(signals: Omit<CallSignals, 'behaviour'>, policy: Policy): Reason[] {
   const reasons: Reason[] = [];
   const add = (code: ReasonCode, message: string, weight = policy.weights[code]) =>
     reasons.push({ code, weight, message });
-
-  const emergency = signals.callee.shortCode?.emergency === true;
-  if (emergency) add('EMERGENCY_CALL', `call to emergency number ${signals.callee.shortCode?.code}: always connected`);
-
+  if (isEmergency(signals)) add('EMERGENCY_CALL', `call to emergency number ${signals.callee.shortCode?.code}: always connected`);
   callerIdRules(signals, add);
   bankRules(signals, add);
   abroadRules(signals, add);
   shakenRules(signals, add);
-  behaviourRules(signals, policy, add);
+  return reasons;
+}
+
+/** The call's own reasons plus its behaviour's, turned into a score and a verdict. */
+export function decideFrom(ownReasons: readonly Reason[], signals: Pick<CallSignals, 'callee' | 'behaviour'>, policy: Policy): Decision {
+  const reasons = [...ownReasons];
+  behaviourRules(signals, policy, (code, message, weight = policy.weights[code]) => reasons.push({ code, weight, message }));
 
   const total = reasons.reduce((sum, r) => sum + r.weight, policy.baseScore);
   const score = Math.max(0, Math.min(100, Math.round(total)));
@@ -38,8 +49,12 @@ export function decide(signals: CallSignals, policy: Policy): Decision {
     if (floor && SEVERITY[floor] > SEVERITY[verdict]) verdict = floor;
   }
   // Nothing may stand between a caller and the emergency services, spoofed or not.
-  if (emergency) verdict = 'allow';
+  if (isEmergency(signals)) verdict = 'allow';
   return { score, verdict, reasons };
+}
+
+function isEmergency({ callee }: Pick<CallSignals, 'callee'>): boolean {
+  return callee.shortCode?.emergency === true;
 }
 
 type Add = (code: ReasonCode, message: string, weight?: number) => void;
@@ -122,7 +137,7 @@ function shakenRules({ shaken }: CallSignals, add: Add): void {
   add('SHAKEN_ABSENT', 'no STIR/SHAKEN attestation on the call');
 }
 
-function behaviourRules({ behaviour }: CallSignals, policy: Policy, add: Add): void {
+function behaviourRules({ behaviour }: Pick<CallSignals, 'behaviour'>, policy: Policy, add: Add): void {
   if (!behaviour) return;
   const over = behaviour.distinctDestinations?.find((d) => {
     const limit = policy.velocity.windows.find((w) => w.seconds === d.seconds)?.maxDistinct;

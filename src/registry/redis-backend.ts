@@ -11,7 +11,7 @@ import type { AuditRecord, Mutation, RegistryBackend } from './store';
  *   callguard:{registry}:entries  hash   "number:+44..." | "prefix:+44..." -> RegistryEntry JSON
  *   callguard:{registry}:version  string the registry's version (changes with every change)
  *   callguard:{registry}:log      stream recent changes {v: version, m: mutations JSON | r: "1" reload}
- *   callguard:{registry}:audit    stream audit records {a: AuditRecord JSON}
+ *   callguard:{registry}:audit    stream of audit batches {b: AuditRecord[] JSON}, oldest first in a batch
  *   callguard:{registry}:seeding  string lock held by the instance that seeds an empty Redis
  *
  * Other instances follow the change log (polled every `pollMs`, cheap: one GET of the version
@@ -63,19 +63,43 @@ export class RedisRegistryBackend implements RegistryBackend {
 
   async commit(mutations: Mutation[], audit: AuditRecord[], version: string): Promise<void> {
     const tx = this.redis.multi();
+    // Consecutive sets go out as one HSET of many fields: an import of 100,000 entries is then
+    // a hundred commands, not a hundred thousand.
+    let banks: string[] = [];
+    let entries: string[] = [];
+    const flush = () => {
+      if (banks.length) tx.hset(this.k.banks, ...banks);
+      if (entries.length) tx.hset(this.k.entries, ...entries);
+      banks = [];
+      entries = [];
+    };
     for (const m of mutations) {
-      if (m.type === 'reset') tx.del(this.k.banks, this.k.entries);
-      else if (m.type === 'bank') {
-        if (m.value) tx.hset(this.k.banks, m.id, JSON.stringify(m.value));
-        else tx.hdel(this.k.banks, m.id);
-      } else if (m.value) tx.hset(this.k.entries, `${m.kind}:${m.key}`, JSON.stringify(m.value));
-      else tx.hdel(this.k.entries, `${m.kind}:${m.key}`);
+      if (m.type === 'reset') {
+        flush();
+        tx.del(this.k.banks, this.k.entries);
+      } else if (m.type === 'bank') {
+        if (m.value) banks.push(m.id, JSON.stringify(m.value));
+        else {
+          flush();
+          tx.hdel(this.k.banks, m.id);
+        }
+      } else if (m.value) {
+        entries.push(`${m.kind}:${m.key}`, JSON.stringify(m.value));
+        if (entries.length >= 2000) flush();
+      } else {
+        flush();
+        tx.hdel(this.k.entries, `${m.kind}:${m.key}`);
+      }
     }
+    flush();
     tx.set(this.k.version, version);
     // Large changes (imports) tell followers to reload rather than carrying megabytes in the log.
     const inline = mutations.length <= (this.opts.inlineMutationsMax ?? 1000);
     tx.xadd(this.k.log, 'MAXLEN', '~', String(this.opts.logMaxLen ?? 10_000), '*', 'v', version, ...(inline ? ['m', JSON.stringify(mutations)] : ['r', '1']));
-    for (const a of audit) tx.xadd(this.k.audit, 'MAXLEN', '~', String(this.opts.auditMaxLen ?? 1_000_000), '*', 'a', JSON.stringify(a));
+    // Audit records travel in batches (field `b`, a JSON array), oldest first within a batch.
+    for (let i = 0; i < audit.length; i += AUDIT_BATCH) {
+      tx.xadd(this.k.audit, 'MAXLEN', '~', String(this.opts.auditMaxLen ?? 100_000), '*', 'b', JSON.stringify(audit.slice(i, i + AUDIT_BATCH)));
+    }
     const results = await tx.exec();
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw new Error(`registry change not stored in Redis: ${failed?.[0]?.message ?? 'transaction aborted'}`);
@@ -86,15 +110,18 @@ export class RedisRegistryBackend implements RegistryBackend {
     let end = '+';
     // Newest first, in pages, filtering by bank when asked.
     while (out.length < query.limit) {
-      const page = await this.redis.xrevrange(this.k.audit, end, '-', 'COUNT', 500);
+      const page = await this.redis.xrevrange(this.k.audit, end, '-', 'COUNT', 100);
       if (page.length === 0) break;
       for (const [id, fields] of page) {
         end = `(${id}`;
-        const record = JSON.parse(fields[1] ?? '{}') as AuditRecord;
-        if (query.bankId === undefined || record.bankId === query.bankId) out.push(record);
+        const batch = JSON.parse(fields[1] ?? '[]') as AuditRecord[];
+        for (let i = batch.length - 1; i >= 0 && out.length < query.limit; i--) {
+          const record = batch[i]!;
+          if (query.bankId === undefined || record.bankId === query.bankId) out.push(record);
+        }
         if (out.length >= query.limit) break;
       }
-      if (page.length < 500) break;
+      if (page.length < 100) break;
     }
     return out;
   }
@@ -148,6 +175,9 @@ export class RedisRegistryBackend implements RegistryBackend {
     return out;
   }
 }
+
+/** Audit records per stream entry. */
+const AUDIT_BATCH = 500;
 
 function* chunks<T>(items: T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);

@@ -43,7 +43,7 @@ async function measure(label: string, env: Record<string, string>, body: string)
   const res = await app.inject({ method: 'POST', url: '/v1/registry/import?mode=merge', payload: body, headers: { 'content-type': 'text/csv' } });
   const ms = performance.now() - started;
   const result = res.json() as { added: number; rejected: unknown[] };
-  console.log(`${label}: ${result.added} added, ${result.rejected.length} rejected in ${(ms / 1000).toFixed(2)} s (HTTP ${res.statusCode}); registry now ${JSON.stringify(app.services.registry().size)}`);
+  console.log(`${label}: ${result.added} added, ${result.rejected.length} rejected in ${(ms / 1000).toFixed(2)} s (HTTP ${res.statusCode}); registry now ${JSON.stringify(app.services.registryStore.index.size)}`);
   await app.close();
   rmSync(dataDir, { recursive: true, force: true });
 }

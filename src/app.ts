@@ -10,7 +10,7 @@ import { healthRoutes } from './ops/health';
 import { createMetrics, metricsRoutes, type Metrics, type MetricsOptions } from './ops/metrics';
 import { loggerOptions } from './ops/logger';
 import { loadNumbering } from './numbering';
-import { FileRegistryBackend, findInvalidNumbers, loadRegistryFile, type RegistryEntry, RedisRegistryBackend, RegistryStore, type RegistryIndex } from './registry';
+import { FileRegistryBackend, findInvalidNumbers, loadRegistryFile, type RegistryEntry, RedisRegistryBackend, RegistryStore } from './registry';
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
 import { createShakenVerifier, loadTrustAnchors } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
@@ -24,7 +24,6 @@ import { MemoryVerdictCache, RedisVerdictCache, type VerdictCache } from './stat
 export interface Services {
   config: Config;
   assessor: CallAssessor;
-  registry: () => RegistryIndex;
   registryStore: RegistryStore;
   /** Numbers of the seed registry found invalid by the numbering-plan check after start; null until it ends. */
   registryCheck: { invalidNumbers: number | null };
@@ -74,7 +73,7 @@ function checkSeedNumbers(entries: readonly RegistryEntry[], defaultCountry: str
       { count: invalid.length, first: invalid.slice(0, 50).map((e) => ({ number: e.key, bankId: e.bankId })) },
       'registry numbers that are not valid in the numbering plan: check them for typos',
     );
-  });
+  }, (err: unknown) => log.error({ err }, 'registry numbering-plan check failed'));
   return status;
 }
 
@@ -101,22 +100,25 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     reply.header('x-request-id', request.id);
   });
 
+  // Everything read from files comes first: a bad file stops the start before a Redis client
+  // (which reconnects forever) exists to be left behind.
   const keys = config.apiKeysFile ? KeyRing.fromFile(config.apiKeysFile) : KeyRing.open();
+  // The seed is read (and validated) even when a backend already holds the registry, so a
+  // broken REGISTRY_FILE is reported at start rather than on the day Redis is emptied.
+  const seed = loadRegistryFile(config.registryFile, config.defaultCountry);
+  const numbering = config.numberingDataDir ? loadNumbering(config.numberingDataDir) : null;
+  const trustAnchors = config.shaken.trustAnchors ? loadTrustAnchors(config.shaken.trustAnchors) : [];
+
   const redis = opts.redis ?? (config.redisUrl ? createRedisClient(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs, cluster: config.redisCluster }) : null);
   if (redis) redis.on('error', (err: Error) => app.log.debug({ err: err.message }, 'redis connection error'));
   const metrics = createMetrics(opts.metrics ?? {});
   const redisGuard = redis ? new RedisGuard(redis, app.log, { onError: () => metrics.redisError() }) : null;
 
-  // The seed is read (and validated) even when a backend already holds the registry, so a
-  // broken REGISTRY_FILE is reported at start rather than on the day Redis is emptied.
-  const seed = loadRegistryFile(config.registryFile, config.defaultCountry);
-  const numbering = config.numberingDataDir ? loadNumbering(config.numberingDataDir) : null;
   const backend = redis ? new RedisRegistryBackend(redis) : new FileRegistryBackend(config.registryDataDir, config.defaultCountry);
   const registry = await RegistryStore.open(backend, () => seed, app.log);
   const registryCheck = checkSeedNumbers(seed.data.entries, config.defaultCountry, app.log);
   app.log.info({ backend: backend.name, seed: seed.source, version: registry.version, ...registry.index.size }, 'registry loaded');
 
-  const trustAnchors = config.shaken.trustAnchors ? loadTrustAnchors(config.shaken.trustAnchors) : [];
   const verifier = createShakenVerifier({
     trustAnchors,
     ...(opts.certFetcher ? { fetcher: opts.certFetcher } : {}),
@@ -154,7 +156,6 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
   app.decorate('services', {
     config,
     assessor,
-    registry: () => registry.index,
     registryStore: registry,
     registryCheck,
     keys,

@@ -56,9 +56,9 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async () => {
-      const { redisGuard, registry } = app.services;
+      const { redisGuard, registryStore } = app.services;
       const redis = redisGuard ? redisGuard.status() : null;
-      const index = registry();
+      const index = registryStore.index;
       return {
         status: redis && (redis.degraded || !redis.connected) ? 'degraded' : 'ready',
         redis,

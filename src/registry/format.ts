@@ -6,9 +6,6 @@ import { parseNumber } from '../numbers';
  * itself instead of sinking the whole file silently.
  */
 
-export const SpcSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9]{1,16}$/, { error: 'a service provider code is 1-16 letters or digits' });
 
 export const BankSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {

@@ -89,7 +89,8 @@ export class RegistryStore {
     if (backend.follow) {
       store.stopFollowing = backend.follow(
         () => store.index.version,
-        (change) => void store.applyRemote(change),
+        (change) =>
+          void store.applyRemote(change).catch((err: unknown) => log?.warn({ err: (err as Error).message }, 'could not apply a registry change from another instance')),
       );
     }
     return store;

@@ -28,7 +28,7 @@ describe('two instances on a Redis Cluster', () => {
   it('share the registry: a change on one is seen by the other within a second', async () => {
     const res = await a.inject({ method: 'PUT', url: '/v1/registry/numbers/+441614960777', payload: { bankId: 'northwind', inboundOnly: true } });
     expect(res.statusCode).toBe(201);
-    await until(() => b.services.registry().lookup('+441614960777') !== null, 1000, 'the change to reach b');
+    await until(() => b.services.registryStore.index.lookup('+441614960777') !== null, 1000, 'the change to reach b');
     expect((await score(b, { from: '+441614960777', to: '+447400123456' })).verdict).toBe('block');
   });
 

@@ -33,7 +33,7 @@ export const callbackRoutes: FastifyPluginAsyncZod = async (app) => {
 
   /** Which bank lists the number among its official callback numbers. */
   function callbackBankOf(e164: string): Bank | null {
-    for (const bank of app.services.registry().allBanks()) if (bank.callbackNumbers.includes(e164)) return bank;
+    for (const bank of app.services.registryStore.index.allBanks()) if (bank.callbackNumbers.includes(e164)) return bank;
     return null;
   }
 
@@ -78,7 +78,7 @@ export const callbackRoutes: FastifyPluginAsyncZod = async (app) => {
       // become "the whole retention" in the history query.
       if (!Number.isFinite(sinceMs)) throw new HttpError(400, 'validation_failed', 'since: is not a real date and time', [{ field: 'since', message: 'is not a real date and time' }]);
 
-      const registry = app.services.registry();
+      const registry = app.services.registryStore.index;
       const match = registry.lookup(number.e164);
       const callbackBank = callbackBankOf(number.e164);
       const bankId = match?.bankId ?? callbackBank?.id ?? null;

@@ -12,8 +12,6 @@ import {
   ReportSchema,
 } from '../schemas';
 
-const E164 = /^\+[1-9]\d{1,14}$/;
-
 /** Spoofing campaigns running now, and fraud reports: what operators and fraud teams use. */
 export const operatorRoutes: FastifyPluginAsyncZod = async (app) => {
   const { config, now } = app.services;
@@ -61,7 +59,7 @@ export const operatorRoutes: FastifyPluginAsyncZod = async (app) => {
       const parsed = parseNumber(number, config.defaultCountry);
       // Calls from a number that is not diallable are blocked already; a report against one
       // would only be noise, and the store takes E.164 alone.
-      if (parsed.e164 === null || !parsed.valid || !E164.test(parsed.e164)) {
+      if (parsed.e164 === null || !parsed.valid) {
         const why = parsed.withheld ? 'is a withheld caller ID marker, not a number' : 'is not a valid, diallable phone number';
         throw new HttpError(400, 'validation_failed', `number: ${JSON.stringify(number.slice(0, 64))} ${why}`, [{ field: 'number', message: why }]);
       }

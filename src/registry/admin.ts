@@ -1,6 +1,6 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import {
-  BankSchema,
+  readBank,
   normalisePrefix,
   normaliseRegistryNumber,
   toEntry,
@@ -60,15 +60,8 @@ function assertMayEdit(actor: Actor, bankId: string): void {
 
 export function planPutBank(index: RegistryIndex, actor: Actor, id: string, body: unknown, defaultCountry: string): Plan<{ bank: Bank; created: boolean }> {
   assertMayEdit(actor, id);
-  const parsed = BankSchema.safeParse({ ...(typeof body === 'object' && body !== null ? body : {}), id });
-  if (!parsed.success) throw new RegistryAdminError(400, 'validation_failed', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-  const callbackNumbers: string[] = [];
-  for (const n of parsed.data.callbackNumbers) {
-    const e164 = normaliseRegistryNumber(n, defaultCountry);
-    if (typeof e164 !== 'string') throw new RegistryAdminError(400, 'validation_failed', `callbackNumbers: ${e164.error}`);
-    callbackNumbers.push(e164);
-  }
-  const bank: Bank = { ...parsed.data, callbackNumbers };
+  const bank = readBank({ ...(typeof body === 'object' && body !== null ? body : {}), id }, defaultCountry);
+  if ('error' in bank) throw new RegistryAdminError(400, 'validation_failed', bank.error);
   const before = index.bank(id);
   return {
     mutations: [{ type: 'bank', id, value: bank }],
@@ -215,13 +208,10 @@ export function planImport(
 
   const banks = new Map<string, Bank>();
   input.banks.forEach((raw, i) => {
-    const parsed = BankSchema.safeParse(raw);
-    if (!parsed.success) return rejected.push({ line: i + 1, error: `banks[${i}]: ${parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}` });
-    if (actor.bankId !== null && parsed.data.id !== actor.bankId) return rejected.push({ line: i + 1, error: `banks[${i}]: this key may only change bank "${actor.bankId}"` });
-    const callbackNumbers = parsed.data.callbackNumbers.map((n) => normaliseRegistryNumber(n, defaultCountry));
-    const bad = callbackNumbers.find((n) => typeof n !== 'string');
-    if (bad && typeof bad !== 'string') return rejected.push({ line: i + 1, error: `banks[${i}].callbackNumbers: ${bad.error}` });
-    banks.set(parsed.data.id, { ...parsed.data, callbackNumbers: callbackNumbers as string[] });
+    const bank = readBank(raw, defaultCountry);
+    if ('error' in bank) return rejected.push({ line: i + 1, error: `banks[${i}]: ${bank.error}` });
+    if (actor.bankId !== null && bank.id !== actor.bankId) return rejected.push({ line: i + 1, error: `banks[${i}]: this key may only change bank "${actor.bankId}"` });
+    banks.set(bank.id, bank);
   });
   const knownBanks = new Set<string>([...banks.keys(), ...(mode === 'merge' || actor.bankId !== null ? index.allBanks().map((b) => b.id) : [])]);
 

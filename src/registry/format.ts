@@ -156,6 +156,19 @@ function describeZod(error: z.ZodError): string {
     .join('; ');
 }
 
+/** One bank, checked and with its callback numbers in E.164, or what is wrong with it. */
+export function readBank(raw: unknown, defaultCountry: string): Bank | { error: string } {
+  const parsed = BankSchema.safeParse(raw);
+  if (!parsed.success) return { error: describeZod(parsed.error) };
+  const callbackNumbers: string[] = [];
+  for (const n of parsed.data.callbackNumbers) {
+    const e164 = normaliseRegistryNumber(n, defaultCountry);
+    if (typeof e164 !== 'string') return { error: `callbackNumbers: ${e164.error}` };
+    callbackNumbers.push(e164);
+  }
+  return { ...parsed.data, callbackNumbers };
+}
+
 /**
  * Validates a whole registry document. Returns the data and every problem found; callers
  * decide whether problems are fatal (at start they are: a registry is not half-loaded).
@@ -177,17 +190,11 @@ export function parseRegistryDocument(
 
   const bankIds = new Set<string>();
   (Array.isArray(rawBanks) ? rawBanks : []).forEach((raw, i) => {
-    const parsed = BankSchema.safeParse(raw);
-    if (!parsed.success) return problems.push({ at: `banks[${i}]`, error: describeZod(parsed.error) });
-    if (bankIds.has(parsed.data.id)) return problems.push({ at: `banks[${i}]`, error: `bank id "${parsed.data.id}" appears twice` });
-    const callbackNumbers: string[] = [];
-    for (const n of parsed.data.callbackNumbers) {
-      const e164 = normaliseRegistryNumber(n, defaultCountry);
-      if (typeof e164 !== 'string') problems.push({ at: `banks[${i}].callbackNumbers`, error: e164.error });
-      else callbackNumbers.push(e164);
-    }
-    bankIds.add(parsed.data.id);
-    banks.push({ ...parsed.data, callbackNumbers });
+    const bank = readBank(raw, defaultCountry);
+    if ('error' in bank) return problems.push({ at: `banks[${i}]`, error: bank.error });
+    if (bankIds.has(bank.id)) return problems.push({ at: `banks[${i}]`, error: `bank id "${bank.id}" appears twice` });
+    bankIds.add(bank.id);
+    banks.push(bank);
   });
 
   const seen = { number: new Set<string>(), prefix: new Set<string>() };

@@ -17,6 +17,9 @@ WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
+# The embedded default keeps registry changes and the audit log here (mount a volume to keep them).
+RUN mkdir -p /app/data && chown node:node /app/data
+ENV REGISTRY_DATA_DIR=/app/data
 USER node
 EXPOSE 8080
 # Listening on 0.0.0.0 needs API keys: mount a keys file and set API_KEYS_FILE.

@@ -219,6 +219,8 @@ function fromVerification(v: ShakenVerification): ShakenSignal {
  * versions. `callId` is left out (it changes nothing but the echo); `receivedAt` is in only
  * when the switch gave it, because then PASSporT freshness is judged against it.
  */
+const MAX_PLAIN_KEY = 256;
+
 export function cacheKey(input: CallInput, registryVersion: string, policyVersion: string): string {
   const o = input.origin;
   const parts = [
@@ -236,7 +238,11 @@ export function cacheKey(input: CallInput, registryVersion: string, policyVersio
     o ? `${o.trunk ?? ''}|${o.carrier ?? ''}|${o.international ?? ''}|${o.country ?? ''}` : '',
     input.receivedAt ?? '',
   ];
-  return hash('sha256', parts.join('\u0000'), 'base64url');
+  // Short keys (calls without an Identity header, most of them) stay as they are: hashing every
+  // call would cost more than the in-process lookup it serves. Long ones are hashed, so that a
+  // hundred thousand cached calls carrying 80 KB of Identity headers cannot fill the memory.
+  const joined = parts.join('\u0000');
+  return joined.length <= MAX_PLAIN_KEY ? joined : `#${hash('sha256', joined, 'base64url')}`;
 }
 
 function toResponse(callId: string | undefined, stat: StaticAssessment, decision: Decision, cached: boolean): CallAssessment {

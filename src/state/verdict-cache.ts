@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { RedisGuard } from './redis';
 
@@ -53,8 +54,13 @@ export class RedisVerdictCache<V extends object> implements VerdictCache<V> {
     return this.local.peek(key);
   }
 
+  /** Cache keys are the call's inputs joined: Redis gets a fixed-size digest of them. */
+  private redisKey(key: string): string {
+    return this.prefix + hash('sha256', key, 'base64url');
+  }
+
   async fetch(key: string): Promise<V | undefined> {
-    const text = await this.guard.run((r) => r.get(this.prefix + key), null);
+    const text = await this.guard.run((r) => r.get(this.redisKey(key)), null);
     if (text === null) return undefined;
     try {
       // The expiry travels with the value so that filling the local cache costs no PTTL round trip.
@@ -70,6 +76,6 @@ export class RedisVerdictCache<V extends object> implements VerdictCache<V> {
     if (ttlMs <= 0) return;
     this.local.setLocal(key, value, ttlMs);
     const wrapped = JSON.stringify({ e: Date.now() + ttlMs, v: value });
-    await this.guard.run((r) => r.set(this.prefix + key, wrapped, 'PX', ttlMs), null);
+    await this.guard.run((r) => r.set(this.redisKey(key), wrapped, 'PX', ttlMs), null);
   }
 }

@@ -32,7 +32,11 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
       },
       tags: [
         { name: 'calls', description: 'Per-call decisions for switches' },
-        { name: 'ops', description: 'Health and readiness' },
+        { name: 'stir', description: 'STIR/SHAKEN verification service (STI-VS) in the 3GPP Ms REST shape' },
+        { name: 'callbacks', description: "Bank call centres: is this number the bank's, and what became of recent calls" },
+        { name: 'registry', description: 'Bank number registry administration (bank keys: their own bank only)' },
+        { name: 'operators', description: 'Running spoofing campaigns and fraud reports' },
+        { name: 'ops', description: 'Health, readiness and metrics' },
       ],
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key' } },

@@ -22,6 +22,8 @@ export interface StaticAssessment {
   iat?: number;
   /** The reasons that follow from the call itself, worked out once (see `callReasons`). */
   reasons: Reason[];
+  /** The response's caller, registry and shaken parts, built once and shared by every hit. */
+  view: Pick<CallAssessment, 'caller' | 'registry' | 'shaken'>;
 }
 
 /** Behaviour across calls (issue: shared state). Observes the call and reports what stands out. */
@@ -58,7 +60,7 @@ export interface AssessorDeps {
 const NO_SHAKEN: ShakenSignal = { source: 'none', verstat: 'No-TN-Validation', attestation: null, errors: [] };
 
 /** What is known of a call before its PASSporTs are verified: enough to observe its behaviour. */
-type Prepared = Omit<StaticAssessment, 'signals' | 'iat' | 'reasons'> & { signals: Omit<CallSignals, 'behaviour' | 'shaken'> };
+type Prepared = Omit<StaticAssessment, 'signals' | 'iat' | 'reasons' | 'view'> & { signals: Omit<CallSignals, 'behaviour' | 'shaken'> };
 
 /**
  * The one orchestrator: all I/O for a call happens here; the decision itself is pure.
@@ -158,7 +160,9 @@ export class CallAssessor {
       };
     }
     const signals = { ...prepared.signals, shaken };
-    return { ...prepared, signals, reasons: callReasons(signals, this.deps.policy), ...(iat !== undefined ? { iat } : {}) };
+    const stat: StaticAssessment = { ...prepared, signals, reasons: callReasons(signals, this.deps.policy), view: responseView(signals) };
+    if (iat !== undefined) stat.iat = iat;
+    return stat;
   }
 
   /**
@@ -180,14 +184,9 @@ export class CallAssessor {
 }
 
 function observe(input: CallInput, known: Pick<StaticAssessment, 'fingerprints'> & { signals: Pick<CallSignals, 'caller' | 'callee' | 'registry'> }, at: number): ObservedCall {
-  return {
-    ...(input.callId !== undefined ? { callId: input.callId } : {}),
-    caller: known.signals.caller,
-    callee: known.signals.callee,
-    registry: known.signals.registry,
-    fingerprints: known.fingerprints,
-    at,
-  };
+  const call: ObservedCall = { caller: known.signals.caller, callee: known.signals.callee, registry: known.signals.registry, fingerprints: known.fingerprints, at };
+  if (input.callId !== undefined) call.callId = input.callId;
+  return call;
 }
 
 function normaliseOrigin(origin: CallInput['origin'], defaultCountry: string): CallSignals['origin'] {
@@ -226,7 +225,7 @@ export function cacheKey(input: CallInput, registryVersion: string, policyVersio
   const parts = [
     // The shape of a cached assessment: bump it when StaticAssessment changes, so instances of
     // two releases sharing one Redis never read each other's entries.
-    'a2',
+    'a3',
     registryVersion,
     policyVersion,
     input.from,
@@ -245,31 +244,24 @@ export function cacheKey(input: CallInput, registryVersion: string, policyVersio
   return joined.length <= MAX_PLAIN_KEY ? joined : `#${hash('sha256', joined, 'base64url')}`;
 }
 
-function toResponse(callId: string | undefined, stat: StaticAssessment, decision: Decision, cached: boolean): CallAssessment {
-  const { caller, registry, shaken } = stat.signals;
+function responseView({ caller, registry, shaken }: Pick<CallSignals, 'caller' | 'registry' | 'shaken'>): StaticAssessment['view'] {
+  const callerView: CallAssessment['caller'] = { e164: caller.e164, valid: caller.valid, withheld: caller.withheld };
+  if (caller.type !== undefined) callerView.type = caller.type;
+  if (caller.country !== undefined) callerView.country = caller.country;
+  if (caller.shortCode) callerView.shortCode = caller.shortCode.code;
+  const shakenView: CallAssessment['shaken'] = { verstat: shaken.verstat, attestation: shaken.attestation, errors: shaken.errors };
+  if (shaken.origid !== undefined) shakenView.origid = shaken.origid;
+  if (shaken.spc !== undefined) shakenView.spc = shaken.spc;
   return {
-    ...(callId !== undefined ? { callId } : {}),
-    score: decision.score,
-    verdict: decision.verdict,
-    reasons: decision.reasons,
-    caller: {
-      e164: caller.e164,
-      valid: caller.valid,
-      withheld: caller.withheld,
-      ...(caller.type !== undefined ? { type: caller.type } : {}),
-      ...(caller.country !== undefined ? { country: caller.country } : {}),
-      ...(caller.shortCode ? { shortCode: caller.shortCode.code } : {}),
-    },
-    registry: registry
-      ? { bankId: registry.bankId, bankName: registry.bankName, inboundOnly: registry.inboundOnly, match: registry.match }
-      : null,
-    shaken: {
-      verstat: shaken.verstat,
-      attestation: shaken.attestation,
-      ...(shaken.origid !== undefined ? { origid: shaken.origid } : {}),
-      ...(shaken.spc !== undefined ? { spc: shaken.spc } : {}),
-      errors: shaken.errors,
-    },
-    cached,
+    caller: callerView,
+    registry: registry ? { bankId: registry.bankId, bankName: registry.bankName, inboundOnly: registry.inboundOnly, match: registry.match } : null,
+    shaken: shakenView,
   };
+}
+
+function toResponse(callId: string | undefined, stat: StaticAssessment, decision: Decision, cached: boolean): CallAssessment {
+  const { view } = stat;
+  const answer: CallAssessment = { score: decision.score, verdict: decision.verdict, reasons: decision.reasons, caller: view.caller, registry: view.registry, shaken: view.shaken, cached };
+  if (callId !== undefined) answer.callId = callId;
+  return answer;
 }

@@ -188,9 +188,8 @@ export function sortCampaigns(list: CampaignSummary[]): CampaignSummary[] {
 
 /** What the history keeps of a scored call. */
 export function historyEntry(call: ObservedCall, decision: Decision, id: string = newId()): HistoryEntry {
-  return {
+  const entry: HistoryEntry = {
     id,
-    ...(call.callId !== undefined ? { callId: call.callId } : {}),
     caller: call.caller.e164,
     // Emergency and other short codes have no E.164 but are worth finding again.
     callee: call.callee.e164 ?? call.callee.shortCode?.code ?? null,
@@ -198,8 +197,10 @@ export function historyEntry(call: ObservedCall, decision: Decision, id: string 
     verdict: decision.verdict,
     score: decision.score,
     reasons: decision.reasons.map((r) => r.code),
-    ...(call.registry ? { bankId: call.registry.bankId } : {}),
   };
+  if (call.callId !== undefined) entry.callId = call.callId;
+  if (call.registry) entry.bankId = call.registry.bankId;
+  return entry;
 }
 
 // ---- Redis plumbing shared by the Redis stores ----------------------------------------

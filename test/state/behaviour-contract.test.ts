@@ -3,27 +3,21 @@ import { decide, DEFAULT_POLICY, type BehaviourSignals, type CallSignals, type P
 import type { BehaviourStore } from '../../src/state/behaviour';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
 import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
-import type { HistoryStore } from '../../src/state/history';
-import type { ReportStore } from '../../src/state/reports';
-import { BANK, call, CLEAN, connect, deleteByPrefix, dest, FAILING, guardFor, NO_SHAKEN, OTHER_BANK, T0, uniquePrefix } from './support';
+import { BANK, call, CLEAN, dest, FAILING, guardFor, NO_SHAKEN, OTHER_BANK, sharedRedis, T0 } from './support';
 
 /**
  * One behaviour, two homes: every test here runs against the in-process tracker and against
  * the Redis tracker on a real Redis, and both must give the same answers.
  */
 
-type Tracker = BehaviourStore & { history: HistoryStore; reports: ReportStore };
+type Tracker = BehaviourStore;
 
+const shared = sharedRedis('contract');
+const base = shared.base;
 let client: Redis;
-const base = uniquePrefix('contract');
 let n = 0;
-
-beforeAll(async () => {
-  client = await connect();
-});
-afterAll(async () => {
-  await deleteByPrefix(client, base);
-  client.disconnect();
+beforeAll(() => {
+  client = shared.client();
 });
 
 const impls: [string, (policy?: Policy) => Tracker][] = [

@@ -8,7 +8,6 @@ import {
   call,
   CLEAN,
   connect,
-  deleteByPrefix,
   dest,
   FAILING,
   freePort,
@@ -16,23 +15,19 @@ import {
   sleep,
   startRedis,
   stopRedis,
+  sharedRedis,
   T0,
-  uniquePrefix,
   until,
 } from './support';
 
 /** What only the Redis tracker has: shared state, its key layout, its round trips, and outages. */
 
+const shared = sharedRedis('redis');
+const base = shared.base;
 let client: Redis;
-const base = uniquePrefix('redis');
 let n = 0;
-
-beforeAll(async () => {
-  client = await connect();
-});
-afterAll(async () => {
-  await deleteByPrefix(client, base);
-  client.disconnect();
+beforeAll(() => {
+  client = shared.client();
 });
 
 function tracker(opts: { prefix?: string; replayTtlS?: number; on?: Redis } = {}) {

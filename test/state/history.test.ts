@@ -1,9 +1,7 @@
 import type Redis from 'ioredis';
-import type { ChildProcess } from 'node:child_process';
 import { historyEntry } from '../../src/state/behaviour';
-import { createRedisClient } from '../../src/state/redis';
 import { MemoryHistoryStore, RedisHistoryStore, type HistoryEntry } from '../../src/state/history';
-import { BANK, call, CLEAN, connect, deleteByPrefix, dest, FAILING, freePort, guardFor, startRedis, stopRedis, T0, uniquePrefix, until } from './support';
+import { BANK, call, CLEAN, connect, deleteByPrefix, absentRedis, dest, FAILING, guardFor, T0, uniquePrefix, until } from './support';
 
 const DAY = 86400_000;
 
@@ -99,29 +97,18 @@ describe('history in Redis', () => {
   });
 
   describe('while Redis is away', () => {
-    let port: number;
-    let server: ChildProcess | undefined;
-    let own: Redis | undefined;
-    beforeAll(async () => {
-      port = await freePort();
-    });
-    afterAll(async () => {
-      own?.disconnect();
-      await stopRedis(server);
-    });
+    const later = absentRedis();
 
     it('keeps entries in memory, answers from there, and writes them to Redis once it is back', async () => {
       // Nothing listens on the port yet: the client is never ready.
-      const redis = createRedisClient(`redis://127.0.0.1:${port}`, { commandTimeoutMs: 50 });
-      own = redis;
-      redis.on('error', () => undefined);
+      const redis = later.client();
       const h = new RedisHistoryStore(guardFor(redis), { prefix: 'cg:', fallback: new MemoryHistoryStore() });
       await h.add(entry(1));
       await h.add(entry(2));
       expect(h.backlogSize).toBe(2);
       expect((await h.query({ caller: '+442079460123' })).map((e) => e.callId)).toEqual(['e2', 'e1']);
 
-      server = await startRedis(port);
+      await later.start();
       await until(() => redis.status === 'ready', 5000, 'the client to connect');
       await until(async () => (await h.flushBacklog(), h.backlogSize === 0), 2000, 'the backlog to flush');
       expect(await redis.zcard('cg:h:{+442079460123}')).toBe(2);

@@ -1,8 +1,6 @@
-import type { ChildProcess } from 'node:child_process';
 import type Redis from 'ioredis';
-import { createRedisClient } from '../../src/state/redis';
 import { MemoryReportStore, normaliseReport, RedisReportStore, type NewFraudReport } from '../../src/state/reports';
-import { connect, deleteByPrefix, freePort, guardFor, startRedis, stopRedis, T0, uniquePrefix, until } from './support';
+import { absentRedis, connect, deleteByPrefix, guardFor, T0, uniquePrefix, until } from './support';
 
 const MAX_AGE_S = 30 * 86400;
 const report = (over: Partial<NewFraudReport> = {}): NewFraudReport => ({
@@ -92,28 +90,17 @@ describe('reports in Redis', () => {
   });
 
   describe('while Redis is away', () => {
-    let port: number;
-    let server: ChildProcess | undefined;
-    let own: Redis | undefined;
-    beforeAll(async () => {
-      port = await freePort();
-    });
-    afterAll(async () => {
-      own?.disconnect();
-      await stopRedis(server);
-    });
+    const later = absentRedis();
 
     it('keeps reports locally, scores with them, and writes them to Redis once it is back', async () => {
-      const redis = createRedisClient(`redis://127.0.0.1:${port}`, { commandTimeoutMs: 50 });
-      own = redis;
-      redis.on('error', () => undefined);
+      const redis = later.client();
       const r = new RedisReportStore(guardFor(redis), { prefix: 'cg:', maxAgeS: MAX_AGE_S, fallback: new MemoryReportStore({ maxAgeS: MAX_AGE_S }) });
       const made = await r.addReport(report());
       expect(r.backlogSize).toBe(1);
       expect(await r.summary('+442079460123', T0)).toEqual({ count: 1, newestAt: T0, categories: ['scam'] });
       expect(await r.list('+442079460123', T0)).toEqual([made]);
 
-      server = await startRedis(port);
+      await later.start();
       await until(() => redis.status === 'ready', 5000, 'the client to connect');
       await until(async () => (await r.flushBacklog(), r.backlogSize === 0), 2000, 'the backlog to flush');
       expect(await redis.zcard('cg:rep:{+442079460123}')).toBe(1);

@@ -195,3 +195,44 @@ export async function startCluster(): Promise<LocalCluster> {
     },
   };
 }
+
+/**
+ * A Redis that is not there yet, for outage tests: `client()` connects to a free port where
+ * nothing listens, `start()` brings a server up there. Both are cleaned up after the block.
+ */
+export function absentRedis(): { client: () => Redis; start: () => Promise<void> } {
+  let port = 0;
+  let server: ChildProcess | undefined;
+  let own: Redis | undefined;
+  beforeAll(async () => {
+    port = await freePort();
+  });
+  afterAll(async () => {
+    own?.disconnect();
+    await stopRedis(server);
+  });
+  return {
+    client() {
+      own = createRedisClient(`redis://127.0.0.1:${port}`, { commandTimeoutMs: 50 });
+      own.on('error', () => undefined);
+      return own;
+    },
+    async start() {
+      server = await startRedis(port);
+    },
+  };
+}
+
+/** The shared Redis on 6379 under a prefix of this file's own, emptied after the file. */
+export function sharedRedis(label: string): { client: () => Redis; base: string } {
+  let client: Redis;
+  const base = uniquePrefix(label);
+  beforeAll(async () => {
+    client = await connect();
+  });
+  afterAll(async () => {
+    await deleteByPrefix(client, base);
+    client.disconnect();
+  });
+  return { client: () => client, base };
+}

@@ -1,5 +1,6 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import { LRUCache } from 'lru-cache';
+import { NumberClassifier } from './classify';
 import { lookupShortCode, type ShortCode } from './short-codes';
 
 export type { ShortCode } from './short-codes';
@@ -67,9 +68,12 @@ function safeDecode(s: string): string {
   }
 }
 
+/** One for the process: it compiles each numbering plan's patterns the first time it meets it. */
+const classifier = new NumberClassifier();
+
 /**
- * @param opts.withType Classify the number (`type`): a dozen more pattern matches, which bulk
- *   work that only needs validity (registry imports) skips.
+ * @param opts.withType Include the number's `type`. Validity costs the same type walk, so this
+ *   only keeps the field out of results that bulk work (registry imports) stores.
  */
 export function parseNumber(input: string, defaultCountry: string, opts: { withType?: boolean } = {}): PhoneNumber {
   if (input.length > MAX_NUMBER_CHARS * 4) return { e164: null, valid: false, withheld: false };
@@ -98,8 +102,8 @@ export function parseNumber(input: string, defaultCountry: string, opts: { withT
   }
   const parsed = parsePhoneNumberFromString(text, defaultCountry as CountryCode);
   if (!parsed) return { e164: null, valid: false, withheld: false };
-  const valid = parsed.isValid();
-  const type = valid && opts.withType !== false ? parsed.getType() : undefined;
+  const { valid, type: numberType } = classifier.classify(parsed);
+  const type = opts.withType !== false ? numberType : undefined;
   return {
     e164: parsed.number,
     valid,

@@ -1,5 +1,6 @@
 import { getCountries, getCountryCallingCode, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import mobileExamples from 'libphonenumber-js/examples.mobile.json';
+import { parseNumber } from '../../src/numbers';
 import { NumberClassifier } from '../../src/numbers/classify';
 
 /**
@@ -90,5 +91,42 @@ describe('NumberClassifier gives libphonenumber-js its own answers', () => {
 
   it('says a number is invalid when its plan is unknown', () => {
     expect(classifier.classify({ country: undefined, countryCallingCode: '999', nationalNumber: '123456' } as never)).toEqual({ valid: false });
+  });
+});
+
+/** What parseNumber answered before it read `+` and digits itself: the library's parse, then its own validity and type. */
+function libraryParse(text: string) {
+  const parsed = parsePhoneNumberFromString(text, 'GB');
+  if (!parsed) return { e164: null, valid: false };
+  const type = parsed.isValid() ? parsed.getType() : undefined;
+  return { e164: parsed.number, valid: parsed.isValid(), ...(type ? { type } : {}), ...(parsed.country ? { country: parsed.country } : {}) };
+}
+
+function ours(text: string) {
+  const n = parseNumber(text, 'GB');
+  return { e164: n.e164, valid: n.valid, ...(n.type ? { type: n.type } : {}), ...(n.country ? { country: n.country } : {}) };
+}
+
+describe('parseNumber reads + and digits as the library does', () => {
+  it('for numbers of every calling code, national prefixes and odd lengths included', () => {
+    const next = digitsFrom(44);
+    const inputs: string[] = [];
+    for (const country of getCountries()) {
+      const cc = getCountryCallingCode(country as CountryCode);
+      const example = (mobileExamples as Record<string, string>)[country];
+      if (example) inputs.push(`+${cc}${example}`, `+${cc}0${example}`, `+${cc}${example.slice(0, -3)}${next(3)}`);
+      for (let len = 1; len <= 16 - cc.length; len += 2) inputs.push(`+${cc}${next(len)}`, `+${cc}0${next(len)}`, `+${cc}1${next(len)}`);
+    }
+    for (const cc of ['800', '808', '870', '878', '881', '882', '883', '888', '979', '0', '00', '999', '28']) {
+      for (let len = 1; len <= 15; len++) inputs.push(`+${cc}${next(len)}`);
+    }
+    inputs.push('+', '+4', '+44', '+440', '+4420', '+44207946012345678901', '+1', '+12');
+    let valid = 0;
+    for (const text of inputs) {
+      const expected = libraryParse(text);
+      expect({ text, ...ours(text) }).toEqual({ text, ...expected });
+      if (expected.valid) valid++;
+    }
+    expect(valid).toBeGreaterThan(300);
   });
 });

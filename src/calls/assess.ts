@@ -3,7 +3,7 @@ import { createNumberParser, type PhoneNumber } from '../numbers';
 import type { NumberingIndex } from '../numbering';
 import type { RegistryIndex } from '../registry';
 import { callReasons, decideFrom, type BehaviourSignals, type CallSignals, type Decision, type Policy, type Reason, type ShakenSignal } from '../scoring';
-import type { ShakenVerification, ShakenVerifier } from '../shaken/types';
+import type { IdentityReading, ShakenVerification, ShakenVerifier } from '../shaken/types';
 import type { VerdictCache } from '../state/verdict-cache';
 import type { CallAssessment, CallInput } from './types';
 
@@ -59,8 +59,15 @@ export interface AssessorDeps {
 
 const NO_SHAKEN: ShakenSignal = { source: 'none', verstat: 'No-TN-Validation', attestation: null, errors: [] };
 
-/** What is known of a call before its PASSporTs are verified: enough to observe its behaviour. */
-type Prepared = Omit<StaticAssessment, 'signals' | 'iat' | 'reasons' | 'view'> & { signals: Omit<CallSignals, 'behaviour' | 'shaken'> };
+/**
+ * What is known of a call before its PASSporTs are verified: enough to observe its behaviour.
+ * The Identity header is read here once, for its fingerprints, and the reading handed on to
+ * the verification.
+ */
+type Prepared = Omit<StaticAssessment, 'signals' | 'iat' | 'reasons' | 'view'> & {
+  signals: Omit<CallSignals, 'behaviour' | 'shaken'>;
+  identity?: IdentityReading;
+};
 
 /**
  * The one orchestrator: all I/O for a call happens here; the decision itself is pure.
@@ -124,6 +131,7 @@ export class CallAssessor {
     const callee = this.parseOther(input.to);
     const network = input.pai !== undefined ? this.parseOther(input.pai) : undefined;
     const range = caller.e164 ? (this.deps.numbering?.rangeStatus(caller.e164) ?? null) : null;
+    const identity = input.identity !== undefined ? this.deps.verifier.read(input.identity) : undefined;
     return {
       signals: {
         caller,
@@ -133,7 +141,8 @@ export class CallAssessor {
         registry: caller.e164 ? registry.lookup(caller.e164) : null,
         ...(range ? { numbering: range } : {}),
       },
-      fingerprints: input.identity !== undefined ? this.deps.verifier.fingerprints(input.identity) : [],
+      ...(identity ? { identity } : {}),
+      fingerprints: identity?.fingerprints ?? [],
     };
   }
 
@@ -147,6 +156,7 @@ export class CallAssessor {
         origCandidates: [caller.e164, network?.e164].filter((n): n is string => typeof n === 'string'),
         dest: callee.e164,
         receivedAt: new Date(receivedAtMs),
+        ...(prepared.identity ? { reading: prepared.identity } : {}),
       });
       shaken = fromVerification(verification);
       if (verification.verstat === 'TN-Validation-Passed') iat = verification.iat;
@@ -160,7 +170,8 @@ export class CallAssessor {
       };
     }
     const signals = { ...prepared.signals, shaken };
-    const stat: StaticAssessment = { ...prepared, signals, reasons: callReasons(signals, this.deps.policy), view: responseView(signals) };
+    // The reading stays behind: the cache keeps only what a hit needs.
+    const stat: StaticAssessment = { signals, fingerprints: prepared.fingerprints, reasons: callReasons(signals, this.deps.policy), view: responseView(signals) };
     if (iat !== undefined) stat.iat = iat;
     return stat;
   }

@@ -1,3 +1,4 @@
+import type { IdentityEntry } from './identity-header';
 /**
  * The outside of the STIR/SHAKEN verifier: what the orchestrator hands in and gets back.
  * The verifier knows nothing about HTTP, scoring or number parsing: numbers arrive already
@@ -35,6 +36,19 @@ export interface VerifyInput {
   dest: string | null;
   /** When the switch received the call: freshness and certificate validity are judged against it. */
   receivedAt: Date;
+  /** `identity` as `read` gave it, when the caller already read it: it is not parsed again. */
+  reading?: IdentityReading;
+}
+
+/** Identity header values read once: their entries, and the fingerprints of their PASSporTs. */
+export interface IdentityReading {
+  /** Null when the values could not be read at all (verification then says MALFORMED). */
+  entries: readonly IdentityEntry[] | null;
+  /**
+   * Stable fingerprints (base64url SHA-256 of the signature, s folded) of every shaken and div
+   * PASSporT, for replay detection across calls.
+   */
+  fingerprints: string[];
 }
 
 export interface ShakenVerification {
@@ -48,10 +62,7 @@ export interface ShakenVerification {
   errors: ShakenErrorCode[];
   /** `iat` of the shaken PASSporT, when it could be read: lets callers bound cache lifetimes. */
   iat?: number;
-  /**
-   * Stable fingerprints (e.g. base64url SHA-256 of the signature part) of the PASSporTs that
-   * were checked, for replay detection across calls.
-   */
+  /** The fingerprints of the Identity's PASSporTs (see IdentityReading). */
   fingerprints: string[];
 }
 
@@ -63,9 +74,9 @@ export interface CertificateFetcher {
 export interface ShakenVerifier {
   verify(input: VerifyInput): Promise<ShakenVerification>;
   /**
-   * Fingerprints of the PASSporTs in Identity values, without verifying anything: cheap enough
-   * to compute before the verdict cache is consulted, so replay detection can share that
-   * Redis round trip.
+   * Reads Identity values without verifying anything: cheap enough to do before the verdict
+   * cache is consulted, so replay detection (by the fingerprints) can share that Redis round
+   * trip; hand the reading to `verify` so the values are not parsed twice.
    */
-  fingerprints(identity: string | readonly string[]): string[];
+  read(identity: string | readonly string[]): IdentityReading;
 }

@@ -1,12 +1,13 @@
 import type { X509Certificate } from 'node:crypto';
 import { CertCache, type CertLookup, type RedisLike, type ShakenLogger } from './cert-cache';
 import { validityError, type CertChainInfo } from './chain';
-import { parseIdentityHeaders } from './identity-header';
+import { parseIdentityHeaders, type IdentityEntry } from './identity-header';
 import { decodePassport, freshnessError, signatureFingerprint, tnDigits, verifyEs256, type DecodedPassport } from './passport';
 import {
   SHAKEN_ERROR_CODES,
   type CertificateFetcher,
   type ShakenErrorCode,
+  type IdentityReading,
   type ShakenVerification,
   type ShakenVerifier,
   type VerifyInput,
@@ -44,6 +45,9 @@ export interface DefaultShakenVerifier extends ShakenVerifier {
   /** Aborts background certificate fetches. */
   close(): void;
 }
+
+/** The answer for an Identity that could not be read at all, or that verification broke on. */
+const malformedCall = (): ShakenVerification => ({ verstat: 'TN-Validation-Failed', attestation: null, errors: ['MALFORMED'], fingerprints: [] });
 
 const UNAVAILABLE = new Set<ShakenErrorCode>(['X5U_FETCH_FAILED', 'X5U_POLICY']);
 const CODE_ORDER = new Map<ShakenErrorCode, number>(SHAKEN_ERROR_CODES.map((c, i) => [c, i]));
@@ -106,8 +110,27 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
 
   const limits = opts.maxIdentities !== undefined ? { maxIdentities: opts.maxIdentities } : {};
 
+  function read(identity: string | readonly string[]): IdentityReading {
+    let entries: IdentityEntry[];
+    try {
+      entries = parseIdentityHeaders(identity, limits);
+    } catch {
+      return { entries: null, fingerprints: [] };
+    }
+    const fingerprints: string[] = [];
+    for (const e of entries) {
+      if ((e.kind !== 'shaken' && e.kind !== 'div') || !e.signaturePart) continue;
+      const signature = Buffer.from(e.signaturePart, 'base64url');
+      if (signature.length === 0) continue;
+      const fp = signatureFingerprint(signature);
+      if (!fingerprints.includes(fp)) fingerprints.push(fp);
+    }
+    return { entries, fingerprints };
+  }
+
   async function verifyCall(input: VerifyInput): Promise<ShakenVerification> {
-    const entries = parseIdentityHeaders(input.identity ?? [], limits);
+    const { entries, fingerprints } = input.reading ?? read(input.identity ?? []);
+    if (!entries) return malformedCall();
     const shaken: DecodedPassport[] = [];
     for (const e of entries) if (e.kind === 'shaken') shaken.push(decodePassport(e));
     if (shaken.length === 0) return { verstat: 'No-TN-Validation', attestation: null, errors: [], fingerprints: [] };
@@ -183,13 +206,6 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
       return a;
     });
 
-    const fingerprints: string[] = [];
-    for (const p of divAssessments.size > 0 ? [...shaken, ...divAssessments.keys()] : shaken) {
-      if (!p.signature || p.signature.length === 0) continue;
-      const fp = signatureFingerprint(p.signature);
-      if (!fingerprints.includes(fp)) fingerprints.push(fp);
-    }
-
     const passed = results.find((r) => r.errors.size === 0 && r.passport.claims.attest !== undefined);
     if (passed) {
       const c = passed.passport.claims;
@@ -221,28 +237,14 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
   return {
     certCache,
     close: () => certCache.close(),
-    fingerprints(identity: string | readonly string[]): string[] {
-      try {
-        const out: string[] = [];
-        for (const e of parseIdentityHeaders(identity, limits)) {
-          if ((e.kind !== 'shaken' && e.kind !== 'div') || !e.signaturePart) continue;
-          const signature = Buffer.from(e.signaturePart, 'base64url');
-          if (signature.length === 0) continue;
-          const fp = signatureFingerprint(signature);
-          if (!out.includes(fp)) out.push(fp);
-        }
-        return out;
-      } catch {
-        return [];
-      }
-    },
+    read,
     async verify(input: VerifyInput): Promise<ShakenVerification> {
       try {
         return await verifyCall(input);
       } catch (err) {
         // Verification must never take the call down with it: an unforeseen input is a malformed one.
         opts.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'shaken verification failed unexpectedly');
-        return { verstat: 'TN-Validation-Failed', attestation: null, errors: ['MALFORMED'], fingerprints: [] };
+        return malformedCall();
       }
     },
   };

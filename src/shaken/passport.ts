@@ -134,14 +134,20 @@ export function freshnessError(iat: number, receivedAtMs: number, maxAgeS: numbe
 /**
  * ES256 over the exact transmitted `header.payload`. JOSE signatures are raw r||s (64 bytes),
  * not DER; anything else is a bad signature, not an exception.
+ *
+ * Runs on libuv's thread pool (crypto.verify with a callback): the ECDSA arithmetic, the
+ * largest cost of a PASSporT, leaves the event loop free to parse and answer other calls, and
+ * uses the machine's other cores (UV_THREADPOOL_SIZE threads, 4 by default).
  */
-export function verifyEs256(signingInput: string, signature: Buffer, key: KeyObject): boolean {
-  if (signature.length !== 64) return false;
-  try {
-    return cryptoVerify('sha256', Buffer.from(signingInput, 'latin1'), { key, dsaEncoding: 'ieee-p1363' }, signature);
-  } catch {
-    return false;
-  }
+export function verifyEs256(signingInput: string, signature: Buffer, key: KeyObject): Promise<boolean> {
+  if (signature.length !== 64) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    try {
+      cryptoVerify('sha256', Buffer.from(signingInput, 'latin1'), { key, dsaEncoding: 'ieee-p1363' }, signature, (err, ok) => resolve(!err && ok));
+    } catch {
+      resolve(false);
+    }
+  });
 }
 
 // Order of the P-256 group. (r, s) and (r, n - s) are both valid signatures of the same

@@ -86,7 +86,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     now,
   });
 
-  function assess(p: DecodedPassport, certs: Map<string, CertLookup>, receivedAtMs: number): Assessment {
+  async function assess(p: DecodedPassport, certs: Map<string, CertLookup>, receivedAtMs: number): Promise<Assessment> {
     const errors = new Set(p.errors);
     const out: Assessment = { passport: p, errors };
     if (p.claims.iat !== undefined) {
@@ -104,7 +104,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     for (const e of cert.errors) errors.add(e);
     const expired = validityError(cert, receivedAtMs);
     if (expired) errors.add(expired);
-    if (!cert.keyIsP256 || !verifyEs256(p.signingInput, p.signature, cert.key)) errors.add('BAD_SIGNATURE');
+    if (!cert.keyIsP256 || !(await verifyEs256(p.signingInput, p.signature, cert.key))) errors.add('BAD_SIGNATURE');
     return out;
   }
 
@@ -163,7 +163,8 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     divs.forEach(want);
     if (pending.length > 0) await Promise.all(pending);
 
-    const divAssessments = new Map<DecodedPassport, Assessment>();
+    // Each div is verified once, however many shaken PASSporTs lean on it.
+    const divAssessments = new Map<DecodedPassport, Promise<Assessment>>();
     const assessDiv = (d: DecodedPassport) => {
       let a = divAssessments.get(d);
       if (!a) {
@@ -173,8 +174,9 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
       return a;
     };
 
-    const results = shaken.map((p) => {
-      const a = assess(p, certs, receivedAtMs);
+    // The shaken PASSporTs' signatures are checked side by side, on the thread pool.
+    const results = await Promise.all(shaken.map(async (p) => {
+      const a = await assess(p, certs, receivedAtMs);
       const { orig, dest: signedDest } = p.claims;
       if (orig !== undefined && !origs.has(orig)) a.errors.add('ORIG_MISMATCH');
       if (signedDest.length > 0 && !reachesDest(p)) {
@@ -188,7 +190,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
           for (const d of divs) {
             if (used.has(d) || orig === undefined || d.claims.orig !== orig || d.claims.div === undefined || !reached.has(d.claims.div)) continue;
             used.add(d);
-            const da = assessDiv(d);
+            const da = await assessDiv(d);
             if (da.errors.size > 0) {
               for (const e of da.errors) divErrors.add(e);
               continue;
@@ -204,7 +206,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
         }
       }
       return a;
-    });
+    }));
 
     const passed = results.find((r) => r.errors.size === 0 && r.passport.claims.attest !== undefined);
     if (passed) {

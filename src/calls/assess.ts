@@ -4,6 +4,7 @@ import type { NumberingIndex } from '../numbering';
 import type { RegistryIndex } from '../registry';
 import { callReasons, decideFrom, type BehaviourSignals, type CallSignals, type Decision, type Policy, type Reason, type ShakenSignal } from '../scoring';
 import type { IdentityReading, ShakenVerification, ShakenVerifier } from '../shaken/types';
+import { observeAndFetch, recordAndStore } from '../state/behaviour';
 import type { VerdictCache } from '../state/verdict-cache';
 import type { CallAssessment, CallInput } from './types';
 
@@ -104,8 +105,8 @@ export class CallAssessor {
     } else {
       const prepared = this.prepare(input, registry);
       observed = observe(input, prepared, receivedAtMs);
-      // The shared cache and the behaviour counters in one round trip.
-      const [shared, seen] = await Promise.all([useCache ? deps.cache.fetch(key) : undefined, deps.behaviour.observe(observed)]);
+      // The shared cache and the behaviour counters in one round trip (one command on Redis).
+      const [shared, seen] = await observeAndFetch(deps.behaviour, useCache ? deps.cache : null, key, observed);
       behaviour = seen;
       if (shared) {
         stat = shared;
@@ -117,11 +118,8 @@ export class CallAssessor {
 
     const decision = decideFrom(stat.reasons, { callee: stat.signals.callee, behaviour }, deps.policy);
     // Written after the decision, never before, and together: the second round trip.
-    void deps.behaviour.record(observed, decision);
-    if (!cached) {
-      const ttl = this.cacheTtl(input, stat, receivedAtMs);
-      if (useCache && ttl > 0) void deps.cache.set(key, stat, ttl);
-    }
+    const ttl = !cached && useCache ? this.cacheTtl(input, stat, receivedAtMs) : 0;
+    recordAndStore(deps.behaviour, observed, decision, ttl > 0 ? { cache: deps.cache, key, value: stat, ttlMs: ttl } : null);
     return toResponse(input.callId, stat, decision, cached);
   }
 

@@ -1,10 +1,10 @@
 /**
  * Behaviour across calls, shared by every instance through Redis.
  *
- * Key layout (prefix default `callguard:`). Every command touches exactly one key, and every
- * key carries a hash tag naming its entity, so the layout works unchanged on Redis Cluster:
- * keys of one number share a slot (velocity, reports and history of a caller live together),
- * and a batch is split per tag only when the client is a Cluster (see `execBatch`).
+ * Key layout (prefix default `callguard:`). Every key carries a hash tag naming its entity, and
+ * every op of the call script (see `execOps` in behaviour.ts) touches keys of one tag only, so
+ * the layout works unchanged on Redis Cluster: keys of one number share a slot (velocity,
+ * reports and history of a caller live together).
  *
  *   {p}v:{<caller>}               ZSET  velocity: member = destination E.164, score = last call (ms)
  *   {p}r:{<fingerprint>}          STR   replay: token of the call that first presented the
@@ -18,13 +18,17 @@
  *   {p}h:{<caller>}               ZSET  verdict history of a caller: member = compact JSON, score = ms
  *   {p}h:{<caller>}:<callee>      ZSET  verdict history of a caller to one callee
  *   {p}hw:{<callee>}              ZSET  verdict history of withheld/invalid callers to a callee
+ *   callguard:verdict:<digest>    STR   the shared verdict cache (verdict-cache.ts; no hash tag)
  *
  * Every sorted set is trimmed by time (and size where a spammer could grow it) on write and
  * carries a PEXPIRE of its window, so idle entities cost nothing. Braces in bank ids and
  * fingerprints are escaped so that they cannot move a key to another slot.
  *
- * Round trips: `observe` is one pipeline and `record` is one pipeline. Against a Cluster
- * each is one pipeline per hash tag involved, all sent at once.
+ * Round trips: `observe` is one command and `record` is one command, each one EVALSHA of the
+ * call script doing every read or write of the call server-side; when the verdict cache is on
+ * the same Redis, its GET rides in the observe command and its SET in the record command
+ * (`observeFetching`, `recordStoring`). Against a Cluster each is one script call per hash tag
+ * involved, all sent at once: one round trip of latency.
  */
 import type { ObservedCall } from '../calls/assess';
 import type { BehaviourSignals, Decision, Policy } from '../scoring';
@@ -36,15 +40,17 @@ import {
   checkPrefix,
   DEFAULT_REPLAY_TTL_S,
   execBatch,
+  execOps,
   failsChecks,
   historyEntry,
   isReplay,
   longestWindowMs,
   mergeReportSummaries,
+  ops,
   replyNumber,
   replyScored,
-  replyString,
   replyStrings,
+  replyText,
   reportsSignal,
   sortCampaigns,
   summariseCampaign,
@@ -55,11 +61,15 @@ import {
   type BehaviourStore,
   type CampaignSummary,
   type RedisCommand,
+  type RedisOp,
+  type VerdictCarrier,
+  type VerdictStore,
 } from './behaviour';
 import type { MemoryBehaviourTracker } from './behaviour-memory';
 import { RedisHistoryStore } from './history';
 import type { RedisGuard } from './redis';
 import { RedisReportStore } from './reports';
+import type { SharedVerdicts } from './verdict-cache';
 
 export interface RedisBehaviourOptions {
   /**
@@ -80,13 +90,14 @@ export interface RedisBehaviourOptions {
 
 type Parse = (replies: readonly unknown[]) => void;
 
-export class RedisBehaviourTracker implements BehaviourStore {
+export class RedisBehaviourTracker implements BehaviourStore, VerdictCarrier {
   readonly prefix: string;
   readonly history: RedisHistoryStore;
   readonly reports: RedisReportStore;
   readonly fallback: MemoryBehaviourTracker;
   private readonly replayTtlS: number;
   private readonly maxCallsPerBank: number;
+  private readonly longestMs: number;
   private flushing = false;
 
   constructor(
@@ -98,6 +109,7 @@ export class RedisBehaviourTracker implements BehaviourStore {
     this.fallback = opts.fallback;
     this.replayTtlS = Math.max(1, Math.ceil(opts.replayTtlS ?? DEFAULT_REPLAY_TTL_S));
     this.maxCallsPerBank = Math.max(1, opts.maxCallsPerBank ?? 100_000);
+    this.longestMs = longestWindowMs(policy);
     this.history =
       opts.history ??
       new RedisHistoryStore(guard, {
@@ -110,30 +122,62 @@ export class RedisBehaviourTracker implements BehaviourStore {
   }
 
   async observe(call: ObservedCall): Promise<BehaviourSignals> {
+    return (await this.observeFetching(call, null))[1];
+  }
+
+  /** Only a verdict cache on this tracker's own Redis client can ride in its commands. */
+  carries<V>(shared: SharedVerdicts<V>): boolean {
+    return shared.guard === this.guard;
+  }
+
+  /**
+   * `observe`, and the shared verdict cache's entry for `verdict.key` read in the same command:
+   * the call's first round trip, one command. Never throws: Redis unavailable or a reply it
+   * cannot use, the answer is this instance's view and a cache miss.
+   */
+  async observeFetching<V>(call: ObservedCall, verdict: { shared: SharedVerdicts<V>; key: string } | null): Promise<[V | undefined, BehaviourSignals]> {
+    // The in-process tracker sees every call, so that it is warm when Redis goes away.
     const local = this.fallback.observeSync(call);
     try {
-      const { commands, parse } = this.observation(call);
-      // Nothing to look up (withheld caller, no PASSporT, no bank): an empty batch would tell
-      // the breaker Redis is fine without asking it.
-      if (commands.length === 0) return local;
-      const replies = await this.guard.run((r) => execBatch(r, commands), null);
-      if (replies === null) return local;
+      const list: RedisOp[] = [];
+      // First, so that its reply is the first one.
+      if (verdict) list.push(ops.get(verdict.shared.redisKey(verdict.key)));
+      const parse = this.observation(call, list);
+      // Nothing to look up (withheld caller, no PASSporT, no bank, no cache): an empty command
+      // would tell the breaker Redis is fine without asking it.
+      if (list.length === 0) return [undefined, local];
+      const replies = await this.guard.run((r) => execOps(r, list), null);
+      if (replies === null) return [undefined, local];
       const signals = parse(replies);
+      const fetched = verdict ? verdict.shared.accept(verdict.key, replyText(replies[0])) : undefined;
       this.flushBacklogs();
-      return signals;
+      return [fetched, signals];
     } catch {
       // A reply we cannot read is no reason to fail a call: this instance's view will do.
-      return local;
+      return [undefined, local];
     }
   }
 
   async record(call: ObservedCall, decision: Decision): Promise<void> {
+    return this.recordStoring(call, decision, null);
+  }
+
+  /**
+   * `record`, and the verdict cache entry written in the same command: the call's second round
+   * trip, one command. Best effort: never throws.
+   */
+  async recordStoring<V>(call: ObservedCall, decision: Decision, store: VerdictStore<V> | null): Promise<void> {
     try {
       this.fallback.countFailure(call, decision);
       const entry = historyEntry(call, decision);
-      const commands = [...this.campaignWrites(call, decision), ...this.history.writeCommands(entry)];
-      if (commands.length === 0) return;
-      const ok = await this.guard.run(async (r) => (await execBatch(r, commands), true), false);
+      const list = this.campaignWrites(call, decision);
+      for (const op of this.history.writeOps(entry)) list.push(op);
+      if (store) {
+        const text = store.shared.prepare(store.key, store.value, store.ttlMs);
+        if (text !== null) list.push(ops.set(store.shared.redisKey(store.key), text, store.ttlMs));
+      }
+      if (list.length === 0) return;
+      const ok = await this.guard.run(async (r) => (await execOps(r, list), true), false);
       if (!ok) this.history.keepWhileDegraded(entry);
     } catch {
       // Recording is best effort: the verdict has already gone back to the switch.
@@ -171,46 +215,45 @@ export class RedisBehaviourTracker implements BehaviourStore {
     return sortCampaigns(out);
   }
 
-  /** One pipeline: what the call adds, and what the counts now say. */
-  private observation(call: ObservedCall): { commands: RedisCommand[]; parse: (replies: readonly unknown[]) => BehaviourSignals } {
-    const commands: RedisCommand[] = [];
+  /**
+   * Appends to `list` the ops of what the call adds and what the counts now say, and returns
+   * how to read the signals from the replies (flat, in op order, from the first op of `list`).
+   */
+  private observation(call: ObservedCall, list: RedisOp[]): (replies: readonly unknown[]) => BehaviourSignals {
     const parsers: Parse[] = [];
     const at = call.at;
     const signals: BehaviourSignals = { replayed: false, reports: null, campaign: null };
-    const add = (cmd: RedisCommand) => commands.push(cmd) - 1;
+    let replies = 0;
+    for (const op of list) replies += op.replies;
+    /** Adds an op; returns the index of its first reply. */
+    const add = (op: RedisOp) => {
+      list.push(op);
+      replies += op.replies;
+      return replies - op.replies;
+    };
 
     const v = velocityKeys(call);
     if (v) {
       const tag = tagSafe(v.caller);
-      const key = taggedKey(this.prefix, 'v', tag);
-      const longest = longestWindowMs(this.policy);
-      // GT: a late, older retry never moves a destination back in time.
-      if (v.destination !== null) add({ tag, args: ['zadd', key, 'GT', at, v.destination] });
-      add({ tag, args: ['zremrangebyscore', key, '-inf', `(${at - longest}`] });
-      const counts = this.policy.velocity.windows.map((w) => add({ tag, args: ['zcount', key, at - w.seconds * 1000, '+inf'] }));
-      add({ tag, args: ['pexpire', key, longest] });
-      parsers.push((r) => (signals.distinctDestinations = velocitySignal(this.policy, counts.map((i) => replyNumber(r[i])))));
+      const windows = this.policy.velocity.windows;
+      const first = add(ops.velocity(tag, taggedKey(this.prefix, 'v', tag), at, v.destination, this.longestMs, windows.map((w) => at - w.seconds * 1000)));
+      parsers.push((r) => (signals.distinctDestinations = velocitySignal(this.policy, windows.map((_, i) => replyNumber(r[first + i])))));
     }
 
     if (call.fingerprints.length > 0) {
       const token = callToken(call);
       const reads = call.fingerprints.map((fp) => {
         const tag = tagSafe(fp);
-        const key = taggedKey(this.prefix, 'r', tag);
-        // SET NX then GET rather than SET NX GET, which needs Redis 7.
-        add({ tag, args: ['set', key, token, 'NX', 'EX', this.replayTtlS] });
-        return add({ tag, args: ['get', key] });
+        return add(ops.presenter(tag, taggedKey(this.prefix, 'r', tag), token, this.replayTtlS));
       });
-      parsers.push((r) => (signals.replayed = reads.some((i) => isReplay(replyString(r[i]), token))));
+      parsers.push((r) => (signals.replayed = reads.some((i) => isReplay(replyText(r[i]), token))));
     }
 
     const caller = call.caller.e164;
     if (caller !== null) {
-      const first = commands.length;
-      const reportCommands = this.reports.summaryCommands(caller, at);
-      reportCommands.forEach(add);
+      const first = add(this.reports.summaryOp(caller, at));
       parsers.push((r) => {
-        const shared = this.reports.parseSummary(r.slice(first, first + reportCommands.length));
+        const shared = this.reports.parseSummary([r[first], r[first + 1]]);
         const local = this.fallback.reports.summarySync(caller, at);
         signals.reports = reportsSignal(mergeReportSummaries(shared, local), at, this.policy.reports.maxAgeS);
       });
@@ -219,44 +262,30 @@ export class RedisBehaviourTracker implements BehaviourStore {
     const bank = call.registry;
     if (bank) {
       const tag = bankTag(bank.bankId);
-      const key = taggedKey(this.prefix, 'c', tag);
-      const from = at - this.policy.campaign.windowS * 1000;
-      const count = add({ tag, args: ['zcount', key, from, '+inf'] });
-      const first = add({ tag, args: ['zrangebyscore', key, from, '+inf', 'WITHSCORES', 'LIMIT', 0, 1] });
+      const first = add(ops.campaign(tag, taggedKey(this.prefix, 'c', tag), at - this.policy.campaign.windowS * 1000));
       parsers.push((r) => {
-        const oldest = replyScored(r[first])[0];
-        signals.campaign = campaignSignal(this.policy, bank, replyNumber(r[count]), oldest ? oldest[1] : null);
+        const oldest = replyScored(r[first + 1])[0];
+        signals.campaign = campaignSignal(this.policy, bank, replyNumber(r[first]), oldest ? oldest[1] : null);
       });
     }
 
-    return {
-      commands,
-      parse: (replies) => {
-        for (const p of parsers) p(replies);
-        return signals;
-      },
+    return (r) => {
+      for (const p of parsers) p(r);
+      return signals;
     };
   }
 
-  private campaignWrites(call: ObservedCall, decision: Decision): RedisCommand[] {
+  private campaignWrites(call: ObservedCall, decision: Decision): RedisOp[] {
     const bank = call.registry;
     if (!bank || !failsChecks(decision)) return [];
     const windowMs = this.policy.campaign.windowS * 1000;
     const tag = bankTag(bank.bankId);
-    const key = taggedKey(this.prefix, 'c', tag);
     const member = campaignMember(call.caller.e164 ?? bank.key, callToken(call));
-    const index = taggedKey(this.prefix, 'cidx', 'campaigns');
-    const names = taggedKey(this.prefix, 'cname', 'campaigns');
     return [
       // GT: the same callId scored again is the same call, not one more.
-      { tag, args: ['zadd', key, 'GT', call.at, member] },
-      { tag, args: ['zremrangebyscore', key, '-inf', `(${call.at - windowMs}`] },
-      { tag, args: ['zremrangebyrank', key, 0, -(this.maxCallsPerBank + 1)] },
-      { tag, args: ['pexpire', key, windowMs] },
-      { tag: 'campaigns', args: ['zadd', index, 'GT', call.at, bank.bankId] },
-      { tag: 'campaigns', args: ['pexpire', index, windowMs] },
-      { tag: 'campaigns', args: ['hset', names, bank.bankId, bank.bankName] },
-      { tag: 'campaigns', args: ['pexpire', names, windowMs] },
+      ops.zadd(tag, [taggedKey(this.prefix, 'c', tag)], { gt: true, score: call.at, member, trimBefore: call.at - windowMs, keep: this.maxCallsPerBank, expireMs: windowMs }),
+      ops.zadd('campaigns', [taggedKey(this.prefix, 'cidx', 'campaigns')], { gt: true, score: call.at, member: bank.bankId, trimBefore: null, keep: null, expireMs: windowMs }),
+      ops.hset('campaigns', taggedKey(this.prefix, 'cname', 'campaigns'), bank.bankId, bank.bankName, windowMs),
     ];
   }
 

@@ -1,5 +1,5 @@
 import type { ReasonCode, Verdict } from '../scoring';
-import { Backlog, checkPrefix, execBatch, replyStrings, taggedKey, tagSafe, type RedisCommand } from './behaviour';
+import { Backlog, checkPrefix, execOps, ops, replyStrings, taggedKey, tagSafe, type RedisOp } from './behaviour';
 import type { RedisGuard } from './redis';
 
 /**
@@ -248,9 +248,9 @@ export class RedisHistoryStore implements HistoryStore {
   }
 
   async add(entry: HistoryEntry): Promise<void> {
-    const commands = this.writeCommands(entry);
-    if (commands.length === 0) return;
-    const ok = await this.guard.run(async (r) => (await execBatch(r, commands), true), false);
+    const list = this.writeOps(entry);
+    if (list.length === 0) return;
+    const ok = await this.guard.run(async (r) => (await execOps(r, list), true), false);
     if (!ok) this.keepWhileDegraded(entry);
   }
 
@@ -276,38 +276,33 @@ export class RedisHistoryStore implements HistoryStore {
   /** Sends entries written during an outage; what fails stays for the next attempt. */
   async flushBacklog(batch = 200): Promise<void> {
     const entries = this.backlog.take(batch);
-    const commands = entries.flatMap((e) => this.writeCommands(e));
-    if (commands.length === 0) return;
-    const ok = await this.guard.run(async (r) => (await execBatch(r, commands), true), false);
+    const list = entries.flatMap((e) => this.writeOps(e));
+    if (list.length === 0) return;
+    const ok = await this.guard.run(async (r) => (await execOps(r, list), true), false);
     if (!ok) this.backlog.restore(entries);
   }
 
-  writeCommands(e: HistoryEntry): RedisCommand[] {
+  /**
+   * One op: the member goes into the entry's keys (the caller's, and the caller's to this callee,
+   * both of one tag), each trimmed by time and size. The member is sent once for both keys.
+   */
+  writeOps(e: HistoryEntry): RedisOp[] {
+    const keys = this.keysFor(e.caller, e.callee);
+    if (!keys) return [];
     const at = Date.parse(e.at);
-    const member = toMember(e);
-    const cutoff = at - this.retentionMs;
-    const out: RedisCommand[] = [];
-    for (const { tag, key } of this.keysFor(e.caller, e.callee)) {
-      out.push(
-        { tag, args: ['zadd', key, at, member] },
-        { tag, args: ['zremrangebyscore', key, '-inf', `(${cutoff}`] },
-        { tag, args: ['zremrangebyrank', key, 0, -(this.maxPerKey + 1)] },
-        { tag, args: ['pexpire', key, this.retentionMs] },
-      );
-    }
-    return out;
+    return [ops.zadd(keys.tag, keys.keys, { score: at, member: toMember(e), trimBefore: at - this.retentionMs, keep: this.maxPerKey, expireMs: this.retentionMs })];
   }
 
-  private keysFor(caller: string | null, callee: string | null): { tag: string; key: string }[] {
+  private keysFor(caller: string | null, callee: string | null): { tag: string; keys: string[] } | null {
     if (caller !== null) {
       const tag = tagSafe(caller);
-      const keys = [{ tag, key: taggedKey(this.prefix, 'h', tag) }];
-      if (callee !== null) keys.push({ tag, key: taggedKey(this.prefix, 'h', tag, `:${callee}`) });
-      return keys;
+      const keys = [taggedKey(this.prefix, 'h', tag)];
+      if (callee !== null) keys.push(taggedKey(this.prefix, 'h', tag, `:${callee}`));
+      return { tag, keys };
     }
-    if (callee === null) return [];
+    if (callee === null) return null;
     const tag = tagSafe(callee);
-    return [{ tag, key: taggedKey(this.prefix, 'hw', tag) }];
+    return { tag, keys: [taggedKey(this.prefix, 'hw', tag)] };
   }
 
   private queryKey(q: HistoryQuery): string | null {

@@ -1,15 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import {
-  Backlog,
-  checkPrefix,
-  execBatch,
-  mergeReportSummaries,
-  newId,
-  replyNumber,
-  replyScored,
-  taggedKey,
-  type RedisCommand,
-} from './behaviour';
+import { Backlog, checkPrefix, execOps, mergeReportSummaries, newId, ops, replyNumber, replyScored, taggedKey, type RedisOp } from './behaviour';
 import type { RedisGuard } from './redis';
 
 /**
@@ -171,7 +161,8 @@ export interface RedisReportOptions {
  *   {prefix}rep:{<number>}   sorted set, member = report JSON, score = time (ms)
  *   {prefix}repc:{<number>}  sorted set, member = category, score = newest report of it (ms)
  * The second set lets scoring read count, newest and categories in two small replies
- * whatever the number of reports.
+ * whatever the number of reports. Reads and writes are ops of the call script (see `execOps`):
+ * the summary rides in the scoring call's one command.
  */
 export class RedisReportStore implements ReportStore {
   readonly prefix: string;
@@ -201,14 +192,14 @@ export class RedisReportStore implements ReportStore {
     const report = normaliseReport(input);
     // Kept locally as well, so this instance goes on scoring with it while Redis is away.
     this.opts.fallback.keep(report);
-    const ok = await this.guard.run(async (r) => (await execBatch(r, this.writeCommands(report)), true), false);
+    const ok = await this.guard.run(async (r) => (await execOps(r, this.writeOps(report)), true), false);
     if (!ok) this.backlog.push(report);
     return report;
   }
 
   async summary(number: string, now: number): Promise<ReportSummary | null> {
     const local = this.opts.fallback.summarySync(number, now);
-    const replies = await this.guard.run((r) => execBatch(r, this.summaryCommands(number, now)), null);
+    const replies = await this.guard.run((r) => execOps(r, [this.summaryOp(number, now)]), null);
     return replies ? mergeReportSummaries(this.parseSummary(replies), local) : local;
   }
 
@@ -231,35 +222,24 @@ export class RedisReportStore implements ReportStore {
   async flushBacklog(batch = 200): Promise<void> {
     const reports = this.backlog.take(batch);
     if (reports.length === 0) return;
-    const ok = await this.guard.run(async (r) => (await execBatch(r, reports.flatMap((x) => this.writeCommands(x))), true), false);
+    const ok = await this.guard.run(async (r) => (await execOps(r, reports.flatMap((x) => this.writeOps(x))), true), false);
     if (!ok) this.backlog.restore(reports);
   }
 
-  writeCommands(report: FraudReport): RedisCommand[] {
+  writeOps(report: FraudReport): RedisOp[] {
     const at = Date.parse(report.at);
     const tag = report.number;
-    const all = taggedKey(this.prefix, 'rep', tag);
-    const cats = taggedKey(this.prefix, 'repc', tag);
     // Trimmed against the report's own time, like every store here: callers may pin the clock.
-    const cutoff = at - this.maxAgeMs;
+    const trimBefore = at - this.maxAgeMs;
     return [
-      { tag, args: ['zadd', all, at, JSON.stringify(report)] },
-      { tag, args: ['zremrangebyscore', all, '-inf', `(${cutoff}`] },
-      { tag, args: ['zremrangebyrank', all, 0, -(this.maxPerNumber + 1)] },
-      { tag, args: ['pexpire', all, this.maxAgeMs] },
-      { tag, args: ['zadd', cats, 'GT', at, report.category] },
-      { tag, args: ['zremrangebyscore', cats, '-inf', `(${cutoff}`] },
-      { tag, args: ['pexpire', cats, this.maxAgeMs] },
+      ops.zadd(tag, [taggedKey(this.prefix, 'rep', tag)], { score: at, member: JSON.stringify(report), trimBefore, keep: this.maxPerNumber, expireMs: this.maxAgeMs }),
+      ops.zadd(tag, [taggedKey(this.prefix, 'repc', tag)], { gt: true, score: at, member: report.category, trimBefore, keep: null, expireMs: this.maxAgeMs }),
     ];
   }
 
-  /** Two commands, for the tracker's observe pipeline. */
-  summaryCommands(number: string, now: number): RedisCommand[] {
-    const cutoff = now - this.maxAgeMs;
-    return [
-      { tag: number, args: ['zcount', taggedKey(this.prefix, 'rep', number), cutoff, '+inf'] },
-      { tag: number, args: ['zrangebyscore', taggedKey(this.prefix, 'repc', number), cutoff, '+inf', 'WITHSCORES'] },
-    ];
+  /** One op with two replies (count, categories), for the tracker's observe command. */
+  summaryOp(number: string, now: number): RedisOp {
+    return ops.reportSummary(number, taggedKey(this.prefix, 'rep', number), taggedKey(this.prefix, 'repc', number), now - this.maxAgeMs);
   }
 
   parseSummary(replies: readonly unknown[]): ReportSummary | null {

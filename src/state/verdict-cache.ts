@@ -13,6 +13,23 @@ export interface VerdictCache<V> {
   /** The shared level (Redis), when there is one; fills the in-process level on a hit. */
   fetch(key: string): Promise<V | undefined>;
   set(key: string, value: V, ttlMs: number): Promise<void>;
+  /**
+   * The shared level, for a store whose own Redis command for the call can carry this cache's
+   * read and write, so that a round trip stays one command (see `observeAndFetch` in
+   * behaviour.ts). Absent when there is no shared level.
+   */
+  readonly shared?: SharedVerdicts<V>;
+}
+
+/** The shared level's Redis side, split so that another store's command can carry the GET and SET. */
+export interface SharedVerdicts<V> {
+  /** The Redis it lives in: only a store on the same guard (the same client) may carry it. */
+  readonly guard: RedisGuard;
+  redisKey(key: string): string;
+  /** What a GET of `redisKey(key)` returned (null: nothing) as a value; fills the in-process level. */
+  accept(key: string, text: string | null): V | undefined;
+  /** Fills the in-process level and returns the text to SET with PX `ttlMs`; null when nothing is to be stored. */
+  prepare(key: string, value: V, ttlMs: number): string | null;
 }
 
 export class MemoryVerdictCache<V extends object> implements VerdictCache<V> {
@@ -43,24 +60,32 @@ export class MemoryVerdictCache<V extends object> implements VerdictCache<V> {
  * Redis first, with the in-process cache in front of it: a local hit costs no round trip, and
  * while Redis is down the local cache keeps serving this instance.
  */
-export class RedisVerdictCache<V extends object> implements VerdictCache<V> {
+export class RedisVerdictCache<V extends object> implements VerdictCache<V>, SharedVerdicts<V> {
   constructor(
-    private readonly guard: RedisGuard,
+    readonly guard: RedisGuard,
     private readonly local: MemoryVerdictCache<V>,
     private readonly prefix = 'callguard:verdict:',
   ) {}
+
+  get shared(): SharedVerdicts<V> {
+    return this;
+  }
 
   peek(key: string): V | undefined {
     return this.local.peek(key);
   }
 
   /** Cache keys are the call's inputs joined: Redis gets a fixed-size digest of them. */
-  private redisKey(key: string): string {
+  redisKey(key: string): string {
     return this.prefix + hash('sha256', key, 'base64url');
   }
 
   async fetch(key: string): Promise<V | undefined> {
     const text = await this.guard.run((r) => r.get(this.redisKey(key)), null);
+    return this.accept(key, text);
+  }
+
+  accept(key: string, text: string | null): V | undefined {
     if (text === null) return undefined;
     try {
       // The expiry travels with the value so that filling the local cache costs no PTTL round trip.
@@ -73,9 +98,14 @@ export class RedisVerdictCache<V extends object> implements VerdictCache<V> {
   }
 
   async set(key: string, value: V, ttlMs: number): Promise<void> {
-    if (ttlMs <= 0) return;
+    const wrapped = this.prepare(key, value, ttlMs);
+    if (wrapped === null) return;
+    await this.guard.run((r) => r.set(this.redisKey(key), wrapped, 'PX', Math.ceil(ttlMs)), null);
+  }
+
+  prepare(key: string, value: V, ttlMs: number): string | null {
+    if (ttlMs <= 0) return null;
     this.local.setLocal(key, value, ttlMs);
-    const wrapped = JSON.stringify({ e: Date.now() + ttlMs, v: value });
-    await this.guard.run((r) => r.set(this.redisKey(key), wrapped, 'PX', ttlMs), null);
+    return JSON.stringify({ e: Date.now() + ttlMs, v: value });
   }
 }

@@ -7,10 +7,12 @@ import { sleep, until } from '../state/support';
 /**
  * At most two Redis round trips per scored call, counted on the wire: writes that go out with no
  * reply read in between travel together (one round trip); a write after a reply starts another.
- * The registry follower's polls share the client and are left out of the count.
+ * And at most two commands: each round trip is one script call (see execOps), whatever the call
+ * carries. The registry follower's polls share the client and are left out of both counts.
  */
 let app: FastifyInstance;
 let count: () => number;
+let commands = 0;
 
 beforeAll(async () => {
   app = await build({ REDIS_URL: 'redis://127.0.0.1:6379', SHAKEN_TRUST_ANCHORS: resolve(VECTORS_DIR, 'certs/root.pem') });
@@ -20,6 +22,11 @@ beforeAll(async () => {
   let trips = 0;
   let replySinceWrite = true;
   stream.on('data', () => (replySinceWrite = true));
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = ((cmd: { args: unknown[] }, ...rest: unknown[]) => {
+    if (!cmd.args.some((a) => String(a).includes('{registry}'))) commands++;
+    return (send as (...a: unknown[]) => unknown)(cmd, ...rest);
+  }) as typeof client.sendCommand;
   const write = stream.write.bind(stream);
   stream.write = ((chunk: unknown, ...rest: unknown[]) => {
     if (!String(chunk).includes('{registry}')) {
@@ -31,6 +38,7 @@ beforeAll(async () => {
   count = () => {
     const t = trips;
     trips = 0;
+    commands = 0;
     replySinceWrite = true;
     return t;
   };
@@ -43,7 +51,11 @@ async function tripsFor(body: object): Promise<number> {
   const res = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: body });
   expect(res.statusCode).toBe(200);
   await sleep(30); // the writes after the decision
-  return count();
+  const sent = commands;
+  const trips = count();
+  expect(sent).toBeLessThanOrEqual(2);
+  expect(sent).toBeGreaterThanOrEqual(trips);
+  return trips;
 }
 
 const identity = (JSON.parse(readFileSync(resolve(VECTORS_DIR, 'cases.json'), 'utf8')) as { case: string; request: { identity: string } }[]).find(

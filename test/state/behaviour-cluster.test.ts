@@ -1,5 +1,6 @@
 import Redis, { Cluster } from 'ioredis';
 import { DEFAULT_POLICY } from '../../src/scoring';
+import { OPS_SCRIPT } from '../../src/state/behaviour';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
 import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
 import { BANK, call, CLEAN, dest, FAILING, SILENT, startCluster, T0, until, type LocalCluster } from './support';
@@ -7,8 +8,9 @@ import { RedisGuard } from '../../src/state/redis';
 
 /**
  * The key layout on a real three-node Redis Cluster: ioredis refuses a pipeline whose keys
- * live on different nodes, so this proves the tracker splits its batches correctly and that
- * every command stays within one slot.
+ * live on different nodes, and Redis a script whose keys live in different slots, so this
+ * proves the tracker splits its ops by hash tag (one script call per tag) and that every
+ * script call stays within one slot.
  */
 
 let local: LocalCluster;
@@ -39,6 +41,13 @@ it('a naive single pipeline across the entities of one call is refused by the cl
   await expect(cluster.pipeline([['get', 'cg:v:{+442079460123}'], ['get', 'cg:c:{b:examplebank}'], ['get', 'cg:r:{fp}']]).exec()).rejects.toThrow(
     /same slots allocation group/,
   );
+});
+
+it('so is a naive single script call across them: the ops go out one script call per hash tag', async () => {
+  cluster.defineCommand('callguardOps', { lua: OPS_SCRIPT });
+  const script = (cluster as unknown as { callguardOps: (n: number, keys: string[], args: unknown[]) => Promise<unknown> }).callguardOps.bind(cluster);
+  await expect(script(2, ['cg:x:{+442079460123}', 'cg:x:{b:examplebank}'], ['G', 'G'])).rejects.toThrow(/CROSSSLOT/);
+  expect(await script(2, ['cg:x:{+442079460123}', 'cg:y:{+442079460123}'], ['G', 'G'])).toEqual([0, 0]);
 });
 
 it('observes, records, lists and answers from Redis across nodes, never from the fallback', async () => {

@@ -2,7 +2,10 @@ import type { ChildProcess } from 'node:child_process';
 import type Redis from 'ioredis';
 import { DEFAULT_POLICY } from '../../src/scoring';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
+import { observeAndFetch, OPS_SCRIPT, recordAndStore } from '../../src/state/behaviour';
 import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
+import type { RedisGuard } from '../../src/state/redis';
+import { MemoryVerdictCache, RedisVerdictCache } from '../../src/state/verdict-cache';
 import {
   BANK,
   call,
@@ -74,65 +77,132 @@ describe('shared between instances', () => {
 });
 
 describe('round trips', () => {
-  it('observe is one round trip and record is one round trip, whatever the call carries', async () => {
+  it('observe is one command and record is one command, whatever the call carries', async () => {
     const t = tracker();
     await t.reports.addReport({ number: '+442079460123', category: 'scam', reporter: 'x', at: T0 });
     const writes = jest.spyOn(client.stream, 'write');
-    const pipelines = jest.spyOn(client, 'pipeline');
-    const perCall: { observe: number; record: number }[] = [];
+    const sent = jest.spyOn(client, 'sendCommand');
+    const perCall: { observe: [number, number]; record: [number, number] }[] = [];
+    const names = new Set<string>();
     try {
       for (let i = 0; i < 5; i++) {
         const c = busyCall(i);
         writes.mockClear();
+        sent.mockClear();
         const s = await t.observe(c);
-        const observe = writes.mock.calls.length;
+        const observe: [number, number] = [writes.mock.calls.length, sent.mock.calls.length];
+        sent.mock.calls.forEach(([cmd]) => names.add(cmd.name));
         writes.mockClear();
+        sent.mockClear();
         await t.record(c, FAILING);
-        perCall.push({ observe, record: writes.mock.calls.length });
+        perCall.push({ observe, record: [writes.mock.calls.length, sent.mock.calls.length] });
+        sent.mock.calls.forEach(([cmd]) => names.add(cmd.name));
         expect(s.reports?.count).toBe(1);
+        expect(s.replayed).toBe(false);
       }
       // A call with nothing to look up (withheld, no PASSporT, no bank) costs no round trip to
-      // observe, and one to keep in the history.
+      // observe, and one command to keep in the history.
       writes.mockClear();
+      sent.mockClear();
       await t.observe(call({ from: 'anonymous' }));
       expect(writes.mock.calls.length).toBe(0);
       await t.record(call({ from: 'anonymous' }), CLEAN);
-      expect(writes.mock.calls.length).toBe(1);
-      expect(pipelines).toHaveBeenCalledTimes(5 * 2 + 1);
+      expect([writes.mock.calls.length, sent.mock.calls.length]).toEqual([1, 1]);
     } finally {
       writes.mockRestore();
-      pipelines.mockRestore();
+      sent.mockRestore();
     }
-    expect(perCall).toEqual(Array(5).fill({ observe: 1, record: 1 }));
+    // [socket writes, commands]: one of each, for a call with a caller, a destination, two
+    // PASSporTs, a bank, reports, and a failing verdict (campaign and history writes).
+    expect(perCall).toEqual(Array(5).fill({ observe: [1, 1], record: [1, 1] }));
+    expect([...names].every((n) => n === 'evalsha' || n === 'eval')).toBe(true);
+  });
+
+  it('a verdict cache on the same Redis rides in the same commands; one on another client does not', async () => {
+    const t = tracker();
+    const local = new MemoryVerdictCache<{ v: number }>(100);
+    const cache = new RedisVerdictCache(guardFor(client), local, `${t.keyPrefix}verdict:`);
+    const sameGuard = new RedisVerdictCache((t as unknown as { guard: RedisGuard }).guard, new MemoryVerdictCache<{ v: number }>(100), `${t.keyPrefix}verdict:`);
+    const c = busyCall(1);
+    const sent = jest.spyOn(client, 'sendCommand');
+    try {
+      // Another guard: two commands, sent together (one round trip).
+      expect(await observeAndFetch(t, cache, 'k1', c)).toEqual([undefined, expect.objectContaining({ replayed: false })]);
+      expect(sent).toHaveBeenCalledTimes(2);
+      sent.mockClear();
+
+      // The same guard: one command each way, and the entry is there for the next call.
+      expect((await observeAndFetch(t, sameGuard, 'k2', busyCall(2)))[0]).toBeUndefined();
+      expect(sent).toHaveBeenCalledTimes(1);
+      sent.mockClear();
+      recordAndStore(t, c, FAILING, { cache: sameGuard, key: 'k2', value: { v: 42 }, ttlMs: 60_000 });
+      await until(() => sent.mock.calls.length === 1, 1000, 'the record command');
+      await until(async () => (await client.pttl(sameGuard.redisKey('k2'))) > 0, 1000, 'the verdict entry');
+      expect(await client.pttl(sameGuard.redisKey('k2'))).toBeLessThanOrEqual(60_000);
+      // Another instance (empty in-process level) finds it in the same command as its counters.
+      const other = new RedisVerdictCache((t as unknown as { guard: RedisGuard }).guard, new MemoryVerdictCache<{ v: number }>(100), `${t.keyPrefix}verdict:`);
+      sent.mockClear();
+      const [found, signals] = await observeAndFetch(t, other, 'k2', busyCall(3));
+      expect(found).toEqual({ v: 42 });
+      expect(other.peek('k2')).toEqual({ v: 42 });
+      expect(signals.distinctDestinations?.[0]?.count).toBeGreaterThan(0);
+      expect(sent).toHaveBeenCalledTimes(1);
+    } finally {
+      sent.mockRestore();
+    }
   });
 });
 
 describe('key layout', () => {
-  it('every command touches one key, tagged with the entity it belongs to (Redis Cluster safe)', async () => {
-    const t = tracker();
-    const sent: unknown[][][] = [];
-    const real = client.pipeline.bind(client);
-    const spy = jest.spyOn(client, 'pipeline').mockImplementation((commands?: unknown[][]) => {
-      sent.push(commands ?? []);
-      return real(commands);
-    });
-    try {
-      await t.reports.addReport({ number: '+442079460123', category: 'scam', reporter: 'x', at: T0 });
-      for (let i = 0; i < DEFAULT_POLICY.campaign.minFailedCalls + 1; i++) {
-        const c = busyCall(i);
-        await t.observe(c);
-        await t.record(c, FAILING);
-      }
-      await t.record(call({ from: 'anonymous', to: dest(1) }), CLEAN);
-      await t.listCampaigns(T0 + 60_000);
-    } finally {
-      spy.mockRestore();
+  it('every key is prefixed and tagged, and every script call a Cluster would get touches one hash tag', async () => {
+    // A client that says it is a Cluster, so the tracker splits its ops by hash tag: each script
+    // call it makes must then name keys of one tag only (one slot), which is checked here before
+    // the call goes on to the real Redis.
+    client.defineCommand('callguardOps', { lua: OPS_SCRIPT });
+    const real = client as unknown as { callguardOps: (n: number, keys: string[], args: unknown[]) => Promise<unknown> };
+    const calls: string[][] = [];
+    const piped: unknown[][][] = [];
+    const fakeCluster = {
+      isCluster: true,
+      status: 'ready',
+      callguardOps: (n: number, keys: string[], args: unknown[]) => {
+        calls.push(keys);
+        return real.callguardOps(n, keys, args);
+      },
+      pipeline: (commands: unknown[][]) => {
+        piped.push(commands);
+        return client.pipeline(commands as never);
+      },
+    } as unknown as Redis;
+    const t = tracker({ on: fakeCluster });
+    const cache = new RedisVerdictCache((t as unknown as { guard: RedisGuard }).guard, new MemoryVerdictCache<object>(10), `${t.keyPrefix}verdict:`);
+    await t.reports.addReport({ number: '+442079460123', category: 'scam', reporter: 'x', at: T0 });
+    for (let i = 0; i < DEFAULT_POLICY.campaign.minFailedCalls + 1; i++) {
+      const c = busyCall(i);
+      await observeAndFetch(t, cache, `k${i}`, c);
+      recordAndStore(t, c, FAILING, { cache, key: `k${i}`, value: { i }, ttlMs: 10_000 });
     }
-    const commands = sent.flat();
-    expect(commands.length).toBeGreaterThan(50);
-    for (const cmd of commands) {
+    await sleep(50);
+    await t.record(call({ from: 'anonymous', to: dest(1) }), CLEAN);
+    expect(await t.listCampaigns(T0 + 60_000)).toHaveLength(1);
+
+    expect(calls.length).toBeGreaterThan(50);
+    const tagOf = (key: string) => {
+      const open = key.indexOf('{');
+      const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+      return close > open + 1 ? key.slice(open + 1, close) : key;
+    };
+    for (const keys of calls) {
+      expect(new Set(keys.map(tagOf)).size).toBe(1);
+      for (const key of keys) {
+        expect(key.startsWith(t.keyPrefix)).toBe(true);
+        if (!key.startsWith(`${t.keyPrefix}verdict:`)) expect(key).toMatch(/\{[^{}]+\}/);
+      }
+    }
+    // The campaign list's reads, the only pipelines left: one key each, tagged.
+    for (const cmd of piped.flat()) {
       const keys = (await client.call('COMMAND', 'GETKEYS', ...(cmd as (string | number)[]))) as string[];
-      expect({ cmd: cmd[0], keys: keys.length }).toEqual({ cmd: cmd[0], keys: 1 });
+      expect(keys).toHaveLength(1);
       expect(keys[0]).toMatch(/\{[^{}]+\}/);
       expect(keys[0]!.startsWith(t.keyPrefix)).toBe(true);
     }
@@ -192,6 +262,28 @@ describe('when Redis goes away and comes back', () => {
   afterAll(async () => {
     own.disconnect();
     await stopRedis(server);
+  });
+
+  it('carries on from Redis when the server has forgotten the script (SCRIPT FLUSH; a restart is a new connection)', async () => {
+    const t = tracker({ on: own });
+    const vkey = `${t.keyPrefix}v:{+442079460123}`;
+    await t.observe(call({ to: dest(1), at: T0 }));
+    // Another instance's call, only in Redis: tells Redis's answer from this instance's own.
+    await own.zadd(vkey, T0, dest(100));
+    await own.script('FLUSH');
+    const sent = jest.spyOn(own, 'sendCommand');
+    try {
+      const s = await t.observe(call({ to: dest(2), at: T0 + 1 }));
+      expect(s.distinctDestinations?.map((d) => d.count)).toEqual([3, 3]);
+      // EVALSHA refused with NOSCRIPT, then the same call sent as EVAL: one extra round trip, once.
+      expect(sent).toHaveBeenCalledTimes(2);
+      sent.mockClear();
+      await t.observe(call({ to: dest(3), at: T0 + 2 }));
+      expect(sent).toHaveBeenCalledTimes(1);
+    } finally {
+      sent.mockRestore();
+    }
+    expect((await t.observe(call({ to: dest(3), at: T0 + 3 }))).distinctDestinations?.[0]?.count).toBe(4);
   });
 
   it('scores from memory while it is down, within a few ms, and from Redis again once it is back', async () => {

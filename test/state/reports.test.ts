@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { execOps } from '../../src/state/behaviour';
 import { MemoryReportStore, normaliseReport, RedisReportStore, type NewFraudReport } from '../../src/state/reports';
 import { absentRedis, connect, deleteByPrefix, guardFor, T0, uniquePrefix, until } from './support';
 
@@ -73,7 +74,7 @@ describe('reports in Redis', () => {
   it('summarises many reports from two small replies', async () => {
     const r = store(500);
     for (let i = 0; i < 600; i++) await r.addReport(report({ at: T0 + i, category: i % 10 === 0 ? 'nuisance' : 'scam' }));
-    const replies = (await client.pipeline(r.summaryCommands('+442079460123', T0 + 1000).map((c) => c.args)).exec())!.map(([, v]) => v);
+    const replies = await execOps(client, [r.summaryOp('+442079460123', T0 + 1000)]);
     expect(replies[0]).toBe(500);
     expect(replies[1]).toHaveLength(4); // two categories, with their newest times
     expect(r.parseSummary(replies)).toEqual({ count: 500, newestAt: T0 + 599, categories: ['nuisance', 'scam'] });

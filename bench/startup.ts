@@ -14,8 +14,8 @@ async function main(): Promise<void> {
     const r = await measureStartup({ numbers: Number(process.env.BENCH_REGISTRY_NUMBERS ?? 1_000_000), tmp, profilesDir: join(tmp, 'profiles'), timeoutMs: 180_000, goals });
     console.log(`registry: ${r.registry.numbers} numbers, ${r.registry.prefixes} prefixes, ${r.registry.banks} banks (${r.registry.fileMb.toFixed(0)} MB)`);
     console.log(startLine('sample registry', r.sample));
-    console.log(startLine('first start', r.first, goals));
-    console.log(startLine('restart', r.restart, goals));
+    console.log(startLine('first start (validates the file)', r.first, goals));
+    console.log(startLine('restart (validates the file, reads the snapshot)', r.restart, goals));
     const per = perEntryLine(r);
     if (per) console.log(per);
   } finally {

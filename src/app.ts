@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type Redis from 'ioredis';
 import { CallAssessor, type StaticAssessment } from './calls/assess';
 import { loadConfig, type Config } from './config';
@@ -10,7 +10,7 @@ import { healthRoutes } from './ops/health';
 import { createMetrics, metricsRoutes, type Metrics, type MetricsOptions } from './ops/metrics';
 import { loggerOptions } from './ops/logger';
 import { loadNumbering } from './numbering';
-import { FileRegistryBackend, findInvalidNumbers, loadRegistryFile, type RegistryEntry, RedisRegistryBackend, RegistryStore } from './registry';
+import { FileRegistryBackend, findInvalidNumbers, loadRegistryFile, type NumberTable, RedisRegistryBackend, RegistryStore } from './registry';
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
 import { createShakenVerifier, loadTrustAnchors } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
@@ -62,18 +62,22 @@ export interface BuildOptions {
 /**
  * Checks the seed registry's numbers against the numbering plan in the background, slice by
  * slice: an E.164-shaped number that no plan allows is most likely a typo in a bank's entry,
- * and the operator must hear of it, but a million numbers must not hold the start.
+ * and the operator must hear of it, but a million numbers must not hold the start. It begins
+ * once the app is ready, so its slices do not lengthen the start itself, and walks the seed's
+ * compact table, which is never changed in place, so edits made meanwhile cannot upset it.
  */
-function checkSeedNumbers(entries: readonly RegistryEntry[], defaultCountry: string, log: FastifyBaseLogger): { invalidNumbers: number | null } {
+function checkSeedNumbers(app: FastifyInstance, numbers: NumberTable, defaultCountry: string): { invalidNumbers: number | null } {
   const status: { invalidNumbers: number | null } = { invalidNumbers: null };
-  void findInvalidNumbers(entries, defaultCountry, 250).then((invalid) => {
-    status.invalidNumbers = invalid.length;
-    if (invalid.length === 0) return;
-    log.warn(
-      { count: invalid.length, first: invalid.slice(0, 50).map((e) => ({ number: e.key, bankId: e.bankId })) },
-      'registry numbers that are not valid in the numbering plan: check them for typos',
-    );
-  }, (err: unknown) => log.error({ err }, 'registry numbering-plan check failed'));
+  app.addHook('onReady', async () => {
+    void findInvalidNumbers(numbers, defaultCountry, 250).then((invalid) => {
+      status.invalidNumbers = invalid.length;
+      if (invalid.length === 0) return;
+      app.log.warn(
+        { count: invalid.length, first: invalid.slice(0, 50).map((e) => ({ number: e.key, bankId: e.bankId })) },
+        'registry numbers that are not valid in the numbering plan: check them for typos',
+      );
+    }, (err: unknown) => app.log.error({ err }, 'registry numbering-plan check failed'));
+  });
   return status;
 }
 
@@ -116,7 +120,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
 
   const backend = redis ? new RedisRegistryBackend(redis) : new FileRegistryBackend(config.registryDataDir, config.defaultCountry);
   const registry = await RegistryStore.open(backend, () => seed, app.log);
-  const registryCheck = checkSeedNumbers(seed.data.entries, config.defaultCountry, app.log);
+  const registryCheck = checkSeedNumbers(app, seed.data.numbers, config.defaultCountry);
   app.log.info({ backend: backend.name, seed: seed.source, version: registry.version, ...registry.index.size }, 'registry loaded');
 
   const verifier = createShakenVerifier({

@@ -1,8 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, truncateSync } from 'node:fs';
-import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseRegistryDocument, toRegistryDocument, type RegistryData } from './format';
-import { RegistryIndex } from './registry-index';
+import type { CompactRegistry } from './number-table';
+import { readRegistryFile } from './read-document';
+import { RegistryIndex, type RegistryContent } from './registry-index';
+import { decodeSnapshot, encodeSnapshot } from './snapshot';
 import { applyMutations, type AuditRecord, type Mutation, type RegistryBackend } from './store';
 
 /**
@@ -12,6 +14,10 @@ import { applyMutations, type AuditRecord, type Mutation, type RegistryBackend }
  * journal is folded into a new snapshot (written to a temporary file, synced, renamed) once it
  * grows, so start-up stays quick. A torn last line from a crash mid-write is ignored: its
  * change was never acknowledged.
+ *
+ * The snapshot is the compact registry (snapshot.ts), read back without parsing a million
+ * entries. A data folder from before holds a JSON snapshot (registry.json) instead: it is
+ * still read, and replaced by the compact one when the journal is next folded.
  */
 export class FileRegistryBackend implements RegistryBackend {
   readonly name = 'file';
@@ -28,6 +34,10 @@ export class FileRegistryBackend implements RegistryBackend {
   }
 
   private get snapshotPath() {
+    return join(this.dir, 'registry.snapshot');
+  }
+  /** The JSON snapshot of earlier versions. */
+  private get legacySnapshotPath() {
     return join(this.dir, 'registry.json');
   }
   private get journalPath() {
@@ -37,15 +47,12 @@ export class FileRegistryBackend implements RegistryBackend {
     return join(this.dir, 'audit.jsonl');
   }
 
-  async load(): Promise<{ data: RegistryData; version: string } | null> {
-    if (!existsSync(this.snapshotPath)) return null;
-    const snapshot = JSON.parse(readFileSync(this.snapshotPath, 'utf8')) as { version: string };
-    // Our own output, validated when it was written: read without checking every number again.
-    const { data, problems } = parseRegistryDocument(snapshot, this.defaultCountry, { deferPlanCheck: true });
-    if (problems.length) throw new Error(`registry snapshot ${this.snapshotPath} is damaged: ${problems[0]?.at}: ${problems[0]?.error}`);
-    let version = snapshot.version;
-    if (!existsSync(this.journalPath)) return { data, version };
-    const index = new RegistryIndex(data, version);
+  async load(): Promise<{ data: RegistryContent; version: string } | null> {
+    const base = this.readSnapshot();
+    if (!base) return null;
+    let version = base.version;
+    if (!existsSync(this.journalPath)) return base;
+    const index = new RegistryIndex(base.data, version);
     const text = readFileSync(this.journalPath, 'utf8');
     let goodBytes = 0;
     for (const line of text.split('\n')) {
@@ -65,22 +72,38 @@ export class FileRegistryBackend implements RegistryBackend {
       // Cut the torn tail, or the next change would be appended behind it and lost on reload.
       truncateSync(this.journalPath, goodBytes);
     }
-    return { data: index.data(), version };
+    return { data: index.view(), version };
+  }
+
+  private readSnapshot(): { data: RegistryContent; version: string } | null {
+    if (existsSync(this.snapshotPath)) {
+      try {
+        return decodeSnapshot(readFileSync(this.snapshotPath), this.defaultCountry);
+      } catch (err) {
+        throw new Error(`registry snapshot ${this.snapshotPath} is damaged: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    if (!existsSync(this.legacySnapshotPath)) return null;
+    // Our own output, validated when it was written: read without checking every number again.
+    const { data, problems, rest } = readRegistryFile(this.legacySnapshotPath, this.defaultCountry, { deferPlanCheck: true });
+    const problem = problems[0] ?? (typeof rest.version !== 'string' ? { at: 'version', error: 'missing' } : null);
+    if (problem) throw new Error(`registry snapshot ${this.legacySnapshotPath} is damaged: ${problem.at}: ${problem.error}`);
+    return { data, version: rest.version as string };
   }
 
   /**
    * Nothing is written until the first change: until then the seed (REGISTRY_FILE) is the
    * registry, read afresh at every start.
    */
-  async seed(data: RegistryData, version: string): Promise<{ data: RegistryData; version: string }> {
+  async seed(data: RegistryContent, version: string): Promise<{ data: RegistryContent; version: string }> {
     return { data, version };
   }
 
-  async commit(mutations: Mutation[], audit: AuditRecord[], version: string, current: () => { data: RegistryData; version: string }): Promise<void> {
+  async commit(mutations: Mutation[], audit: AuditRecord[], version: string, current: () => RegistryIndex): Promise<void> {
     // The first change pins the seed as the base the journal applies to.
-    if (!existsSync(this.snapshotPath)) {
+    if (!existsSync(this.snapshotPath) && !existsSync(this.legacySnapshotPath)) {
       const base = current();
-      await this.writeSnapshot(base.data, base.version);
+      await this.writeSnapshot(base.view(), base.version);
     }
     this.journal ??= await open(this.journalPath, 'a');
     this.audit ??= await open(this.auditPath, 'a');
@@ -90,12 +113,15 @@ export class FileRegistryBackend implements RegistryBackend {
     await this.journal.datasync();
     this.journalLines++;
     if (this.journalLines >= this.compactEvery) {
-      // The snapshot must include this change: apply it to a copy of the current data.
-      const index = new RegistryIndex(current().data, version);
-      applyMutations(index, mutations);
-      await this.writeSnapshot(index.data(), version);
+      // The snapshot must include this change: apply it to a copy (the copy shares the current
+      // table, which is never changed in place, and merges its own).
+      const next = new RegistryIndex(current().view(), version);
+      applyMutations(next, mutations);
+      await this.writeSnapshot(next.view(), version);
       await this.journal.truncate(0);
       this.journalLines = 0;
+      // Only now is the JSON snapshot of an older version no longer the journal's base.
+      if (existsSync(this.legacySnapshotPath)) await unlink(this.legacySnapshotPath);
     }
   }
 
@@ -123,12 +149,15 @@ export class FileRegistryBackend implements RegistryBackend {
     this.audit = null;
   }
 
-  private async writeSnapshot(data: RegistryData, version: string): Promise<void> {
+  private async writeSnapshot(data: CompactRegistry, version: string): Promise<void> {
     const tmp = `${this.snapshotPath}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify({ version, ...toRegistryDocument(data) }));
-    const fh = await open(tmp, 'r+');
-    await fh.datasync();
-    await fh.close();
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(encodeSnapshot(data, version));
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, this.snapshotPath);
     // Make the rename itself durable.
     const dir = await open(this.dir, 'r');

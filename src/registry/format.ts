@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseNumber } from '../numbers';
+import { entryAt, internSpcs, keyString, type NumberTable } from './number-table';
 
 /**
  * The registry file of the contract, validated entry by entry so that one bad line names
@@ -102,6 +103,20 @@ export function normalisePrefix(input: string): string | { error: string } {
   return PREFIX_RE.test(compact) ? compact : { error: `prefix "${input}" must be + followed by 1-15 digits` };
 }
 
+/**
+ * The normalised number or prefix of one checked raw entry, or what is wrong with it: the checks
+ * of `toEntry` without making the entry (the registry file's reader keeps no entry objects).
+ */
+export function entryKeyOf(
+  raw: NumberEntryInput,
+  defaultCountry: string,
+  bankIds: ReadonlySet<string>,
+  deferPlanCheck = false,
+): string | { error: string } {
+  if (!bankIds.has(raw.bankId)) return { error: `bankId "${raw.bankId}" is not a bank in the registry` };
+  return raw.number !== undefined ? normaliseRegistryNumber(raw.number, defaultCountry, deferPlanCheck) : normalisePrefix(raw.prefix ?? '');
+}
+
 /** Turns one raw entry into a RegistryEntry, or says what is wrong with it. */
 export function toEntry(
   raw: NumberEntryInput,
@@ -109,9 +124,7 @@ export function toEntry(
   bankIds: ReadonlySet<string>,
   deferPlanCheck = false,
 ): RegistryEntry | { error: string } {
-  if (!bankIds.has(raw.bankId)) return { error: `bankId "${raw.bankId}" is not a bank in the registry` };
-  const key =
-    raw.number !== undefined ? normaliseRegistryNumber(raw.number, defaultCountry, deferPlanCheck) : normalisePrefix(raw.prefix ?? '');
+  const key = entryKeyOf(raw, defaultCountry, bankIds, deferPlanCheck);
   if (typeof key !== 'string') return key;
   const entry: RegistryEntry = { kind: raw.number !== undefined ? 'number' : 'prefix', key, bankId: raw.bankId, inboundOnly: raw.inboundOnly };
   if (raw.authorisedSpcs) entry.authorisedSpcs = internSpcs(raw.authorisedSpcs);
@@ -119,31 +132,23 @@ export function toEntry(
 }
 
 /**
- * One shared array per distinct list of carriers: a million entries name a handful of lists,
- * and a copy each would cost tens of megabytes. Entries are never mutated in place.
- */
-const spcLists = new Map<string, string[]>();
-function internSpcs(spcs: string[]): string[] {
-  const unique = [...new Set(spcs)];
-  const key = unique.join(',');
-  let shared = spcLists.get(key);
-  if (!shared) {
-    if (spcLists.size > 10_000) spcLists.clear();
-    spcLists.set(key, (shared = unique));
-  }
-  return shared;
-}
-
-/**
  * The registry numbers that are E.164-shaped but not valid in the numbering plan: the check
- * `deferPlanCheck` left for later. Works in slices and yields between them, so it can run
- * beside live traffic.
+ * `deferPlanCheck` left for later. Takes entries or a compact table (walked in place: no entry
+ * objects are made but for the invalid numbers). Works in slices and yields between them, so it
+ * can run beside live traffic.
  */
-export async function findInvalidNumbers(entries: readonly RegistryEntry[], defaultCountry: string, sliceSize = 2000): Promise<RegistryEntry[]> {
+export async function findInvalidNumbers(numbers: readonly RegistryEntry[] | NumberTable, defaultCountry: string, sliceSize = 2000): Promise<RegistryEntry[]> {
   const invalid: RegistryEntry[] = [];
-  for (let i = 0; i < entries.length; i += sliceSize) {
-    for (const e of entries.slice(i, i + sliceSize)) {
-      if (e.kind === 'number' && !parseNumber(e.key, defaultCountry, { withType: false }).valid) invalid.push(e);
+  const valid = (key: string) => parseNumber(key, defaultCountry, { withType: false }).valid;
+  const count = 'templateIds' in numbers ? numbers.keys.length : numbers.length;
+  for (let i = 0; i < count; i += sliceSize) {
+    for (let j = i; j < Math.min(count, i + sliceSize); j++) {
+      if ('templateIds' in numbers) {
+        if (!valid(keyString(numbers.keys[j]!))) invalid.push(entryAt(numbers, j));
+      } else {
+        const e = numbers[j]!;
+        if (e.kind === 'number' && !valid(e.key)) invalid.push(e);
+      }
     }
     await new Promise((resolve) => setImmediate(resolve));
   }

@@ -1,6 +1,8 @@
 import type Redis from 'ioredis';
 import type { Cluster } from 'ioredis';
-import type { Bank, RegistryData, RegistryEntry } from './format';
+import type { Bank, RegistryEntry } from './format';
+import { entryAt, NumberTableBuilder, requireNumberKey } from './number-table';
+import type { RegistryContent } from './registry-index';
 import type { AuditRecord, Mutation, RegistryBackend } from './store';
 
 /**
@@ -30,18 +32,25 @@ export class RedisRegistryBackend implements RegistryBackend {
     this.k = { banks: `${p}banks`, entries: `${p}entries`, version: `${p}version`, log: `${p}log`, audit: `${p}audit`, seeding: `${p}seeding` };
   }
 
-  async load(): Promise<{ data: RegistryData; version: string } | null> {
+  async load(): Promise<{ data: RegistryContent; version: string } | null> {
     // Read the version first: a change landing during the scan is then seen as newer and re-applied.
     const version = await this.redis.get(this.k.version);
     if (version === null) return null;
     const banks: Bank[] = [];
-    for (const [, json] of await this.scanHash(this.k.banks)) banks.push(JSON.parse(json) as Bank);
-    const entries: RegistryEntry[] = [];
-    for (const [, json] of await this.scanHash(this.k.entries)) entries.push(JSON.parse(json) as RegistryEntry);
-    return { data: { banks, entries }, version };
+    await this.scanHash(this.k.banks, (_, json) => banks.push(JSON.parse(json) as Bank));
+    // Numbers go straight into a compact table, a page at a time: no million entry objects kept.
+    // HSCAN may return a field twice; the builder keeps one of each number (the index, one prefix).
+    const builder = new NumberTableBuilder();
+    const prefixes: RegistryEntry[] = [];
+    await this.scanHash(this.k.entries, (_, json) => {
+      const e = JSON.parse(json) as RegistryEntry;
+      if (e.kind === 'prefix') prefixes.push(e);
+      else builder.add(requireNumberKey(e.key), builder.interner.id(e.bankId, e.inboundOnly, e.authorisedSpcs));
+    });
+    return { data: { banks, numbers: builder.build().table, prefixes }, version };
   }
 
-  async seed(data: RegistryData, version: string): Promise<{ data: RegistryData; version: string }> {
+  async seed(data: RegistryContent, version: string): Promise<{ data: RegistryContent; version: string }> {
     const won = await this.redis.set(this.k.seeding, String(process.pid), 'EX', 120, 'NX');
     if (won !== 'OK') {
       // Another instance is seeding: wait for its version to appear, then read what it wrote.
@@ -55,7 +64,7 @@ export class RedisRegistryBackend implements RegistryBackend {
     const tx = this.redis.multi();
     tx.del(this.k.banks, this.k.entries);
     for (const chunk of chunks(data.banks, 1000)) tx.hset(this.k.banks, ...chunk.flatMap((b) => [b.id, JSON.stringify(b)]));
-    for (const chunk of chunks(data.entries, 5000)) tx.hset(this.k.entries, ...chunk.flatMap((e) => [`${e.kind}:${e.key}`, JSON.stringify(e)]));
+    for (const chunk of chunks(entriesOf(data), 5000)) tx.hset(this.k.entries, ...chunk.flatMap((e) => [`${e.kind}:${e.key}`, JSON.stringify(e)]));
     tx.set(this.k.version, version);
     await tx.exec();
     return { data, version };
@@ -164,21 +173,38 @@ export class RedisRegistryBackend implements RegistryBackend {
     // The Redis client belongs to the app, which closes it.
   }
 
-  private async scanHash(key: string): Promise<[string, string][]> {
-    const out: [string, string][] = [];
+  /** Calls `each` with every field and value of a hash, page by page. */
+  private async scanHash(key: string, each: (field: string, value: string) => void): Promise<void> {
     let cursor = '0';
     do {
       const [next, flat] = await this.redis.hscan(key, cursor, 'COUNT', 10_000);
-      for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+      for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
       cursor = next;
     } while (cursor !== '0');
-    return out;
   }
 }
 
 /** Audit records per stream entry. */
 const AUDIT_BATCH = 500;
 
-function* chunks<T>(items: T[], size: number): Generator<T[]> {
-  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+/** The entries of either form of content; those of a compact table made one at a time. */
+function* entriesOf(data: RegistryContent): Generator<RegistryEntry> {
+  if ('entries' in data) {
+    yield* data.entries;
+    return;
+  }
+  for (let i = 0; i < data.numbers.keys.length; i++) yield entryAt(data.numbers, i);
+  yield* data.prefixes;
+}
+
+function* chunks<T>(items: Iterable<T>, size: number): Generator<T[]> {
+  let chunk: T[] = [];
+  for (const item of items) {
+    chunk.push(item);
+    if (chunk.length === size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length) yield chunk;
 }

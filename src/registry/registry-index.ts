@@ -1,4 +1,17 @@
 import type { Bank, RegistryData, RegistryEntry } from './format';
+import {
+  EMPTY_TABLE,
+  entryAt,
+  findNumber,
+  mergeNumbers,
+  NumberTableBuilder,
+  numberKey,
+  requireNumberKey,
+  templateAt,
+  type CompactRegistry,
+  type EntryTemplate,
+  type NumberTable,
+} from './number-table';
 
 /** What a caller ID matched in the registry. */
 export interface RegistryMatch {
@@ -12,44 +25,79 @@ export interface RegistryMatch {
   key: string;
 }
 
+/** The registry's content in either form: entry objects (tests, Redis, small data) or compact (files, snapshots). */
+export type RegistryContent = RegistryData | CompactRegistry;
+
+/** Changed numbers held beside the table before they are merged into a new one: at least this many... */
+const OVERLAY_MIN = 4096;
+/** ...or this share of the table, so merging (a pass over the whole table) costs O(1) per change. */
+const OVERLAY_SHARE = 32;
+
 /**
- * The registry's lookup index. Exact numbers are one Map lookup; prefixes are found longest
- * first by trying each length of the number (at most 15 Map lookups), so a lookup costs
- * O(length of the number) whatever the registry's size.
+ * The registry's lookup index.
+ *
+ * Numbers live in a compact table (number-table.ts: sorted doubles and template ids, 10 bytes a
+ * number) and are found by binary search. A table is never changed in place: set and delete go
+ * to a small overlay (a Map read before the table, null marking a deleted number), and once the
+ * overlay grows past a share of the table the two are merged into a new table. So a change
+ * costs O(log n), and a lookup one Map read and about 20 steps of binary search.
+ *
+ * Prefixes are few: a Map, found longest first by trying each prefix length in use (at most 15
+ * Map lookups).
  *
  * Changes are applied in place by synchronous methods: JavaScript runs one thing at a time, so
  * a lookup sees the registry before or after a change (or a whole import), never half of it.
  */
 export class RegistryIndex {
-  private readonly numbers = new Map<string, RegistryEntry>();
-  private readonly prefixes = new Map<string, RegistryEntry>();
   private readonly banks = new Map<string, Bank>();
+  private table: NumberTable = EMPTY_TABLE;
+  /** Numbers set (their entry) or deleted (null) since the table was made, by table key. */
+  private overlay = new Map<number, RegistryEntry | null>();
+  private numberCount = 0;
+  private readonly prefixes = new Map<string, RegistryEntry>();
   /** How many prefixes there are of each length: the lengths worth trying in a lookup. */
   private readonly prefixLengths = new Map<number, number>();
   private longestPrefix = 0;
   private shortestPrefix = Number.POSITIVE_INFINITY;
 
   constructor(
-    data: RegistryData,
+    content: RegistryContent,
     /** Changes with every change to the registry: part of every verdict cache key. */
     public version: string,
   ) {
-    this.load(data);
+    this.load(content);
   }
 
-  /** Replaces the whole content. */
-  load(data: RegistryData): void {
-    this.numbers.clear();
-    this.prefixes.clear();
+  /** Replaces the whole content. A compact table is taken as it is (tables are never changed in place). */
+  load(content: RegistryContent): void {
     this.banks.clear();
+    this.overlay.clear();
+    this.prefixes.clear();
     this.prefixLengths.clear();
-    for (const bank of data.banks) this.banks.set(bank.id, bank);
-    for (const entry of data.entries) this.setEntry(entry);
+    for (const bank of content.banks) this.banks.set(bank.id, bank);
+    if ('entries' in content) {
+      const builder = new NumberTableBuilder();
+      for (const entry of content.entries) {
+        if (entry.kind === 'prefix') this.setPrefix(entry);
+        else builder.add(requireNumberKey(entry.key), builder.interner.id(entry.bankId, entry.inboundOnly, entry.authorisedSpcs));
+      }
+      // Of a number given twice the last one stays, as with one set after the other.
+      this.table = builder.build().table;
+    } else {
+      this.table = content.numbers;
+      for (const entry of content.prefixes) this.setPrefix(entry);
+    }
+    this.numberCount = this.table.keys.length;
     this.recomputePrefixBounds();
   }
 
   get size(): { banks: number; numbers: number; prefixes: number } {
-    return { banks: this.banks.size, numbers: this.numbers.size, prefixes: this.prefixes.size };
+    return { banks: this.banks.size, numbers: this.numberCount, prefixes: this.prefixes.size };
+  }
+
+  /** Numbers changed since the table was last merged (see `compact`). */
+  get pendingChanges(): number {
+    return this.overlay.size;
   }
 
   bank(id: string): Bank | undefined {
@@ -60,35 +108,64 @@ export class RegistryIndex {
     return [...this.banks.values()];
   }
 
-  /** Every entry, numbers then prefixes (for export). */
+  /** Every entry, numbers (ascending) then prefixes, made on demand (for export). */
   *allEntries(): Generator<RegistryEntry> {
-    yield* this.numbers.values();
+    const table = this.compacted();
+    for (let i = 0; i < table.keys.length; i++) yield entryAt(table, i);
     yield* this.prefixes.values();
   }
 
   entriesOfBank(bankId: string): RegistryEntry[] {
-    return [...this.allEntries()].filter((e) => e.bankId === bankId);
+    const table = this.compacted();
+    // The bank's templates first: only its own numbers are made into objects.
+    const ofBank = table.templates.map((t) => t.bankId === bankId);
+    const out: RegistryEntry[] = [];
+    for (let i = 0; i < table.keys.length; i++) if (ofBank[table.templateIds[i]!]) out.push(entryAt(table, i));
+    for (const e of this.prefixes.values()) if (e.bankId === bankId) out.push(e);
+    return out;
   }
 
   data(): RegistryData {
     return { banks: this.allBanks(), entries: [...this.allEntries()] };
   }
 
+  /**
+   * The content as it is now, compact. Nothing in it is changed afterwards (tables are replaced,
+   * not changed), so it can be written out while the index goes on changing.
+   */
+  view(): CompactRegistry {
+    return { banks: this.allBanks(), numbers: this.compacted(), prefixes: [...this.prefixes.values()] };
+  }
+
   /** The entry for an E.164 number: the exact number first, then the longest prefix. */
   lookup(e164: string): RegistryMatch | null {
-    const exact = this.numbers.get(e164);
-    if (exact) return this.toMatch(exact);
+    const key = numberKey(e164);
+    if (!Number.isNaN(key)) {
+      const changed = this.overlay.get(key);
+      if (changed) return this.toMatch(changed, 'number', e164);
+      if (changed === undefined) {
+        const i = findNumber(this.table, key);
+        if (i >= 0) return this.toMatch(templateAt(this.table, i), 'number', e164);
+      }
+    }
     for (let len = Math.min(e164.length, this.longestPrefix); len >= this.shortestPrefix; len--) {
       if (!this.prefixLengths.has(len)) continue;
-      const entry = this.prefixes.get(e164.slice(0, len));
-      if (entry) return this.toMatch(entry);
+      const prefix = e164.slice(0, len);
+      const entry = this.prefixes.get(prefix);
+      if (entry) return this.toMatch(entry, 'prefix', prefix);
     }
     return null;
   }
 
   /** The entry stored under exactly this number or prefix. */
   entry(kind: 'number' | 'prefix', key: string): RegistryEntry | undefined {
-    return (kind === 'number' ? this.numbers : this.prefixes).get(key);
+    if (kind === 'prefix') return this.prefixes.get(key);
+    const n = numberKey(key);
+    if (Number.isNaN(n)) return undefined;
+    const changed = this.overlay.get(n);
+    if (changed !== undefined) return changed ?? undefined;
+    const i = findNumber(this.table, n);
+    return i >= 0 ? entryAt(this.table, i) : undefined;
   }
 
   setBank(bank: Bank): void {
@@ -100,10 +177,52 @@ export class RegistryIndex {
   }
 
   setEntry(entry: RegistryEntry): void {
-    if (entry.kind === 'number') {
-      this.numbers.set(entry.key, entry);
+    if (entry.kind === 'prefix') {
+      this.setPrefix(entry);
       return;
     }
+    const key = requireNumberKey(entry.key);
+    if (!this.hasNumber(key)) this.numberCount++;
+    this.overlay.set(key, entry);
+    this.compactIfLarge();
+  }
+
+  deleteEntry(kind: 'number' | 'prefix', key: string): void {
+    if (kind === 'prefix') {
+      this.deletePrefix(key);
+      return;
+    }
+    const n = numberKey(key);
+    if (Number.isNaN(n) || !this.hasNumber(n)) return;
+    this.numberCount--;
+    // Only a number the table holds needs a mark; one set since then is simply forgotten.
+    if (findNumber(this.table, n) >= 0) this.overlay.set(n, null);
+    else this.overlay.delete(n);
+    this.compactIfLarge();
+  }
+
+  /** Merges the overlay into a new table. Lookups are as quick either way; this bounds the overlay's memory. */
+  compact(): void {
+    if (this.overlay.size === 0) return;
+    this.table = mergeNumbers(this.table, this.overlay);
+    this.overlay = new Map();
+  }
+
+  private compacted(): NumberTable {
+    this.compact();
+    return this.table;
+  }
+
+  private compactIfLarge(): void {
+    if (this.overlay.size > Math.max(OVERLAY_MIN, this.table.keys.length / OVERLAY_SHARE)) this.compact();
+  }
+
+  private hasNumber(key: number): boolean {
+    const changed = this.overlay.get(key);
+    return changed !== undefined ? changed !== null : findNumber(this.table, key) >= 0;
+  }
+
+  private setPrefix(entry: RegistryEntry): void {
     if (!this.prefixes.has(entry.key)) {
       const len = entry.key.length;
       this.prefixLengths.set(len, (this.prefixLengths.get(len) ?? 0) + 1);
@@ -113,11 +232,7 @@ export class RegistryIndex {
     this.prefixes.set(entry.key, entry);
   }
 
-  deleteEntry(kind: 'number' | 'prefix', key: string): void {
-    if (kind === 'number') {
-      this.numbers.delete(key);
-      return;
-    }
+  private deletePrefix(key: string): void {
     if (!this.prefixes.delete(key)) return;
     const left = (this.prefixLengths.get(key.length) ?? 1) - 1;
     if (left > 0) this.prefixLengths.set(key.length, left);
@@ -133,15 +248,15 @@ export class RegistryIndex {
     this.shortestPrefix = lengths.length ? Math.min(...lengths) : Number.POSITIVE_INFINITY;
   }
 
-  private toMatch(entry: RegistryEntry): RegistryMatch {
-    const bank = this.banks.get(entry.bankId);
+  private toMatch(t: EntryTemplate, match: 'number' | 'prefix', key: string): RegistryMatch {
+    const bank = this.banks.get(t.bankId);
     return {
-      bankId: entry.bankId,
-      bankName: bank?.name ?? entry.bankId,
-      inboundOnly: entry.inboundOnly,
-      ...(entry.authorisedSpcs ? { authorisedSpcs: entry.authorisedSpcs } : {}),
-      match: entry.kind,
-      key: entry.key,
+      bankId: t.bankId,
+      bankName: bank?.name ?? t.bankId,
+      inboundOnly: t.inboundOnly,
+      ...(t.authorisedSpcs ? { authorisedSpcs: t.authorisedSpcs } : {}),
+      match,
+      key,
     };
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Bank, RegistryData, RegistryEntry } from './format';
-import { RegistryIndex } from './registry-index';
+import type { Bank, RegistryEntry } from './format';
+import { RegistryIndex, type RegistryContent } from './registry-index';
 
 /** One change to the registry. Absolute (set or delete), so applying one twice is harmless. */
 export type Mutation =
@@ -24,11 +24,14 @@ export interface AuditRecord {
 export interface RegistryBackend {
   readonly name: string;
   /** The registry as persisted, or null when nothing is persisted yet. */
-  load(): Promise<{ data: RegistryData; version: string } | null>;
+  load(): Promise<{ data: RegistryContent; version: string } | null>;
   /** Persists initial data when nothing is persisted; returns what is persisted afterwards. */
-  seed(data: RegistryData, version: string): Promise<{ data: RegistryData; version: string }>;
-  /** Makes mutations and their audit records durable before resolving. Throws when it cannot. */
-  commit(mutations: Mutation[], audit: AuditRecord[], version: string, current: () => { data: RegistryData; version: string }): Promise<void>;
+  seed(data: RegistryContent, version: string): Promise<{ data: RegistryContent; version: string }>;
+  /**
+   * Makes mutations and their audit records durable before resolving. Throws when it cannot.
+   * `current` is the index before the mutations (its version is the one before `version`).
+   */
+  commit(mutations: Mutation[], audit: AuditRecord[], version: string, current: () => RegistryIndex): Promise<void>;
   readAudit(query: { limit: number; bankId?: string }): Promise<AuditRecord[]>;
   /** Calls `onChange` with changes other instances made (shared backends only). Returns a stop function. */
   follow?(current: () => string, onChange: (change: { mutations: Mutation[]; version: string } | { reload: true }) => void): () => void;
@@ -68,10 +71,10 @@ export class RegistryStore {
   /** Loads what the backend holds, seeding it with `seed()` when it holds nothing. */
   static async open(
     backend: RegistryBackend,
-    seed: () => { data: RegistryData; version: string },
+    seed: () => { data: RegistryContent; version: string },
     log?: { warn(obj: object, msg: string): void },
   ): Promise<RegistryStore> {
-    let loaded: { data: RegistryData; version: string } | null;
+    let loaded: { data: RegistryContent; version: string } | null;
     try {
       loaded = await backend.load();
       if (!loaded) {
@@ -109,7 +112,7 @@ export class RegistryStore {
       const { mutations, audit, result } = plan(this.index);
       if (mutations.length === 0) return result;
       const version = newVersion();
-      await this.backend.commit(mutations, audit, version, () => ({ data: this.index.data(), version: this.index.version }));
+      await this.backend.commit(mutations, audit, version, () => this.index);
       applyMutations(this.index, mutations);
       this.index.version = version;
       return result;

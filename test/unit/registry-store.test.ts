@@ -207,11 +207,50 @@ describe('the data folder before and after the first change', () => {
     expect(readdirSync(dir)).toEqual([]);
     await store.change((i) => planPutBank(i, ADMIN, 'newbank', { name: 'New Bank' }, 'GB'));
     await store.close();
-    expect(readdirSync(dir).sort()).toEqual(['audit.jsonl', 'registry.journal', 'registry.json']);
+    expect(readdirSync(dir).sort()).toEqual(['audit.jsonl', 'registry.journal', 'registry.snapshot']);
     // A different seed no longer matters: the data folder holds the registry now.
     const again = await RegistryStore.open(new FileRegistryBackend(dir, 'GB'), () => ({ data: { banks: [], entries: [] }, version: 'other' }));
     expect(again.index.bank('newbank')?.name).toBe('New Bank');
     expect(again.index.bank('examplebank')).toBeDefined();
     await again.close();
+  });
+});
+
+describe('snapshots written by earlier versions', () => {
+  it('a JSON snapshot (registry.json) still loads with its journal, and is replaced when the journal is folded', async () => {
+    const { readdirSync, writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'callguard-store-'));
+    // What an earlier version wrote: the registry file plus its version, and a journal on top.
+    writeFileSync(join(dir, 'registry.json'), JSON.stringify({ version: 'old-v1', ...seedDoc, banks: seedDoc.banks.map((b) => ({ callbackNumbers: [], ...b })) }));
+    const change = { type: 'entry', kind: 'number', key: '+442079460000', value: { kind: 'number', key: '+442079460000', bankId: 'other', inboundOnly: true } };
+    writeFileSync(join(dir, 'registry.journal'), JSON.stringify({ version: 'old-v2', mutations: [change] }) + '\n');
+
+    const { store } = await open(dir, 3);
+    expect(store.version).toBe('old-v2');
+    expect(store.index.lookup('+443450000000')?.bankId).toBe('examplebank');
+    expect(store.index.lookup('+442079460000')).toMatchObject({ bankId: 'other', inboundOnly: true });
+    await store.change((i) => planPutBank(i, ADMIN, 'newbank', { name: 'New Bank' }, 'GB'));
+    expect(readdirSync(dir).sort()).toEqual(['audit.jsonl', 'registry.journal', 'registry.json']);
+    await store.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460001', { bankId: 'newbank', inboundOnly: false }, 'GB'));
+    const version = store.version;
+    await store.close();
+    // Three journal lines: folded into the compact snapshot, which takes the old one's place.
+    expect(readdirSync(dir).sort()).toEqual(['audit.jsonl', 'registry.journal', 'registry.snapshot']);
+
+    const { store: again } = await open(dir, 3);
+    expect(again.version).toBe(version);
+    expect(again.index.size).toEqual({ banks: 3, numbers: 4, prefixes: 0 });
+    expect(again.index.lookup('+442079460000')).toMatchObject({ bankId: 'other', inboundOnly: true });
+    expect(again.index.lookup('+442079460001')?.bankId).toBe('newbank');
+    await again.close();
+  });
+
+  it('a damaged snapshot stops the start, naming the file', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const { store, dir } = await open();
+    await store.change((i) => planPutBank(i, ADMIN, 'newbank', { name: 'New Bank' }, 'GB'));
+    await store.close();
+    writeFileSync(join(dir, 'registry.snapshot'), readFileSync(join(dir, 'registry.snapshot')).subarray(0, 100));
+    await expect(open(dir)).rejects.toThrow(/registry snapshot .*registry\.snapshot is damaged/);
   });
 });

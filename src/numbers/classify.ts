@@ -85,31 +85,32 @@ export class NumberClassifier {
     if (digits.length < 3 || digits.length > 18 || digits[0] === '0') return undefined;
     for (let len = 1; len <= 3; len++) {
       const callingCode = digits.slice(0, len);
-      if (!this.callingCodeKnown(callingCode)) continue;
+      const countries = this.countriesOf(callingCode);
+      if (countries === null) continue;
       const nationalNumber = digits.slice(len);
       // The library's limits on a national number (MIN/MAX_LENGTH_FOR_NSN).
       if (nationalNumber.length < 2 || nationalNumber.length > 17) return undefined;
       const plan = this.plan(callingCode);
       if (!plan || plan.prefixForParsing?.test(nationalNumber)) return undefined;
-      const country = this.countryOf(callingCode, nationalNumber);
+      const country = this.countryOf(countries, nationalNumber);
       return country ? { country, countryCallingCode: callingCode, nationalNumber } : { countryCallingCode: callingCode, nationalNumber };
     }
     return undefined;
   }
 
-  private readonly callingCodes = new Map<string, boolean>();
-  private callingCodeKnown(callingCode: string): boolean {
-    let known = this.callingCodes.get(callingCode);
-    if (known === undefined) {
-      known = this.metadata.hasCallingCode(callingCode);
-      this.callingCodes.set(callingCode, known);
+  /** Per calling code: its countries, undefined for a non-geographic one, null when it is none. */
+  private readonly callingCodes = new Map<string, readonly string[] | undefined | null>();
+  private countriesOf(callingCode: string): readonly string[] | undefined | null {
+    let countries = this.callingCodes.get(callingCode);
+    if (countries === undefined && !this.callingCodes.has(callingCode)) {
+      countries = this.metadata.hasCallingCode(callingCode) ? this.metadata.getCountryCodesForCallingCode(callingCode) : null;
+      this.callingCodes.set(callingCode, countries);
     }
-    return known;
+    return countries;
   }
 
   /** The library's getCountryByCallingCode: the first country whose leading digits or number types fit. */
-  private countryOf(callingCode: string, nationalNumber: string): string | undefined {
-    const countries = this.metadata.getCountryCodesForCallingCode(callingCode);
+  private countryOf(countries: readonly string[] | undefined, nationalNumber: string): string | undefined {
     if (!countries) return undefined;
     if (countries.length === 1) return countries[0];
     for (const country of countries) {

@@ -1,3 +1,5 @@
+// First: sizes libuv's thread pool before anything starts it (see the module).
+import './ops/thread-pool';
 import type { Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { buildApp } from './app';

@@ -17,7 +17,7 @@ import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
 import type { BehaviourStore } from './state/behaviour';
 import { MemoryBehaviourTracker } from './state/behaviour-memory';
 import { RedisBehaviourTracker } from './state/behaviour-redis';
-import { createRedisClient, RedisGuard } from './state/redis';
+import { createRedisClient, RedisGuard, whenReady } from './state/redis';
 import { MemoryVerdictCache, RedisVerdictCache, type VerdictCache } from './state/verdict-cache';
 
 /** What routes reach through `app.services`: one home for every dependency of a request. */
@@ -58,6 +58,11 @@ export interface BuildOptions {
   /** Pino options, `false` for silence (tests). Defaults to the config's log level. */
   logger?: boolean | object;
 }
+
+/** How long a registry change may take in Redis before it is reported as not confirmed. */
+const REGISTRY_COMMAND_TIMEOUT_MS = 5000;
+/** How long the start waits for Redis before serving the seed registry and catching up later. */
+const REGISTRY_CONNECT_WAIT_MS = 3000;
 
 /**
  * Checks the seed registry's numbers against the numbering plan in the background, slice by
@@ -118,7 +123,13 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
   const metrics = createMetrics(opts.metrics ?? {});
   const redisGuard = redis ? new RedisGuard(redis, app.log, { onError: () => metrics.redisError() }) : null;
 
-  const backend = redis ? new RedisRegistryBackend(redis) : new FileRegistryBackend(config.registryDataDir, config.defaultCountry);
+  // The registry's writes get a connection of their own with a patient timeout: a change
+  // that Redis applies after a 50 ms hot-path timeout would be answered "nothing was changed".
+  const registryRedis = redis && !opts.redis ? createRedisClient(config.redisUrl!, { commandTimeoutMs: REGISTRY_COMMAND_TIMEOUT_MS, cluster: config.redisCluster }) : redis;
+  if (registryRedis && registryRedis !== redis) registryRedis.on('error', (err: Error) => app.log.debug({ err: err.message }, 'redis connection error (registry)'));
+  // Its first load must not mistake "not connected yet" for "Redis is down".
+  if (registryRedis) await whenReady(registryRedis, REGISTRY_CONNECT_WAIT_MS);
+  const backend = registryRedis ? new RedisRegistryBackend(registryRedis) : new FileRegistryBackend(config.registryDataDir, config.defaultCountry);
   const registry = await RegistryStore.open(backend, () => seed, app.log);
   const registryCheck = checkSeedNumbers(app, seed.data.numbers, config.defaultCountry);
   app.log.info({ backend: backend.name, seed: seed.source, version: registry.version, ...registry.index.size }, 'registry loaded');
@@ -190,6 +201,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     await registry.close();
     // Only a client this app made is this app's to close.
     if (redis && !opts.redis) redis.disconnect();
+    if (registryRedis && registryRedis !== redis) registryRedis.disconnect();
   });
   return app;
 }

@@ -95,6 +95,9 @@ export function normaliseRegistryNumber(input: string, defaultCountry: string, d
   if (deferPlanCheck && E164_SHAPE.test(input)) return input;
   const n = parseNumber(input, defaultCountry, { withType: false });
   if (!n.e164 || !n.valid) return { error: `"${input}" is not a valid phone number` };
+  // libphonenumber accepts a few national plans' 16- and 17-digit numbers; E.164 stops at 15
+  // digits, and so does the registry's table (see numberKey).
+  if (!E164_SHAPE.test(n.e164)) return { error: `"${input}" has more digits than an E.164 number may (15)` };
   return n.e164;
 }
 

@@ -73,8 +73,12 @@ export function readRegistry(src: ByteSource, defaultCountry: string, opts: Read
   let rawBanks: unknown;
   /** The outline of the numbers array, read below once the banks are known; null while there is none. */
   let array: Member['array'] = null;
+  // A registry that names its banks or numbers twice is refused: JSON.parse would keep the last
+  // silently, and the scanner would not check the elements of the first.
+  for (const name of ['banks', 'numbers']) {
+    if (members.filter((m) => m.name === name).length > 1) return fatal(`"${name}" appears more than once in the registry`);
+  }
   for (const m of members) {
-    // Of a name given twice the last counts, as with JSON.parse.
     if (m.name === 'numbers' && m.array) {
       array = m.array;
       continue;

@@ -3,7 +3,7 @@ import type { Cluster } from 'ioredis';
 import type { Bank, RegistryEntry } from './format';
 import { entryAt, NumberTableBuilder, requireNumberKey } from './number-table';
 import type { RegistryContent } from './registry-index';
-import type { AuditRecord, Mutation, RegistryBackend } from './store';
+import type { AuditRecord, Mutation, RegistryBackend, RemoteChange } from './store';
 
 /**
  * The registry shared by every instance, in Redis. All keys carry one hash tag so that a
@@ -16,9 +16,9 @@ import type { AuditRecord, Mutation, RegistryBackend } from './store';
  *   callguard:{registry}:audit    stream of audit batches {b: AuditRecord[] JSON}, oldest first in a batch
  *   callguard:{registry}:seeding  string lock held by the instance that seeds an empty Redis
  *
- * Other instances follow the change log (polled every `pollMs`, cheap: one GET of the version
- * while nothing changes) and apply changes to their in-memory index, so a change made on one
- * instance is seen by all within a second.
+ * Every instance polls the change log (every `pollMs`, and before each change it makes, so that
+ * its edits start from the latest registry) and applies the changes to its in-memory index: a
+ * change made on one instance is seen by all within a second.
  */
 export class RedisRegistryBackend implements RegistryBackend {
   readonly name = 'redis';
@@ -33,7 +33,9 @@ export class RedisRegistryBackend implements RegistryBackend {
   }
 
   async load(): Promise<{ data: RegistryContent; version: string } | null> {
-    // Read the version first: a change landing during the scan is then seen as newer and re-applied.
+    // Our place in the change log first, then the version, then the data: a change landing
+    // during the scan is then both in the data and after our place, and replaying it is harmless.
+    const position = await this.logPosition();
     const version = await this.redis.get(this.k.version);
     if (version === null) return null;
     const banks: Bank[] = [];
@@ -47,7 +49,14 @@ export class RedisRegistryBackend implements RegistryBackend {
       if (e.kind === 'prefix') prefixes.push(e);
       else builder.add(requireNumberKey(e.key), builder.interner.id(e.bankId, e.inboundOnly, e.authorisedSpcs));
     });
+    this.lastId = position;
     return { data: { banks, numbers: builder.build().table, prefixes }, version };
+  }
+
+  /** The id of the change log's newest entry ('0-0' when it is empty). */
+  private async logPosition(): Promise<string> {
+    const newest = await this.redis.xrevrange(this.k.log, '+', '-', 'COUNT', 1);
+    return newest[0]?.[0] ?? '0-0';
   }
 
   async seed(data: RegistryContent, version: string): Promise<{ data: RegistryContent; version: string }> {
@@ -61,16 +70,22 @@ export class RedisRegistryBackend implements RegistryBackend {
       }
       throw new Error('timed out waiting for another instance to seed the registry in Redis');
     }
+    const position = await this.logPosition();
     const tx = this.redis.multi();
     tx.del(this.k.banks, this.k.entries);
     for (const chunk of chunks(data.banks, 1000)) tx.hset(this.k.banks, ...chunk.flatMap((b) => [b.id, JSON.stringify(b)]));
     for (const chunk of chunks(entriesOf(data), 5000)) tx.hset(this.k.entries, ...chunk.flatMap((e) => [`${e.kind}:${e.key}`, JSON.stringify(e)]));
     tx.set(this.k.version, version);
     await tx.exec();
+    this.lastId = position;
     return { data, version };
   }
 
   async commit(mutations: Mutation[], audit: AuditRecord[], version: string): Promise<void> {
+    // A change written into a Redis that holds no registry (emptied, or not seeded yet because
+    // it was down when the instances started) would become the whole registry for every
+    // instance that loads it. Refused until the store has seeded it (see RegistryStore).
+    if ((await this.redis.get(this.k.version)) === null) throw new Error('the registry is not in Redis yet: it is seeded as soon as Redis answers');
     const tx = this.redis.multi();
     // Consecutive sets go out as one HSET of many fields: an import of 100,000 entries is then
     // a hundred commands, not a hundred thousand.
@@ -135,38 +150,47 @@ export class RedisRegistryBackend implements RegistryBackend {
     return out;
   }
 
-  follow(current: () => string, onChange: (change: { mutations: Mutation[]; version: string } | { reload: true }) => void): () => void {
-    let lastId: string | null = null;
-    let busy = false;
-    const poll = async () => {
-      if (busy) return;
-      busy = true;
-      try {
-        if (lastId === null) {
-          const newest = await this.redis.xrevrange(this.k.log, '+', '-', 'COUNT', 1);
-          lastId = newest[0]?.[0] ?? '0-0';
-        }
-        const version = await this.redis.get(this.k.version);
-        if (version === null || version === current()) return;
-        const entries = await this.redis.xrange(this.k.log, `(${lastId}`, '+', 'COUNT', 1000);
-        // Our place in the log was trimmed away, or Redis was reset: read everything again.
-        if (entries.length === 0) return onChange({ reload: true });
-        for (const [id, fields] of entries) {
-          lastId = id;
-          const get = (name: string) => fields[fields.indexOf(name) + 1];
-          const v = get('v') ?? '';
-          const m = fields.includes('m') ? get('m') : undefined;
-          onChange(m !== undefined ? { mutations: JSON.parse(m) as Mutation[], version: v } : { reload: true });
-        }
-      } catch {
-        // Redis unavailable: keep serving the index we have; the next poll catches up.
-      } finally {
-        busy = false;
-      }
-    };
-    const timer = setInterval(() => void poll(), this.opts.pollMs ?? 250);
-    timer.unref();
-    return () => clearInterval(timer);
+  /** Where this instance has read the change log to; null until the first poll. */
+  private lastId: string | null = null;
+
+  /** How often the store polls the change log (ms). */
+  get pollMs(): number {
+    return this.opts.pollMs ?? 250;
+  }
+
+  /**
+   * The changes other instances made since the last poll, in log order (this instance's own
+   * included: changes are absolute, so replaying them in order ends where Redis is). Cheap
+   * while nothing changes: a GET and an empty XRANGE in one round trip. Throws when Redis does
+   * not answer. The store calls it one at a time (its change queue), so `lastId` needs no lock.
+   */
+  async poll(current: () => string): Promise<RemoteChange[]> {
+    if (this.lastId === null) {
+      // Never loaded from Redis (it was down at start): from here on, after one full read if
+      // Redis holds another registry than ours.
+      this.lastId = await this.logPosition();
+      const version = await this.redis.get(this.k.version);
+      return version !== null && version !== current() ? [{ reload: true }] : [];
+    }
+    // The log, not the version, says what is new: right after this instance's own change the
+    // versions match even when another instance's change landed just before it.
+    const [version, entries] = await Promise.all([this.redis.get(this.k.version), this.redis.xrange(this.k.log, `(${this.lastId}`, '+', 'COUNT', 1000)]);
+    if (entries.length === 0) {
+      // Redis holds no registry any more (restarted without persistence, or flushed): it gets
+      // this instance's, the latest it knew. Whichever instance gets there first seeds it.
+      if (version === null) return [{ reseed: true }];
+      // A newer version with nothing new in the log: our place in it was trimmed away, or Redis
+      // was reset and seeded again. Read everything again.
+      return version !== current() ? [{ reload: true }] : [];
+    }
+    const changes: RemoteChange[] = [];
+    for (const [id, fields] of entries) {
+      this.lastId = id;
+      const get = (name: string) => fields[fields.indexOf(name) + 1];
+      const m = fields.includes('m') ? get('m') : undefined;
+      changes.push(m !== undefined ? { mutations: JSON.parse(m) as Mutation[], version: get('v') ?? '' } : { reload: true });
+    }
+    return changes;
   }
 
   async close(): Promise<void> {

@@ -33,9 +33,26 @@ export interface RegistryBackend {
    */
   commit(mutations: Mutation[], audit: AuditRecord[], version: string, current: () => RegistryIndex): Promise<void>;
   readAudit(query: { limit: number; bankId?: string }): Promise<AuditRecord[]>;
-  /** Calls `onChange` with changes other instances made (shared backends only). Returns a stop function. */
-  follow?(current: () => string, onChange: (change: { mutations: Mutation[]; version: string } | { reload: true }) => void): () => void;
+  /**
+   * Shared backends only: the changes made since the last poll, by any instance, in order.
+   * `current` is the index's version. Throws when the backend does not answer.
+   */
+  poll?(current: () => string): Promise<RemoteChange[]>;
+  /** How often to poll (shared backends), ms. */
+  readonly pollMs?: number;
   close(): Promise<void>;
+}
+
+/**
+ * What a shared backend's change log says: mutations to replay, "read everything again", or
+ * "I hold no registry" (seed me with yours).
+ */
+export type RemoteChange = { mutations: Mutation[]; version: string } | { reload: true } | { reseed: true };
+
+export interface StoreLog {
+  warn(obj: object, msg: string): void;
+  info?(obj: object, msg: string): void;
+  debug?(obj: object, msg: string): void;
 }
 
 export function newVersion(): string {
@@ -56,25 +73,24 @@ export function applyMutations(index: RegistryIndex, mutations: Mutation[]): voi
 
 /**
  * The registry: the lookup index every call reads, kept in step with a durable backend.
- * Every change is made durable (with its audit record) before it is applied and acknowledged,
- * and changes are serialised so the backend's order is the index's order.
+ * Every change is made durable (with its audit record) before it is applied and acknowledged.
+ * Changes, and the polls of a shared backend's change log, run one at a time through one queue,
+ * so the backend's order is the index's order.
  */
 export class RegistryStore {
   private queue: Promise<unknown> = Promise.resolve();
-  private stopFollowing: (() => void) | null = null;
+  private timers: NodeJS.Timeout[] = [];
 
   private constructor(
     readonly index: RegistryIndex,
     readonly backend: RegistryBackend,
+    private readonly log?: StoreLog,
   ) {}
 
   /** Loads what the backend holds, seeding it with `seed()` when it holds nothing. */
-  static async open(
-    backend: RegistryBackend,
-    seed: () => { data: RegistryContent; version: string },
-    log?: { warn(obj: object, msg: string): void },
-  ): Promise<RegistryStore> {
+  static async open(backend: RegistryBackend, seed: () => { data: RegistryContent; version: string }, log?: StoreLog): Promise<RegistryStore> {
     let loaded: { data: RegistryContent; version: string } | null;
+    let unavailable = false;
     try {
       loaded = await backend.load();
       if (!loaded) {
@@ -83,19 +99,15 @@ export class RegistryStore {
       }
     } catch (err) {
       // A shared backend (Redis) that is down at start must not stop calls being scored: serve
-      // the seed registry, and let the follower load the shared one once Redis answers.
-      if (!backend.follow) throw err;
+      // the seed registry, and catch up (load, or seed) once Redis answers.
+      if (!backend.poll) throw err;
       log?.warn({ err: (err as Error).message }, 'registry backend unavailable at start: serving the seed registry until it answers');
       loaded = seed();
+      unavailable = true;
     }
-    const store = new RegistryStore(new RegistryIndex(loaded.data, loaded.version), backend);
-    if (backend.follow) {
-      store.stopFollowing = backend.follow(
-        () => store.index.version,
-        (change) =>
-          void store.applyRemote(change).catch((err: unknown) => log?.warn({ err: (err as Error).message }, 'could not apply a registry change from another instance')),
-      );
-    }
+    const store = new RegistryStore(new RegistryIndex(loaded.data, loaded.version), backend, log);
+    if (unavailable) store.catchUp(seed);
+    if (backend.poll) store.follow(backend.pollMs ?? 250);
     return store;
   }
 
@@ -108,7 +120,10 @@ export class RegistryStore {
    * `plan` returns the mutations and audit records, or throws to refuse the change.
    */
   change<T>(plan: (index: RegistryIndex) => { mutations: Mutation[]; audit: AuditRecord[]; result: T }): Promise<T> {
-    const run = async () => {
+    return this.enqueue(async () => {
+      // Start from the latest registry: a change another instance made a moment ago (a number
+      // added there, deleted here) is seen before this one is planned.
+      if (this.backend.poll) await this.sync();
       const { mutations, audit, result } = plan(this.index);
       if (mutations.length === 0) return result;
       const version = newVersion();
@@ -116,34 +131,101 @@ export class RegistryStore {
       applyMutations(this.index, mutations);
       this.index.version = version;
       return result;
-    };
-    const next = this.queue.then(run, run);
-    this.queue = next.catch(() => undefined);
-    return next;
+    });
   }
 
   readAudit(query: { limit: number; bankId?: string }): Promise<AuditRecord[]> {
     return this.backend.readAudit(query);
   }
 
-  private async applyRemote(change: { mutations: Mutation[]; version: string } | { reload: true }): Promise<void> {
-    await this.change(() => ({ mutations: [], audit: [], result: undefined })); // wait for local changes in flight
-    if ('reload' in change) {
-      const loaded = await this.backend.load().catch(() => null);
-      if (loaded && loaded.version !== this.index.version) {
-        this.index.load(loaded.data);
-        this.index.version = loaded.version;
-      }
-      return;
-    }
-    if (change.version === this.index.version) return;
-    applyMutations(this.index, change.mutations);
-    this.index.version = change.version;
-  }
-
   async close(): Promise<void> {
-    this.stopFollowing?.();
+    for (const t of this.timers) clearInterval(t);
     await this.queue;
     await this.backend.close();
+  }
+
+  /** Runs `task` once every change and poll queued before it has finished. */
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(task, task);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Polls a shared backend's change log every `pollMs`, through the queue (never two at once). */
+  private follow(pollMs: number): void {
+    let queued = false;
+    this.every(pollMs, () => {
+      if (queued) return;
+      queued = true;
+      this.enqueue(() => this.sync())
+        // Redis unavailable: keep serving the index we have; a later poll catches up.
+        .catch((err: unknown) => this.log?.debug?.({ err: (err as Error).message }, 'registry change log not read'))
+        .finally(() => (queued = false));
+    });
+  }
+
+  /** Applies what the shared backend has that this index lacks. Runs in the queue. */
+  private async sync(): Promise<void> {
+    for (const change of await this.backend.poll!(() => this.index.version)) {
+      if ('reseed' in change) {
+        this.log?.warn({ version: this.index.version }, 'the registry backend holds no registry: seeding it with this instance\'s');
+        const held = await this.backend.seed(this.index.view(), this.index.version);
+        if (held.version !== this.index.version) await this.reload(); // another instance seeded it first
+        return;
+      }
+      if ('reload' in change) {
+        await this.reload();
+        return; // what came after it in the log is in what was loaded
+      }
+      if (change.version === this.index.version) continue;
+      applyMutations(this.index, change.mutations);
+      this.index.version = change.version;
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const loaded = await this.backend.load();
+    if (loaded && loaded.version !== this.index.version) {
+      this.index.load(loaded.data);
+      this.index.version = loaded.version;
+    }
+  }
+
+  /**
+   * After a start without the backend: once it answers, takes what it holds, or seeds it when it
+   * holds nothing (nobody else has), so the shared registry is never left empty or partial. The
+   * backend refuses changes until it holds a registry, so until then the index is the seed.
+   */
+  private catchUp(seed: () => { data: RegistryContent; version: string }): void {
+    let busy = false;
+    const timer = this.every(1000, () => {
+      if (busy) return;
+      busy = true;
+      this.enqueue(async () => {
+        const loaded = await this.backend.load();
+        if (loaded) {
+          if (loaded.version !== this.index.version) {
+            this.index.load(loaded.data);
+            this.index.version = loaded.version;
+          }
+        } else {
+          const initial = seed();
+          await this.backend.seed(initial.data, initial.version);
+        }
+      }).then(
+        () => {
+          clearInterval(timer);
+          this.log?.info?.({ version: this.index.version }, 'registry backend answers: registry in step with it');
+        },
+        (err: unknown) => this.log?.debug?.({ err: (err as Error).message }, 'registry backend still unavailable'),
+      ).finally(() => (busy = false));
+    });
+  }
+
+  private every(ms: number, fn: () => void): NodeJS.Timeout {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    this.timers.push(timer);
+    return timer;
   }
 }

@@ -43,6 +43,29 @@ export function createRedisClient(url: string, opts: { commandTimeoutMs: number;
 }
 
 /**
+ * Resolves true once the client is connected and ready; false at its first connection error,
+ * or after `timeoutMs`. Commands sent before then fail at once (there is no offline queue), so
+ * start-up work that must reach Redis (the registry's first load) waits here rather than taking
+ * "still connecting" for an outage, and a Redis that is really down costs the start nothing.
+ */
+export async function whenReady(client: Redis, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return true;
+  return new Promise((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('error', onError);
+      resolve(ready);
+    };
+    const onReady = () => done(true);
+    const onError = () => done(false);
+    const timer = setTimeout(() => done(client.status === 'ready'), timeoutMs);
+    client.on('ready', onReady);
+    client.on('error', onError);
+  });
+}
+
+/**
  * A circuit breaker around Redis. After `threshold` consecutive failures the circuit opens
  * and Redis is skipped for `openMs`, so a dead Redis costs no timeouts at all; then one call
  * probes it. The service reports the state in /readyz and logs every change.

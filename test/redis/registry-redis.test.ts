@@ -24,9 +24,9 @@ afterAll(() => redis.quit());
 
 const openStore = () => RegistryStore.open(new RedisRegistryBackend(redis, { prefix, pollMs: 50 }), seed);
 
-async function until(check: () => boolean, ms = 1000): Promise<number> {
+async function until(check: () => boolean | Promise<boolean>, ms = 1000): Promise<number> {
   const start = Date.now();
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() - start > ms) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -50,6 +50,41 @@ describe('registry shared through Redis', () => {
     expect(took).toBeLessThan(1000);
     expect(b.version).toBe(a.version);
     expect(b.index.lookup('+442079460000')?.authorisedSpcs).toEqual(['1234']);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('an instance that changes the registry right after another still gets the other change', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    // b's own change lands after a's: Redis's version is then b's, and only the log tells b of a's.
+    await a.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460001', { bankId: 'b', inboundOnly: true }, 'GB'));
+    await b.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460002', { bankId: 'b', inboundOnly: true }, 'GB'));
+    await until(() => b.index.lookup('+442079460001') !== null && a.index.lookup('+442079460002') !== null);
+    expect(b.version).toBe(a.version);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('plans a change against the latest registry: a number added on one instance can be deleted on another at once', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    await a.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460003', { bankId: 'b', inboundOnly: true }, 'GB'));
+    // No wait for b's poll: the change itself reads the log first.
+    expect(await b.change((i) => ({ mutations: [], audit: [], result: i.lookup('+442079460003')?.bankId ?? null }))).toBe('b');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('refuses a change while Redis holds no registry, and seeds it again from memory when it lost it', async () => {
+    const a = await openStore();
+    await a.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460004', { bankId: 'b', inboundOnly: true }, 'GB'));
+    // A Redis with no registry takes no change: it would become the whole registry for whoever loads it.
+    const empty = new RedisRegistryBackend(redis, { prefix: `${prefix}empty:` });
+    await expect(empty.commit([{ type: 'bank', id: 'x', value: { id: 'x', name: 'X', callbackNumbers: [] } }], [], 'v-x')).rejects.toThrow(/not in Redis yet/);
+    const keys = await redis.keys(`${prefix}*`);
+    await redis.del(...keys); // Redis restarted without persistence
+    await until(async () => (await redis.get(`${prefix}{registry}:version`)) === a.version, 3000);
+    const b = await openStore();
+    expect(b.index.lookup('+442079460004')?.bankId).toBe('b');
+    expect(b.index.lookup('+443450000000')?.bankId).toBe('b');
     await Promise.all([a.close(), b.close()]);
   });
 

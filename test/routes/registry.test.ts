@@ -95,6 +95,8 @@ describe('registry administration', () => {
   it('bad input gets a 4xx naming the problem', async () => {
     const cases: [string, string, unknown, number, RegExp][] = [
       ['PUT', '/v1/registry/numbers/not-a-number', { bankId: 'examplebank', inboundOnly: true }, 400, /not a valid phone number/],
+      // Valid in Germany's plan by libphonenumber, but 16 digits: more than E.164 (and the table) allows.
+      ['PUT', '/v1/registry/numbers/+4930123456789012', { bankId: 'examplebank', inboundOnly: true }, 400, /15/],
       ['PUT', '/v1/registry/numbers/+442079460777', { bankId: 'examplebank' }, 400, /inboundOnly/],
       ['PUT', '/v1/registry/numbers/+442079460777', { bankId: 'nobank', inboundOnly: true }, 422, /nobank/],
       ['PUT', '/v1/registry/prefixes/44207', { bankId: 'examplebank', inboundOnly: true }, 400, /prefix/],

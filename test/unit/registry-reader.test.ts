@@ -58,9 +58,11 @@ describe('reading a registry file from its bytes', () => {
     ]);
   });
 
-  it('of a member given twice keeps the last, as JSON.parse does', () => {
-    const text = '{"banks":[{"id":"b","name":"B"}],"numbers":[{"number":"+442079460000","bankId":"b","inboundOnly":true}],"numbers":[]}';
-    expect(entriesOf(text)).toEqual([]);
+  it('refuses banks or numbers given twice (JSON.parse would keep the last silently, unchecked)', () => {
+    const numbersTwice = '{"banks":[{"id":"b","name":"B"}],"numbers":[{"x":1.2.3}],"numbers":[]}';
+    expect(read(numbersTwice).problems).toEqual([{ at: '$', error: '"numbers" appears more than once in the registry' }]);
+    const banksTwice = '{"banks":[],"numbers":[],"banks":[{"id":"b","name":"B"}]}';
+    expect(read(banksTwice).problems).toEqual([{ at: '$', error: '"banks" appears more than once in the registry' }]);
   });
 
   it('names the problems exactly as parseRegistryDocument does, duplicates included, in file order', () => {

@@ -137,7 +137,7 @@ export function freshnessError(iat: number, receivedAtMs: number, maxAgeS: numbe
  *
  * Runs on libuv's thread pool (crypto.verify with a callback): the ECDSA arithmetic, the
  * largest cost of a PASSporT, leaves the event loop free to parse and answer other calls, and
- * uses the machine's other cores (UV_THREADPOOL_SIZE threads, 4 by default).
+ * uses the machine's other cores (UV_THREADPOOL_SIZE threads: one per core, see ops/thread-pool.ts).
  */
 export function verifyEs256(signingInput: string, signature: Buffer, key: KeyObject): Promise<boolean> {
   if (signature.length !== 64) return Promise.resolve(false);

@@ -292,7 +292,9 @@ export function groupByTag(items: readonly { tag: string }[]): Map<string, numbe
  * Commands inside are the ones the pipelines used to send, with the same semantics (ZADD GT,
  * SET NX EX, trims by score and rank, PEXPIRE on every write). A command error (a key of the
  * wrong type) aborts the script and fails the round trip, which the guard counts and the caller
- * survives on this instance's state, exactly as a failed pipeline did.
+ * survives on this instance's state, as with a failed pipeline; unlike a pipeline, the ops after
+ * the failing one do not run, and those before it are not undone (Redis scripts are not
+ * transactions). Only a key written by something else than this service can fail so.
  *
  * Scripts are sent with ioredis' defineCommand: EVAL the first time on each connection, EVALSHA
  * after, and EVAL again on NOSCRIPT (a restarted or flushed Redis), so no setup step exists that

@@ -48,12 +48,6 @@ export interface DrillOptions {
   writeVia: 'round-robin' | 'first';
   /** Calls sent to the instance being stopped just before SIGTERM, so some are surely in flight. */
   burstAtSigterm: number;
-  /**
-   * Steer clear of the registry bugs this drill found (README, "Fault drill"), to check all the
-   * rest: writes go to the first instance only, the writer pauses while the other instances
-   * catch up on the write made on the stopping one, and the stopped instance is not started again.
-   */
-  avoidKnownBugs: boolean;
   /** A request unanswered after this long is a hang (a failure). */
   requestTimeoutMs: number;
   /** Reported, not a failure: what a switch with this budget would have delivered unchecked. */
@@ -106,7 +100,6 @@ export const DEFAULT_OPTIONS: DrillOptions = {
   writers: 2,
   writeVia: 'round-robin',
   burstAtSigterm: 32,
-  avoidKnownBugs: false,
   requestTimeoutMs: 3000,
   switchBudgetMs: 200,
   verifyTimeoutMs: 15_000,
@@ -519,7 +512,6 @@ function latency(values: number[], budgetMs: number): LatencySummary {
 
 export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<DrillReport> {
   const o: DrillOptions = { ...DEFAULT_OPTIONS, ...partial };
-  if (o.avoidKnownBugs) Object.assign(o, { writeVia: 'first', restartAfterS: -1 });
   const selfContained = !o.targets;
   if (selfContained && o.instances < 2) throw new Error('the drill needs at least 2 instances: one is stopped');
   const workDir = selfContained ? mkdtempSync(join(tmpdir(), 'callguard-drill-')) : null;
@@ -649,7 +641,6 @@ export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<Dri
       m.get(number)!.add(state);
     };
     let stopWrites = false;
-    let writesPausedUntil = 0;
     let writeSeq = 0;
     const writer = async (w: number) => {
       const mine: string[] = [];
@@ -661,8 +652,6 @@ export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<Dri
         if (wait > 0) await sleep(wait);
         if (stopWrites) break;
         next = Math.max(next + every, performance.now());
-        while (performance.now() < writesPausedUntil && !stopWrites) await sleep(50);
-        if (stopWrites) break;
         // Mostly new numbers; some updates and deletes of this writer's own, to check order too.
         const roll = Math.random();
         const seq = writeSeq++;
@@ -788,7 +777,6 @@ export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<Dri
       // One instance: SIGTERM under load, with a call and a registry write half-sent when it arrives.
       await sleep(Math.max(0, o.sigtermAtS * 1000 - at()));
       const inst = instances[victim]!;
-      if (o.avoidKnownBugs) writesPausedUntil = performance.now() + 10_000; // until the probe's write is in
       const half = [
         halfSent(targets[victim]!, 'POST', '/v1/calls/score', JSON.stringify({ from: '+443450000000', to: '+447700900123', callId: 'in-flight-probe' }), switchAuth),
         halfSent(
@@ -817,8 +805,6 @@ export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<Dri
       probes.push({ name: 'score request half-sent at SIGTERM', status: callProbe!.kind === 'response' ? callProbe!.status : callProbe!.code, ok: callOk });
       probes.push({ name: 'registry PUT half-sent at SIGTERM', status: writeProbe!.kind === 'response' ? writeProbe!.status : writeProbe!.code, ok: writeAcked || writeRefused });
       writes.attempted++;
-      // Known bug: an instance that makes a change of its own before it has read another's misses that one.
-      if (o.avoidKnownBugs) writesPausedUntil = performance.now() + 1000;
       writes.expected.set(PROBE_NUMBER, writeAcked ? 'inflight' : null);
       if (writeAcked) writes.acknowledged++;
       else (writeRefused ? writes.refused : writes.uncertain).set(PROBE_NUMBER, new Set(['inflight']));
@@ -1242,7 +1228,6 @@ function parseArgs(argv: string[]): Partial<DrillOptions> {
       case '--sigterm-at': out.sigtermAtS = num('sigterm-at', value()); break;
       case '--restart-after': out.restartAfterS = num('restart-after', value()); break;
       case '--no-restart': out.restartAfterS = -1; break;
-      case '--avoid-known-bugs': out.avoidKnownBugs = true; break;
       case '--p99-limit': out.p99LimitMs = num('p99-limit', value()); break;
       case '--dist': out.dist = true; break;
       case '--keep': out.keep = true; break;
@@ -1295,8 +1280,6 @@ checkout; Redis is SIGKILLed and restarted, then one instance gets SIGTERM and i
   --dist               run node dist/server.js (npm run build first) instead of the sources
   --env NAME=VALUE     more environment for the instances (repeatable)
   --keep               keep the working folder (instance logs, Redis AOF; kept anyway on failure)
-  --avoid-known-bugs   steer clear of the registry bugs the drill found (README, "Fault drill"):
-                       writes to one instance, no restart of the stopped one (what CI runs)
 
 Against running instances (the faults are yours, e.g. with --at):
   --targets URL,URL    instances, each addressed directly (not the load balancer)

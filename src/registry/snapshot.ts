@@ -7,14 +7,14 @@ import type { CompactRegistry, EntryTemplate } from './number-table';
  * back in milliseconds instead of parsing and validating a million JSON entries again.
  *
  *   line 1   JSON header: format, version, banks, prefixes, templates, how many numbers, the
- *            width of a template id, and the SHA-256 of the body
+ *            width of a template id, and the SHA-256 of the rest of the header and the body
  *   body     the numbers' keys as little-endian float64s, then their template ids as
  *            little-endian uint16s or uint32s
  *
  * Written by us and read back by us, but a disk can still hand back damage: the checksum, the
  * lengths, the keys' order and every template id are checked before anything is served.
  */
-const FORMAT = 'callguard-registry-snapshot/1';
+const FORMAT = 'callguard-registry-snapshot/2';
 
 interface Header {
   format: string;
@@ -37,17 +37,14 @@ export function encodeSnapshot(data: CompactRegistry, version: string): Buffer {
     if (idBytes === 2) body.writeUInt16LE(templateIds[i]!, at);
     else body.writeUInt32LE(templateIds[i]!, at);
   }
-  const header: Header = {
-    format: FORMAT,
-    version,
-    banks: data.banks,
-    prefixes: data.prefixes,
-    templates: [...templates],
-    numbers: n,
-    idBytes,
-    sha256: createHash('sha256').update(body).digest('hex'),
-  };
+  const unsigned: Omit<Header, 'sha256'> = { format: FORMAT, version, banks: data.banks, prefixes: data.prefixes, templates: [...templates], numbers: n, idBytes };
+  const header: Header = { ...unsigned, sha256: checksum(unsigned, body) };
   return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), body]);
+}
+
+/** Covers the header (but for the checksum itself) as well as the body: a bank's name can rot too. */
+function checksum(unsigned: Omit<Header, 'sha256'>, body: Buffer): string {
+  return createHash('sha256').update(JSON.stringify(unsigned)).update('\n').update(body).digest('hex');
 }
 
 /** The registry in a snapshot; throws, saying what is wrong, when the snapshot is damaged. */
@@ -66,7 +63,8 @@ export function decodeSnapshot(buf: Buffer, defaultCountry: string): { data: Com
   if (!Number.isInteger(n) || n < 0 || (idBytes !== 2 && idBytes !== 4) || body.length !== n * (8 + idBytes)) {
     throw new Error(`body is ${body.length} bytes, not ${n} numbers of ${8 + idBytes} bytes`);
   }
-  if (createHash('sha256').update(body).digest('hex') !== header.sha256) throw new Error('checksum mismatch');
+  const { sha256, ...unsigned } = header;
+  if (checksum(unsigned, body) !== sha256) throw new Error('checksum mismatch');
 
   if (typeof header.version !== 'string') throw new Error('no version');
   const banks = header.banks.map((raw, i) => {

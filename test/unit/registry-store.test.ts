@@ -253,4 +253,14 @@ describe('snapshots written by earlier versions', () => {
     writeFileSync(join(dir, 'registry.snapshot'), readFileSync(join(dir, 'registry.snapshot')).subarray(0, 100));
     await expect(open(dir)).rejects.toThrow(/registry snapshot .*registry\.snapshot is damaged/);
   });
+
+  it('a snapshot whose header rotted (a bank renamed, still valid JSON) is damaged too', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const { store, dir } = await open();
+    await store.change((i) => planPutBank(i, ADMIN, 'newbank', { name: 'New Bank' }, 'GB'));
+    await store.close();
+    const file = join(dir, 'registry.snapshot');
+    writeFileSync(file, Buffer.from(readFileSync(file).toString('latin1').replace('Other Bank', 'Otter Bank'), 'latin1'));
+    await expect(open(dir)).rejects.toThrow(/checksum mismatch/);
+  });
 });

@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import type { ObservedCall } from '../calls/assess';
 import type { BehaviourSignals, Decision, Policy } from '../scoring';
 import {
@@ -7,7 +6,6 @@ import {
   campaignSignal,
   DEFAULT_REPLAY_TTL_S,
   failsChecks,
-  historyEntry,
   isReplay,
   longestWindowMs,
   reportsSignal,
@@ -39,32 +37,230 @@ export interface MemoryBehaviourOptions {
   reports?: MemoryReportStore;
 }
 
-interface Presenter {
-  token: string;
+/**
+ * The recency order of at most `max` keys, each given a slot (0 .. max - 1) that stays its own
+ * until the key is evicted. What a key holds lives in its owner's arrays, indexed by slot, so an
+ * entry costs a Map entry and a few array cells and no object of its own. Slots are handed out
+ * in order (0, 1, 2, ...) until there are `max` of them, so those arrays grow by appending and
+ * stay packed; past that, a new key takes the least recent key's slot, as LRUCache would evict
+ * it (without LRUCache's TTL bookkeeping and parallel arrays sized for `max` up front).
+ */
+export class LruSlots {
+  private readonly slots = new Map<string, number>();
+  private readonly keys: string[] = [];
+  /** Each slot's neighbours in recency order (-1 past either end). */
+  private older = new Int32Array(0);
+  private newer = new Int32Array(0);
+  private oldest = -1;
+  private newest = -1;
+
+  constructor(readonly max: number) {}
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  /** The key's slot, now the most recent; -1 when the key is not held. */
+  use(key: string): number {
+    const slot = this.slots.get(key);
+    if (slot === undefined) return -1;
+    if (slot !== this.newest) {
+      this.unlink(slot);
+      this.append(slot);
+    }
+    return slot;
+  }
+
+  /** The key's slot, its recency untouched; -1 when the key is not held. */
+  peek(key: string): number {
+    return this.slots.get(key) ?? -1;
+  }
+
+  /**
+   * A slot for a key that is not held (see `use`), as the most recent: a new slot while fewer
+   * than `max` are held, else the least recent key's, that key being forgotten. The owner then
+   * overwrites whatever the slot held.
+   */
+  add(key: string): number {
+    let slot: number;
+    if (this.slots.size >= this.max) {
+      slot = this.oldest;
+      this.slots.delete(this.keys[slot]!);
+      this.unlink(slot);
+    } else {
+      slot = this.keys.length;
+      if (slot === this.older.length) this.grow();
+    }
+    this.keys[slot] = key;
+    this.slots.set(key, slot);
+    this.append(slot);
+    return slot;
+  }
+
+  /** Keys from the least to the most recent. */
+  *keysByAge(): IterableIterator<string> {
+    for (let slot = this.oldest; slot !== -1; slot = this.newer[slot]!) yield this.keys[slot]!;
+  }
+
+  private unlink(slot: number): void {
+    const older = this.older[slot]!;
+    const newer = this.newer[slot]!;
+    if (older === -1) this.oldest = newer;
+    else this.newer[older] = newer;
+    if (newer === -1) this.newest = older;
+    else this.older[newer] = older;
+  }
+
+  private append(slot: number): void {
+    this.older[slot] = this.newest;
+    this.newer[slot] = -1;
+    if (this.newest === -1) this.oldest = slot;
+    else this.newer[this.newest] = slot;
+    this.newest = slot;
+  }
+
+  private grow(): void {
+    const size = Math.min(this.max, Math.max(64, this.older.length * 2));
+    const older = new Int32Array(size);
+    const newer = new Int32Array(size);
+    older.set(this.older);
+    newer.set(this.newer);
+    this.older = older;
+    this.newer = newer;
+  }
+}
+
+interface BankCall {
+  /** Number + call token (see `campaignMember`): a call scored again is one call. */
+  member: string;
+  number: string;
   at: number;
 }
 
-interface BankCalls {
-  bankName: string;
-  /** Member (number + call token) -> call, in time order: expired calls are at the front. */
-  calls: Map<string, { number: string; at: number }>;
+/**
+ * A bank's failing calls in the order they were counted (a call counted again at a later time
+ * moves to the back), so the expired are at the front. A Map in insertion order would do, but
+ * finding its front again after deleting there makes V8 step over every deleted entry not yet
+ * compacted away: tens of microseconds a call once a campaign runs to tens of thousands of
+ * calls. Here the order is a queue with a moving head, and a call counted again or dropped
+ * leaves its old place behind, told apart by no longer being the call `byMember` holds.
+ */
+class BankCalls {
+  private readonly byMember = new Map<string, BankCall>();
+  private order: BankCall[] = [];
+  private head = 0;
+
+  constructor(public bankName: string) {}
+
+  get size(): number {
+    return this.byMember.size;
+  }
+
+  /** Like ZADD GT: a call counted before moves forward only to a later time. */
+  count(member: string, number: string, at: number): void {
+    const prev = this.byMember.get(member);
+    if (prev !== undefined && !(at > prev.at)) return;
+    const c: BankCall = { member, number, at };
+    this.byMember.set(member, c);
+    this.order.push(c);
+    this.compact();
+  }
+
+  /** Drops the calls before `cutoff` (and a NaN time, as the loop over a Map did). */
+  prune(cutoff: number): void {
+    for (let c = this.front(); c !== undefined && !(c.at >= cutoff); c = this.front()) this.dropFront(c);
+  }
+
+  /** Drops the oldest calls past `max`. */
+  trim(max: number): void {
+    for (let c = this.front(); c !== undefined && this.byMember.size > max; c = this.front()) this.dropFront(c);
+  }
+
+  firstAt(): number | null {
+    const c = this.front();
+    return c === undefined ? null : c.at;
+  }
+
+  /** The calls held, oldest first. */
+  calls(): BankCall[] {
+    const out: BankCall[] = [];
+    for (let i = this.head; i < this.order.length; i++) {
+      const c = this.order[i]!;
+      if (this.byMember.get(c.member) === c) out.push(c);
+    }
+    return out;
+  }
+
+  private front(): BankCall | undefined {
+    const order = this.order;
+    while (this.head < order.length) {
+      const c = order[this.head]!;
+      if (this.byMember.get(c.member) === c) return c;
+      this.head++;
+    }
+    return undefined;
+  }
+
+  private dropFront(c: BankCall): void {
+    this.byMember.delete(c.member);
+    this.head++;
+    this.compact();
+  }
+
+  /** Cuts the queue down once most of it is behind the head, or left behind by recounts. */
+  private compact(): void {
+    const length = this.order.length;
+    if ((this.head > 1024 && this.head * 2 > length) || length - this.head > 2 * this.byMember.size + 1024) {
+      this.order = this.calls();
+      this.head = 0;
+    }
+  }
 }
+
+/** No destinations: every window counts none. */
+const NO_COUNTS: readonly number[] = [];
 
 /**
  * Behaviour kept in this process: the whole story for a single instance, and what the Redis
  * tracker falls back on while Redis is away. Every structure is bounded, and time comes from
  * the calls (`at`), never the wall clock, so a replayed test or a pinned clock sees the same
  * answers as live traffic.
+ *
+ * It runs on every call, Redis or not, so a call's path allocates next to nothing and keeps
+ * little: callers and fingerprints are slots of an `LruSlots` with their values in plain arrays,
+ * a caller's one destination (most spoofed caller IDs call once) is held inline and a Map is
+ * made only at its second distinct destination, the window counts go through scratch arrays,
+ * and a bank's failing calls are a queue (see `BankCalls`).
  */
 export class MemoryBehaviourTracker implements BehaviourStore {
   readonly history: MemoryHistoryStore;
   readonly reports: MemoryReportStore;
-  private readonly destinations: LRUCache<string, Map<string, number>>;
-  private readonly presenters: LRUCache<string, Presenter>;
+  /** Callers whose destinations are tracked; what each holds is in the arrays below, by slot. */
+  private readonly callers: LruSlots;
+  /**
+   * A caller's destinations: none (null), one held inline (its last call's time in `destAt`),
+   * or from the second distinct one a Map (destination -> last call) in the order destinations
+   * were last moved forward, so that the expired are at the front.
+   */
+  private readonly destinations: (string | Map<string, number> | null)[] = [];
+  private readonly destAt: number[] = [];
+  /**
+   * PASSporT fingerprints; by slot, the token of the call that first presented one, that call's
+   * time, and when it was stored on this process's monotonic clock (which only reclaims memory).
+   */
+  private readonly presenters: LruSlots;
+  private readonly presenterToken: string[] = [];
+  private readonly presenterAt: number[] = [];
+  private readonly presenterStored: number[] = [];
   private readonly campaigns = new Map<string, BankCalls>();
   private readonly replayTtlMs: number;
   private readonly maxDestinations: number;
   private readonly maxCallsPerBank: number;
+  /** The velocity windows in ms, the longest of them, and scratch space for one call's counts. */
+  private readonly windowsMs: number[];
+  private readonly longestMs: number;
+  private readonly counts: number[];
+  private readonly cutoffs: number[];
 
   constructor(
     private readonly policy: Policy,
@@ -73,9 +269,12 @@ export class MemoryBehaviourTracker implements BehaviourStore {
     this.replayTtlMs = (opts.replayTtlS ?? DEFAULT_REPLAY_TTL_S) * 1000;
     this.maxDestinations = Math.max(1, opts.maxDestinationsPerCaller ?? 2000);
     this.maxCallsPerBank = Math.max(1, opts.maxCallsPerBank ?? 100_000);
-    this.destinations = new LRUCache({ max: Math.max(1, opts.maxCallers ?? 200_000) });
-    // The TTL here only reclaims memory (on the wall clock); replay itself is judged on call times.
-    this.presenters = new LRUCache({ max: Math.max(1, opts.maxFingerprints ?? 200_000), ttl: this.replayTtlMs });
+    this.callers = new LruSlots(Math.max(1, opts.maxCallers ?? 200_000));
+    this.presenters = new LruSlots(Math.max(1, opts.maxFingerprints ?? 200_000));
+    this.windowsMs = policy.velocity.windows.map((w) => w.seconds * 1000);
+    this.longestMs = longestWindowMs(policy);
+    this.counts = this.windowsMs.map(() => 0);
+    this.cutoffs = this.windowsMs.map(() => 0);
     this.history = opts.history ?? new MemoryHistoryStore();
     this.reports = opts.reports ?? new MemoryReportStore({ maxAgeS: policy.reports.maxAgeS });
   }
@@ -97,7 +296,8 @@ export class MemoryBehaviourTracker implements BehaviourStore {
   async record(call: ObservedCall, decision: Decision): Promise<void> {
     try {
       this.countFailure(call, decision);
-      this.history.addSync(historyEntry(call, decision));
+      // What `historyEntry(call, decision)` makes, stored without making it.
+      this.history.addCall(call, decision);
     } catch {
       // Recording is best effort: a verdict has already been returned.
     }
@@ -109,83 +309,148 @@ export class MemoryBehaviourTracker implements BehaviourStore {
     if (!bank || !failsChecks(decision)) return;
     const number = call.caller.e164 ?? bank.key;
     let entry = this.campaigns.get(bank.bankId);
-    if (!entry) this.campaigns.set(bank.bankId, (entry = { bankName: bank.bankName, calls: new Map() }));
+    if (!entry) this.campaigns.set(bank.bankId, (entry = new BankCalls(bank.bankName)));
     entry.bankName = bank.bankName;
-    const member = campaignMember(number, callToken(call));
-    const prev = entry.calls.get(member);
-    if (prev === undefined || call.at > prev.at) {
-      // Re-inserted so that the map stays in time order.
-      entry.calls.delete(member);
-      entry.calls.set(member, { number, at: call.at });
-    }
-    this.prune(entry, call.at);
-    for (const key of entry.calls.keys()) {
-      if (entry.calls.size <= this.maxCallsPerBank) break;
-      entry.calls.delete(key);
-    }
+    entry.count(campaignMember(number, callToken(call)), number, call.at);
+    entry.prune(this.campaignCutoff(call.at));
+    entry.trim(this.maxCallsPerBank);
   }
 
   async listCampaigns(now: number): Promise<CampaignSummary[]> {
     const out: CampaignSummary[] = [];
     for (const [bankId, entry] of this.campaigns) {
-      this.prune(entry, now);
-      if (entry.calls.size === 0) {
+      entry.prune(this.campaignCutoff(now));
+      if (entry.size === 0) {
         this.campaigns.delete(bankId);
         continue;
       }
-      const summary = summariseCampaign(this.policy, { bankId, bankName: entry.bankName }, [...entry.calls.values()]);
+      const summary = summariseCampaign(this.policy, { bankId, bankName: entry.bankName }, entry.calls());
       if (summary) out.push(summary);
     }
     return sortCampaigns(out);
   }
 
+  /** Callers tracked for velocity, least recently seen first (for tests and diagnostics). */
+  trackedCallers(): string[] {
+    return [...this.callers.keysByAge()];
+  }
+
+  /**
+   * The caller's distinct destinations per window, this call's included. Each destination keeps
+   * its latest call (ZADD GT: a late, older call never moves it back), destinations older than
+   * the longest window go, and past `maxDestinations` the longest unmoved go first.
+   */
   private velocity(call: ObservedCall): BehaviourSignals['distinctDestinations'] | undefined {
     const keys = velocityKeys(call);
     if (!keys) return undefined;
-    let dests = this.destinations.get(keys.caller);
-    if (!dests) {
-      if (keys.destination === null) return velocitySignal(this.policy, []);
-      this.destinations.set(keys.caller, (dests = new Map()));
+    const at = call.at;
+    const destination = keys.destination;
+    let slot = this.callers.use(keys.caller);
+    if (slot === -1) {
+      if (destination === null) return velocitySignal(this.policy, NO_COUNTS);
+      slot = this.callers.add(keys.caller);
+      this.destinations[slot] = destination;
+      this.destAt[slot] = at;
+      return this.countOne(at, at);
     }
-    const cutoff = call.at - longestWindowMs(this.policy);
+    const held = this.destinations[slot]!;
+    if (held !== null && typeof held !== 'string') return this.velocityOfMany(slot, held, at, destination);
+
+    let only: string | null = held;
+    let onlyAt = this.destAt[slot]!;
+    // Written as the Map loop below is, so that a NaN time expires alike.
+    if (only !== null && !(onlyAt >= at - this.longestMs)) only = null;
+    if (destination !== null) {
+      if (only === null) {
+        only = destination;
+        onlyAt = at;
+      } else if (only === destination) {
+        if (at > onlyAt) onlyAt = at;
+      } else {
+        // The second distinct destination: a Map from now on, the first one first.
+        const many = new Map<string, number>();
+        many.set(only, onlyAt);
+        this.destinations[slot] = many;
+        return this.velocityOfMany(slot, many, at, destination);
+      }
+    }
+    this.destinations[slot] = only;
+    this.destAt[slot] = onlyAt;
+    return only === null ? velocitySignal(this.policy, NO_COUNTS) : this.countOne(onlyAt, at);
+  }
+
+  private velocityOfMany(slot: number, dests: Map<string, number>, at: number, destination: string | null): BehaviourSignals['distinctDestinations'] {
+    const cutoff = at - this.longestMs;
     for (const [d, t] of dests) {
       if (t >= cutoff) break;
       dests.delete(d);
     }
-    if (keys.destination !== null) {
-      const prev = dests.get(keys.destination);
-      // Like ZADD GT: a late, older call never moves a destination back in time.
-      if (prev === undefined || call.at > prev) {
-        dests.delete(keys.destination);
-        dests.set(keys.destination, call.at);
+    if (destination !== null) {
+      const prev = dests.get(destination);
+      if (prev === undefined || at > prev) {
+        dests.delete(destination);
+        dests.set(destination, at);
       }
-      for (const d of dests.keys()) {
-        if (dests.size <= this.maxDestinations) break;
-        dests.delete(d);
+      if (dests.size > this.maxDestinations) {
+        for (const d of dests.keys()) {
+          if (dests.size <= this.maxDestinations) break;
+          dests.delete(d);
+        }
       }
     }
-    const cutoffs = this.policy.velocity.windows.map((w) => call.at - w.seconds * 1000);
-    const counts = cutoffs.map(() => 0);
+    // Back inline once one destination or none is left.
+    if (dests.size <= 1) {
+      let only: string | null = null;
+      let onlyAt = 0;
+      for (const [d, t] of dests) {
+        only = d;
+        onlyAt = t;
+      }
+      this.destinations[slot] = only;
+      this.destAt[slot] = onlyAt;
+      return only === null ? velocitySignal(this.policy, NO_COUNTS) : this.countOne(onlyAt, at);
+    }
+    const { windowsMs, counts, cutoffs } = this;
+    for (let i = 0; i < windowsMs.length; i++) {
+      cutoffs[i] = at - windowsMs[i]!;
+      counts[i] = 0;
+    }
     for (const t of dests.values()) {
-      cutoffs.forEach((c, i) => {
-        if (t >= c) counts[i]!++;
-      });
+      for (let i = 0; i < cutoffs.length; i++) if (t >= cutoffs[i]!) counts[i]!++;
     }
     return velocitySignal(this.policy, counts);
   }
 
-  /** Like SET NX: the first call to present a fingerprint owns it until it expires. */
+  /** The counts of a single destination last called at `t`. */
+  private countOne(t: number, at: number): BehaviourSignals['distinctDestinations'] {
+    const { windowsMs, counts } = this;
+    for (let i = 0; i < windowsMs.length; i++) counts[i] = t >= at - windowsMs[i]! ? 1 : 0;
+    return velocitySignal(this.policy, counts);
+  }
+
+  /**
+   * Like SET NX: the first call to present a fingerprint owns it until it expires. Expiry is
+   * judged on call times; a fingerprint stored longer ago than the TTL on this process's own
+   * clock is forgotten too (as LRUCache's `ttl` did, and as Redis's EX does).
+   */
   private presented(call: ObservedCall): boolean {
-    if (call.fingerprints.length === 0) return false;
+    const fingerprints = call.fingerprints;
+    if (fingerprints.length === 0) return false;
     const token = callToken(call);
+    const ttl = this.replayTtlMs;
+    const now = performance.now();
     let replayed = false;
-    for (const fp of call.fingerprints) {
-      const first = this.presenters.get(fp);
-      if (first && call.at - first.at < this.replayTtlMs) {
-        if (isReplay(first.token, token)) replayed = true;
-      } else {
-        this.presenters.set(fp, { token, at: call.at });
+    for (let i = 0; i < fingerprints.length; i++) {
+      const fp = fingerprints[i]!;
+      let slot = this.presenters.use(fp);
+      if (slot !== -1 && !(ttl > 0 && now - this.presenterStored[slot]! > ttl) && call.at - this.presenterAt[slot]! < ttl) {
+        if (isReplay(this.presenterToken[slot]!, token)) replayed = true;
+        continue;
       }
+      if (slot === -1) slot = this.presenters.add(fp);
+      this.presenterToken[slot] = token;
+      this.presenterAt[slot] = call.at;
+      this.presenterStored[slot] = now;
     }
     return replayed;
   }
@@ -195,16 +460,11 @@ export class MemoryBehaviourTracker implements BehaviourStore {
     if (!bank) return null;
     const entry = this.campaigns.get(bank.bankId);
     if (!entry) return null;
-    this.prune(entry, call.at);
-    const first = entry.calls.values().next();
-    return campaignSignal(this.policy, bank, entry.calls.size, first.done ? null : first.value.at);
+    entry.prune(this.campaignCutoff(call.at));
+    return campaignSignal(this.policy, bank, entry.size, entry.firstAt());
   }
 
-  private prune(entry: BankCalls, now: number): void {
-    const cutoff = now - this.policy.campaign.windowS * 1000;
-    for (const [k, c] of entry.calls) {
-      if (c.at >= cutoff) break;
-      entry.calls.delete(k);
-    }
+  private campaignCutoff(now: number): number {
+    return now - this.policy.campaign.windowS * 1000;
   }
 }

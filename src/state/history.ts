@@ -1,5 +1,6 @@
-import type { ReasonCode, Verdict } from '../scoring';
-import { Backlog, checkPrefix, execOps, ops, replyStrings, taggedKey, tagSafe, type RedisOp } from './behaviour';
+import type { ObservedCall } from '../calls/assess';
+import type { Decision, ReasonCode, Verdict } from '../scoring';
+import { Backlog, checkPrefix, execOps, newId, ops, replyStrings, taggedKey, tagSafe, type RedisOp } from './behaviour';
 import type { RedisGuard } from './redis';
 
 /**
@@ -68,57 +69,68 @@ function newestFirst(a: HistoryEntry, b: HistoryEntry): number {
   return Date.parse(b.at) - Date.parse(a.at) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
 
-/** A FIFO whose shift is O(1): a plain array's shift would make a busy caller's list quadratic. */
-class Queue<T> {
-  private items: T[] = [];
-  private head = 0;
-
-  get size(): number {
-    return this.items.length - this.head;
-  }
-
-  push(item: T): void {
-    this.items.push(item);
-  }
-
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-
-  shift(): T | undefined {
-    const item = this.items[this.head];
-    if (item === undefined) return undefined;
-    this.head++;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-
-  *newestFirst(): IterableIterator<T> {
-    for (let i = this.items.length - 1; i >= this.head; i--) yield this.items[i]!;
-  }
-}
-
-interface Held {
-  entry: HistoryEntry;
-  atMs: number;
-  key: string;
-}
-
 export interface MemoryHistoryOptions {
   retentionS?: number;
   /** Entries kept in all, oldest dropped first. */
   maxEntries?: number;
 }
 
-/** The in-process history: bounded by entries and by time, whichever is reached first. */
+/**
+ * A reasons list as kept by the store: a handful of reason sets cover nearly every call, so each
+ * distinct list is kept once, found by walking its codes down from the empty list.
+ */
+interface ReasonsNode {
+  codes: readonly ReasonCode[];
+  next: Map<string, ReasonsNode> | undefined;
+}
+
+/** Distinct reasons lists a store shares; past it, a list of a new kind is kept as its own copy. */
+const MAX_REASONS_LISTS = 4096;
+
+/**
+ * The in-process history: bounded by entries and by time, whichever is reached first.
+ *
+ * It is written on every call of a single instance (and on every call while Redis is away), so
+ * an entry is stored without objects of its own: entries take the slots of a ring of columns
+ * (entry n in slot n % maxEntries; insertion order is time order for a live service, so the
+ * oldest are always at the head), the time is kept as a number and the ISO text made only when
+ * a query returns the entry, and each reasons list is shared. An index maps each caller (and
+ * each number called by a withheld caller) to its newest entry, and each entry links to the
+ * previous one of its key: a query walks that chain, newest first.
+ */
 export class MemoryHistoryStore implements HistoryStore {
-  private readonly all = new Queue<Held>();
-  private readonly byKey = new Map<string, Queue<Held>>();
   private readonly retentionMs: number;
   private readonly maxEntries: number;
+  /** Numbers of the oldest entry held and of the next entry: entries head .. tail - 1 are held. */
+  private head = 0;
+  private tail = 0;
+  // The columns, by slot. Pointers are cleared when their entry goes, so nothing outlives it.
+  private readonly ids: (string | undefined)[] = [];
+  private readonly callIds: (string | undefined)[] = [];
+  private readonly callers: (string | null | undefined)[] = [];
+  private readonly callees: (string | null | undefined)[] = [];
+  private readonly verdicts: Verdict[] = [];
+  private readonly reasons: (readonly ReasonCode[])[] = [];
+  private readonly bankIds: (string | undefined)[] = [];
+  // Numbers in typed arrays, grown as entries come (to maxEntries at most).
+  private capacity = 0;
+  /** Milliseconds since the epoch (`Date.parse(entry.at)`). */
+  private times = new Float64Array(0);
+  private scores = new Float64Array(0);
+  /** The slot of the previous entry of the same key, or -1. */
+  private previous = new Int32Array(0);
+  /** 1 while the entry is its key's newest, the one the index points at. */
+  private newest = new Uint8Array(0);
+  /** The slot of the newest entry of each caller, and of each number withheld callers called. */
+  private readonly byCaller = new Map<string, number>();
+  private readonly byWithheld = new Map<string, number>();
+  /**
+   * Entries given whole whose `at` is not in the form it would be written back in (ISO, as
+   * `toISOString` writes it): kept as given and returned as given. Never, from this service.
+   */
+  private readonly verbatim = new Map<number, HistoryEntry>();
+  private readonly reasonsRoot: ReasonsNode = { codes: [], next: undefined };
+  private reasonsLists = 1;
 
   constructor(opts: MemoryHistoryOptions = {}) {
     this.retentionMs = (opts.retentionS ?? DEFAULT_HISTORY_RETENTION_S) * 1000;
@@ -126,7 +138,7 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   get size(): number {
-    return this.all.size;
+    return this.tail - this.head;
   }
 
   async add(entry: HistoryEntry): Promise<void> {
@@ -134,40 +146,205 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   addSync(entry: HistoryEntry): void {
-    const key = indexKey(entry.caller, entry.callee);
-    if (key === null) return;
-    const held: Held = { entry, atMs: Date.parse(entry.at), key };
-    this.all.push(held);
-    let list = this.byKey.get(key);
-    if (!list) this.byKey.set(key, (list = new Queue()));
-    list.push(held);
-    // Insertion order is time order for a live service, so the oldest are always at the front.
-    const cutoff = held.atMs - this.retentionMs;
-    for (let oldest = this.all.peek(); oldest && (this.all.size > this.maxEntries || oldest.atMs < cutoff); oldest = this.all.peek()) {
-      this.all.shift();
-      const own = this.byKey.get(oldest.key);
-      own?.shift();
-      if (own && own.size === 0) this.byKey.delete(oldest.key);
+    const atMs = Date.parse(entry.at);
+    const asWritten = Number.isFinite(atMs) && new Date(atMs).toISOString() === entry.at;
+    let reasons = this.reasonsRoot;
+    for (const code of entry.reasons) {
+      const next = this.nextReasons(reasons, code);
+      if (!next) {
+        reasons = { codes: [...entry.reasons], next: undefined };
+        break;
+      }
+      reasons = next;
     }
+    const slot = this.push(entry.id, entry.callId, entry.caller, entry.callee, atMs, entry.verdict, entry.score, reasons.codes, entry.bankId);
+    if (slot !== -1 && !asWritten) this.verbatim.set(slot, entry);
+  }
+
+  /**
+   * Keeps what `historyEntry(call, decision)` (behaviour.ts) makes of a call, without making it:
+   * the same fields, the same id, and the same refusal (a RangeError) of a time that is not one.
+   */
+  addCall(call: ObservedCall, decision: Decision): void {
+    const id = newId();
+    // Past the first 36^4 ids, newId's text is long enough for V8 to make it a rope (the prefix
+    // and the counter's text, 56 bytes); reading a character makes it flat (32), kept instead.
+    id.charCodeAt(0);
+    // What `new Date(call.at).toISOString()` does to the time, then `Date.parse` undoes.
+    const atMs = call.at;
+    if (!(Math.abs(atMs) <= MAX_TIME_MS)) throw new RangeError('Invalid time value');
+    let reasons = this.reasonsRoot;
+    for (const reason of decision.reasons) {
+      const next = this.nextReasons(reasons, reason.code);
+      if (!next) {
+        reasons = { codes: decision.reasons.map((r) => r.code), next: undefined };
+        break;
+      }
+      reasons = next;
+    }
+    const callee = call.callee;
+    this.push(
+      id,
+      call.callId,
+      call.caller.e164,
+      // Emergency and other short codes have no E.164 but are worth finding again.
+      callee.e164 ?? callee.shortCode?.code ?? null,
+      Math.trunc(atMs) + 0,
+      decision.verdict,
+      decision.score,
+      reasons.codes,
+      call.registry ? call.registry.bankId : undefined,
+    );
   }
 
   async query(q: HistoryQuery): Promise<HistoryEntry[]> {
-    const key = indexKey(q.caller, q.callee ?? null);
-    if (key === null || (q.caller === null && q.callee === undefined)) return [];
-    const list = this.byKey.get(key);
-    if (!list) return [];
+    let slot: number | undefined;
+    if (q.caller !== null) slot = this.byCaller.get(q.caller);
+    else if (q.callee !== undefined) slot = this.byWithheld.get(q.callee);
+    if (slot === undefined) return [];
     const since = sinceOf(q);
     const out: HistoryEntry[] = [];
-    for (const held of list.newestFirst()) if (matches(held.entry, q, since)) out.push(held.entry);
+    // Back along the key's entries while they are held: each is older than the one before.
+    for (let age = this.age(slot); ; ) {
+      if (
+        this.callers[slot] === q.caller &&
+        (q.callee === undefined || this.callees[slot] === q.callee) &&
+        (q.bankId === undefined || this.bankIds[slot] === q.bankId) &&
+        this.times[slot]! >= since
+      )
+        out.push(this.entryAt(slot));
+      const prev: number = this.previous[slot]!;
+      if (prev === -1) break;
+      const prevAge = this.age(prev);
+      // Gone, and perhaps its slot taken by a newer entry.
+      if (prevAge >= age) break;
+      slot = prev;
+      age = prevAge;
+    }
     return out.sort(newestFirst).slice(0, limitOf(q));
+  }
+
+  /** The held entry in `slot`, as `historyEntry` would have made it. */
+  private entryAt(slot: number): HistoryEntry {
+    const given = this.verbatim.size === 0 ? undefined : this.verbatim.get(slot);
+    if (given) return given;
+    const entry: HistoryEntry = {
+      id: this.ids[slot]!,
+      caller: this.callers[slot]!,
+      callee: this.callees[slot]!,
+      at: new Date(this.times[slot]!).toISOString(),
+      verdict: this.verdicts[slot]!,
+      score: this.scores[slot]!,
+      reasons: [...this.reasons[slot]!],
+    };
+    const callId = this.callIds[slot];
+    if (callId !== undefined) entry.callId = callId;
+    const bankId = this.bankIds[slot];
+    if (bankId !== undefined) entry.bankId = bankId;
+    return entry;
+  }
+
+  /** How many entries are held that are older than the one in `slot` (>= size: not held). */
+  private age(slot: number): number {
+    const max = this.maxEntries;
+    return (slot - (this.head % max) + max) % max;
+  }
+
+  /** Stores an entry; returns its slot, or -1 when it has no key to be found by. */
+  private push(
+    id: string,
+    callId: string | undefined,
+    caller: string | null,
+    callee: string | null,
+    atMs: number,
+    verdict: Verdict,
+    score: number,
+    reasons: readonly ReasonCode[],
+    bankId: string | undefined,
+  ): number {
+    let index: Map<string, number>;
+    let key: string;
+    if (caller !== null) {
+      index = this.byCaller;
+      key = caller;
+    } else if (callee !== null) {
+      index = this.byWithheld;
+      key = callee;
+    } else return -1;
+    if (this.tail - this.head >= this.maxEntries) this.dropOldest();
+    const slot = this.tail % this.maxEntries;
+    if (slot === this.capacity) this.grow();
+    this.tail++;
+    this.ids[slot] = id;
+    this.callIds[slot] = callId;
+    this.callers[slot] = caller;
+    this.callees[slot] = callee;
+    this.times[slot] = atMs;
+    this.verdicts[slot] = verdict;
+    this.scores[slot] = score;
+    this.reasons[slot] = reasons;
+    this.bankIds[slot] = bankId;
+    const previous = index.get(key);
+    if (previous === undefined) this.previous[slot] = -1;
+    else {
+      this.previous[slot] = previous;
+      this.newest[previous] = 0;
+    }
+    this.newest[slot] = 1;
+    index.set(key, slot);
+    // Insertion order is time order for a live service, so the oldest are always at the front.
+    const cutoff = atMs - this.retentionMs;
+    while (this.tail > this.head && this.times[this.head % this.maxEntries]! < cutoff) this.dropOldest();
+    return slot;
+  }
+
+  private dropOldest(): void {
+    const slot = this.head % this.maxEntries;
+    this.head++;
+    if (this.newest[slot] === 1) {
+      const caller = this.callers[slot];
+      if (caller !== null) this.byCaller.delete(caller!);
+      else this.byWithheld.delete(this.callees[slot]!);
+      this.newest[slot] = 0;
+    }
+    this.ids[slot] = undefined;
+    this.callIds[slot] = undefined;
+    this.callers[slot] = undefined;
+    this.callees[slot] = undefined;
+    this.reasons[slot] = NO_REASONS;
+    this.bankIds[slot] = undefined;
+    if (this.verbatim.size !== 0) this.verbatim.delete(slot);
+  }
+
+  private grow(): void {
+    const size = Math.min(this.maxEntries, Math.max(1024, this.capacity * 2));
+    this.times = grown(this.times, new Float64Array(size));
+    this.scores = grown(this.scores, new Float64Array(size));
+    this.previous = grown(this.previous, new Int32Array(size));
+    this.newest = grown(this.newest, new Uint8Array(size));
+    this.capacity = size;
+  }
+
+  /** The shared list of `node`'s codes followed by `code`; null once there are too many lists. */
+  private nextReasons(node: ReasonsNode, code: string): ReasonsNode | null {
+    let next = node.next?.get(code);
+    if (next) return next;
+    if (this.reasonsLists >= MAX_REASONS_LISTS) return null;
+    next = { codes: [...node.codes, code as ReasonCode], next: undefined };
+    (node.next ??= new Map()).set(code, next);
+    this.reasonsLists++;
+    return next;
   }
 }
 
-/** Entries are indexed by caller; withheld callers, having none, by the number they called. */
-function indexKey(caller: string | null, callee: string | null): string | null {
-  if (caller !== null) return caller;
-  return callee === null ? null : `withheld:${callee}`;
+function grown<T extends Float64Array | Int32Array | Uint8Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }
+
+const NO_REASONS: readonly ReasonCode[] = [];
+/** The largest time a Date holds (ms either side of the epoch). */
+const MAX_TIME_MS = 8.64e15;
 
 export interface RedisHistoryOptions {
   /** Where entries go while Redis is down, and what answers queries then. */

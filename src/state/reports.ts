@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import { Backlog, checkPrefix, execOps, mergeReportSummaries, newId, ops, replyNumber, replyScored, taggedKey, type RedisOp } from './behaviour';
 import type { RedisGuard } from './redis';
 
@@ -99,14 +98,23 @@ export interface MemoryReportOptions {
 }
 
 export class MemoryReportStore implements ReportStore {
-  private readonly byNumber: LRUCache<string, FraudReport[]>;
+  /** Each number's reports, the numbers in the order they were last reported: least recent first. */
+  private readonly byNumber = new Map<string, FraudReport[]>();
+  /**
+   * Walks `byNumber` from the front to evict the least recently reported, and is never started
+   * again: whatever it has passed was evicted, so what it yields next is the front. (A fresh
+   * iterator would step over every deleted entry V8 has not yet compacted away.)
+   */
+  private evictFrom: Iterator<string>;
   private readonly maxAgeMs: number;
+  private readonly maxNumbers: number;
   private readonly maxPerNumber: number;
 
   constructor(opts: MemoryReportOptions) {
     this.maxAgeMs = opts.maxAgeS * 1000;
+    this.maxNumbers = Math.max(1, opts.maxNumbers ?? 100_000);
     this.maxPerNumber = Math.max(1, opts.maxPerNumber ?? 1000);
-    this.byNumber = new LRUCache<string, FraudReport[]>({ max: Math.max(1, opts.maxNumbers ?? 100_000) });
+    this.evictFrom = this.byNumber.keys();
   }
 
   async addReport(input: NewFraudReport): Promise<FraudReport> {
@@ -117,18 +125,30 @@ export class MemoryReportStore implements ReportStore {
 
   /** Keeps an already normalised report (the Redis store's local copy shares its id). */
   keep(report: FraudReport): void {
-    const list = this.byNumber.get(report.number) ?? [];
-    if (list.some((r) => r.id === report.id)) return;
+    const number = report.number;
+    let list = this.byNumber.get(number);
+    if (list) {
+      // Now the most recently reported, even when this report is already held.
+      this.byNumber.delete(number);
+      this.byNumber.set(number, list);
+      if (list.some((r) => r.id === report.id)) return;
+    } else {
+      this.byNumber.set(number, (list = []));
+      while (this.byNumber.size > this.maxNumbers) {
+        let oldest = this.evictFrom.next();
+        if (oldest.done) oldest = (this.evictFrom = this.byNumber.keys()).next();
+        this.byNumber.delete(oldest.value as string);
+      }
+    }
     list.push(report);
     if (list.length > this.maxPerNumber) {
       list.sort(newestFirst);
       list.length = this.maxPerNumber;
     }
-    this.byNumber.set(report.number, list);
   }
 
   summarySync(number: string, now: number): ReportSummary | null {
-    const list = this.byNumber.peek(number);
+    const list = this.byNumber.get(number);
     return list ? summarise(list, now - this.maxAgeMs) : null;
   }
 
@@ -138,7 +158,7 @@ export class MemoryReportStore implements ReportStore {
 
   async list(number: string, now: number, limit = 100): Promise<FraudReport[]> {
     const cutoff = now - this.maxAgeMs;
-    return (this.byNumber.peek(number) ?? [])
+    return (this.byNumber.get(number) ?? [])
       .filter((r) => Date.parse(r.at) >= cutoff)
       .sort(newestFirst)
       .slice(0, limit);

@@ -1,5 +1,7 @@
 import type Redis from 'ioredis';
+import { DEFAULT_POLICY } from '../../src/scoring';
 import { historyEntry } from '../../src/state/behaviour';
+import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
 import { MemoryHistoryStore, RedisHistoryStore, type HistoryEntry } from '../../src/state/history';
 import { BANK, call, CLEAN, connect, deleteByPrefix, absentRedis, dest, FAILING, guardFor, T0, uniquePrefix, until } from './support';
 
@@ -44,6 +46,113 @@ describe('in-process history', () => {
     expect(await h.query({ caller: '+442079460123', limit: 5000 })).toHaveLength(1000);
     expect(await h.query({ caller: '+442079460123', limit: 0 })).toHaveLength(1);
     expect(await h.query({ caller: '+442079460123' })).toHaveLength(100);
+  });
+});
+
+describe('in-process history, stored compactly', () => {
+  const ids = (list: HistoryEntry[]) => list.map((e) => e.callId);
+
+  it('finds each key\'s entries while the ring wraps over other keys\' entries', async () => {
+    const h = new MemoryHistoryStore({ maxEntries: 3 });
+    const A = '+442079460001';
+    const B = '+442079460002';
+    const add = (callId: string, from: string, i: number) => h.addSync(historyEntry(call({ callId, from, at: T0 + i * 1000 }), CLEAN));
+    add('a1', A, 1);
+    add('b1', B, 2);
+    add('a2', A, 3);
+    add('b2', B, 4); // a1 goes
+    add('a3', A, 5); // b1 goes
+    expect(ids(await h.query({ caller: A }))).toEqual(['a3', 'a2']);
+    expect(ids(await h.query({ caller: B }))).toEqual(['b2']);
+    // a2's and a3's slots are taken by entries of B and of a withheld caller: A has none left.
+    add('b3', B, 6);
+    h.addSync(historyEntry(call({ callId: 'w1', from: 'anonymous', to: dest(1), at: T0 + 7000 }), CLEAN));
+    add('b4', B, 8);
+    expect(await h.query({ caller: A })).toEqual([]);
+    expect(ids(await h.query({ caller: B }))).toEqual(['b4', 'b3']);
+    expect(ids(await h.query({ caller: null, callee: dest(1) }))).toEqual(['w1']);
+    expect(h.size).toBe(3);
+  });
+
+  it('keeps an entry exactly as old as the retention, and drops it a millisecond later', async () => {
+    const h = new MemoryHistoryStore({ retentionS: 60 });
+    h.addSync(entry(1, { at: T0 }));
+    h.addSync(entry(2, { at: T0 + 60_000 }));
+    expect(h.size).toBe(2);
+    h.addSync(entry(3, { at: T0 + 60_001 }));
+    expect(ids(await h.query({ caller: '+442079460123' }))).toEqual(['e3', 'e2']);
+  });
+
+  it('keeps a call as historyEntry makes it: short codes, withheld callers, banks and no callId', async () => {
+    const h = new MemoryHistoryStore();
+    const calls = [
+      call({ callId: 'k1', registry: BANK, at: T0 }),
+      call({ to: '999', at: T0 + 1 }),
+      call({ from: 'anonymous', callId: 'k3', to: dest(7), at: T0 + 2 }),
+      call({ from: '12', to: 'junk', at: T0 + 3 }),
+    ];
+    for (const [i, c] of calls.entries()) {
+      const d = i % 2 ? FAILING : CLEAN;
+      h.addCall(c, d);
+      const want = historyEntry(c, d);
+      expect(want.caller !== null || want.callee !== null).toBe(true);
+      const [got] = await h.query(want.caller === null ? { caller: null, callee: want.callee! } : { caller: want.caller, limit: 1 });
+      expect(got).toEqual({ ...want, id: got!.id });
+      expect(Object.keys(got!)).toEqual(Object.keys(want));
+      expect(got!.id).not.toBe(want.id);
+    }
+    // Neither caller nor callee: nothing to find it by, so not kept.
+    expect(historyEntry(call({ from: 'anonymous', to: 'junk' }), CLEAN)).toMatchObject({ caller: null, callee: null });
+    h.addCall(call({ from: 'anonymous', to: 'junk' }), CLEAN);
+    expect(h.size).toBe(4);
+  });
+
+  it('refuses a time that is not one, as historyEntry does; the tracker then records nothing', async () => {
+    const h = new MemoryHistoryStore();
+    const bad = call({ at: Number.NaN });
+    expect(() => historyEntry(bad, CLEAN)).toThrow(RangeError);
+    expect(() => h.addCall(bad, CLEAN)).toThrow(RangeError);
+    expect(() => h.addCall(call({ at: 8.64e15 + 1 }), CLEAN)).toThrow(RangeError);
+    const t = new MemoryBehaviourTracker(DEFAULT_POLICY, { history: h });
+    await expect(t.record(bad, CLEAN)).resolves.toBeUndefined();
+    expect(h.size).toBe(0);
+  });
+
+  it('keeps a fractional time to the millisecond, as its ISO text has it', async () => {
+    const h = new MemoryHistoryStore();
+    h.addCall(call({ callId: 'f', at: T0 + 0.7 }), CLEAN);
+    const [got] = await h.query({ caller: '+442079460123' });
+    expect(got!.at).toBe(new Date(T0).toISOString());
+    expect(await h.query({ caller: '+442079460123', since: T0 + 0.5 })).toEqual([]);
+  });
+
+  it('returns an entry given with its time in another form as it was given', async () => {
+    const h = new MemoryHistoryStore();
+    const odd = { ...entry(1), at: '2025-06-02T09:00:00Z' };
+    const junk = { ...entry(2), at: 'yesterday' };
+    h.addSync(odd);
+    h.addSync(junk);
+    h.addSync(entry(3));
+    const found = await h.query({ caller: '+442079460123' });
+    expect(found).toHaveLength(2);
+    expect(found[0]).toMatchObject({ callId: 'e3', at: new Date(T0 + 3000).toISOString() });
+    expect(found[1]).toBe(odd);
+    // As before: a time that does not parse is held (and counted) but never matches.
+    expect(h.size).toBe(3);
+  });
+
+  it('answers with copies: changing an answer changes nothing held', async () => {
+    const h = new MemoryHistoryStore();
+    h.addCall(call({ callId: 'c' }), FAILING);
+    h.addCall(call({ callId: 'd', from: '+441614960000' }), FAILING);
+    const [first] = await h.query({ caller: '+442079460123' });
+    first!.reasons.push('VELOCITY_HIGH');
+    first!.verdict = 'allow';
+    const [again] = await h.query({ caller: '+442079460123' });
+    expect(again!.reasons).toEqual(['CLI_DOMESTIC_FROM_ABROAD', 'SHAKEN_ABSENT']);
+    expect(again!.verdict).toBe('block');
+    const [other] = await h.query({ caller: '+441614960000' });
+    expect(other!.reasons).toEqual(['CLI_DOMESTIC_FROM_ABROAD', 'SHAKEN_ABSENT']);
   });
 });
 

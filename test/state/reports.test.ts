@@ -48,6 +48,34 @@ describe('in-process reports', () => {
   });
 });
 
+describe('in-process reports, least recently reported forgotten first', () => {
+  it('counts a report it already holds as a sighting of the number', async () => {
+    const r = new MemoryReportStore({ maxAgeS: MAX_AGE_S, maxNumbers: 2 });
+    const first = normaliseReport(report({ number: '+442079460001' }), 'r1');
+    r.keep(first);
+    await r.addReport(report({ number: '+442079460002' }));
+    r.keep(first); // already held: still makes +442079460001 the most recent
+    await r.addReport(report({ number: '+442079460003' }));
+    expect(await r.summary('+442079460001', T0)).not.toBeNull();
+    expect(await r.summary('+442079460002', T0)).toBeNull();
+    expect(await r.list('+442079460001', T0)).toEqual([first]);
+  });
+
+  it('goes on forgetting in order through many numbers', async () => {
+    const r = new MemoryReportStore({ maxAgeS: MAX_AGE_S, maxNumbers: 50 });
+    const number = (i: number) => `+4420794${String(i).padStart(5, '0')}`;
+    for (let i = 0; i < 20_000; i++) {
+      await r.addReport(report({ number: number(i % 3 === 0 ? i % 30 : i) }));
+    }
+    // The ten reported every third report are held, with the 40 most recent of the rest.
+    const held: number[] = [];
+    for (let i = 0; i < 20_000; i++) if ((await r.summary(number(i), T0)) !== null) held.push(i);
+    expect(held).toHaveLength(50);
+    expect(held.filter((i) => i < 30 && i % 3 === 0)).toEqual([0, 3, 6, 9, 12, 15, 18, 21, 24, 27]);
+    expect(held.filter((i) => i >= 30)).toEqual([...Array(60).keys()].map((k) => 19_940 + k).filter((i) => i % 3 !== 0).slice(-40));
+  });
+});
+
 describe('reports in Redis', () => {
   let client: Redis;
   const base = uniquePrefix('reports');

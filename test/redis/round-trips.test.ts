@@ -13,6 +13,8 @@ import { sleep, until } from '../state/support';
 let app: FastifyInstance;
 let count: () => number;
 let commands = 0;
+/** What was sent since the last count, named by command and first key: said when a count is over. */
+let seen: string[] = [];
 
 beforeAll(async () => {
   app = await build({ REDIS_URL: 'redis://127.0.0.1:6379', SHAKEN_TRUST_ANCHORS: resolve(VECTORS_DIR, 'certs/root.pem') });
@@ -23,8 +25,11 @@ beforeAll(async () => {
   let replySinceWrite = true;
   stream.on('data', () => (replySinceWrite = true));
   const send = client.sendCommand.bind(client);
-  client.sendCommand = ((cmd: { args: unknown[] }, ...rest: unknown[]) => {
-    if (!cmd.args.some((a) => String(a).includes('{registry}'))) commands++;
+  client.sendCommand = ((cmd: { name: string; args: unknown[] }, ...rest: unknown[]) => {
+    if (!cmd.args.some((a) => String(a).includes('{registry}'))) {
+      commands++;
+      seen.push(`${cmd.name} ${String(cmd.args[2] ?? cmd.args[0])}`);
+    }
     return (send as (...a: unknown[]) => unknown)(cmd, ...rest);
   }) as typeof client.sendCommand;
   const write = stream.write.bind(stream);
@@ -45,15 +50,24 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
+/** Until nothing has been sent for a while: the writes of an earlier call must not count as this one's. */
+async function quiet(): Promise<void> {
+  for (let before = -1; before !== commands; ) {
+    before = commands;
+    await sleep(250);
+  }
+}
+
 async function tripsFor(body: object): Promise<number> {
-  await sleep(30);
+  await quiet();
   count();
+  seen = [];
   const res = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: body });
   expect(res.statusCode).toBe(200);
   await sleep(30); // the writes after the decision
   const sent = commands;
   const trips = count();
-  expect(sent).toBeLessThanOrEqual(2);
+  expect({ sent, seen }).toEqual({ sent: Math.min(sent, 2), seen });
   expect(sent).toBeGreaterThanOrEqual(trips);
   return trips;
 }
@@ -67,7 +81,13 @@ describe('Redis round trips per scored call', () => {
   beforeAll(async () => {
     // A certificate is read from Redis (or fetched) once per instance and then kept in memory:
     // that first read is the only extra round trip, and not per call.
-    await app.inject({ method: 'POST', url: '/v1/calls/score', payload: { from: '+442079460123', to: '+447400123456', identity, receivedAt: '2026-12-01T12:00:02Z' } });
+    const warmUp = { method: 'POST' as const, url: '/v1/calls/score', payload: { from: '+442079460123', to: '+447400123456', identity, receivedAt: '2026-12-01T12:00:02Z' } };
+    await app.inject(warmUp);
+    // A write of the warm-up that timed out (its first script load, on a busy machine) is kept
+    // and sent after the next call that reaches Redis: a second call sends it, here and not in
+    // a counted call.
+    await app.inject(warmUp);
+    await quiet();
   });
 
   it.each([

@@ -7,6 +7,8 @@
  * loop (one core), and on the thread pool with 50 in flight. Event-loop time per verification
  * is what bounds a server's rate, since the rest of a call's work needs the loop.
  */
+// The thread pool sized as the server sizes it (one thread per core), before anything starts it.
+import '../src/ops/thread-pool';
 import { verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

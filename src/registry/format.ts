@@ -178,6 +178,22 @@ export function readBank(raw: unknown, defaultCountry: string): Bank | { error: 
 }
 
 /**
+ * A registry's banks, each checked, into `banks`; what is wrong with any into `problems`, named
+ * `banks[i]`. Returns the ids read, against which the numbers' bankIds are checked.
+ */
+export function readBanks(rawBanks: unknown, defaultCountry: string, banks: Bank[], problems: RegistryProblem[]): Set<string> {
+  const bankIds = new Set<string>();
+  (Array.isArray(rawBanks) ? rawBanks : []).forEach((raw, i) => {
+    const bank = readBank(raw, defaultCountry);
+    if ('error' in bank) return problems.push({ at: `banks[${i}]`, error: bank.error });
+    if (bankIds.has(bank.id)) return problems.push({ at: `banks[${i}]`, error: `bank id "${bank.id}" appears twice` });
+    bankIds.add(bank.id);
+    banks.push(bank);
+  });
+  return bankIds;
+}
+
+/**
  * Validates a whole registry document. Returns the data and every problem found; callers
  * decide whether problems are fatal (at start they are: a registry is not half-loaded).
  */
@@ -196,14 +212,7 @@ export function parseRegistryDocument(
   if (!Array.isArray(rawBanks)) problems.push({ at: 'banks', error: 'banks must be an array' });
   if (!Array.isArray(rawNumbers)) problems.push({ at: 'numbers', error: 'numbers must be an array' });
 
-  const bankIds = new Set<string>();
-  (Array.isArray(rawBanks) ? rawBanks : []).forEach((raw, i) => {
-    const bank = readBank(raw, defaultCountry);
-    if ('error' in bank) return problems.push({ at: `banks[${i}]`, error: bank.error });
-    if (bankIds.has(bank.id)) return problems.push({ at: `banks[${i}]`, error: `bank id "${bank.id}" appears twice` });
-    bankIds.add(bank.id);
-    banks.push(bank);
-  });
+  const bankIds = readBanks(rawBanks, defaultCountry, banks, problems);
 
   const seen = { number: new Set<string>(), prefix: new Set<string>() };
   (Array.isArray(rawNumbers) ? rawNumbers : []).forEach((raw, i) => {

@@ -1,4 +1,4 @@
-import { entryKeyOf, readBank, readEntryInput, type Bank, type RegistryEntry, type RegistryProblem } from './format';
+import { entryKeyOf, readBanks, readEntryInput, type Bank, type RegistryEntry, type RegistryProblem } from './format';
 import { bufferSource, JsonScanError, lineAndColumn, openFileSource, scanOutline, textOf, type ByteSource, type Member } from './json-scan';
 import { EMPTY_TABLE, keyString, NumberTableBuilder, numberKey, toEntryObject, type CompactRegistry } from './number-table';
 
@@ -98,14 +98,7 @@ export function readRegistry(src: ByteSource, defaultCountry: string, opts: Read
   if (!Array.isArray(rawBanks)) problems.push({ at: 'banks', error: 'banks must be an array' });
   if (!array) problems.push({ at: 'numbers', error: 'numbers must be an array' });
 
-  const bankIds = new Set<string>();
-  (Array.isArray(rawBanks) ? rawBanks : []).forEach((raw, i) => {
-    const bank = readBank(raw, defaultCountry);
-    if ('error' in bank) return problems.push({ at: `banks[${i}]`, error: bank.error });
-    if (bankIds.has(bank.id)) return problems.push({ at: `banks[${i}]`, error: `bank id "${bank.id}" appears twice` });
-    bankIds.add(bank.id);
-    banks.push(bank);
-  });
+  const bankIds = readBanks(rawBanks, defaultCountry, banks, problems);
 
   const builder = new NumberTableBuilder(array?.ends.length);
   const prefixes = new Map<string, RegistryEntry>();

@@ -165,13 +165,9 @@ export class RedisRegistryBackend implements RegistryBackend {
    * not answer. The store calls it one at a time (its change queue), so `lastId` needs no lock.
    */
   async poll(current: () => string): Promise<RemoteChange[]> {
-    if (this.lastId === null) {
-      // Never loaded from Redis (it was down at start): from here on, after one full read if
-      // Redis holds another registry than ours.
-      this.lastId = await this.logPosition();
-      const version = await this.redis.get(this.k.version);
-      return version !== null && version !== current() ? [{ reload: true }] : [];
-    }
+    // Never loaded from Redis (it was down at start): from the log's end, which finds nothing
+    // new below and so compares versions: a reload, a reseed, or nothing when in step.
+    this.lastId ??= await this.logPosition();
     // The log, not the version, says what is new: right after this instance's own change the
     // versions match even when another instance's change landed just before it.
     const [version, entries] = await Promise.all([this.redis.get(this.k.version), this.redis.xrange(this.k.log, `(${this.lastId}`, '+', 'COUNT', 1000)]);

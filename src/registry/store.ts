@@ -90,7 +90,6 @@ export class RegistryStore {
   /** Loads what the backend holds, seeding it with `seed()` when it holds nothing. */
   static async open(backend: RegistryBackend, seed: () => { data: RegistryContent; version: string }, log?: StoreLog): Promise<RegistryStore> {
     let loaded: { data: RegistryContent; version: string } | null;
-    let unavailable = false;
     try {
       loaded = await backend.load();
       if (!loaded) {
@@ -99,14 +98,13 @@ export class RegistryStore {
       }
     } catch (err) {
       // A shared backend (Redis) that is down at start must not stop calls being scored: serve
-      // the seed registry, and catch up (load, or seed) once Redis answers.
+      // the seed registry. Once Redis answers, the follower's first poll takes what it holds,
+      // or seeds it with this index (still the seed: it refuses changes until it holds one).
       if (!backend.poll) throw err;
       log?.warn({ err: (err as Error).message }, 'registry backend unavailable at start: serving the seed registry until it answers');
       loaded = seed();
-      unavailable = true;
     }
     const store = new RegistryStore(new RegistryIndex(loaded.data, loaded.version), backend, log);
-    if (unavailable) store.catchUp(seed);
     if (backend.poll) store.follow(backend.pollMs ?? 250);
     return store;
   }
@@ -169,12 +167,12 @@ export class RegistryStore {
     for (const change of await this.backend.poll!(() => this.index.version)) {
       if ('reseed' in change) {
         this.log?.warn({ version: this.index.version }, 'the registry backend holds no registry: seeding it with this instance\'s');
-        const held = await this.backend.seed(this.index.view(), this.index.version);
-        if (held.version !== this.index.version) await this.reload(); // another instance seeded it first
+        // Another instance may have seeded it first: then its registry is the one to hold.
+        this.adopt(await this.backend.seed(this.index.view(), this.index.version));
         return;
       }
       if ('reload' in change) {
-        await this.reload();
+        this.adopt(await this.backend.load());
         return; // what came after it in the log is in what was loaded
       }
       if (change.version === this.index.version) continue;
@@ -183,49 +181,17 @@ export class RegistryStore {
     }
   }
 
-  private async reload(): Promise<void> {
-    const loaded = await this.backend.load();
-    if (loaded && loaded.version !== this.index.version) {
-      this.index.load(loaded.data);
-      this.index.version = loaded.version;
+  /** Takes the registry the backend holds, when it is another than this index's. */
+  private adopt(held: { data: RegistryContent; version: string } | null): void {
+    if (held && held.version !== this.index.version) {
+      this.index.load(held.data);
+      this.index.version = held.version;
     }
   }
 
-  /**
-   * After a start without the backend: once it answers, takes what it holds, or seeds it when it
-   * holds nothing (nobody else has), so the shared registry is never left empty or partial. The
-   * backend refuses changes until it holds a registry, so until then the index is the seed.
-   */
-  private catchUp(seed: () => { data: RegistryContent; version: string }): void {
-    let busy = false;
-    const timer = this.every(1000, () => {
-      if (busy) return;
-      busy = true;
-      this.enqueue(async () => {
-        const loaded = await this.backend.load();
-        if (loaded) {
-          if (loaded.version !== this.index.version) {
-            this.index.load(loaded.data);
-            this.index.version = loaded.version;
-          }
-        } else {
-          const initial = seed();
-          await this.backend.seed(initial.data, initial.version);
-        }
-      }).then(
-        () => {
-          clearInterval(timer);
-          this.log?.info?.({ version: this.index.version }, 'registry backend answers: registry in step with it');
-        },
-        (err: unknown) => this.log?.debug?.({ err: (err as Error).message }, 'registry backend still unavailable'),
-      ).finally(() => (busy = false));
-    });
-  }
-
-  private every(ms: number, fn: () => void): NodeJS.Timeout {
+  private every(ms: number, fn: () => void): void {
     const timer = setInterval(fn, ms);
     timer.unref();
     this.timers.push(timer);
-    return timer;
   }
 }

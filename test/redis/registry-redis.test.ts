@@ -88,6 +88,25 @@ describe('registry shared through Redis', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('an instance that started while Redis was unreachable seeds it once it answers, or takes what it holds', async () => {
+    // Redis "down" for the first load only: the store serves the seed, and its follower catches up.
+    const unreachableOnce = () => {
+      const backend = new RedisRegistryBackend(redis, { prefix, pollMs: 50 });
+      const load = backend.load.bind(backend);
+      let calls = 0;
+      backend.load = () => (calls++ === 0 ? Promise.reject(new Error('Stream isn\'t writeable')) : load());
+      return backend;
+    };
+    const a = await RegistryStore.open(unreachableOnce(), seed);
+    expect(a.version).toBe('seed-v1');
+    await until(async () => (await redis.get(`${prefix}{registry}:version`)) === 'seed-v1', 3000);
+    await a.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460005', { bankId: 'b', inboundOnly: true }, 'GB'));
+    const b = await RegistryStore.open(unreachableOnce(), seed);
+    await until(() => b.index.lookup('+442079460005') !== null && b.version === a.version, 3000);
+    expect(b.index.lookup('+443450000000')?.bankId).toBe('b');
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('large imports reach followers as a reload', async () => {
     const a = await openStore();
     const b = await openStore();

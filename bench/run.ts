@@ -336,7 +336,7 @@ function report(run: Run): string {
   const reg = startup.registry;
   out.push(`- Start-up with ${int(reg.numbers)} numbers, ${int(reg.prefixes)} prefixes, ${reg.banks} banks (${reg.fileMb.toFixed(0)} MB file), embedded store:`);
   out.push(`  - ${startLine('reference, sample registry', startup.sample)}`);
-  out.push(`  - ${startLine('first start (validates the file, writes the snapshot)', startup.first, GOALS.startup)}`);
+  out.push(`  - ${startLine('first start (validates the file; its first change writes the snapshot)', startup.first, GOALS.startup)}`);
   out.push(`  - ${startLine('restart (snapshot present)', startup.restart, GOALS.startup)}`);
   const perEntry = perEntryLine(startup);
   if (perEntry) out.push(`  - ${perEntry}`);

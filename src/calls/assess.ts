@@ -79,13 +79,11 @@ type Prepared = Omit<StaticAssessment, 'signals' | 'iat' | 'reasons' | 'view'> &
  * cache skips the shared read.
  */
 export class CallAssessor {
-  /** The caller ID is classified (its type is answered and weighed); other numbers need no type. */
-  private readonly parseCaller: (input: string) => PhoneNumber;
-  private readonly parseOther: (input: string) => PhoneNumber;
+  /** One memory for every number of a call: a caller today is a callee tomorrow. */
+  private readonly parseNumber: (input: string) => PhoneNumber;
 
   constructor(private readonly deps: AssessorDeps) {
-    this.parseCaller = createNumberParser(deps.defaultCountry);
-    this.parseOther = createNumberParser(deps.defaultCountry, { withType: false });
+    this.parseNumber = createNumberParser(deps.defaultCountry);
   }
 
   async assess(input: CallInput): Promise<CallAssessment> {
@@ -125,9 +123,9 @@ export class CallAssessor {
 
   /** Everything but the PASSporT verification: numbers, origin, registry, fingerprints. */
   private prepare(input: CallInput, registry: RegistryIndex): Prepared {
-    const caller = this.parseCaller(input.from);
-    const callee = this.parseOther(input.to);
-    const network = input.pai !== undefined ? this.parseOther(input.pai) : undefined;
+    const caller = this.parseNumber(input.from);
+    const callee = this.parseNumber(input.to);
+    const network = input.pai !== undefined ? this.parseNumber(input.pai) : undefined;
     const range = caller.e164 ? (this.deps.numbering?.rangeStatus(caller.e164) ?? null) : null;
     const identity = input.identity !== undefined ? this.deps.verifier.read(input.identity) : undefined;
     return {

@@ -71,11 +71,8 @@ function safeDecode(s: string): string {
 /** One for the process: it compiles each numbering plan's patterns the first time it meets it. */
 const classifier = new NumberClassifier();
 
-/**
- * @param opts.withType Include the number's `type`. Validity costs the same type walk, so this
- *   only keeps the field out of results that bulk work (registry imports) stores.
- */
-export function parseNumber(input: string, defaultCountry: string, opts: { withType?: boolean } = {}): PhoneNumber {
+/** Reads a number in any of the contract's forms; validity and type come from one walk (classify.ts). */
+export function parseNumber(input: string, defaultCountry: string): PhoneNumber {
   if (input.length > MAX_NUMBER_CHARS * 4) return { e164: null, valid: false, withheld: false };
   // An empty field is a withheld caller ID; an empty URI user part (`sip:@host`) is malformed.
   if (input.trim() === '') return { e164: null, valid: false, withheld: true };
@@ -106,8 +103,7 @@ export function parseNumber(input: string, defaultCountry: string, opts: { withT
     (text.charCodeAt(0) === 0x2b && digits.length === text.length - 1 ? classifier.readInternational(digits) : undefined) ??
     parsePhoneNumberFromString(text, defaultCountry as CountryCode);
   if (!parsed) return { e164: null, valid: false, withheld: false };
-  const { valid, type: numberType } = classifier.classify(parsed);
-  const type = opts.withType !== false ? numberType : undefined;
+  const { valid, type } = classifier.classify(parsed);
   return {
     e164: `+${parsed.countryCallingCode}${parsed.nationalNumber}`,
     valid,
@@ -147,19 +143,16 @@ export function ukCategory(n: PhoneNumber): 'domestic' | 'mobile' | null {
 
 /**
  * `parseNumber` with a memory: calls repeat numbers (a call centre's callers, a bank's
- * numbers, the same callee), and full-metadata parsing costs about 9 µs a number. The results
- * are shared, so callers must treat them as read-only.
+ * numbers, the same callee), and a number in a national or URI form still goes through the
+ * library's full parse (about 15 µs). The results are shared, so callers must treat them as
+ * read-only.
  */
-export function createNumberParser(
-  defaultCountry: string,
-  opts: { maxEntries?: number; withType?: boolean } = {},
-): (input: string) => PhoneNumber {
+export function createNumberParser(defaultCountry: string, opts: { maxEntries?: number } = {}): (input: string) => PhoneNumber {
   const memo = new LRUCache<string, PhoneNumber>({ max: Math.max(1, opts.maxEntries ?? 50_000) });
-  const parseOpts = { withType: opts.withType ?? true };
   return (input: string) => {
     let n = memo.get(input);
     if (n === undefined) {
-      n = parseNumber(input, defaultCountry, parseOpts);
+      n = parseNumber(input, defaultCountry);
       memo.set(input, n);
     }
     return n;

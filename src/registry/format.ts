@@ -93,7 +93,7 @@ export const E164_SHAPE = /^\+[1-9]\d{6,14}$/;
  */
 export function normaliseRegistryNumber(input: string, defaultCountry: string, deferPlanCheck = false): string | { error: string } {
   if (deferPlanCheck && E164_SHAPE.test(input)) return input;
-  const n = parseNumber(input, defaultCountry, { withType: false });
+  const n = parseNumber(input, defaultCountry);
   if (!n.e164 || !n.valid) return { error: `"${input}" is not a valid phone number` };
   // libphonenumber accepts a few national plans' 16- and 17-digit numbers; E.164 stops at 15
   // digits, and so does the registry's table (see numberKey).
@@ -142,7 +142,7 @@ export function toEntry(
  */
 export async function findInvalidNumbers(numbers: readonly RegistryEntry[] | NumberTable, defaultCountry: string, sliceSize = 2000): Promise<RegistryEntry[]> {
   const invalid: RegistryEntry[] = [];
-  const valid = (key: string) => parseNumber(key, defaultCountry, { withType: false }).valid;
+  const valid = (key: string) => parseNumber(key, defaultCountry).valid;
   const count = 'templateIds' in numbers ? numbers.keys.length : numbers.length;
   for (let i = 0; i < count; i += sliceSize) {
     for (let j = i; j < Math.min(count, i + sliceSize); j++) {

@@ -32,10 +32,11 @@ async function main(): Promise<void> {
     throw err;
   }
 
-  if (!config.apiKeysFile) {
+  // Asked of the keys themselves: a key file that lists none leaves the service as open as no file.
+  if (app.services.keys.isOpen) {
     if (!config.hostIsLoopback) {
-      app.log.fatal({ host: config.host }, 'no API keys configured (API_KEYS_FILE): refusing to listen on a non-loopback address');
-      process.stderr.write(`callguard: no API keys configured (API_KEYS_FILE) and HOST=${config.host} is not a loopback address: refusing to start open\n`);
+      app.log.fatal({ host: config.host }, 'no API keys configured (API_KEYS_FILE unset or empty): refusing to listen on a non-loopback address');
+      process.stderr.write(`callguard: no API keys configured (API_KEYS_FILE unset or empty) and HOST=${config.host} is not a loopback address: refusing to start open\n`);
       process.exit(2);
     }
     app.log.warn({ host: config.host }, 'no API keys configured: running OPEN, reachable only on loopback');

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KEYS_FILE, bearer } from '../helpers/keys';
@@ -60,6 +60,14 @@ describe('the real server process', () => {
 
   it('refuses to start open on a non-loopback address', async () => {
     const server = start({ PORT: port(), HOST: '0.0.0.0' });
+    expect(await server.exited).toBe(2);
+    expect(server.output()).toMatch(/refusing to start open/);
+  });
+
+  it('refuses it too when the key file lists no keys', async () => {
+    const empty = join(mkdtempSync(join(tmpdir(), 'callguard-keys-')), 'keys.json');
+    writeFileSync(empty, '[]');
+    const server = start({ PORT: port(), HOST: '0.0.0.0', API_KEYS_FILE: empty });
     expect(await server.exited).toBe(2);
     expect(server.output()).toMatch(/refusing to start open/);
   });

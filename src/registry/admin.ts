@@ -145,8 +145,15 @@ interface ImportRow {
   raw: unknown;
 }
 
+/** An import as read from its body. `banks` is null when it names none (CSV always): the registry's banks then stand. */
+export interface ImportInput {
+  banks: unknown[] | null;
+  rows: ImportRow[];
+  rejected: ImportResult['rejected'];
+}
+
 /** Reads the CSV import format: header `number,bankId,inboundOnly,authorisedSpcs` (or `prefix`). */
-export function readCsvRows(text: string): { banks: unknown[]; rows: ImportRow[]; rejected: ImportResult['rejected'] } {
+export function readCsvRows(text: string): ImportInput {
   const rejected: ImportResult['rejected'] = [];
   let records: { record: Record<string, string>; info: { lines: number } }[];
   try {
@@ -175,18 +182,19 @@ export function readCsvRows(text: string): { banks: unknown[]; rows: ImportRow[]
       },
     });
   }
-  return { banks: [], rows, rejected };
+  // CSV carries no banks: the import says nothing about them.
+  return { banks: null, rows, rejected };
 }
 
 /** Reads the JSON import format (the registry file); `line` is the entry's position, from 1. */
-export function readJsonRows(doc: unknown): { banks: unknown[]; rows: ImportRow[]; rejected: ImportResult['rejected'] } {
+export function readJsonRows(doc: unknown): ImportInput {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new RegistryAdminError(400, 'validation_failed', 'body: the registry file is an object with banks and numbers');
   }
   const { banks, numbers } = doc as { banks?: unknown; numbers?: unknown };
   if (banks !== undefined && !Array.isArray(banks)) throw new RegistryAdminError(400, 'validation_failed', 'banks must be an array');
   if (!Array.isArray(numbers)) throw new RegistryAdminError(400, 'validation_failed', 'numbers must be an array');
-  return { banks: banks ?? [], rows: numbers.map((raw, i) => ({ line: i + 1, raw })), rejected: [] };
+  return { banks: banks ?? null, rows: numbers.map((raw, i) => ({ line: i + 1, raw })), rejected: [] };
 }
 
 /**
@@ -196,7 +204,7 @@ export function readJsonRows(doc: unknown): { banks: unknown[]; rows: ImportRow[
 export function planImport(
   index: RegistryIndex,
   actor: Actor,
-  input: { banks: unknown[]; rows: ImportRow[]; rejected: ImportResult['rejected'] },
+  input: ImportInput,
   mode: 'merge' | 'replace',
   defaultCountry: string,
 ): Plan<ImportResult> {
@@ -207,13 +215,15 @@ export function planImport(
   const records: AuditRecord[] = [];
 
   const banks = new Map<string, Bank>();
-  input.banks.forEach((raw, i) => {
+  // Replace makes the banks exactly the import's only when the import names banks at all.
+  const replacesBanks = mode === 'replace' && actor.bankId === null && input.banks !== null;
+  (input.banks ?? []).forEach((raw, i) => {
     const bank = readBank(raw, defaultCountry);
     if ('error' in bank) return rejected.push({ line: i + 1, error: `banks[${i}]: ${bank.error}` });
     if (actor.bankId !== null && bank.id !== actor.bankId) return rejected.push({ line: i + 1, error: `banks[${i}]: this key may only change bank "${actor.bankId}"` });
     banks.set(bank.id, bank);
   });
-  const knownBanks = new Set<string>([...banks.keys(), ...(mode === 'merge' || actor.bankId !== null ? index.allBanks().map((b) => b.id) : [])]);
+  const knownBanks = new Set<string>([...banks.keys(), ...(replacesBanks ? [] : index.allBanks().map((b) => b.id))]);
 
   const incoming = new Map<string, RegistryEntry>();
   for (const { line, raw } of input.rows) {
@@ -257,7 +267,7 @@ export function planImport(
         result.removed++;
       }
     }
-    if (actor.bankId === null) {
+    if (replacesBanks) {
       for (const b of index.allBanks()) {
         if (!banks.has(b.id)) {
           mutations.push({ type: 'bank', id: b.id, value: null });

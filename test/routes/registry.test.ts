@@ -133,4 +133,17 @@ describe('registry administration', () => {
     expect(res.json()).toMatchObject({ applied: true, added: 0, removed: 0, rejected: [] });
     expect((await req('admin', 'GET', '/v1/registry/export')).json()).toEqual(exported);
   });
+
+  it('a CSV import in replace mode replaces the numbers and prefixes, and keeps the banks (CSV has none)', async () => {
+    const before = (await req('admin', 'GET', '/v1/registry/export')).json();
+    const csv = 'number,bankId,inboundOnly,authorisedSpcs\n+442079460800,northwind,true,\n';
+    const res = await req('admin', 'POST', '/v1/registry/import?mode=replace', csv, { 'content-type': 'text/csv' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ mode: 'replace', applied: true, added: 1, removed: before.numbers.length, rejected: [] });
+    const after = (await req('admin', 'GET', '/v1/registry/export')).json();
+    expect(after.banks).toEqual(before.banks);
+    expect(after.numbers).toEqual([{ number: '+442079460800', bankId: 'northwind', inboundOnly: true }]);
+    // Back as it was, for whatever runs next.
+    expect((await req('admin', 'POST', '/v1/registry/import?mode=replace', before)).statusCode).toBe(200);
+  });
 });

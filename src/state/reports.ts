@@ -1,5 +1,6 @@
 import { Backlog, checkPrefix, execOps, mergeReportSummaries, newId, ops, replyNumber, replyScored, taggedKey, type RedisOp } from './behaviour';
 import type { RedisGuard } from './redis';
+import { LruSlots } from './lru-slots';
 
 /**
  * Fraud reports against caller IDs (from customers, the bank's fraud team, other operators).
@@ -98,23 +99,16 @@ export interface MemoryReportOptions {
 }
 
 export class MemoryReportStore implements ReportStore {
-  /** Each number's reports, the numbers in the order they were last reported: least recent first. */
-  private readonly byNumber = new Map<string, FraudReport[]>();
-  /**
-   * Walks `byNumber` from the front to evict the least recently reported, and is never started
-   * again: whatever it has passed was evicted, so what it yields next is the front. (A fresh
-   * iterator would step over every deleted entry V8 has not yet compacted away.)
-   */
-  private evictFrom: Iterator<string>;
+  /** The numbers reported, least recently reported evicted first; each one's reports at its slot. */
+  private readonly numbers: LruSlots;
+  private readonly reports: FraudReport[][] = [];
   private readonly maxAgeMs: number;
-  private readonly maxNumbers: number;
   private readonly maxPerNumber: number;
 
   constructor(opts: MemoryReportOptions) {
     this.maxAgeMs = opts.maxAgeS * 1000;
-    this.maxNumbers = Math.max(1, opts.maxNumbers ?? 100_000);
+    this.numbers = new LruSlots(Math.max(1, opts.maxNumbers ?? 100_000));
     this.maxPerNumber = Math.max(1, opts.maxPerNumber ?? 1000);
-    this.evictFrom = this.byNumber.keys();
   }
 
   async addReport(input: NewFraudReport): Promise<FraudReport> {
@@ -125,20 +119,15 @@ export class MemoryReportStore implements ReportStore {
 
   /** Keeps an already normalised report (the Redis store's local copy shares its id). */
   keep(report: FraudReport): void {
-    const number = report.number;
-    let list = this.byNumber.get(number);
-    if (list) {
-      // Now the most recently reported, even when this report is already held.
-      this.byNumber.delete(number);
-      this.byNumber.set(number, list);
-      if (list.some((r) => r.id === report.id)) return;
+    // Now the most recently reported, even when this report is already held.
+    let slot = this.numbers.use(report.number);
+    let list: FraudReport[];
+    if (slot === -1) {
+      slot = this.numbers.add(report.number);
+      this.reports[slot] = list = [];
     } else {
-      this.byNumber.set(number, (list = []));
-      while (this.byNumber.size > this.maxNumbers) {
-        let oldest = this.evictFrom.next();
-        if (oldest.done) oldest = (this.evictFrom = this.byNumber.keys()).next();
-        this.byNumber.delete(oldest.value as string);
-      }
+      list = this.reports[slot]!;
+      if (list.some((r) => r.id === report.id)) return;
     }
     list.push(report);
     if (list.length > this.maxPerNumber) {
@@ -147,8 +136,13 @@ export class MemoryReportStore implements ReportStore {
     }
   }
 
+  private reportsOf(number: string): FraudReport[] | undefined {
+    const slot = this.numbers.peek(number);
+    return slot === -1 ? undefined : this.reports[slot];
+  }
+
   summarySync(number: string, now: number): ReportSummary | null {
-    const list = this.byNumber.get(number);
+    const list = this.reportsOf(number);
     return list ? summarise(list, now - this.maxAgeMs) : null;
   }
 
@@ -158,7 +152,7 @@ export class MemoryReportStore implements ReportStore {
 
   async list(number: string, now: number, limit = 100): Promise<FraudReport[]> {
     const cutoff = now - this.maxAgeMs;
-    return (this.byNumber.get(number) ?? [])
+    return (this.reportsOf(number) ?? [])
       .filter((r) => Date.parse(r.at) >= cutoff)
       .sort(newestFirst)
       .slice(0, limit);

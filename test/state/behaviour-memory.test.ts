@@ -1,5 +1,6 @@
 import { DEFAULT_POLICY, type Policy } from '../../src/scoring';
-import { LruSlots, MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
+import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
+import { LruSlots } from '../../src/state/lru-slots';
 import { ReferenceTracker } from './reference-memory';
 import { BANK, call, dest, FAILING, T0 } from './support';
 

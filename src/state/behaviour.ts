@@ -187,13 +187,17 @@ export function sortCampaigns(list: CampaignSummary[]): CampaignSummary[] {
   return list.sort((a, b) => b.failedCalls - a.failedCalls || a.bankId.localeCompare(b.bankId));
 }
 
+/** The callee a history entry names: emergency and other short codes have no E.164 but are worth finding again. */
+export function historyCallee(call: Pick<ObservedCall, 'callee'>): string | null {
+  return call.callee.e164 ?? call.callee.shortCode?.code ?? null;
+}
+
 /** What the history keeps of a scored call. */
 export function historyEntry(call: ObservedCall, decision: Decision, id: string = newId()): HistoryEntry {
   const entry: HistoryEntry = {
     id,
     caller: call.caller.e164,
-    // Emergency and other short codes have no E.164 but are worth finding again.
-    callee: call.callee.e164 ?? call.callee.shortCode?.code ?? null,
+    callee: historyCallee(call),
     at: new Date(call.at).toISOString(),
     verdict: decision.verdict,
     score: decision.score,

@@ -1,6 +1,6 @@
 import type { ObservedCall } from '../calls/assess';
-import type { Decision, ReasonCode, Verdict } from '../scoring';
-import { Backlog, checkPrefix, execOps, newId, ops, replyStrings, taggedKey, tagSafe, type RedisOp } from './behaviour';
+import type { Decision, Reason, ReasonCode, Verdict } from '../scoring';
+import { Backlog, checkPrefix, execOps, historyCallee, newId, ops, replyStrings, taggedKey, tagSafe, type RedisOp } from './behaviour';
 import type { RedisGuard } from './redis';
 
 /**
@@ -64,6 +64,9 @@ function matches(e: HistoryEntry, q: HistoryQuery, since: number): boolean {
     Date.parse(e.at) >= since
   );
 }
+
+const sameCode = (code: ReasonCode) => code;
+const codeOfReason = (reason: Reason) => reason.code;
 
 function newestFirst(a: HistoryEntry, b: HistoryEntry): number {
   return Date.parse(b.at) - Date.parse(a.at) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
@@ -148,16 +151,7 @@ export class MemoryHistoryStore implements HistoryStore {
   addSync(entry: HistoryEntry): void {
     const atMs = Date.parse(entry.at);
     const asWritten = Number.isFinite(atMs) && new Date(atMs).toISOString() === entry.at;
-    let reasons = this.reasonsRoot;
-    for (const code of entry.reasons) {
-      const next = this.nextReasons(reasons, code);
-      if (!next) {
-        reasons = { codes: [...entry.reasons], next: undefined };
-        break;
-      }
-      reasons = next;
-    }
-    const slot = this.push(entry.id, entry.callId, entry.caller, entry.callee, atMs, entry.verdict, entry.score, reasons.codes, entry.bankId);
+    const slot = this.push(entry.id, entry.callId, entry.caller, entry.callee, atMs, entry.verdict, entry.score, this.sharedReasons(entry.reasons, sameCode), entry.bankId);
     if (slot !== -1 && !asWritten) this.verbatim.set(slot, entry);
   }
 
@@ -173,28 +167,28 @@ export class MemoryHistoryStore implements HistoryStore {
     // What `new Date(call.at).toISOString()` does to the time, then `Date.parse` undoes.
     const atMs = call.at;
     if (!(Math.abs(atMs) <= MAX_TIME_MS)) throw new RangeError('Invalid time value');
-    let reasons = this.reasonsRoot;
-    for (const reason of decision.reasons) {
-      const next = this.nextReasons(reasons, reason.code);
-      if (!next) {
-        reasons = { codes: decision.reasons.map((r) => r.code), next: undefined };
-        break;
-      }
-      reasons = next;
-    }
-    const callee = call.callee;
     this.push(
       id,
       call.callId,
       call.caller.e164,
-      // Emergency and other short codes have no E.164 but are worth finding again.
-      callee.e164 ?? callee.shortCode?.code ?? null,
+      historyCallee(call),
       Math.trunc(atMs) + 0,
       decision.verdict,
       decision.score,
-      reasons.codes,
+      this.sharedReasons(decision.reasons, codeOfReason),
       call.registry ? call.registry.bankId : undefined,
     );
+  }
+
+  /** One shared list for every entry with these reasons, in this order (see `nextReasons`). */
+  private sharedReasons<T>(items: readonly T[], codeOf: (item: T) => ReasonCode): readonly ReasonCode[] {
+    let reasons = this.reasonsRoot;
+    for (const item of items) {
+      const next = this.nextReasons(reasons, codeOf(item));
+      if (!next) return items.map(codeOf);
+      reasons = next;
+    }
+    return reasons.codes;
   }
 
   async query(q: HistoryQuery): Promise<HistoryEntry[]> {
@@ -203,7 +197,7 @@ export class MemoryHistoryStore implements HistoryStore {
     else if (q.callee !== undefined) slot = this.byWithheld.get(q.callee);
     if (slot === undefined) return [];
     const since = sinceOf(q);
-    const out: HistoryEntry[] = [];
+    const found: number[] = [];
     // Back along the key's entries while they are held: each is older than the one before.
     for (let age = this.age(slot); ; ) {
       if (
@@ -212,7 +206,7 @@ export class MemoryHistoryStore implements HistoryStore {
         (q.bankId === undefined || this.bankIds[slot] === q.bankId) &&
         this.times[slot]! >= since
       )
-        out.push(this.entryAt(slot));
+        found.push(slot);
       const prev: number = this.previous[slot]!;
       if (prev === -1) break;
       const prevAge = this.age(prev);
@@ -221,7 +215,12 @@ export class MemoryHistoryStore implements HistoryStore {
       slot = prev;
       age = prevAge;
     }
-    return out.sort(newestFirst).slice(0, limitOf(q));
+    // Ordered as `newestFirst` orders entries (a slot's time is its entry's `Date.parse(at)`), and
+    // only the entries answered are made.
+    const ids = this.ids;
+    const times = this.times;
+    found.sort((a, b) => times[b]! - times[a]! || (ids[a]! < ids[b]! ? 1 : ids[a]! > ids[b]! ? -1 : 0));
+    return found.slice(0, limitOf(q)).map((slot) => this.entryAt(slot));
   }
 
   /** The held entry in `slot`, as `historyEntry` would have made it. */

@@ -131,9 +131,10 @@ const NO_COUNTS: readonly number[] = [];
 
 /**
  * Behaviour kept in this process: the whole story for a single instance, and what the Redis
- * tracker falls back on while Redis is away. Every structure is bounded, and time comes from
- * the calls (`at`), never the wall clock, so a replayed test or a pinned clock sees the same
- * answers as live traffic.
+ * tracker falls back on while Redis is away. Every structure is bounded, and windows are
+ * judged on the calls' own times (`at`), so a replayed test or a pinned clock sees the same
+ * answers as live traffic; the one exception is a fingerprint's expiry on this process's clock
+ * (see `presented`), as Redis's EX expires it.
  *
  * It runs on every call, Redis or not, so a call's path allocates next to nothing and keeps
  * little: callers and fingerprints are slots of an `LruSlots` with their values in plain arrays,
@@ -155,7 +156,8 @@ export class MemoryBehaviourTracker implements BehaviourStore {
   private readonly destAt: number[] = [];
   /**
    * PASSporT fingerprints; by slot, the token of the call that first presented one, that call's
-   * time, and when it was stored on this process's monotonic clock (which only reclaims memory).
+   * time, and when it was stored on this process's monotonic clock (past the TTL on that clock,
+   * the fingerprint is forgotten, whatever the calls' times say).
    */
   private readonly presenters: LruSlots;
   private readonly presenterToken: string[] = [];

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createShakenVerifier, type VerifyInput } from '../src/shaken';
 
-const VECTORS = resolve(__dirname, '../../shared/shaken-vectors');
+const VECTORS = resolve(__dirname, '../test/fixtures/shaken-vectors');
 const SECONDS = Number(process.argv[2] ?? 2);
 const GOAL = 8000;
 

@@ -7,8 +7,8 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { CertificateFetcher } from '../../src/shaken';
 
 
-/** The independent vectors beside the repo (made with another toolchain). */
-export const VECTORS_DIR = resolve(__dirname, '../../../shared/shaken-vectors');
+/** Independent vectors made with another toolchain (Python's cryptography), kept as fixtures. */
+export const VECTORS_DIR = resolve(__dirname, '../fixtures/shaken-vectors');
 
 export interface VectorCase {
   case: string;

@@ -2,7 +2,7 @@ import { createShakenVerifier, type ShakenVerification } from '../../src/shaken'
 import { loadCases, toE164, vectorsFetcher, vectorsRoot, type VectorCase } from './helpers';
 
 /**
- * The shared, independently generated vectors (../shared/shaken-vectors). Every case runs
+ * The independently generated vectors (test/fixtures/shaken-vectors). Every case runs
  * against its own expectation, except one whose token contradicts its note (see below).
  */
 const cases = loadCases();

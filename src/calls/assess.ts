@@ -215,6 +215,8 @@ function fromVerification(v: ShakenVerification): ShakenSignal {
     verstat: v.verstat,
     attestation: v.attestation,
     ...(v.spc !== undefined ? { spc: v.spc } : {}),
+    ...(v.orig !== undefined ? { orig: v.orig } : {}),
+    ...(v.authority !== undefined ? { authority: v.authority } : {}),
     ...(v.origid !== undefined ? { origid: v.origid } : {}),
     errors: v.errors,
   };
@@ -224,30 +226,36 @@ function fromVerification(v: ShakenVerification): ShakenSignal {
  * Covers every input that can change the static assessment, and the registry's and policy's
  * versions. `callId` is left out (it changes nothing but the echo); `receivedAt` is in only
  * when the switch gave it, because then PASSporT freshness is judged against it.
+ *
+ * The key is the JSON text of those inputs, in a fixed order: JSON quotes every string and
+ * keeps an array apart from a string, so no choice of switch-supplied strings (separators,
+ * NULs, an Identity list against the same values joined) can make two different calls share a
+ * key, and with it a verdict.
  */
 const MAX_PLAIN_KEY = 256;
 
 export function cacheKey(input: CallInput, registryVersion: string, policyVersion: string): string {
   const o = input.origin;
-  const parts = [
+  const joined = JSON.stringify([
     // The shape of a cached assessment: bump it when StaticAssessment changes, so instances of
     // two releases sharing one Redis never read each other's entries.
-    'a3',
+    'a4',
     registryVersion,
     policyVersion,
     input.from,
     input.to,
-    input.pai ?? '',
-    Array.isArray(input.identity) ? input.identity.join('\n') : (input.identity ?? ''),
-    input.attestation ?? '',
-    input.verstat ?? '',
-    o ? `${o.trunk ?? ''}|${o.carrier ?? ''}|${o.international ?? ''}|${o.country ?? ''}` : '',
-    input.receivedAt ?? '',
-  ];
+    input.pai ?? null,
+    // One value or a list of one are the same call.
+    typeof input.identity === 'string' ? [input.identity] : (input.identity ?? null),
+    input.attestation ?? null,
+    input.verstat ?? null,
+    o ? [o.trunk ?? null, o.carrier ?? null, o.international ?? null, o.country ?? null] : null,
+    input.receivedAt ?? null,
+  ]);
   // Short keys (calls without an Identity header, most of them) stay as they are: hashing every
   // call would cost more than the in-process lookup it serves. Long ones are hashed, so that a
   // hundred thousand cached calls carrying 80 KB of Identity headers cannot fill the memory.
-  const joined = parts.join('\u0000');
+  // The '#' cannot begin a JSON array, so a digest never meets a plain key.
   return joined.length <= MAX_PLAIN_KEY ? joined : `#${hash('sha256', joined, 'base64url')}`;
 }
 
@@ -259,6 +267,7 @@ function responseView({ caller, registry, shaken }: Pick<CallSignals, 'caller' |
   const shakenView: CallAssessment['shaken'] = { verstat: shaken.verstat, attestation: shaken.attestation, errors: shaken.errors };
   if (shaken.origid !== undefined) shakenView.origid = shaken.origid;
   if (shaken.spc !== undefined) shakenView.spc = shaken.spc;
+  if (shaken.authority !== undefined) shakenView.authority = shaken.authority;
   return {
     caller: callerView,
     registry: registry ? { bankId: registry.bankId, bankName: registry.bankName, inboundOnly: registry.inboundOnly, match: registry.match } : null,

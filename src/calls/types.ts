@@ -35,6 +35,7 @@ export interface CallAssessment {
     attestation: Attestation | null;
     origid?: string;
     spc?: string;
+    authority?: 'spc' | 'tn';
     errors: ShakenErrorCode[];
   };
   cached: boolean;

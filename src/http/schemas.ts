@@ -61,6 +61,10 @@ export const ShakenResultSchema = z.object({
   attestation: AttestationSchema.nullable(),
   origid: z.string().optional(),
   spc: z.string().optional(),
+  authority: z
+    .enum(['spc', 'tn'])
+    .optional()
+    .describe("what the verified PASSporT's certificate authorised: a service provider code (`spc`), or telephone numbers (`tn`: a delegate certificate)"),
   errors: z.array(z.enum(SHAKEN_ERROR_CODES)),
 });
 

@@ -32,13 +32,14 @@ export function callReasons(signals: Omit<CallSignals, 'behaviour'>, policy: Pol
   callerIdRules(signals, add);
   bankRules(signals, add);
   abroadRules(signals, add);
-  shakenRules(signals, add);
+  shakenRules(signals, add, policy);
   return reasons;
 }
 
 /** The call's own reasons plus its behaviour's, turned into a score and a verdict. */
 export function decideFrom(ownReasons: readonly Reason[], signals: Pick<CallSignals, 'callee' | 'behaviour'>, policy: Policy): Decision {
-  const reasons = [...ownReasons];
+  // A replayed signature vouches for a call that already happened: whatever it earned this one goes.
+  const reasons = signals.behaviour?.replayed === true ? ownReasons.filter((r) => !isSignatureCredit(r)) : [...ownReasons];
   behaviourRules(signals, policy, (code, message, weight = policy.weights[code]) => reasons.push({ code, weight, message }));
 
   const total = reasons.reduce((sum, r) => sum + r.weight, policy.baseScore);
@@ -51,6 +52,23 @@ export function decideFrom(ownReasons: readonly Reason[], signals: Pick<CallSign
   // Nothing may stand between a caller and the emergency services, spoofed or not.
   if (isEmergency(signals)) verdict = 'allow';
   return { score, verdict, reasons };
+}
+
+const SIGNATURE_CODES: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['BANK_VERIFIED', 'SHAKEN_ATTEST_A', 'SHAKEN_ATTEST_B', 'SHAKEN_ATTEST_C']);
+
+function isSignatureCredit(r: Reason): boolean {
+  return r.weight < 0 && SIGNATURE_CODES.has(r.code);
+}
+
+/**
+ * Whether the call's attestation is about the caller ID the called party will see. A PASSporT
+ * vouches for its `orig` and nothing else: signed for the P-Asserted-Identity, it says nothing
+ * of a From number that differs. An upstream verifier's attestation carries no `orig`, so it is
+ * taken to be about the caller ID, as the switch that passed it on presents it.
+ */
+function attestsCaller({ shaken, caller }: Pick<CallSignals, 'shaken' | 'caller'>): boolean {
+  if (shaken.source !== 'passport') return true;
+  return shaken.orig !== undefined && caller.e164 !== null && caller.e164 === `+${shaken.orig}`;
 }
 
 function isEmergency({ callee }: Pick<CallSignals, 'callee'>): boolean {
@@ -83,7 +101,8 @@ function callerIdRules({ caller, network, numbering }: CallSignals, add: Add): v
   }
 }
 
-function bankRules({ registry, shaken, origin }: CallSignals, add: Add): void {
+function bankRules(signals: CallSignals, add: Add): void {
+  const { registry, shaken, origin } = signals;
   if (!registry) return;
   const bank = `${registry.bankName}'s`;
   if (registry.inboundOnly) {
@@ -92,8 +111,10 @@ function bankRules({ registry, shaken, origin }: CallSignals, add: Add): void {
   }
   const authorised = registry.authorisedSpcs;
   const isAuthorised = (spc: string) => authorised === undefined || authorised.includes(spc);
-  // Evidence of the originating carrier: the verified signer first, else what the switch says.
-  const signerSpc = shaken.verstat === 'TN-Validation-Passed' ? shaken.spc : undefined;
+  // Evidence of the originating carrier: the verified signer, whatever number it signed (a
+  // carrier the bank does not use is on the call either way), and what the switch says.
+  const verified = shaken.verstat === 'TN-Validation-Passed';
+  const signerSpc = verified ? shaken.spc : undefined;
   const carriers = [signerSpc, origin.carrier].filter((c): c is string => typeof c === 'string' && c !== '');
   const unauthorised = carriers.find((c) => !isAuthorised(c));
   if (unauthorised !== undefined) {
@@ -103,6 +124,15 @@ function bankRules({ registry, shaken, origin }: CallSignals, add: Add): void {
     );
     return;
   }
+  // A delegate certificate names telephone numbers, no carrier: it cannot be one the bank authorised.
+  if (verified && shaken.source === 'passport' && shaken.authority === 'tn' && authorised !== undefined) {
+    add(
+      'BANK_UNAUTHORISED_ORIGIN',
+      `${registry.key} is ${bank} number but it was signed under a delegate certificate that names no authorised carrier`,
+    );
+    return;
+  }
+  if (!attestsCaller(signals)) return;
   const verifiedSpc = signerSpc ?? (shaken.source === 'upstream' ? origin.carrier : undefined);
   if (shaken.attestation === 'A' && shaken.verstat !== 'TN-Validation-Failed' && (verifiedSpc !== undefined || authorised === undefined)) {
     add(
@@ -122,16 +152,30 @@ function abroadRules({ caller, origin }: CallSignals, add: Add): void {
     add('CLI_MOBILE_FROM_ABROAD', `UK mobile number ${caller.e164} presented on a call arriving from abroad${from}; the owner may be roaming`);
 }
 
-function shakenRules({ shaken }: CallSignals, add: Add): void {
-  if (shaken.errors.length > 0 || shaken.verstat === 'TN-Validation-Failed') {
+function shakenRules(signals: CallSignals, add: Add, policy: Policy): void {
+  const { shaken } = signals;
+  if (shaken.verstat === 'TN-Validation-Failed') {
     const why = shaken.errors.length > 0 ? shaken.errors.join(', ') : 'upstream verifier reported TN-Validation-Failed';
     add('SHAKEN_INVALID', `caller ID attestation failed verification: ${why}`);
+    return;
+  }
+  if (shaken.errors.length > 0) {
+    // The certificate could not be had: nothing was proven, neither the signature nor a forgery.
+    add('SHAKEN_UNVERIFIED', `a PASSporT could not be checked (${shaken.errors.join(', ')}): scored as unverified`);
     return;
   }
   if (shaken.attestation) {
     const via = shaken.source === 'passport' ? 'verified PASSporT' : 'upstream verifier';
     const meaning = { A: 'full', B: 'partial', C: 'gateway' }[shaken.attestation];
-    add(`SHAKEN_ATTEST_${shaken.attestation}`, `${meaning} attestation (${shaken.attestation}) from ${via}`);
+    const code = `SHAKEN_ATTEST_${shaken.attestation}` as const;
+    if (attestsCaller(signals)) {
+      add(code, `${meaning} attestation (${shaken.attestation}) from ${via}`);
+    } else {
+      // Signed for another number (the P-Asserted-Identity): it earns the caller ID no credit,
+      // while a risk it carries (a gateway's C) still counts.
+      const weight = Math.max(0, policy.weights[code]);
+      add(code, `${meaning} attestation (${shaken.attestation}) from ${via} vouches for +${shaken.orig ?? '?'}, not for the caller ID presented: no credit`, weight);
+    }
     return;
   }
   add('SHAKEN_ABSENT', 'no STIR/SHAKEN attestation on the call');
@@ -144,7 +188,7 @@ function behaviourRules({ behaviour }: Pick<CallSignals, 'behaviour'>, policy: P
     return limit !== undefined && d.count > limit;
   });
   if (over) add('VELOCITY_HIGH', `caller ID reached ${over.count} distinct numbers in ${over.seconds} s`);
-  if (behaviour.replayed) add('PASSPORT_REPLAY', 'this PASSporT was already presented on another call');
+  if (behaviour.replayed) add('PASSPORT_REPLAY', 'this PASSporT was already presented on another call: its signature earns this call no credit');
   if (behaviour.campaign) {
     const c = behaviour.campaign;
     add('CAMPAIGN_ACTIVE', `a spoofing campaign presenting ${c.bankName}'s numbers is running (${c.failedCalls} failing calls since ${c.since})`);

@@ -52,6 +52,8 @@ export const DEFAULT_POLICY: Policy = {
     BANK_UNAUTHORISED_ORIGIN: 65,
     BANK_VERIFIED: -50,
     SHAKEN_ABSENT: 5,
+    // A PASSporT that could not be checked proves nothing either way: exactly as risky as none.
+    SHAKEN_UNVERIFIED: 5,
     SHAKEN_ATTEST_A: -20,
     SHAKEN_ATTEST_B: -5,
     SHAKEN_ATTEST_C: 5,
@@ -68,6 +70,8 @@ export const DEFAULT_POLICY: Policy = {
     CLI_NOT_ALLOWED_TYPE: 'block',
     // A number a bank only receives calls on is never a genuine caller ID.
     CLI_DNO: 'block',
+    // A replayed PASSporT is someone else's signature: the call it vouched for has already happened.
+    PASSPORT_REPLAY: 'flag',
   },
   velocity: {
     windows: [

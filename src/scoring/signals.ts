@@ -31,6 +31,12 @@ export interface ShakenSignal {
   attestation: Attestation | null;
   /** SPC of the verified signing certificate (passport) or the carrier the switch named (upstream). */
   spc?: string;
+  /**
+   * Passport only: the E.164 digits (no '+') of the verified PASSporT's `orig`, the one number
+   * its signature vouches for, and what its certificate authorised (an SPC, or telephone numbers).
+   */
+  orig?: string;
+  authority?: 'spc' | 'tn';
   origid?: string;
   errors: ShakenErrorCode[];
 }

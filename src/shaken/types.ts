@@ -21,6 +21,7 @@ export const SHAKEN_ERROR_CODES = [
   'CERT_NO_TNAUTHLIST',
   'INFO_X5U_MISMATCH',
   'MISSING_CLAIM',
+  'TN_NOT_AUTHORISED',
 ] as const;
 export type ShakenErrorCode = (typeof SHAKEN_ERROR_CODES)[number];
 
@@ -58,6 +59,18 @@ export interface ShakenVerification {
   origid?: string;
   /** Service provider code from the signing certificate's TNAuthList. */
   spc?: string;
+  /**
+   * What the verified PASSporT's certificate authorised: a service provider code (`spc`), or
+   * telephone numbers and ranges (`tn`: a delegate certificate, ATIS-1000092, which names no
+   * SPC and so can never satisfy a registry entry's authorisedSpcs). Set only when verstat is
+   * TN-Validation-Passed.
+   */
+  authority?: 'spc' | 'tn';
+  /**
+   * The E.164 digits (no '+') of the verified PASSporT's `orig`: the one number the signature
+   * vouches for. Set only when verstat is TN-Validation-Passed.
+   */
+  orig?: string;
   /** Every check that failed (not only the first), deduplicated. */
   errors: ShakenErrorCode[];
   /** `iat` of the shaken PASSporT, when it could be read: lets callers bound cache lifetimes. */

@@ -26,6 +26,21 @@ describe('cacheKey', () => {
     expect(cacheKey(base, 'r1', 'p2')).not.toBe(keys[0]);
   });
 
+  it('no choice of switch-supplied strings makes two different calls share a key', () => {
+    const pairs: [CallInput, CallInput][] = [
+      // Today's separators inside the values themselves.
+      [{ ...base, from: '+447400123456\u0000+44', to: '7400' }, { ...base, from: '+447400123456', to: '+44\u00007400' }],
+      [{ ...base, origin: { trunk: 'a|b', carrier: 'c' } }, { ...base, origin: { trunk: 'a', carrier: 'b|c' } }],
+      [{ ...base, identity: ['h1', 'h2'] }, { ...base, identity: 'h1\nh2' }],
+      [{ ...base, identity: ['h1', 'h2'] }, { ...base, identity: ['h1\nh2'] }],
+      [{ ...base, pai: '' }, base],
+      [{ ...base, origin: { trunk: '' } }, { ...base, origin: {} }],
+      [{ ...base, origin: {} }, base],
+      [{ ...base, origin: { international: false } }, { ...base, origin: { trunk: 'false' } }],
+    ];
+    for (const [a, b] of pairs) expect(cacheKey(a, 'r', 'p')).not.toBe(cacheKey(b, 'r', 'p'));
+  });
+
   it('ignores the callId, which changes nothing but the echo', () => {
     expect(cacheKey({ ...base, callId: 'a' }, 'r', 'p')).toBe(cacheKey({ ...base, callId: 'b' }, 'r', 'p'));
   });

@@ -4,7 +4,11 @@ import { decide, DEFAULT_POLICY, REASON_CODES, type CallSignals, type Policy, ty
 
 const n = (s: string) => parseNumber(s, 'GB');
 const NO_SHAKEN: CallSignals['shaken'] = { source: 'none', verstat: 'No-TN-Validation', attestation: null, errors: [] };
-const VERIFIED_A: CallSignals['shaken'] = { source: 'passport', verstat: 'TN-Validation-Passed', attestation: 'A', spc: '1234', errors: [] };
+/** A verified attestation A, its PASSporT signed for `orig` (the default caller's number unless given). */
+const signedA = (orig = '+442079460123'): CallSignals['shaken'] => ({
+  source: 'passport', verstat: 'TN-Validation-Passed', attestation: 'A', spc: '1234', authority: 'spc', orig: orig.slice(1), errors: [],
+});
+const VERIFIED_A = signedA();
 
 const bankOutbound: RegistryMatch = {
   bankId: 'examplebank', bankName: 'Example Bank', inboundOnly: false, authorisedSpcs: ['1234'], match: 'number', key: '+442079460000',
@@ -49,7 +53,7 @@ describe('decide: the verdicts the service promises', () => {
   });
 
   it('verifies a genuine bank call: attestation A by an authorised SPC', () => {
-    const d = decide(call({ caller: n('+442079460000'), registry: bankOutbound, shaken: VERIFIED_A }), DEFAULT_POLICY);
+    const d = decide(call({ caller: n('+442079460000'), registry: bankOutbound, shaken: signedA('+442079460000') }), DEFAULT_POLICY);
     expect(d.reasons.map((r) => r.code)).toEqual(['BANK_VERIFIED', 'SHAKEN_ATTEST_A']);
     expect(d.reasons[0]?.weight).toBeLessThan(0);
     expect(d).toMatchObject({ verdict: 'allow', score: 0 });
@@ -103,7 +107,7 @@ describe('decide: the verdicts the service promises', () => {
   });
 
   it('an invalid caller ID is blocked even with attestation A (verdict floor)', () => {
-    const d = decide(call({ caller: n('+4420'), shaken: VERIFIED_A }), DEFAULT_POLICY);
+    const d = decide(call({ caller: n('+4420'), shaken: signedA('+4420') }), DEFAULT_POLICY);
     expect(d.score).toBeLessThan(DEFAULT_POLICY.thresholds.block);
     expect(d.verdict).toBe('block');
   });
@@ -119,6 +123,76 @@ describe('decide: the verdicts the service promises', () => {
     expect(codes(call({ network: n('+4420') }))).toContain('CLI_INVALID');
     expect(codes(call({ network: n('09012345678') }))).toContain('CLI_NOT_ALLOWED_TYPE');
     expect(codes(call({ network: n('+442079460999') }))).toEqual(['SHAKEN_ABSENT']);
+  });
+});
+
+describe('decide: a signature vouches for its orig and nothing else', () => {
+  const bank = n('+442079460000');
+  const anyCarrier = { ...bankOutbound } as RegistryMatch;
+  delete (anyCarrier as { authorisedSpcs?: string[] }).authorisedSpcs;
+
+  it.each([
+    ['an authorised carrier', bankOutbound],
+    ['any carrier', anyCarrier],
+  ])('a PASSporT signed for the PAI earns a bank number in From nothing (%s)', (_what, registry) => {
+    // The attacker's own line, honestly signed A by its carrier, presenting a bank's number in From.
+    const d = decide(call({ caller: bank, network: n('+447400999888'), registry, shaken: signedA('+447400999888') }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).not.toContain('BANK_VERIFIED');
+    const attest = d.reasons.find((r) => r.code === 'SHAKEN_ATTEST_A');
+    expect(attest?.weight).toBe(0);
+    expect(attest?.message).toMatch(/vouches for \+447400999888, not for the caller ID/);
+    expect(d.score).toBeGreaterThanOrEqual(DEFAULT_POLICY.baseScore);
+  });
+
+  it('a verified PASSporT that carries no orig is credit to nobody', () => {
+    const { orig: _orig, ...noOrig } = signedA('+442079460000');
+    expect(codes(call({ caller: bank, registry: anyCarrier, shaken: noOrig }))).not.toContain('BANK_VERIFIED');
+  });
+
+  it('a risk an attestation carries still counts when it is for another number', () => {
+    const d = decide(call({ network: n('+447400999888'), shaken: { ...signedA('+447400999888'), attestation: 'C' } }), DEFAULT_POLICY);
+    expect(d.reasons.find((r) => r.code === 'SHAKEN_ATTEST_C')?.weight).toBe(DEFAULT_POLICY.weights.SHAKEN_ATTEST_C);
+  });
+
+  it('a bank number in From with a signer the bank does not authorise is unauthorised, whatever number was signed', () => {
+    const d = decide(call({ caller: bank, network: n('+447400999888'), registry: bankOutbound, shaken: { ...signedA('+447400999888'), spc: '9999' } }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toContain('BANK_UNAUTHORISED_ORIGIN');
+    expect(d.verdict).not.toBe('allow');
+  });
+
+  it('a delegate certificate (no SPC) cannot satisfy authorisedSpcs', () => {
+    const delegate: CallSignals['shaken'] = { source: 'passport', verstat: 'TN-Validation-Passed', attestation: 'A', authority: 'tn', orig: '442079460000', errors: [] };
+    const d = decide(call({ caller: bank, registry: bankOutbound, shaken: delegate }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toContain('BANK_UNAUTHORISED_ORIGIN');
+    expect(d.reasons.map((r) => r.code)).not.toContain('BANK_VERIFIED');
+    expect(d.reasons.find((r) => r.code === 'BANK_UNAUTHORISED_ORIGIN')?.message).toMatch(/delegate certificate/);
+    // Where the bank names no carriers, a delegate certificate for its number verifies it.
+    expect(codes(call({ caller: bank, registry: anyCarrier, shaken: delegate }))).toContain('BANK_VERIFIED');
+  });
+});
+
+describe('decide: a certificate that could not be had is not a forgery', () => {
+  it.each([['X5U_FETCH_FAILED'], ['X5U_POLICY']] as const)('%s scores as unverified, never as SHAKEN_INVALID', (code) => {
+    const d = decide(call({ shaken: { source: 'passport', verstat: 'No-TN-Validation', attestation: null, errors: [code] } }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toEqual(['SHAKEN_UNVERIFIED']);
+    expect(d.score).toBe(decide(call(), DEFAULT_POLICY).score);
+    expect(d.verdict).toBe('allow');
+  });
+
+  it('a check that failed is still SHAKEN_INVALID', () => {
+    const d = decide(call({ shaken: { source: 'passport', verstat: 'TN-Validation-Failed', attestation: null, errors: ['X5U_FETCH_FAILED', 'BAD_SIGNATURE'] } }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toEqual(['SHAKEN_INVALID']);
+  });
+});
+
+describe('decide: replay', () => {
+  it('a replayed PASSporT outweighs a bank verification: never allow, and no credit from the signature', () => {
+    const genuine = call({ caller: n('+442079460000'), registry: bankOutbound, shaken: signedA('+442079460000') });
+    expect(decide(genuine, DEFAULT_POLICY).verdict).toBe('allow');
+    const d = decide({ ...genuine, behaviour: { replayed: true } }, DEFAULT_POLICY);
+    expect(d.verdict).not.toBe('allow');
+    expect(d.reasons.map((r) => r.code)).toEqual(['PASSPORT_REPLAY']);
+    expect(d.score).toBe(DEFAULT_POLICY.baseScore + DEFAULT_POLICY.weights.PASSPORT_REPLAY);
   });
 });
 
@@ -177,7 +251,7 @@ describe('decide: properties of the policy', () => {
   it('adding a risk signal never lowers the score or the verdict', () => {
     const severity = { allow: 0, flag: 1, block: 2 };
     // Every risk weight raised from zero to its value, over a few base calls.
-    const bases = [call(), call({ shaken: VERIFIED_A }), call({ caller: n('+442079460000'), registry: bankOutbound, shaken: VERIFIED_A })];
+    const bases = [call(), call({ shaken: VERIFIED_A }), call({ caller: n('+442079460000'), registry: bankOutbound, shaken: signedA('+442079460000') })];
     for (const base of bases) {
       for (const code of riskCodes) {
         const without: Policy = { ...DEFAULT_POLICY, weights: { ...DEFAULT_POLICY.weights, [code]: 0 } };

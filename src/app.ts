@@ -129,7 +129,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
   if (registryRedis && registryRedis !== redis) registryRedis.on('error', (err: Error) => app.log.debug({ err: err.message }, 'redis connection error (registry)'));
   // Its first load must not mistake "not connected yet" for "Redis is down".
   if (registryRedis) await whenReady(registryRedis, REGISTRY_CONNECT_WAIT_MS);
-  const backend = registryRedis ? new RedisRegistryBackend(registryRedis) : new FileRegistryBackend(config.registryDataDir, config.defaultCountry);
+  const backend = registryRedis ? new RedisRegistryBackend(registryRedis, { log: app.log }) : new FileRegistryBackend(config.registryDataDir, config.defaultCountry);
   const registry = await RegistryStore.open(backend, () => seed, app.log);
   const registryCheck = checkSeedNumbers(app, seed.data.numbers, config.defaultCountry);
   app.log.info({ backend: backend.name, seed: seed.source, version: registry.version, ...registry.index.size }, 'registry loaded');

@@ -21,7 +21,8 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
         summary: 'Readiness: able to score calls',
         description:
           'Ready whenever the registry is loaded. A Redis outage does not make the service unready: it keeps scoring ' +
-          'from in-process state and says `degraded` here.',
+          'from in-process state and says `degraded` here. Neither does a Redis that cannot promise to keep acknowledged ' +
+          'registry changes through a crash (an operator chose it): `registry.durability` and `registry.durabilityWarning` say so.',
         response: {
           200: {
             type: 'object',
@@ -48,6 +49,19 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
                     nullable: true,
                     description: 'seed registry numbers the numbering plan does not allow (checked after start; null until done)',
                   },
+                  durability: {
+                    type: 'string',
+                    enum: ['waitaof', 'appendfsync-always', 'not-durable', 'unknown', 'fsync'],
+                    description:
+                      'what an acknowledged registry change survives: `waitaof` (Redis 7.2+ confirms it on disk), `appendfsync-always`, ' +
+                      '`not-durable` (a Redis crash may lose it), `unknown` (Redis does not say: CONFIG disabled), `fsync` (embedded journal)',
+                  },
+                  durabilityWarning: { type: 'string', nullable: true },
+                  restores: {
+                    type: 'object',
+                    description: 'times this instance wrote its registry back over an older one Redis came back with',
+                    properties: { count: { type: 'integer' }, lastAt: { type: 'string', nullable: true } },
+                  },
                 },
               },
             },
@@ -59,10 +73,18 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
       const { redisGuard, registryStore } = app.services;
       const redis = redisGuard ? redisGuard.status() : null;
       const index = registryStore.index;
+      const durability = registryStore.durability();
       return {
         status: redis && (redis.degraded || !redis.connected) ? 'degraded' : 'ready',
         redis,
-        registry: { version: index.version, ...index.size, invalidNumbers: app.services.registryCheck.invalidNumbers },
+        registry: {
+          version: index.version,
+          ...index.size,
+          invalidNumbers: app.services.registryCheck.invalidNumbers,
+          durability: durability.mode,
+          durabilityWarning: durability.warning,
+          restores: registryStore.restores,
+        },
       };
     },
   );

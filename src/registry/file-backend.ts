@@ -107,10 +107,27 @@ export class FileRegistryBackend implements RegistryBackend {
     }
     this.journal ??= await open(this.journalPath, 'a');
     this.audit ??= await open(this.auditPath, 'a');
-    await this.audit.appendFile(audit.map((a) => JSON.stringify(a) + '\n').join(''));
-    await this.audit.datasync();
-    await this.journal.appendFile(JSON.stringify({ version, mutations }) + '\n');
-    await this.journal.datasync();
+    // The change reaches the disk before its audit records, so a failure (or a crash) leaves no
+    // record of a change that was not made; a failure writing the records takes the change back
+    // out of the journal, so the change is made with its records or not at all.
+    const journalSize = (await this.journal.stat()).size;
+    const auditSize = (await this.audit.stat()).size;
+    try {
+      await this.journal.appendFile(JSON.stringify({ version, mutations }) + '\n');
+      await this.journal.datasync();
+    } catch (err) {
+      await this.journal.truncate(journalSize).catch(() => undefined);
+      throw err;
+    }
+    try {
+      await this.audit.appendFile(audit.map((a) => JSON.stringify(a) + '\n').join(''));
+      await this.audit.datasync();
+    } catch (err) {
+      await this.journal.truncate(journalSize);
+      await this.journal.datasync();
+      await this.audit.truncate(auditSize).catch(() => undefined);
+      throw err;
+    }
     this.journalLines++;
     if (this.journalLines >= this.compactEvery) {
       // The snapshot must include this change: apply it to a copy (the copy shares the current

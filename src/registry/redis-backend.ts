@@ -1,9 +1,9 @@
 import type Redis from 'ioredis';
-import type { Cluster } from 'ioredis';
+import type { ChainableCommander, Cluster } from 'ioredis';
 import type { Bank, RegistryEntry } from './format';
 import { entryAt, NumberTableBuilder, requireNumberKey } from './number-table';
 import type { RegistryContent } from './registry-index';
-import type { AuditRecord, Mutation, RegistryBackend, RemoteChange } from './store';
+import { RegistryUnconfirmedError, type AuditRecord, type Durability, type Mutation, type RegistryBackend, type RemoteChange, type Rollback, type StoreLog } from './store';
 
 /**
  * The registry shared by every instance, in Redis. All keys carry one hash tag so that a
@@ -12,32 +12,74 @@ import type { AuditRecord, Mutation, RegistryBackend, RemoteChange } from './sto
  *   callguard:{registry}:banks    hash   bank id -> Bank JSON
  *   callguard:{registry}:entries  hash   "number:+44..." | "prefix:+44..." -> RegistryEntry JSON
  *   callguard:{registry}:version  string the registry's version (changes with every change)
- *   callguard:{registry}:log      stream recent changes {v: version, m: mutations JSON | r: "1" reload}
+ *   callguard:{registry}:seq      string the change sequence number: one more with every change
+ *   callguard:{registry}:log      stream recent changes {v: version, s: seq, p: version before,
+ *                                 m: mutations JSON | r: "1" reload; x: "1" on a write-back}
  *   callguard:{registry}:audit    stream of audit batches {b: AuditRecord[] JSON}, oldest first in a batch
  *   callguard:{registry}:seeding  string lock held by the instance that seeds an empty Redis
  *
  * Every instance polls the change log (every `pollMs`, and before each change it makes, so that
  * its edits start from the latest registry) and applies the changes to its in-memory index: a
  * change made on one instance is seen by all within a second.
+ *
+ * A change (data, version, seq, log entry and audit records) is one Lua script, which checks
+ * everything it could fail on before it writes: Redis applies all of it or none, and so never
+ * keeps an audit record of a change it did not make. Where Redis has WAITAOF (7.2+) a change is
+ * acknowledged only once it is in Redis's AOF on disk; elsewhere only `appendfsync always`
+ * promises that, and the backend says (log, /readyz) when Redis cannot promise it.
+ *
+ * The sequence number tells a Redis that came back holding an older registry (an older AOF or
+ * RDB, a lagging replica promoted) from one that moved on: its seq is behind what an instance
+ * has seen, or the log goes on from an older entry than the instance's place in it. The poll
+ * reports that as a rollback, and the store writes its newer registry back (`restore`).
  */
 export class RedisRegistryBackend implements RegistryBackend {
   readonly name = 'redis';
-  private readonly k: Record<'banks' | 'entries' | 'version' | 'log' | 'audit' | 'seeding', string>;
+  private readonly k: Record<'banks' | 'entries' | 'version' | 'seq' | 'log' | 'audit' | 'seeding', string>;
+  /** The log entry this instance has read to: its seq and version (null until the first load or poll). */
+  private head: { seq: number; version: string } | null = null;
+  /** The highest seq this instance has seen: read, loaded, seeded or written by itself. Never goes down. */
+  private seen = 0;
+  private durabilityState: Durability = { mode: 'unknown', warning: 'not checked yet: Redis has not answered' };
+  /** False until durability is checked, and again whenever the client reconnects (failover, restart). */
+  private durabilityChecked = false;
+  private readonly onReady = () => {
+    this.durabilityChecked = false;
+  };
+  /** The {registry} hash slot, on a Cluster. */
+  private slot: number | null = null;
 
   constructor(
     private readonly redis: Redis | Cluster,
-    private readonly opts: { prefix?: string; pollMs?: number; logMaxLen?: number; auditMaxLen?: number; inlineMutationsMax?: number } = {},
+    private readonly opts: {
+      prefix?: string;
+      pollMs?: number;
+      logMaxLen?: number;
+      auditMaxLen?: number;
+      inlineMutationsMax?: number;
+      /** How long a change waits for Redis to sync it to disk (WAITAOF) before it is "not confirmed". */
+      waitAofTimeoutMs?: number;
+      log?: StoreLog;
+    } = {},
   ) {
     const p = `${opts.prefix ?? 'callguard:'}{registry}:`;
-    this.k = { banks: `${p}banks`, entries: `${p}entries`, version: `${p}version`, log: `${p}log`, audit: `${p}audit`, seeding: `${p}seeding` };
+    this.k = { banks: `${p}banks`, entries: `${p}entries`, version: `${p}version`, seq: `${p}seq`, log: `${p}log`, audit: `${p}audit`, seeding: `${p}seeding` };
+    redis.on('ready', this.onReady);
+  }
+
+  durability(): Durability {
+    return this.durabilityState;
   }
 
   async load(): Promise<{ data: RegistryContent; version: string } | null> {
-    // Our place in the change log first, then the version, then the data: a change landing
-    // during the scan is then both in the data and after our place, and replaying it is harmless.
-    const position = await this.logPosition();
-    const version = await this.redis.get(this.k.version);
+    await this.checkDurability();
+    // Our place in the change log and the head it stands for, read together, then the data: a
+    // change landing during the scan is then both in the data and after our place, and
+    // replaying it is harmless.
+    const { position, version, seq } = await this.readHead();
     if (version === null) return null;
+    // Redis went back between a poll and this load: the next poll reports it as a rollback.
+    if (seq < this.seen) throw new Error(`Redis holds an older registry (seq ${seq}) than this instance has seen (seq ${this.seen})`);
     const banks: Bank[] = [];
     await this.scanHash(this.k.banks, (_, json) => banks.push(JSON.parse(json) as Bank));
     // Numbers go straight into a compact table, a page at a time: no million entry objects kept.
@@ -50,13 +92,16 @@ export class RedisRegistryBackend implements RegistryBackend {
       else builder.add(requireNumberKey(e.key), builder.interner.id(e.bankId, e.inboundOnly, e.authorisedSpcs));
     });
     this.lastId = position;
+    this.head = { seq, version };
+    this.seen = Math.max(this.seen, seq);
     return { data: { banks, numbers: builder.build().table, prefixes }, version };
   }
 
-  /** The id of the change log's newest entry ('0-0' when it is empty). */
-  private async logPosition(): Promise<string> {
-    const newest = await this.redis.xrevrange(this.k.log, '+', '-', 'COUNT', 1);
-    return newest[0]?.[0] ?? '0-0';
+  /** The id of the change log's newest entry ('0-0' when it is empty), and the version and seq it stands for. */
+  private async readHead(): Promise<{ position: string; version: string | null; seq: number }> {
+    const results = await this.redis.multi().xrevrange(this.k.log, '+', '-', 'COUNT', 1).mget(this.k.version, this.k.seq).exec();
+    const [newest, values] = replies<[[string, string[]][], (string | null)[]]>(results);
+    return { position: newest[0]?.[0] ?? '0-0', version: values[0] ?? null, seq: Number(values[1] ?? 0) };
   }
 
   async seed(data: RegistryContent, version: string): Promise<{ data: RegistryContent; version: string }> {
@@ -70,63 +115,168 @@ export class RedisRegistryBackend implements RegistryBackend {
       }
       throw new Error('timed out waiting for another instance to seed the registry in Redis');
     }
-    const position = await this.logPosition();
+    await this.checkDurability();
+    const { position } = await this.readHead();
     const tx = this.redis.multi();
-    tx.del(this.k.banks, this.k.entries);
-    for (const chunk of chunks(data.banks, 1000)) tx.hset(this.k.banks, ...chunk.flatMap((b) => [b.id, JSON.stringify(b)]));
-    for (const chunk of chunks(entriesOf(data), 5000)) tx.hset(this.k.entries, ...chunk.flatMap((e) => [`${e.kind}:${e.key}`, JSON.stringify(e)]));
+    this.writeAll(tx, data);
     tx.set(this.k.version, version);
-    await tx.exec();
+    // An instance reseeding a Redis that lost everything holds what it had seen: its seq goes on.
+    tx.set(this.k.seq, String(this.seen));
+    replies(await tx.exec());
     this.lastId = position;
+    this.head = { seq: this.seen, version };
     return { data, version };
   }
 
-  async commit(mutations: Mutation[], audit: AuditRecord[], version: string): Promise<void> {
-    // A change written into a Redis that holds no registry (emptied, or not seeded yet because
-    // it was down when the instances started) would become the whole registry for every
-    // instance that loads it. Refused until the store has seeded it (see RegistryStore).
-    if ((await this.redis.get(this.k.version)) === null) throw new Error('the registry is not in Redis yet: it is seeded as soon as Redis answers');
-    const tx = this.redis.multi();
-    // Consecutive sets go out as one HSET of many fields: an import of 100,000 entries is then
-    // a hundred commands, not a hundred thousand.
-    let banks: string[] = [];
-    let entries: string[] = [];
-    const flush = () => {
-      if (banks.length) tx.hset(this.k.banks, ...banks);
-      if (entries.length) tx.hset(this.k.entries, ...entries);
-      banks = [];
-      entries = [];
-    };
-    for (const m of mutations) {
-      if (m.type === 'reset') {
-        flush();
-        tx.del(this.k.banks, this.k.entries);
-      } else if (m.type === 'bank') {
-        if (m.value) banks.push(m.id, JSON.stringify(m.value));
-        else {
-          flush();
-          tx.hdel(this.k.banks, m.id);
-        }
-      } else if (m.value) {
-        entries.push(`${m.kind}:${m.key}`, JSON.stringify(m.value));
-        if (entries.length >= 2000) flush();
-      } else {
-        flush();
-        tx.hdel(this.k.entries, `${m.kind}:${m.key}`);
-      }
+  /** Queues the commands that replace the registry's data with `data`. */
+  private writeAll(tx: ChainableCommander, data: RegistryContent): void {
+    tx.del(this.k.banks, this.k.entries);
+    for (const chunk of chunks(data.banks, 1000)) tx.hset(this.k.banks, ...chunk.flatMap((b) => [b.id, JSON.stringify(b)]));
+    for (const chunk of chunks(entriesOf(data), 5000)) tx.hset(this.k.entries, ...chunk.flatMap((e) => [`${e.kind}:${e.key}`, JSON.stringify(e)]));
+  }
+
+  async restore(data: RegistryContent, version: string, rollback: Rollback): Promise<void> {
+    const seq = Math.max(rollback.held.seq, this.seen) + 1;
+    // Only over what the poll saw: another instance may have written its registry back since
+    // (then the next poll compares against that one), or a change may have landed.
+    await this.redis.watch(this.k.version, this.k.seq);
+    const [heldVersion, heldSeq] = await this.redis.mget(this.k.version, this.k.seq);
+    if (heldVersion !== rollback.held.version || Number(heldSeq ?? 0) !== rollback.held.seq) {
+      await this.redis.unwatch();
+      throw new Error('the registry in Redis changed while this instance was writing its own back: looking again');
     }
-    flush();
+    const tx = this.redis.multi();
+    this.writeAll(tx, data);
     tx.set(this.k.version, version);
+    tx.set(this.k.seq, String(seq));
+    tx.xadd(this.k.log, 'MAXLEN', '~', String(this.opts.logMaxLen ?? 10_000), '*', 'v', version, 's', String(seq), 'r', '1', 'x', '1');
+    const results = await tx.exec();
+    if (!results) throw new Error('the registry in Redis changed while this instance was writing its own back: looking again');
+    const id = replies<unknown[]>(results).at(-1) as string;
+    // Our own write-back is no news to us: read the log on from after it.
+    this.lastId = id;
+    this.head = { seq, version };
+    this.seen = seq;
+    await this.confirmDurable('the registry written back').catch((err: unknown) => this.opts.log?.warn({ err: (err as Error).message }, 'registry written back to Redis, not confirmed on its disk'));
+  }
+
+  async commit(mutations: Mutation[], audit: AuditRecord[], version: string): Promise<void> {
+    await this.checkDurability();
     // Large changes (imports) tell followers to reload rather than carrying megabytes in the log.
     const inline = mutations.length <= (this.opts.inlineMutationsMax ?? 1000);
-    tx.xadd(this.k.log, 'MAXLEN', '~', String(this.opts.logMaxLen ?? 10_000), '*', 'v', version, ...(inline ? ['m', JSON.stringify(mutations)] : ['r', '1']));
+    const batches: string[] = [];
     // Audit records travel in batches (field `b`, a JSON array), oldest first within a batch.
-    for (let i = 0; i < audit.length; i += AUDIT_BATCH) {
-      tx.xadd(this.k.audit, 'MAXLEN', '~', String(this.opts.auditMaxLen ?? 100_000), '*', 'b', JSON.stringify(audit.slice(i, i + AUDIT_BATCH)));
+    for (let i = 0; i < audit.length; i += AUDIT_BATCH) batches.push(JSON.stringify(audit.slice(i, i + AUDIT_BATCH)));
+    const args: string[] = [
+      version,
+      String(this.opts.logMaxLen ?? 10_000),
+      String(this.opts.auditMaxLen ?? 100_000),
+      inline ? 'm' : 'r',
+      inline ? JSON.stringify(mutations) : '1',
+      String(batches.length),
+      ...batches,
+    ];
+    for (const m of mutations) {
+      if (m.type === 'reset') args.push('R');
+      else if (m.type === 'bank') args.push(...(m.value ? ['B', m.id, JSON.stringify(m.value)] : ['b', m.id]));
+      else args.push(...(m.value ? ['E', `${m.kind}:${m.key}`, JSON.stringify(m.value)] : ['e', `${m.kind}:${m.key}`]));
     }
-    const results = await tx.exec();
-    const failed = results?.find(([err]) => err);
-    if (!results || failed) throw new Error(`registry change not stored in Redis: ${failed?.[0]?.message ?? 'transaction aborted'}`);
+    let seq: number;
+    try {
+      seq = Number(await this.redis.eval(COMMIT_SCRIPT, 6, [this.k.banks, this.k.entries, this.k.version, this.k.seq, this.k.log, this.k.audit, ...args]));
+    } catch (err) {
+      // Refused by the script, which then wrote nothing. A timeout or a lost connection is
+      // passed on as it is: the change may have been made.
+      if ((err as Error).name === 'ReplyError') throw new Error(`registry change not stored in Redis: ${(err as Error).message}`, { cause: err });
+      throw err;
+    }
+    this.seen = Math.max(this.seen, seq);
+    await this.confirmDurable('the registry change');
+  }
+
+  /**
+   * Where Redis has WAITAOF, waits until what this connection wrote is in Redis's AOF on disk.
+   * Throws RegistryUnconfirmedError when it is not: made in Redis, but a crash may still lose it.
+   */
+  private async confirmDurable(what: string): Promise<void> {
+    if (this.durabilityState.mode !== 'waitaof') return;
+    const timeoutMs = this.opts.waitAofTimeoutMs ?? 3000;
+    let local: number;
+    try {
+      [local] = (await (await this.node()).call('WAITAOF', '1', '0', String(timeoutMs))) as [number, number];
+    } catch (err) {
+      // Look again at what this Redis promises (AOF turned off, failed over to an older server).
+      this.durabilityChecked = false;
+      throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on its disk: WAITAOF failed: ${(err as Error).message}`, { cause: err });
+    }
+    if (local < 1) throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on its disk: WAITAOF timed out after ${timeoutMs} ms`);
+  }
+
+  /**
+   * Finds out, once and again after every reconnection, whether Redis can promise that an
+   * acknowledged change survives its crash, and says so when it cannot. Throws only when Redis
+   * does not answer (the check is then made again next time).
+   */
+  private async checkDurability(): Promise<void> {
+    if (this.durabilityChecked) return;
+    const node = await this.node();
+    const serverVersion = await node.info('server').then((info) => /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? null, (err: unknown) => {
+      if (!isReplyError(err)) throw err;
+      return null;
+    });
+    let next: Durability;
+    try {
+      // Nothing written on this connection yet, or all of it synced: answers at once where AOF is on.
+      await node.call('WAITAOF', '1', '0', '100');
+      next = { mode: 'waitaof', warning: null };
+    } catch (err) {
+      if (!isReplyError(err)) throw err;
+      if (/appendonly is disabled/i.test((err as Error).message)) {
+        next = { mode: 'not-durable', warning: 'Redis keeps no AOF (appendonly no): a Redis crash loses acknowledged registry changes; set appendonly yes' };
+      } else {
+        next = await this.durabilityFromConfig(node);
+      }
+    }
+    this.durabilityChecked = true;
+    if (next.mode === this.durabilityState.mode && next.warning === this.durabilityState.warning) return;
+    this.durabilityState = next;
+    const fields = { registryDurability: next.mode, redisVersion: serverVersion };
+    if (next.warning) this.opts.log?.warn({ ...fields, warning: next.warning }, 'registry changes on this Redis may not survive a Redis crash');
+    else this.opts.log?.info?.(fields, 'registry changes are acknowledged once on Redis\'s disk');
+  }
+
+  /** Redis without WAITAOF (before 7.2): only `appendfsync always` syncs a change before Redis answers. */
+  private async durabilityFromConfig(node: Redis): Promise<Durability> {
+    let appendonly: string | undefined;
+    let appendfsync: string | undefined;
+    try {
+      appendonly = ((await node.config('GET', 'appendonly')) as string[])[1];
+      appendfsync = ((await node.config('GET', 'appendfsync')) as string[])[1];
+    } catch (err) {
+      if (!isReplyError(err)) throw err;
+    }
+    if (appendonly === undefined || appendfsync === undefined) {
+      return {
+        mode: 'unknown',
+        warning: 'cannot tell whether a Redis crash would lose acknowledged registry changes: this Redis has no WAITAOF (7.2+) and does not answer CONFIG GET (disabled or renamed, as on managed Redis); make sure it runs appendonly yes with appendfsync always',
+      };
+    }
+    if (appendonly === 'yes' && appendfsync === 'always') return { mode: 'appendfsync-always', warning: null };
+    return {
+      mode: 'not-durable',
+      warning: `a Redis crash may lose acknowledged registry changes: appendonly ${appendonly}, appendfsync ${appendfsync}, and this Redis has no WAITAOF (7.2+); set appendonly yes and appendfsync always, or use Redis 7.2 or later with appendonly yes`,
+    };
+  }
+
+  /** The connection the registry's keys live on: the client, or on a Cluster the node holding their slot. */
+  private async node(): Promise<Redis> {
+    if (!(this.redis as { isCluster?: boolean }).isCluster) return this.redis as Redis;
+    const cluster = this.redis as Cluster;
+    this.slot ??= Number(await cluster.call('CLUSTER', 'KEYSLOT', this.k.version));
+    const owner = cluster.slots[this.slot]?.[0];
+    const node = cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
+    if (!node) throw new Error('the Redis Cluster node holding the registry is not known yet');
+    return node;
   }
 
   async readAudit(query: { limit: number; bankId?: string }): Promise<AuditRecord[]> {
@@ -161,29 +311,71 @@ export class RedisRegistryBackend implements RegistryBackend {
   /**
    * The changes other instances made since the last poll, in log order (this instance's own
    * included: changes are absolute, so replaying them in order ends where Redis is). Cheap
-   * while nothing changes: a GET and an empty XRANGE in one round trip. Throws when Redis does
-   * not answer. The store calls it one at a time (its change queue), so `lastId` needs no lock.
+   * while nothing changes: one MULTI of a GET and an empty XRANGE. Throws when Redis does not
+   * answer. The store calls it one at a time (its change queue), so `lastId` needs no lock.
    */
   async poll(current: () => string): Promise<RemoteChange[]> {
-    // Never loaded from Redis (it was down at start): from the log's end, which finds nothing
-    // new below and so compares versions: a reload, a reseed, or nothing when in step.
-    this.lastId ??= await this.logPosition();
+    await this.checkDurability();
+    if (this.lastId === null || this.head === null) {
+      // Never loaded from Redis (it was down at start): from the log's end, which finds nothing
+      // new below and so compares versions: a reload, a reseed, or nothing when in step.
+      const { position, version, seq } = await this.readHead();
+      this.lastId = position;
+      this.head = { seq, version: version ?? '' };
+    }
     // The log, not the version, says what is new: right after this instance's own change the
     // versions match even when another instance's change landed just before it.
-    const [version, entries] = await Promise.all([this.redis.get(this.k.version), this.redis.xrange(this.k.log, `(${this.lastId}`, '+', 'COUNT', 1000)]);
-    if (entries.length === 0) {
-      // Redis holds no registry any more (restarted without persistence, or flushed): it gets
-      // this instance's, the latest it knew. Whichever instance gets there first seeds it.
-      if (version === null) return [{ reseed: true }];
-      // A newer version with nothing new in the log: our place in it was trimmed away, or Redis
-      // was reset and seeded again. Read everything again.
-      return version !== current() ? [{ reload: true }] : [];
-    }
+    const results = await this.redis.multi().mget(this.k.version, this.k.seq).xrange(this.k.log, `(${this.lastId}`, '+', 'COUNT', 1000).exec();
+    const [[version, seqText], entries] = replies<[(string | null)[], [string, string[]][]]>(results);
+    // Redis holds no registry any more (restarted without persistence, or flushed): it gets
+    // this instance's, the latest it knew. Whichever instance gets there first seeds it.
+    if (version === null || version === undefined) return [{ reseed: true }];
+    const held = { seq: Number(seqText ?? 0), version };
+    const field = (fields: string[], name: string) => (fields.includes(name) ? fields[fields.indexOf(name) + 1] : undefined);
+    /**
+     * Redis's history is not ours from entry `from` on. The entries after our place were made
+     * on the older registry after it came back (or are ones we had not read yet): those that
+     * carry their changes are replayed on top of ours, the newer. When one of them is a
+     * write-back by an instance that had seen more than we have, that registry is the newer:
+     * read it rather than write ours over it.
+     */
+    const rollback = (from: number): RemoteChange => {
+      const rest = entries.slice(from).map(([, f]) => f);
+      if (rest.some((f) => field(f, 'x') !== undefined && Number(field(f, 's')) > this.seen)) return { reload: true };
+      const since = rest.flatMap((f) => (f.includes('m') ? [JSON.parse(field(f, 'm')!) as Mutation[]] : []));
+      return { rollback: { held, seen: this.seen, since, sinceUnmerged: rest.length - since.length } };
+    };
+    if (held.seq < this.seen) return [rollback(0)];
+    // A newer version with nothing new in the log: our place in it was trimmed away, or Redis
+    // was reset and seeded again. Read everything again.
+    if (entries.length === 0) return version !== current() ? [{ reload: true }] : [];
     const changes: RemoteChange[] = [];
-    for (const [id, fields] of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const [id, fields] = entries[i]!;
+      const get = (name: string) => field(fields, name);
+      const m = get('m');
+      const s = get('s');
+      if (s !== undefined) {
+        const seq = Number(s);
+        const previous = get('p');
+        // The log goes on from an entry older than our place (Redis came back older, then took
+        // changes), from another version than ours, or a write-back of a registry no newer than
+        // one we have seen: Redis's history is not ours.
+        const forked = get('x') !== undefined ? seq <= this.seen : seq <= this.head.seq || (previous !== undefined && previous !== this.head.version);
+        if (forked) {
+          changes.push(rollback(i));
+          return changes;
+        }
+        // Entries missing between our place and this one (trimmed from the log): read everything.
+        if (seq > this.head.seq + 1 && m !== undefined) changes.push({ reload: true });
+        this.head = { seq, version: get('v') ?? '' };
+        this.seen = Math.max(this.seen, seq);
+      } else {
+        // Written by an instance of an earlier release, which keeps no seq: the next entry
+        // still follows on from its version.
+        this.head = { seq: this.head.seq, version: get('v') ?? '' };
+      }
       this.lastId = id;
-      const get = (name: string) => fields[fields.indexOf(name) + 1];
-      const m = fields.includes('m') ? get('m') : undefined;
       changes.push(m !== undefined ? { mutations: JSON.parse(m) as Mutation[], version: get('v') ?? '' } : { reload: true });
     }
     return changes;
@@ -191,6 +383,7 @@ export class RedisRegistryBackend implements RegistryBackend {
 
   async close(): Promise<void> {
     // The Redis client belongs to the app, which closes it.
+    this.redis.off('ready', this.onReady);
   }
 
   /** Calls `each` with every field and value of a hash, page by page. */
@@ -206,6 +399,73 @@ export class RedisRegistryBackend implements RegistryBackend {
 
 /** Audit records per stream entry. */
 const AUDIT_BATCH = 500;
+
+/**
+ * One change, all or nothing. KEYS: banks, entries, version, seq, log, audit. ARGV: version,
+ * log max length, audit max length, the log entry's kind ('m' mutations | 'r' reload) and
+ * payload, the number of audit batches, the batches, then the mutations as operations:
+ * R (reset), B id json / b id (bank set / delete), E field json / e field (entry set / delete).
+ * Everything a write could fail on is checked before the first write (a key of another type,
+ * no registry), and Redis refuses a script at its first write when out of memory: so either
+ * the change, its log entry and its audit records are all written, or none is.
+ */
+const COMMIT_SCRIPT = `
+local types = { 'hash', 'hash', 'string', 'string', 'stream', 'stream' }
+for i, want in ipairs(types) do
+  local got = redis.call('TYPE', KEYS[i])['ok']
+  if got ~= 'none' and got ~= want then return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. got .. ', not a ' .. want) end
+end
+local previous = redis.call('GET', KEYS[3])
+if not previous then
+  return redis.error_reply('NOREGISTRY the registry is not in Redis yet: it is seeded as soon as Redis answers')
+end
+local nAudit = tonumber(ARGV[6])
+local pending, target = {}, nil
+local function flush()
+  if #pending > 0 then redis.call('HSET', target, unpack(pending)) end
+  pending = {}
+end
+local i = 7 + nAudit
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'R' then
+    flush()
+    redis.call('DEL', KEYS[1], KEYS[2])
+    i = i + 1
+  elseif op == 'B' or op == 'E' then
+    local key = op == 'B' and KEYS[1] or KEYS[2]
+    if key ~= target then flush() target = key end
+    pending[#pending + 1] = ARGV[i + 1]
+    pending[#pending + 1] = ARGV[i + 2]
+    if #pending >= 2000 then flush() end
+    i = i + 3
+  else
+    flush()
+    redis.call('HDEL', op == 'b' and KEYS[1] or KEYS[2], ARGV[i + 1])
+    i = i + 2
+  end
+end
+flush()
+local seq = redis.call('INCR', KEYS[4])
+redis.call('SET', KEYS[3], ARGV[1])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'v', ARGV[1], 's', tostring(seq), 'p', previous, ARGV[4], ARGV[5])
+for a = 1, nAudit do
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], '*', 'b', ARGV[6 + a])
+end
+return seq
+`;
+
+/** The replies of a MULTI, or the first error in them. */
+function replies<T>(results: [Error | null, unknown][] | null): T {
+  if (!results) throw new Error('Redis transaction aborted');
+  const failed = results.find(([err]) => err);
+  if (failed) throw failed[0]!;
+  return results.map(([, value]) => value) as T;
+}
+
+function isReplyError(err: unknown): boolean {
+  return (err as Error | undefined)?.name === 'ReplyError';
+}
 
 /** The entries of either form of content; those of a compact table made one at a time. */
 function* entriesOf(data: RegistryContent): Generator<RegistryEntry> {

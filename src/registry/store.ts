@@ -20,6 +20,46 @@ export interface AuditRecord {
   after: unknown;
 }
 
+/**
+ * What an acknowledged change survives. `waitaof`: Redis confirmed each change on its disk
+ * (WAITAOF); `appendfsync-always`: Redis syncs its AOF before it answers; `not-durable`: a
+ * Redis crash may lose acknowledged changes; `unknown`: Redis does not say (CONFIG disabled);
+ * `fsync`: the embedded journal, synced before each change is acknowledged.
+ */
+export type DurabilityMode = 'waitaof' | 'appendfsync-always' | 'not-durable' | 'unknown' | 'fsync';
+
+export interface Durability {
+  mode: DurabilityMode;
+  /** Why an operator should worry, when they should; null otherwise. */
+  warning: string | null;
+}
+
+/**
+ * The backend applied a change but could not confirm that it is durable: it may be kept or lost
+ * (a Redis that crashes before syncing it forgets it). The caller must not take it as refused.
+ */
+export class RegistryUnconfirmedError extends Error {
+  override readonly name = 'RegistryUnconfirmedError';
+}
+
+/**
+ * A shared backend found holding an older registry than this instance has seen (restarted from
+ * an older AOF or RDB, failed over to a lagging replica): the store writes its own back.
+ */
+export interface Rollback {
+  /** What the backend holds: its change sequence number and version. */
+  held: { seq: number; version: string };
+  /** The newest sequence number this instance has seen. */
+  seen: number;
+  /**
+   * Changes made on the older registry after it came back, oldest first: newer than anything
+   * this instance holds, so applied on top of it before it is written back.
+   */
+  since: Mutation[][];
+  /** Changes made on the older registry too large to carry (imports): not merged. */
+  sinceUnmerged: number;
+}
+
 /** Where the registry lives durably: a data file on the embedded default, Redis otherwise. */
 export interface RegistryBackend {
   readonly name: string;
@@ -28,7 +68,9 @@ export interface RegistryBackend {
   /** Persists initial data when nothing is persisted; returns what is persisted afterwards. */
   seed(data: RegistryContent, version: string): Promise<{ data: RegistryContent; version: string }>;
   /**
-   * Makes mutations and their audit records durable before resolving. Throws when it cannot.
+   * Makes mutations and their audit records durable before resolving, all or none: no audit
+   * record is kept for a change that was not applied. Throws when it cannot; throws
+   * RegistryUnconfirmedError when the change was applied but is not confirmed durable.
    * `current` is the index before the mutations (its version is the one before `version`).
    */
   commit(mutations: Mutation[], audit: AuditRecord[], version: string, current: () => RegistryIndex): Promise<void>;
@@ -40,16 +82,24 @@ export interface RegistryBackend {
   poll?(current: () => string): Promise<RemoteChange[]>;
   /** How often to poll (shared backends), ms. */
   readonly pollMs?: number;
+  /**
+   * Shared backends: writes `data` as the registry's new head after a poll reported `rollback`.
+   * Throws, writing nothing, when the backend changed since that poll.
+   */
+  restore?(data: RegistryContent, version: string, rollback: Rollback): Promise<void>;
+  /** What an acknowledged change survives; backends without it sync each change themselves. */
+  durability?(): Durability;
   close(): Promise<void>;
 }
 
 /**
- * What a shared backend's change log says: mutations to replay, "read everything again", or
- * "I hold no registry" (seed me with yours).
+ * What a shared backend's change log says: mutations to replay, "read everything again",
+ * "I hold no registry" (seed me with yours), or "I hold an older registry than you have seen".
  */
-export type RemoteChange = { mutations: Mutation[]; version: string } | { reload: true } | { reseed: true };
+export type RemoteChange = { mutations: Mutation[]; version: string } | { reload: true } | { reseed: true } | { rollback: Rollback };
 
 export interface StoreLog {
+  error?(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   info?(obj: object, msg: string): void;
   debug?(obj: object, msg: string): void;
@@ -80,6 +130,8 @@ export function applyMutations(index: RegistryIndex, mutations: Mutation[]): voi
 export class RegistryStore {
   private queue: Promise<unknown> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
+  /** Times this instance wrote its registry back over an older one the backend came back with. */
+  readonly restores = { count: 0, lastAt: null as string | null };
 
   private constructor(
     readonly index: RegistryIndex,
@@ -136,6 +188,11 @@ export class RegistryStore {
     return this.backend.readAudit(query);
   }
 
+  durability(): Durability {
+    // The embedded journal syncs every change to disk before it is acknowledged.
+    return this.backend.durability?.() ?? { mode: 'fsync', warning: null };
+  }
+
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     await this.queue;
@@ -171,6 +228,10 @@ export class RegistryStore {
         this.adopt(await this.backend.seed(this.index.view(), this.index.version));
         return;
       }
+      if ('rollback' in change) {
+        await this.restore(change.rollback);
+        return;
+      }
       if ('reload' in change) {
         this.adopt(await this.backend.load());
         return; // what came after it in the log is in what was loaded
@@ -179,6 +240,28 @@ export class RegistryStore {
       applyMutations(this.index, change.mutations);
       this.index.version = change.version;
     }
+  }
+
+  /**
+   * The backend went back to an older registry: taking it would silently undo acknowledged
+   * changes on every instance, so this instance's (the newest it knows) becomes the head again,
+   * with a new version that every other instance then loads.
+   */
+  private async restore(rollback: Rollback): Promise<void> {
+    const loud = this.log?.error ? this.log.error.bind(this.log) : this.log?.warn.bind(this.log);
+    loud?.(
+      { held: rollback.held, seen: rollback.seen, version: this.index.version, changesSince: rollback.since.length, unmerged: rollback.sinceUnmerged },
+      'the registry backend holds an older registry than this instance has seen (restarted from an older copy, or failed over to a lagging replica): writing this instance\'s registry back',
+    );
+    if (rollback.sinceUnmerged > 0) {
+      this.log?.warn({ unmerged: rollback.sinceUnmerged }, 'imports made on the older registry are not carried over: run them again');
+    }
+    for (const mutations of rollback.since) applyMutations(this.index, mutations);
+    const version = newVersion();
+    await this.backend.restore!(this.index.view(), version, rollback);
+    this.index.version = version;
+    this.restores.count++;
+    this.restores.lastAt = new Date().toISOString();
   }
 
   /** Takes the registry the backend holds, when it is another than this index's. */

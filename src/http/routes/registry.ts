@@ -10,6 +10,7 @@ import {
   readCsvRows,
   readJsonRows,
   RegistryAdminError,
+  RegistryUnconfirmedError,
   toRegistryDocument,
   type Actor,
   type Plan,
@@ -49,7 +50,8 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
       if (err instanceof RegistryAdminError) throw err;
       app.log.error({ err }, 'registry change could not be made durable');
       // A timeout means Redis got the change and did not confirm it in time: it may yet be made.
-      if (/timed out/i.test((err as Error).message)) {
+      // So does a change Redis made but did not confirm on its disk: a crash may still lose it.
+      if (err instanceof RegistryUnconfirmedError || /timed out/i.test((err as Error).message)) {
         throw new HttpError(503, 'registry_unconfirmed', 'the registry did not confirm the change in time: it may or may not have been made; read it back before trying again');
       }
       throw new HttpError(503, 'registry_unavailable', 'the registry cannot store changes right now; nothing was changed, try again');

@@ -22,7 +22,8 @@ RUN mkdir -p /app/data && chown node:node /app/data
 ENV REGISTRY_DATA_DIR=/app/data
 USER node
 EXPOSE 8080
-# Listening on 0.0.0.0 needs API keys: mount a keys file and set API_KEYS_FILE.
+# Listening on 0.0.0.0 needs API keys (API_KEYS_FILE), a REGISTRY_FILE, and SHAKEN_TRUST_ANCHORS
+# or SHAKEN_VERIFY=false: the service refuses to start without them.
 HEALTHCHECK --interval=10s --timeout=2s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "dist/server.js"]

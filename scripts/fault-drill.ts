@@ -419,6 +419,10 @@ export function instanceEnv(port: number, redisUrl: string, workDir: string, ind
     HOST: '127.0.0.1',
     REDIS_URL: redisUrl,
     API_KEYS_FILE: KEYS_FILE,
+    // Production settings say both explicitly: the drill seeds the sample registry on purpose,
+    // and its calls carry no PASSporTs.
+    REGISTRY_FILE: resolve(__dirname, '../src/registry/sample-registry.json'),
+    SHAKEN_VERIFY: 'false',
     REGISTRY_DATA_DIR: mkdtempSync(join(workDir, `data-${index}-`)),
     LOG_LEVEL: 'info',
   };

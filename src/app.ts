@@ -101,7 +101,11 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     logController: new LogController({ disableRequestLogging: true }),
     // Switches keep connections open for hours; keep them alive longer than their pools do.
     keepAliveTimeout: 75_000,
-    requestTimeout: 10_000,
+    requestTimeout: config.requestTimeoutMs,
+    // Node enforces requestTimeout only when it sweeps its connections, every 30 s by default:
+    // a body trickled in a byte at a time would hold its socket and its parser three times the
+    // promise. Swept every second, a request that has not fully arrived is cut off (408) on time.
+    http: { requestTimeout: config.requestTimeoutMs, headersTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1000 },
     return503OnClosing: true,
     ajv: { customOptions: { coerceTypes: false } },
   });
@@ -164,6 +168,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     policyVersion: numbering ? `${policyVersion(policy)}+${numbering.version}` : policyVersion(policy),
     numbering,
     maxPassportAgeS: config.shaken.maxAgeS,
+    verifyPassports: config.shaken.verify,
     now,
     behaviour,
   });

@@ -3,7 +3,7 @@ import './ops/thread-pool';
 import type { Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { buildApp } from './app';
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, loadConfig, productionSafetyProblems } from './config';
 import { KeyFileError } from './http/auth';
 import { NumberingDataError } from './numbering';
 import { RegistryLoadError } from './registry';
@@ -19,6 +19,11 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw err;
+  }
+  const unsafe = productionSafetyProblems(config);
+  if (unsafe.length > 0) {
+    process.stderr.write(`callguard: refusing to start with API keys or on a non-loopback address:\n  - ${unsafe.join('\n  - ')}\n`);
+    process.exit(2);
   }
 
   let app;

@@ -52,6 +52,8 @@ export interface AssessorDeps {
   policy: Policy;
   policyVersion: string;
   maxPassportAgeS: number;
+  /** False where the operator says PASSporTs are not verified (SHAKEN_VERIFY=false): Identity is ignored. */
+  verifyPassports?: boolean;
   now: () => number;
   behaviour: BehaviourTracker;
   /** Ofcom's number block statuses, when NUMBERING_DATA_DIR holds them. */
@@ -127,7 +129,8 @@ export class CallAssessor {
     const callee = this.parseNumber(input.to);
     const network = input.pai !== undefined ? this.parseNumber(input.pai) : undefined;
     const range = caller.e164 ? (this.deps.numbering?.rangeStatus(caller.e164) ?? null) : null;
-    const identity = input.identity !== undefined ? this.deps.verifier.read(input.identity) : undefined;
+    const passports = this.passportsOf(input);
+    const identity = passports !== undefined ? this.deps.verifier.read(passports) : undefined;
     return {
       signals: {
         caller,
@@ -146,9 +149,10 @@ export class CallAssessor {
     const { caller, callee, network } = prepared.signals;
     let shaken: ShakenSignal = NO_SHAKEN;
     let iat: number | undefined;
-    if (input.identity !== undefined) {
+    const passports = this.passportsOf(input);
+    if (passports !== undefined) {
       const verification = await this.deps.verifier.verify({
-        identity: input.identity,
+        identity: passports,
         origCandidates: [caller.e164, network?.e164].filter((n): n is string => typeof n === 'string'),
         dest: callee.e164,
         receivedAt: new Date(receivedAtMs),
@@ -172,6 +176,11 @@ export class CallAssessor {
     return stat;
   }
 
+  /** The call's Identity values, unless PASSporTs are not verified here. */
+  private passportsOf(input: CallInput): CallInput['identity'] {
+    return this.deps.verifyPassports === false ? undefined : input.identity;
+  }
+
   /**
    * How long a static assessment may be reused. A PASSporT verified against "now" goes
    * stale, so its entry lives no longer than the token is fresh; a transient failure (the
@@ -179,7 +188,7 @@ export class CallAssessor {
    */
   private cacheTtl(input: CallInput, stat: StaticAssessment, receivedAtMs: number): number {
     const ttl = this.deps.cacheTtlMs;
-    if (input.identity === undefined) return ttl;
+    if (this.passportsOf(input) === undefined) return ttl;
     const errors = stat.signals.shaken.errors;
     if (errors.includes('X5U_FETCH_FAILED') || errors.includes('FUTURE_IAT')) return 0;
     // With an explicit receivedAt the verification is a function of the inputs alone.

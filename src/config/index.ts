@@ -37,12 +37,14 @@ const EnvSchema = z.object({
     .default('GB'),
   SHAKEN_TRUST_ANCHORS: z.string().min(1).optional(),
   SHAKEN_X5U_ALLOW_INSECURE: bool('SHAKEN_X5U_ALLOW_INSECURE').default(false),
+  SHAKEN_VERIFY: bool('SHAKEN_VERIFY').default(true),
   SHAKEN_MAX_AGE_S: int('SHAKEN_MAX_AGE_S', 1, 3600).default(60),
   // Below a switch's usual budget for the whole answer: a cold fetch must not make the switch give up.
   SHAKEN_FETCH_TIMEOUT_MS: int('SHAKEN_FETCH_TIMEOUT_MS', 50, 10000).default(250),
   API_KEYS_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BODY_LIMIT_BYTES: int('BODY_LIMIT_BYTES', 1024, 10 * 1024 * 1024).default(64 * 1024),
+  REQUEST_TIMEOUT_MS: int('REQUEST_TIMEOUT_MS', 1000, 120_000).default(10_000),
   VERDICT_CACHE_TTL_S: int('VERDICT_CACHE_TTL_S', 0, 86400).default(30),
   VERDICT_CACHE_SIZE: int('VERDICT_CACHE_SIZE', 0, 10_000_000).default(100_000),
   REDIS_COMMAND_TIMEOUT_MS: int('REDIS_COMMAND_TIMEOUT_MS', 5, 10000).default(50),
@@ -69,6 +71,11 @@ export interface Config {
   defaultCountry: string;
   shaken: {
     trustAnchors: string | undefined;
+    /**
+     * False: the operator says PASSporTs are not verified here (UK networks carry none today):
+     * Identity headers are ignored and calls are scored on everything else.
+     */
+    verify: boolean;
     allowInsecureX5u: boolean;
     maxAgeS: number;
     fetchTimeoutMs: number;
@@ -76,6 +83,8 @@ export interface Config {
   apiKeysFile: string | undefined;
   logLevel: Env['LOG_LEVEL'];
   bodyLimitBytes: number;
+  /** A request (headers and body) must have arrived whole within this, or it is cut off with 408. */
+  requestTimeoutMs: number;
   verdictCache: { ttlS: number; size: number };
   redisCommandTimeoutMs: number;
   /** Adds POST /bench/baseline (parses the body, does nothing): the benchmark's yardstick. */
@@ -129,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultCountry: e.DEFAULT_COUNTRY,
     shaken: {
       trustAnchors: e.SHAKEN_TRUST_ANCHORS,
+      verify: e.SHAKEN_VERIFY,
       allowInsecureX5u: e.SHAKEN_X5U_ALLOW_INSECURE,
       maxAgeS: e.SHAKEN_MAX_AGE_S,
       fetchTimeoutMs: e.SHAKEN_FETCH_TIMEOUT_MS,
@@ -136,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeysFile: e.API_KEYS_FILE,
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     verdictCache: { ttlS: e.VERDICT_CACHE_TTL_S, size: e.VERDICT_CACHE_SIZE },
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     benchBaselineRoute: e.BENCH_BASELINE_ROUTE,
@@ -143,4 +154,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimit: { bankPerMin: e.RATE_LIMIT_BANK_PER_MIN, adminPerMin: e.RATE_LIMIT_ADMIN_PER_MIN },
     numberingDataDir: e.NUMBERING_DATA_DIR,
   };
+}
+
+/**
+ * Settings that are fine on a developer's loopback and dangerous where switches or banks reach
+ * the service (API keys configured, or a non-loopback HOST). Each entry says what to set.
+ * Checked by the process entry before anything is built, so nothing is seeded or listened on.
+ */
+export function productionSafetyProblems(config: Config): string[] {
+  const production = config.apiKeysFile !== undefined || !config.hostIsLoopback;
+  if (!production) return [];
+  const problems: string[] = [];
+  if (!config.hostIsLoopback && config.apiKeysFile === undefined)
+    problems.push(`no API keys configured (API_KEYS_FILE unset) and HOST=${config.host} is not a loopback address: refusing to start open`);
+  if (config.shaken.verify && config.shaken.trustAnchors === undefined)
+    problems.push(
+      'SHAKEN_TRUST_ANCHORS is unset, so no PASSporT could verify and every signed call would score as forged: ' +
+        'name your STI-CA roots in SHAKEN_TRUST_ANCHORS, or set SHAKEN_VERIFY=false to say that PASSporTs are not verified here',
+    );
+  if (config.registryFile === undefined)
+    problems.push(
+      'REGISTRY_FILE is unset, so the fictional sample registry would be seeded into the registry this service keeps: ' +
+        'set REGISTRY_FILE to your registry file',
+    );
+  return problems;
 }

@@ -34,6 +34,9 @@ async function waitReady(url: string, ms = 15000): Promise<void> {
   throw new Error('server did not become ready');
 }
 
+/** What a production start must say explicitly (see productionSafetyProblems). */
+const PRODUCTION = { REGISTRY_FILE: resolve(ROOT, 'src/registry/sample-registry.json'), SHAKEN_VERIFY: 'false' };
+
 const port = () => String(30000 + Math.floor(Math.random() * 20000));
 
 describe('the real server process', () => {
@@ -67,14 +70,14 @@ describe('the real server process', () => {
   it('refuses it too when the key file lists no keys', async () => {
     const empty = join(mkdtempSync(join(tmpdir(), 'callguard-keys-')), 'keys.json');
     writeFileSync(empty, '[]');
-    const server = start({ PORT: port(), HOST: '0.0.0.0', API_KEYS_FILE: empty });
+    const server = start({ PORT: port(), HOST: '0.0.0.0', API_KEYS_FILE: empty, ...PRODUCTION });
     expect(await server.exited).toBe(2);
     expect(server.output()).toMatch(/refusing to start open/);
   });
 
   it('starts on any address with API keys, and enforces them', async () => {
     const p = port();
-    const server = start({ PORT: p, HOST: '0.0.0.0', API_KEYS_FILE: KEYS_FILE });
+    const server = start({ PORT: p, HOST: '0.0.0.0', API_KEYS_FILE: KEYS_FILE, ...PRODUCTION });
     try {
       await waitReady(`http://127.0.0.1:${p}`);
       const body = JSON.stringify({ from: '+447400123456', to: '+442079460999' });
@@ -91,7 +94,10 @@ describe('the real server process', () => {
   it.each([
     [{ PORT: 'eighty' }, /PORT must be a whole number/],
     [{ REGISTRY_FILE: '/nonexistent/registry.json' }, /cannot read the file/],
-    [{ API_KEYS_FILE: '/nonexistent/keys.json' }, /API_KEYS_FILE/],
+    [{ API_KEYS_FILE: '/nonexistent/keys.json', ...PRODUCTION }, /API_KEYS_FILE/],
+    // With API keys (production), PASSporT verification and the registry must be said explicitly.
+    [{ API_KEYS_FILE: KEYS_FILE, REGISTRY_FILE: resolve(ROOT, 'src/registry/sample-registry.json') }, /SHAKEN_TRUST_ANCHORS is unset.*SHAKEN_VERIFY=false/],
+    [{ API_KEYS_FILE: KEYS_FILE, SHAKEN_VERIFY: 'false' }, /REGISTRY_FILE is unset, so the fictional sample registry/],
   ])('stops with exit code 2 and a clear message on bad configuration %j', async (env, message) => {
     const server = start({ PORT: port(), ...env });
     expect(await server.exited).toBe(2);

@@ -1,4 +1,4 @@
-import { ConfigError, isLoopbackHost, loadConfig } from '../../src/config';
+import { ConfigError, isLoopbackHost, loadConfig, productionSafetyProblems } from '../../src/config';
 
 describe('loadConfig', () => {
   it('has the contract defaults', () => {
@@ -55,5 +55,31 @@ describe('loadConfig', () => {
   it('knows loopback hosts', () => {
     expect(['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost'].every(isLoopbackHost)).toBe(true);
     expect(['0.0.0.0', '10.0.0.1', '::', 'example.com'].some(isLoopbackHost)).toBe(false);
+  });
+});
+
+describe('productionSafetyProblems', () => {
+  const problems = (env: Record<string, string>) => productionSafetyProblems(loadConfig(env));
+
+  it('asks nothing of a developer on loopback without keys', () => {
+    expect(problems({})).toEqual([]);
+  });
+
+  it.each([
+    ['API keys', { API_KEYS_FILE: '/etc/callguard/keys.json' }],
+    ['a non-loopback HOST', { HOST: '0.0.0.0', API_KEYS_FILE: '/etc/callguard/keys.json' }],
+  ])('with %s, wants trust anchors (or SHAKEN_VERIFY=false) and a REGISTRY_FILE', (_what, env) => {
+    const found = problems(env);
+    expect(found).toHaveLength(2);
+    expect(found[0]).toMatch(/SHAKEN_TRUST_ANCHORS is unset.*SHAKEN_VERIFY=false/);
+    expect(found[1]).toMatch(/REGISTRY_FILE is unset.*sample registry/);
+    expect(problems({ ...env, SHAKEN_TRUST_ANCHORS: '/etc/sti-ca', REGISTRY_FILE: '/etc/registry.json' })).toEqual([]);
+    expect(problems({ ...env, SHAKEN_VERIFY: 'false', REGISTRY_FILE: '/etc/registry.json' })).toEqual([]);
+  });
+
+  it('refuses to be open on a non-loopback address', () => {
+    expect(problems({ HOST: '0.0.0.0', SHAKEN_VERIFY: 'false', REGISTRY_FILE: '/etc/registry.json' })).toEqual([
+      expect.stringMatching(/no API keys configured.*refusing to start open/),
+    ]);
   });
 });

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import { z } from 'zod';
 import { parseNumber } from '../../numbers';
 import type { ShakenErrorCode, ShakenVerification } from '../../shaken/types';
+import { HttpError } from '../errors';
 import { authErrorResponses, ErrorResponseSchema, VerstatSchema } from '../schemas';
 
 /**
@@ -49,7 +50,8 @@ const REASONS: [readonly ShakenErrorCode[], number, string][] = [
   [['STALE', 'FUTURE_IAT'], 403, 'Stale Date'],
   [['X5U_POLICY', 'X5U_FETCH_FAILED'], 436, 'Bad Identity Info'],
   [['CERT_UNTRUSTED', 'CERT_EXPIRED', 'CERT_NO_TNAUTHLIST'], 437, 'Unsupported Credential'],
-  [['MALFORMED', 'UNSUPPORTED_ALG', 'BAD_SIGNATURE', 'MISSING_CLAIM', 'INFO_X5U_MISMATCH', 'ORIG_MISMATCH', 'DEST_MISMATCH'], 438, 'Invalid Identity Header'],
+  // TN_NOT_AUTHORISED: the signer's certificate does not cover orig, like ORIG_MISMATCH a claim the signature cannot back.
+  [['MALFORMED', 'UNSUPPORTED_ALG', 'BAD_SIGNATURE', 'MISSING_CLAIM', 'INFO_X5U_MISMATCH', 'ORIG_MISMATCH', 'DEST_MISMATCH', 'TN_NOT_AUTHORISED'], 438, 'Invalid Identity Header'],
 ];
 
 export function verifyResults(v: ShakenVerification): z.infer<typeof VerifyResultSchema>[] {
@@ -76,10 +78,11 @@ export const stirRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'STI-VS verification (3GPP TS 24.229 Ms reference point REST shape)',
         security: [{ bearer: [] }],
         body: VerificationRequestSchema,
-        response: { 200: VerificationResponseSchema, 400: ErrorResponseSchema, 415: ErrorResponseSchema, ...authErrorResponses },
+        response: { 200: VerificationResponseSchema, 400: ErrorResponseSchema, 404: ErrorResponseSchema, 415: ErrorResponseSchema, ...authErrorResponses },
       },
     },
     async (request) => {
+      if (!config.shaken.verify) throw new HttpError(404, 'not_found', 'PASSporTs are not verified here (SHAKEN_VERIFY=false)');
       const r = request.body.verificationRequest;
       const identity = [...(r.identityHeader ? [r.identityHeader] : []), ...(r.identityHeaders ?? [])];
       const requestId = r.requestId !== undefined ? { requestId: r.requestId } : {};

@@ -121,8 +121,9 @@ print(json.dumps([{"name": "e2e-kamailio", "role": "switch", "sha256": hashlib.s
 EOF
 (
   cd "$ROOT"
-  exec env -u REDIS_URL -u REGISTRY_FILE HOST=127.0.0.1 PORT="$CG_PORT" LOG_LEVEL=warn \
+  exec env -u REDIS_URL HOST=127.0.0.1 PORT="$CG_PORT" LOG_LEVEL=warn \
     API_KEYS_FILE="$WORK/keys.json" REGISTRY_DATA_DIR="$WORK/registry-data" \
+    REGISTRY_FILE="$ROOT/src/registry/sample-registry.json" SHAKEN_TRUST_ANCHORS="$ROOT/test/fixtures/shaken-vectors/certs/root.pem" \
     setsid npx tsx src/server.ts >"$WORK/callguard.log" 2>&1
 ) &
 PGIDS+=($!)

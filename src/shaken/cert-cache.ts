@@ -1,6 +1,7 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { evaluateChain, type CertChainInfo } from './chain';
+import { ChainJudge, type CertChainInfo } from './chain';
+import { FetchSlots, siteOf } from './fetch-slots';
 import type { CertificateFetcher } from './types';
 import { checkX5uUrl, X5uPolicyError } from './url-policy';
 import { DEFAULT_MAX_X5U_BYTES } from './x5u-fetcher';
@@ -34,9 +35,13 @@ export interface CertCacheOptions {
   maxTtlMs?: number;
   /** Entries kept in memory (default 10,000). */
   maxEntries?: number;
-  /** Fetches running at once; past it, a cold URL fails at once instead of queueing (default 64). */
+  /** Fetches running at once, all hosts together (default 64). */
   maxInflight?: number;
-  /** Largest answer accepted from any fetcher (default 64 KiB). */
+  /** Fetches running at once for one site (a registrable domain, see siteOf; default 4). */
+  maxInflightPerSite?: number;
+  /** Fetches that may wait for a slot, per site (default 8); past it a cold URL of that site fails at once. */
+  maxQueuedPerSite?: number;
+  /** Largest answer accepted from any fetcher (default 16 KiB); a bigger one is X5U_FETCH_FAILED. */
   maxBytes?: number;
   redis?: RedisLike | null;
   /** How long a Redis read may take before the cache fetches instead (default 200 ms). */
@@ -72,6 +77,8 @@ export class CertCache {
   private readonly entries: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, { promise: Promise<CertLookup>; abort: AbortController }>();
   private readonly o: Required<Omit<CertCacheOptions, 'redis' | 'logger'>> & Pick<CertCacheOptions, 'redis' | 'logger'>;
+  private readonly judgeChain: ChainJudge;
+  private readonly slots: FetchSlots;
 
   constructor(opts: CertCacheOptions) {
     const fetchTimeoutMs = opts.fetchTimeoutMs ?? 1500;
@@ -85,11 +92,23 @@ export class CertCache {
       maxTtlMs: opts.maxTtlMs ?? 86_400_000,
       maxEntries: opts.maxEntries ?? 10_000,
       maxInflight: opts.maxInflight ?? 64,
+      maxInflightPerSite: opts.maxInflightPerSite ?? 4,
+      maxQueuedPerSite: opts.maxQueuedPerSite ?? 8,
       maxBytes: opts.maxBytes ?? DEFAULT_MAX_X5U_BYTES,
       redisTimeoutMs: opts.redisTimeoutMs ?? 200,
       now: opts.now ?? Date.now,
     };
     this.entries = new LRUCache<string, Entry>({ max: this.o.maxEntries });
+    this.judgeChain = new ChainJudge(this.o.trustAnchors);
+    this.slots = new FetchSlots({
+      total: this.o.maxInflight,
+      perSite: this.o.maxInflightPerSite,
+      queuePerSite: this.o.maxQueuedPerSite,
+      queueTotal: 4 * this.o.maxInflight,
+      // A fetch that starts after its caller gave up only warms the cache; one that never
+      // starts is no loss.
+      maxWaitMs: this.o.fetchTimeoutMs,
+    });
   }
 
   /** The cached answer for a URL when it is still fresh: the hot path, synchronous. */
@@ -122,7 +141,8 @@ export class CertCache {
   load(url: string): Promise<CertLookup> {
     const running = this.inflight.get(url);
     if (running) return running.promise;
-    if (this.inflight.size >= this.o.maxInflight) return Promise.resolve(FETCH_FAILED);
+    // Loads that are reading Redis or waiting for a fetch slot are bounded too.
+    if (this.inflight.size >= 8 * this.o.maxInflight) return Promise.resolve(FETCH_FAILED);
     const abort = new AbortController();
     const promise = this.loadUncached(url, abort.signal)
       .catch((err: unknown): Entry => {
@@ -145,6 +165,7 @@ export class CertCache {
 
   /** Aborts in-flight fetches, for shutdown and tests. */
   close(): void {
+    this.slots.clear();
     for (const { abort } of this.inflight.values()) abort.abort();
     this.entries.clear();
   }
@@ -158,8 +179,9 @@ export class CertCache {
   }
 
   private async loadUncached(url: string, signal: AbortSignal): Promise<Entry> {
+    let site: string;
     try {
-      checkX5uUrl(url, this.o.allowInsecure);
+      site = siteOf(checkX5uUrl(url, this.o.allowInsecure).hostname);
     } catch (err) {
       if (err instanceof X5uPolicyError) return this.negative(POLICY);
       throw err;
@@ -173,6 +195,13 @@ export class CertCache {
 
     // close() may have run while the Redis read was awaited.
     if (signal.aborted) return this.negative(FETCH_FAILED);
+    const release = await this.slots.acquire(site);
+    // No slot: that is about everyone else's fetches, not this URL, so nothing is remembered.
+    if (!release) return { result: FETCH_FAILED, expiresAt: 0 };
+    if (signal.aborted) {
+      release();
+      return this.negative(FETCH_FAILED);
+    }
     const abortController = new AbortController();
     const timer = setTimeout(() => abortController.abort(), this.o.backgroundTimeoutMs);
     timer.unref();
@@ -187,6 +216,7 @@ export class CertCache {
       this.o.logger?.warn({ url, err: errorMessage(err) }, 'x5u certificate fetch failed');
       return this.negative(FETCH_FAILED);
     } finally {
+      release();
       clearTimeout(timer);
       signal.removeEventListener('abort', onOuterAbort);
     }
@@ -209,7 +239,7 @@ export class CertCache {
   private judge(text: string, ttlMs: number): Entry | null {
     let info: CertChainInfo;
     try {
-      info = evaluateChain(text, this.o.trustAnchors);
+      info = this.judgeChain.judge(text);
     } catch {
       return null;
     }

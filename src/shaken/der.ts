@@ -96,40 +96,77 @@ export function findExtension(certDer: Uint8Array, oid: Uint8Array): Uint8Array 
   return null;
 }
 
+/** TelephoneNumberRange: the `count` numbers from `start` up, all of `start`'s length. */
+export interface TnRange {
+  start: string;
+  count: number;
+}
+
 export interface TnAuthList {
   /** Service provider codes ([0] entries), in order. */
   spcs: string[];
-  /** Number of telephone-number entries (range [1] / one [2]); read but not interpreted. */
-  tnEntries: number;
+  /** Single telephone numbers ([2] entries), digits. */
+  tns: string[];
+  /** Telephone number ranges ([1] entries). */
+  ranges: TnRange[];
 }
+
+/**
+ * The certificate is at most a few KiB (the x5u answer is capped), but a list this long is
+ * already far past any delegate certificate, and every entry costs a comparison on each call.
+ */
+export const MAX_TN_AUTH_ENTRIES = 512;
+const MAX_SPC_LENGTH = 64;
+/** RFC 8226: TelephoneNumber ::= IA5String (SIZE (1..15)). */
+const MAX_TN_LENGTH = 15;
+const INTEGER = 0x02;
 
 /**
  * Parses TNAuthList ::= SEQUENCE SIZE (1..MAX) OF TNEntry, TNEntry ::= CHOICE { spc [0],
  * range [1], one [2] }. RFC 8226's module uses EXPLICIT tags, so `spc` is A0 { IA5String };
  * some CAs have issued the IMPLICIT form (80 + the string bytes), which is accepted as well
  * because it carries the same information and the certificate is still signed by a trusted CA.
+ * The same goes for `range` (A1 { SEQUENCE { start, count } } or A1 { start, count }) and `one`
+ * (A2 { IA5String } or 82 + the digits).
+ *
+ * Strict about everything a number is compared with: a TelephoneNumber is 1 to 15 decimal
+ * digits (RFC 8226 also allows '#' and '*', which no PASSporT orig, compared by its digits,
+ * could ever equal, so a list holding them is refused rather than half-read), a range's count
+ * is a minimal DER INTEGER of at least 2 whose last number keeps the start's length. Anything
+ * else is a DerError, which the verifier reports as CERT_NO_TNAUTHLIST.
  */
 export function parseTnAuthList(value: Uint8Array): TnAuthList {
   const seq = expect(readTlv(value, 0), SEQUENCE, 'TNAuthList');
   if (seq.end !== value.length) throw new DerError('trailing bytes');
-  const out: TnAuthList = { spcs: [], tnEntries: 0 };
+  const out: TnAuthList = { spcs: [], tns: [], ranges: [] };
   const entries = children(value, seq);
   if (entries.length === 0) throw new DerError('empty TNAuthList');
+  if (entries.length > MAX_TN_AUTH_ENTRIES) throw new DerError('too many TNAuthList entries');
   for (const entry of entries) {
     switch (entry.tag) {
-      case 0xa0: {
-        const inner = expect(children(value, entry)[0], IA5_STRING, 'ServiceProviderCode');
-        out.spcs.push(ia5(value, inner));
+      case 0xa0:
+        out.spcs.push(spc(value, only(value, entry, IA5_STRING, 'ServiceProviderCode')));
+        break;
+      case 0x80:
+        out.spcs.push(spc(value, entry));
+        break;
+      case 0xa1: {
+        const inner = children(value, entry);
+        // EXPLICIT: the SEQUENCE is inside the tag; IMPLICIT: the tag replaced it.
+        const fields = inner.length === 1 && inner[0]!.tag === SEQUENCE ? children(value, inner[0]!) : inner;
+        if (fields.length !== 2) throw new DerError('TelephoneNumberRange is { start, count }');
+        const start = telephoneNumber(value, expect(fields[0], IA5_STRING, 'range start'));
+        const count = rangeCount(value, expect(fields[1], INTEGER, 'range count'));
+        // The last number of the range must have the start's length: "999" + 2 is not "1000".
+        if (Number(start) + count - 1 >= 10 ** start.length) throw new DerError('range runs past its digits');
+        out.ranges.push({ start, count });
         break;
       }
-      case 0x80:
-        out.spcs.push(ia5(value, entry));
-        break;
-      case 0xa1:
       case 0xa2:
-      case 0x81:
+        out.tns.push(telephoneNumber(value, only(value, entry, IA5_STRING, 'TelephoneNumber')));
+        break;
       case 0x82:
-        out.tnEntries++;
+        out.tns.push(telephoneNumber(value, entry));
         break;
       default:
         throw new DerError('unknown TNEntry');
@@ -138,9 +175,39 @@ export function parseTnAuthList(value: Uint8Array): TnAuthList {
   return out;
 }
 
-function ia5(buf: Uint8Array, tlv: Tlv): string {
-  for (let i = tlv.start; i < tlv.end; i++) if (buf[i]! > 0x7f) throw new DerError('not IA5');
+/** The one TLV inside an EXPLICIT tag, of the given type. */
+function only(buf: Uint8Array, tagged: Tlv, tag: number, what: string): Tlv {
+  const inner = children(buf, tagged);
+  if (inner.length !== 1) throw new DerError(`expected one ${what}`);
+  return expect(inner[0], tag, what);
+}
+
+function spc(buf: Uint8Array, tlv: Tlv): string {
+  const n = tlv.end - tlv.start;
+  if (n === 0 || n > MAX_SPC_LENGTH) throw new DerError('bad ServiceProviderCode length');
+  // Printable ASCII only: the code is logged, shown to operators and compared with registry entries.
+  for (let i = tlv.start; i < tlv.end; i++) if (buf[i]! < 0x20 || buf[i]! > 0x7e) throw new DerError('not printable IA5');
   return Buffer.from(buf.subarray(tlv.start, tlv.end)).toString('latin1');
+}
+
+function telephoneNumber(buf: Uint8Array, tlv: Tlv): string {
+  const n = tlv.end - tlv.start;
+  if (n === 0 || n > MAX_TN_LENGTH) throw new DerError('bad TelephoneNumber length');
+  for (let i = tlv.start; i < tlv.end; i++) if (buf[i]! < 0x30 || buf[i]! > 0x39) throw new DerError('TelephoneNumber is not digits');
+  return Buffer.from(buf.subarray(tlv.start, tlv.end)).toString('latin1');
+}
+
+/** A positive minimal DER INTEGER of at least 2 and below 10^15 (no range of 15-digit numbers is longer). */
+function rangeCount(buf: Uint8Array, tlv: Tlv): number {
+  const n = tlv.end - tlv.start;
+  if (n === 0 || n > 7) throw new DerError('bad range count length');
+  const first = buf[tlv.start]!;
+  if (first & 0x80) throw new DerError('negative range count');
+  if (n > 1 && first === 0 && !(buf[tlv.start + 1]! & 0x80)) throw new DerError('range count not minimal');
+  let count = 0;
+  for (let i = tlv.start; i < tlv.end; i++) count = count * 256 + buf[i]!;
+  if (count < 2 || count >= 10 ** MAX_TN_LENGTH) throw new DerError('range count out of bounds');
+  return count;
 }
 
 /** The TNAuthList of a DER certificate: null when absent, DerError when present but unreadable. */

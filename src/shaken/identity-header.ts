@@ -41,7 +41,9 @@ export interface ParseLimits {
   maxLength?: number;
 }
 
-const DEFAULT_MAX_IDENTITIES = 10;
+// One shaken PASSporT and a div PASSporT per diversion (RFC 8946): a real call has two or
+// three. Every one costs an ES256 check, so the cap is a cost bound as much as a sanity one.
+const DEFAULT_MAX_IDENTITIES = 5;
 const DEFAULT_MAX_LENGTH = 16 * 1024;
 // Three base64url parts; the signature may be empty only so that `alg: none` is reported as
 // UNSUPPORTED_ALG rather than MALFORMED. Header and payload must be present: the RFC 8224

@@ -23,6 +23,7 @@ for (const [net, prefix] of [
   ['172.16.0.0', 12],
   ['192.0.0.0', 24], // IETF protocol assignments
   ['192.0.2.0', 24], // documentation ranges: never a real certificate repository
+  ['192.88.99.0', 24], // 6to4 relay anycast (RFC 7526): a gateway into IPv6 transition tunnels
   ['192.168.0.0', 16],
   ['198.18.0.0', 15], // benchmarking
   ['198.51.100.0', 24],
@@ -79,22 +80,37 @@ export function ipv6Bytes(addr: string): Uint8Array | null {
   return bytes;
 }
 
+const REFUSE = Symbol('refuse');
+
 /**
- * The IPv4 address that an IPv6 address carries, when it is one of the forms that reach an
- * IPv4 host: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96)
- * and 6to4 (2002::/16). "::ffff:127.0.0.1" must be judged as 127.0.0.1.
+ * How an IPv6 address in a transition range reaches IPv4 (RFC 6052, 4291, 6145, 3056, 4380):
+ * the IPv4 address it carries, to be judged as that address ("::ffff:127.0.0.1" is 127.0.0.1),
+ * REFUSE for a range that has no place in front of a certificate repository, or null for an
+ * ordinary IPv6 address.
+ *  - IPv4-mapped ::ffff:0:0/96 and IPv4-translated ::ffff:0:0:0/96 (SIIT): the embedded address.
+ *  - NAT64's well-known prefix 64:ff9b::/96: the embedded address, which keeps DNS64 networks
+ *    working. The rest of 64:ff9b::/32, including the local-use 64:ff9b:1::/48 (RFC 8215) whose
+ *    embedding the local network chooses, is refused.
+ *  - 6to4 2002::/16: the embedded address (bytes 2-5).
+ *  - IPv4-compatible ::/96 (deprecated since 2006) and Teredo 2001::/32 (whose client address is
+ *    obfuscated and whose relay is anyone's): refused.
  */
-function embeddedIpv4(b: Uint8Array): string | null {
+function embeddedIpv4(b: Uint8Array): string | typeof REFUSE | null {
   const v4 = (o: number) => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
   const zeros = (from: number, to: number) => b.subarray(from, to).every((x) => x === 0);
+  if (zeros(0, 12)) return REFUSE;
   if (zeros(0, 10) && b[10] === 0xff && b[11] === 0xff) return v4(12);
-  if (zeros(0, 12) && !zeros(12, 16)) return v4(12);
-  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zeros(4, 12)) return v4(12);
+  if (zeros(0, 8) && b[8] === 0xff && b[9] === 0xff && b[10] === 0 && b[11] === 0) return v4(12);
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b) return zeros(4, 12) ? v4(12) : REFUSE;
   if (b[0] === 0x20 && b[1] === 0x02) return v4(2);
+  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x00 && b[3] === 0x00) return REFUSE;
   return null;
 }
 
-/** True when an address may be contacted for an x5u fetch: public unicast only. */
+/**
+ * True when an address may be contacted for an x5u fetch: public unicast only. Applied to
+ * literal hosts (checkX5uUrl) and to every address a name resolves to (the fetcher).
+ */
 export function isPublicAddress(addr: string): boolean {
   const bare = addr.replace(/^\[|\]$/g, '');
   const family = isIP(bare.split('%')[0] ?? '');
@@ -103,6 +119,7 @@ export function isPublicAddress(addr: string): boolean {
   const bytes = ipv6Bytes(bare);
   if (!bytes) return false;
   const v4 = embeddedIpv4(bytes);
+  if (v4 === REFUSE) return false;
   if (v4 !== null && blocked.check(v4, 'ipv4')) return false;
   const canonical = Array.from({ length: 8 }, (_, i) => ((bytes[i * 2]! << 8) | bytes[i * 2 + 1]!).toString(16)).join(':');
   return !blocked.check(canonical, 'ipv6');

@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import { CertCache, type CertLookup, type RedisLike, type ShakenLogger } from './cert-cache';
-import { validityError, type CertChainInfo } from './chain';
+import { tnAuthorised, validityError, type CertChainInfo } from './chain';
 import { parseIdentityHeaders, type IdentityEntry } from './identity-header';
 import { decodePassport, freshnessError, signatureFingerprint, tnDigits, verifyEs256, type DecodedPassport } from './passport';
 import {
@@ -36,8 +36,15 @@ export interface ShakenVerifierOptions {
   negativeTtlMs?: number;
   /** Certificate cache entries (default 10,000). */
   certCacheSize?: number;
-  /** Identities verified per call (default 10). */
+  /** Identities verified per call (default 5; beyond it they are dropped and the call carries MALFORMED). */
   maxIdentities?: number;
+  /**
+   * Certificates one call may ask to be loaded (from Redis or fetched) when not already in
+   * memory (default 2: a shaken PASSporT and one div with another signer). A cold load is the
+   * costly part of a call (fetch, X.509 parsing, chain signatures, about 1-2 ms of CPU); a
+   * PASSporT past the allowance gets X5U_FETCH_FAILED, which leaves it unverified, not failed.
+   */
+  maxColdLoadsPerCall?: number;
 }
 
 export interface DefaultShakenVerifier extends ShakenVerifier {
@@ -102,6 +109,12 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     const cert = lookup.info;
     out.cert = cert;
     for (const e of cert.errors) errors.add(e);
+    // A delegate certificate (ATIS-1000092) signs only for its own numbers: the caller's for a
+    // shaken PASSporT, the diverting number for a div one (RFC 8946).
+    if (cert.tnAuth) {
+      const tn = p.kind === 'shaken' ? p.claims.orig : p.claims.div;
+      if (tn === undefined || !tnAuthorised(cert.tnAuth, tn)) errors.add('TN_NOT_AUTHORISED');
+    }
     const expired = validityError(cert, receivedAtMs);
     if (expired) errors.add(expired);
     if (!cert.keyIsP256 || !(await verifyEs256(p.signingInput, p.signature, cert.key))) errors.add('BAD_SIGNATURE');
@@ -109,6 +122,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
   }
 
   const limits = opts.maxIdentities !== undefined ? { maxIdentities: opts.maxIdentities } : {};
+  const maxColdLoads = opts.maxColdLoadsPerCall ?? 2;
 
   function read(identity: string | readonly string[]): IdentityReading {
     let entries: IdentityEntry[];
@@ -157,7 +171,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
         return;
       }
       certs.set(url, { ok: false, error: 'X5U_FETCH_FAILED' });
-      pending.push(certCache.get(url).then((r) => void certs.set(url, r)));
+      if (pending.length < maxColdLoads) pending.push(certCache.get(url).then((r) => void certs.set(url, r)));
     };
     shaken.forEach(want);
     divs.forEach(want);
@@ -214,6 +228,10 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
       const out: ShakenVerification = { verstat: 'TN-Validation-Passed', attestation: c.attest!, errors: [], fingerprints };
       if (c.origid !== undefined) out.origid = c.origid;
       if (passed.cert?.spc !== undefined) out.spc = passed.cert.spc;
+      // A certificate that names no SPC passed only through its telephone numbers (a delegate
+      // certificate): it vouches for orig and nothing else, and never for a carrier.
+      out.authority = passed.cert?.spc !== undefined ? 'spc' : 'tn';
+      if (c.orig !== undefined) out.orig = c.orig;
       if (c.iat !== undefined) out.iat = c.iat;
       return out;
     }

@@ -15,7 +15,7 @@ export interface ResolvedAddress {
 export interface X5uFetcherOptions {
   /** Lab only (SHAKEN_X5U_ALLOW_INSECURE): also allow http: and loopback/private hosts. */
   allowInsecure?: boolean;
-  /** Largest answer accepted, in bytes (default 64 KiB; a SHAKEN chain is 2-4 KiB). */
+  /** Largest answer accepted, in bytes (default 16 KiB; a SHAKEN chain is 2-4 KiB). */
   maxBytes?: number;
   /** Extra CA certificates for the TLS connection (tests with a local HTTPS server). */
   ca?: string | Buffer | Array<string | Buffer>;
@@ -23,7 +23,9 @@ export interface X5uFetcherOptions {
   resolve?: (hostname: string) => Promise<ResolvedAddress[]>;
 }
 
-export const DEFAULT_MAX_X5U_BYTES = 64 * 1024;
+// Four certificates at most are read from an answer (chain.ts); 16 KiB holds four ordinary ones
+// several times over, and nothing bigger has to be downloaded, decoded and scanned.
+export const DEFAULT_MAX_X5U_BYTES = 16 * 1024;
 
 /** A fetch that failed for a reason other than policy: reported as X5U_FETCH_FAILED. */
 export class X5uFetchError extends Error {

@@ -212,12 +212,32 @@ describe('certificate cache: sharing and failures', () => {
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
-  it('caps the number of fetches running at once', async () => {
-    const f = countingFetcher(() => new Promise((resolve) => setTimeout(() => resolve({ body: PEM }), 50)));
+  it('caps the number of fetches running at once: the next one waits for a slot', async () => {
+    let running = 0;
+    let most = 0;
+    const f = countingFetcher(async () => {
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      running--;
+      return { body: PEM };
+    });
     const cache = cacheWith(f, clock(), { maxInflight: 2 });
     const r = await Promise.all(['a', 'b', 'c'].map((n) => cache.get(`https://cr.example.net/${n}.pem`)));
-    expect(r.map((x) => x.ok)).toEqual([true, true, false]);
-    expect(f.calls).toHaveLength(2);
+    expect(r.map((x) => x.ok)).toEqual([true, true, true]);
+    expect(most).toBe(2);
+    expect(f.calls).toHaveLength(3);
+  });
+
+  it('a fetch that cannot get a slot within the budget fails, and is not remembered as failing', async () => {
+    const f = countingFetcher((url) => (url.endsWith('/a.pem') ? new Promise(() => {}) : Promise.resolve({ body: PEM })));
+    const cache = cacheWith(f, clock(), { maxInflight: 1, fetchTimeoutMs: 50, backgroundTimeoutMs: 10_000 });
+    void cache.get('https://cr.example.net/a.pem');
+    const t0 = Date.now();
+    expect(await cache.get('https://cr.example.net/b.pem')).toEqual({ ok: false, error: 'X5U_FETCH_FAILED' });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(cache.peek('https://cr.example.net/b.pem')).toBeUndefined();
+    expect(f.calls).toEqual(['https://cr.example.net/a.pem']);
+    cache.close();
   });
 });
 

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 300));
   try {
-    await measure('Redis (one MULTI, change log, audit stream)', { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_COMMAND_TIMEOUT_MS: '5000' }, body);
+    await measure('Redis (one Lua script: entries, change log, audit stream)', { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_COMMAND_TIMEOUT_MS: '5000' }, body);
   } finally {
     redis.kill('SIGKILL');
   }

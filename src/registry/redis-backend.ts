@@ -7,7 +7,7 @@ import { RegistryUnconfirmedError, type AuditRecord, type Durability, type Mutat
 
 /**
  * The registry shared by every instance, in Redis. All keys carry one hash tag so that a
- * change (entries, version, change log, audit) is one MULTI/EXEC even on a Redis Cluster:
+ * change (entries, version, seq, change log, audit) is one script even on a Redis Cluster:
  *
  *   callguard:{registry}:banks    hash   bank id -> Bank JSON
  *   callguard:{registry}:entries  hash   "number:+44..." | "prefix:+44..." -> RegistryEntry JSON
@@ -311,7 +311,7 @@ export class RedisRegistryBackend implements RegistryBackend {
   /**
    * The changes other instances made since the last poll, in log order (this instance's own
    * included: changes are absolute, so replaying them in order ends where Redis is). Cheap
-   * while nothing changes: one MULTI of a GET and an empty XRANGE. Throws when Redis does not
+   * while nothing changes: one MULTI of an MGET and an empty XRANGE. Throws when Redis does not
    * answer. The store calls it one at a time (its change queue), so `lastId` needs no lock.
    */
   async poll(current: () => string): Promise<RemoteChange[]> {

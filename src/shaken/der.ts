@@ -96,6 +96,30 @@ export function findExtension(certDer: Uint8Array, oid: Uint8Array): Uint8Array 
   return null;
 }
 
+/** 1.2.840.10045.2.1 id-ecPublicKey and 1.2.840.10045.3.1.7 prime256v1, as DER content bytes. */
+const EC_PUBLIC_KEY_OID = Buffer.from([0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]);
+const P256_OID = Buffer.from([0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]);
+
+/**
+ * Whether a DER certificate's subject key is EC P-256, read from its SubjectPublicKeyInfo
+ * without decoding the key: lets a served certificate with any other key be set aside before
+ * OpenSSL spends time on it. Throws DerError when the structure cannot be walked.
+ */
+export function subjectKeyIsP256(certDer: Uint8Array): boolean {
+  const cert = expect(readTlv(certDer, 0), SEQUENCE, 'Certificate');
+  const tbs = children(certDer, expect(children(certDer, cert)[0], SEQUENCE, 'TBSCertificate'));
+  // version [0] is optional; then serial, signature, issuer, validity, subject, subjectPublicKeyInfo.
+  const spki = expect(tbs[tbs[0]?.tag === 0xa0 ? 6 : 5], SEQUENCE, 'SubjectPublicKeyInfo');
+  const alg = children(certDer, expect(children(certDer, spki)[0], SEQUENCE, 'AlgorithmIdentifier'));
+  const [algorithm, parameters] = alg;
+  return (
+    alg.length === 2 &&
+    equalBytes(certDer, expect(algorithm, OID, 'algorithm'), EC_PUBLIC_KEY_OID) &&
+    parameters!.tag === OID &&
+    equalBytes(certDer, parameters!, P256_OID)
+  );
+}
+
 /** TelephoneNumberRange: the `count` numbers from `start` up, all of `start`'s length. */
 export interface TnRange {
   start: string;

@@ -6,6 +6,9 @@ import { isIP } from 'node:net';
  * registrable domain, roughly: see siteOf) and in total, waiting fetches queue per site, and a
  * freed slot goes to the sites in turn, so a flood aimed at one site queues behind itself and
  * an honest certificate repository elsewhere still gets its fetch at once.
+ *
+ * Two levels of limits: the verifier also caps the certificates one call may load (verifier.ts),
+ * so that no single call costs more than a few fetches and chain judgements of CPU.
  */
 
 export interface FetchSlotsOptions {
@@ -119,21 +122,31 @@ export class FetchSlots {
     };
   }
 
-  /** Hands free slots to waiting sites in turn: each site served moves to the back of the line. */
+  /**
+   * Hands free slots to waiting fetches, each time to the site with the fewest fetches running
+   * (the earliest queued among equals): a site that already holds slots waits behind one that
+   * holds none, however long its own queue.
+   */
   private dispatch(): void {
-    for (let progress = true; progress && this.runningTotal < this.o.total; ) {
-      progress = false;
-      for (const [site, queue] of this.queues) {
-        if (this.runningTotal >= this.o.total) break;
-        if (!this.canRun(site)) continue;
-        const w = queue.shift()!;
-        this.queuedTotal--;
-        clearTimeout(w.timer);
-        this.queues.delete(site);
-        if (queue.length > 0) this.queues.set(site, queue);
-        w.grant(this.start(site));
-        progress = true;
+    while (this.runningTotal < this.o.total && this.queues.size > 0) {
+      let best: string | undefined;
+      let fewest = Infinity;
+      for (const site of this.queues.keys()) {
+        const n = this.running.get(site) ?? 0;
+        if (n < this.o.perSite && n < fewest) {
+          best = site;
+          fewest = n;
+        }
       }
+      if (best === undefined) return;
+      const queue = this.queues.get(best)!;
+      const w = queue.shift()!;
+      this.queuedTotal--;
+      clearTimeout(w.timer);
+      // Served sites go to the back of the line.
+      this.queues.delete(best);
+      if (queue.length > 0) this.queues.set(best, queue);
+      w.grant(this.start(best));
     }
   }
 

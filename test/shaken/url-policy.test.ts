@@ -58,3 +58,31 @@ describe('checkX5uUrl', () => {
     refused('ftp://127.0.0.1/sp.pem', true);
   });
 });
+
+describe('IPv6 transition forms that reach IPv4', () => {
+  it.each([
+    // IPv4-mapped ::ffff:0:0/96, dotted and hex, compressed and not
+    '::ffff:127.0.0.1', '::ffff:7f00:1', '0:0:0:0:0:ffff:7f00:0001', '::FFFF:10.1.2.3', '::ffff:a9fe:a9fe', '::ffff:c0a8:0101',
+    // IPv4-translated ::ffff:0:0:0/96 (SIIT)
+    '::ffff:0:127.0.0.1', '::ffff:0:7f00:1', '0:0:0:0:ffff:0:a00:1', '::ffff:0:192.168.1.1', '::ffff:0:a9fe:a9fe',
+    // IPv4-compatible ::/96, refused whatever it carries
+    '::127.0.0.1', '::7f00:1', '::8.8.8.8', '::808:808', '0:0:0:0:0:0:1.1.1.1',
+    // NAT64 well-known prefix 64:ff9b::/96 with an internal address
+    '64:ff9b::127.0.0.1', '64:ff9b::7f00:1', '64:ff9b:0:0:0:0:a00:1', '64:FF9B::169.254.169.254', '64:ff9b::c0a8:1',
+    // the rest of 64:ff9b::/32, including local-use 64:ff9b:1::/48, refused whatever it carries
+    '64:ff9b:1::8.8.8.8', '64:ff9b:1::808:808', '64:ff9b:1:abcd::1', '64:ff9b:0:1::8.8.8.8',
+    // 6to4 2002::/16 with an internal address (bytes 2-5)
+    '2002:7f00:1::', '2002:7f00:0001::1', '2002:a00:1::1', '2002:c0a8:101::1', '2002:a9fe:a9fe::', '2002:c058:6301::1',
+    // Teredo 2001::/32, refused whatever it carries
+    '2001::1', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001:0000:0808:0808::',
+    // 6to4 relay anycast
+    '192.88.99.1', '192.88.99.255',
+  ])('%s is not public', (ip) => {
+    expect(isPublicAddress(ip)).toBe(false);
+    expect(() => checkX5uUrl(`https://[${ip}]/sp.pem`.replace(/^https:\/\/\[(\d+\.\d+\.\d+\.\d+)\]/, 'https://$1'), false)).toThrow(X5uPolicyError);
+  });
+
+  it.each(['::ffff:8.8.8.8', '::ffff:0:8.8.8.8', '64:ff9b::8.8.8.8', '64:ff9b::808:808', '2002:808:808::1', '2001:db9::1', '2001:1::1', '192.88.98.1'])('%s is public', (ip) => {
+    expect(isPublicAddress(ip)).toBe(true);
+  });
+});

@@ -158,3 +158,21 @@ describe('parseMaxAge', () => {
     expect(parseMaxAge(header as string | string[] | undefined)).toBe(want);
   });
 });
+
+describe('x5u fetcher: DNS answers in IPv6 transition forms', () => {
+  it.each(['::ffff:0:7f00:1', '::ffff:0:10.0.0.1', '64:ff9b:1::a00:1', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '::7f00:1', '2002:a9fe:a9fe::1', '192.88.99.1'])(
+    'refuses a name that resolves to %s, before any request',
+    async (address) => {
+      const resolve = async (): Promise<ResolvedAddress[]> => [{ address, family: address.includes(':') ? 6 : 4 }];
+      await expect(createX5uFetcher({ resolve }).fetch('https://cr.example.net/chain.pem', signal())).rejects.toBeInstanceOf(X5uPolicyError);
+    },
+  );
+
+  it('resolves once and connects to the address it checked, even when the name would now resolve elsewhere', async () => {
+    let calls = 0;
+    const resolve = async (): Promise<ResolvedAddress[]> => (calls++ === 0 ? [{ address: '127.0.0.1', family: 4 }] : [{ address: '10.255.255.1', family: 4 }]);
+    const r = await lab({ resolve }).fetch(`https://certs.test:${server.port}/chain.pem`, signal());
+    expect(r.body.toString()).toBe(pki.chainPem);
+    expect(calls).toBe(1);
+  });
+});

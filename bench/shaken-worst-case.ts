@@ -113,6 +113,7 @@ async function main(): Promise<void> {
   write('long-chain-8', longChain(8, leafKey));
   const DISTINCT = Math.max(CALLS, 10) * 10;
   for (let i = 0; i < DISTINCT; i++) write(`mesh-p384-4-${i}`, mesh(p384, 4, leafKey));
+  for (let i = 0; i < DISTINCT; i++) write(`mesh-p256-4-${i}`, mesh(ec('P-256'), 4, leafKey));
   for (let i = 0; i < DISTINCT; i++) write(`mesh-huge-e-4-${i}`, mesh(hugeE, 4, leafKey));
   console.log(`node ${process.version}; inputs made in ${Date.now() - t0} ms; ${CALLS} calls per scenario unless noted\n`);
 
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
     { name: 'leaf + 7 self-signed RSA-16384', identities: () => [id(url('big-rsa-8'))] },
     { name: 'chain of 8, untrusted (P-256)', identities: () => [id(url('long-chain-8'))] },
     { name: '10 Identity values, one answer (P-256 mesh of 8)', identities: () => Array.from({ length: 10 }, () => id(url('mesh-p256-8'))) },
+    { name: '10 Identity values, distinct P-256 meshes of 4', identities: () => Array.from({ length: 10 }, () => id(url(`mesh-p256-4-${distinct++ % DISTINCT}`))) },
     { name: '10 Identity values, distinct P-384 meshes of 4', identities: () => Array.from({ length: 10 }, () => id(url(`mesh-p384-4-${distinct++ % DISTINCT}`))) },
     { name: '10 Identity values, distinct huge-e meshes of 4', identities: () => Array.from({ length: 10 }, () => id(url(`mesh-huge-e-4-${distinct++ % DISTINCT}`))) },
   ];

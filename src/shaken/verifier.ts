@@ -188,35 +188,54 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
       return a;
     };
 
+    /**
+     * RFC 8946: follows valid div PASSporTs (same orig, diverting from a number already reached)
+     * from `signedDest` until the called number is reached; several hops are allowed. With
+     * `allowUnchecked`, a div that failed only for want of its certificate counts as a hop, and
+     * what kept it from being checked is returned in `unchecked`.
+     */
+    const follow = async (orig: string | undefined, signedDest: string[], allowUnchecked: boolean) => {
+      const reached = new Set(signedDest);
+      const divErrors = new Set<ShakenErrorCode>();
+      const unchecked = new Set<ShakenErrorCode>();
+      const used = new Set<DecodedPassport>();
+      for (let grew = true; grew && !(dest !== '' && reached.has(dest)); ) {
+        grew = false;
+        for (const d of divs) {
+          if (used.has(d) || orig === undefined || d.claims.orig !== orig || d.claims.div === undefined || !reached.has(d.claims.div)) continue;
+          used.add(d);
+          const da = await assessDiv(d);
+          if (da.errors.size > 0) {
+            if (!allowUnchecked || ![...da.errors].every((e) => UNAVAILABLE.has(e))) {
+              for (const e of da.errors) divErrors.add(e);
+              continue;
+            }
+            for (const e of da.errors) unchecked.add(e);
+          }
+          for (const t of d.claims.dest) reached.add(t);
+          grew = true;
+        }
+      }
+      return { reached: dest !== '' && reached.has(dest), divErrors, unchecked };
+    };
+
     // The shaken PASSporTs' signatures are checked side by side, on the thread pool.
     const results = await Promise.all(shaken.map(async (p) => {
       const a = await assess(p, certs, receivedAtMs);
       const { orig, dest: signedDest } = p.claims;
       if (orig !== undefined && !origs.has(orig)) a.errors.add('ORIG_MISMATCH');
       if (signedDest.length > 0 && !reachesDest(p)) {
-        // RFC 8946: follow valid div PASSporTs (same orig, diverting from a number already
-        // reached) until the called number is reached; several hops are allowed.
-        const reached = new Set(signedDest);
-        const divErrors = new Set<ShakenErrorCode>();
-        const used = new Set<DecodedPassport>();
-        for (let grew = true; grew && !(dest !== '' && reached.has(dest)); ) {
-          grew = false;
-          for (const d of divs) {
-            if (used.has(d) || orig === undefined || d.claims.orig !== orig || d.claims.div === undefined || !reached.has(d.claims.div)) continue;
-            used.add(d);
-            const da = await assessDiv(d);
-            if (da.errors.size > 0) {
-              for (const e of da.errors) divErrors.add(e);
-              continue;
-            }
-            for (const t of d.claims.dest) reached.add(t);
-            grew = true;
-          }
-        }
-        if (!(dest !== '' && reached.has(dest))) {
+        // A div whose certificate could not be had is followed only when nothing else reaches
+        // the called number: the call is then unverified (X5U_FETCH_FAILED), not misdirected,
+        // because a fetch that failed is not evidence of anything.
+        const strict = await follow(orig, signedDest, false);
+        const lenient = strict.reached ? strict : await follow(orig, signedDest, true);
+        if (lenient.reached) {
+          for (const e of lenient.unchecked) a.errors.add(e);
+        } else {
           a.errors.add('DEST_MISMATCH');
           // Why the diversion did not count: the div that should have carried the call failed.
-          for (const e of divErrors) a.errors.add(e);
+          for (const e of strict.divErrors) a.errors.add(e);
         }
       }
       return a;

@@ -241,8 +241,18 @@ describe('diverted calls (RFC 8946 div PASSporTs)', () => {
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     expect((await v.verify(call([shaken(), div({ key: other })], { dest: FORWARDED_TO }))).errors).toEqual(['BAD_SIGNATURE', 'DEST_MISMATCH']);
     expect((await v.verify(call([shaken(), div({ iat: IAT - 600 })], { dest: FORWARDED_TO }))).errors).toEqual(['STALE', 'DEST_MISMATCH']);
+  });
+
+  it('a div whose certificate could not be fetched leaves the call unverified, not misdirected', async () => {
+    const v = fixtureVerifier();
     const r = await v.verify(call([shaken(), div({ x5u: 'https://cr.example.net/missing.pem' })], { dest: FORWARDED_TO }));
-    expect(r).toMatchObject({ verstat: 'TN-Validation-Failed', errors: ['DEST_MISMATCH', 'X5U_FETCH_FAILED'] });
+    expect(r).toMatchObject({ verstat: 'No-TN-Validation', attestation: null, errors: ['X5U_FETCH_FAILED'] });
+    // Not when the div would not have reached the called number anyway.
+    const astray = await v.verify(call([shaken(), div({ x5u: 'https://cr.example.net/missing.pem', dest: ['447400777777'] })], { dest: FORWARDED_TO }));
+    expect(astray).toMatchObject({ verstat: 'TN-Validation-Failed', errors: ['DEST_MISMATCH', 'X5U_FETCH_FAILED'] });
+    // Nor when another, checked div reaches it.
+    const both = await v.verify(call([shaken(), div({ x5u: 'https://cr.example.net/missing.pem' }), div()], { dest: FORWARDED_TO }));
+    expect(both.verstat).toBe('TN-Validation-Passed');
   });
 
   it('div PASSporTs are not even fetched when the call was not diverted', async () => {

@@ -31,6 +31,7 @@ const EnvSchema = z.object({
   REDIS_CLUSTER: bool('REDIS_CLUSTER').default(false),
   REGISTRY_FILE: z.string().min(1).optional(),
   REGISTRY_DATA_DIR: z.string().min(1).default('data'),
+  REGISTRY_MIN_PREFIX_DIGITS: int('REGISTRY_MIN_PREFIX_DIGITS', 1, 15).default(6),
   DEFAULT_COUNTRY: z
     .string()
     .regex(/^[A-Z]{2}$/, { error: 'DEFAULT_COUNTRY must be an ISO 3166-1 alpha-2 code such as GB' })
@@ -68,6 +69,8 @@ export interface Config {
   registryFile: string | undefined;
   /** Embedded default only: where registry changes and the audit log are kept. */
   registryDataDir: string;
+  /** Shortest prefix an API key may create, in digits after the `+`. */
+  registryMinPrefixDigits: number;
   defaultCountry: string;
   shaken: {
     trustAnchors: string | undefined;
@@ -135,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisCluster: e.REDIS_CLUSTER,
     registryFile: e.REGISTRY_FILE,
     registryDataDir: e.REGISTRY_DATA_DIR,
+    registryMinPrefixDigits: e.REGISTRY_MIN_PREFIX_DIGITS,
     defaultCountry: e.DEFAULT_COUNTRY,
     shaken: {
       trustAnchors: e.SHAKEN_TRUST_ANCHORS,

@@ -114,7 +114,11 @@ export const errorResponses = {
 export const BankBodySchema = z
   .object({
     name: z.string().trim().min(1).max(200),
-    callbackNumbers: z.array(z.string().max(64)).max(100).optional().describe("the bank's official numbers customers can call back"),
+    callbackNumbers: z
+      .array(z.string().max(64))
+      .max(100)
+      .optional()
+      .describe("the bank's official numbers customers can call back: each must be a number the registry gives to this bank (its own entry, or under its prefix; the longest match decides), otherwise 400. A callback number that the registry later moves away from the bank (deleted, or given to another bank) leaves this list, with an audit record"),
   })
   .meta({ id: 'BankBody' });
 
@@ -162,12 +166,17 @@ export const ImportResultSchema = z
     added: z.number().int(),
     updated: z.number().int(),
     removed: z.number().int(),
-    rejected: z.array(z.object({ line: z.number().int(), error: z.string() })),
+    rejected: z.array(z.object({ line: z.number().int(), error: z.string() })).describe('the first 100 rejected lines, in line order'),
+    rejectedCount: z.number().int().describe('how many lines were rejected in all'),
+    callbackNumbersDropped: z
+      .array(z.object({ bankId: z.string(), number: z.string() }))
+      .describe("callback numbers that left a bank's list because the import moved them away from that bank"),
   })
   .meta({ id: 'ImportResult' });
 
 export const AuditRecordSchema = z
   .object({
+    id: z.string().describe('the record\'s place in the log: pass it as `before` to read older records'),
     at: z.string(),
     actor: z.string(),
     action: z.string(),

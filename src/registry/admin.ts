@@ -8,6 +8,8 @@ import {
   readEntryInput,
   type RegistryEntry,
 } from './format';
+import { DEFAULT_MIN_PREFIX_DIGITS, foreignCallbacks, overriddenEntry, prefixDigits, ProjectedRegistry, sameEntry } from './authority';
+import { Slicer } from './slicer';
 import type { RegistryIndex } from './registry-index';
 import type { AuditRecord, Mutation } from './store';
 
@@ -62,6 +64,8 @@ export function planPutBank(index: RegistryIndex, actor: Actor, id: string, body
   assertMayEdit(actor, id);
   const bank = readBank({ ...(typeof body === 'object' && body !== null ? body : {}), id }, defaultCountry);
   if ('error' in bank) throw new RegistryAdminError(400, 'validation_failed', bank.error);
+  const foreign = foreignCallbacks(new ProjectedRegistry(index, new Map()), bank);
+  if (foreign.length > 0) throw new RegistryAdminError(400, 'validation_failed', notTheBanks(id, foreign));
   const before = index.bank(id);
   return {
     mutations: [{ type: 'bank', id, value: bank }],
@@ -88,6 +92,46 @@ export function planDeleteBank(index: RegistryIndex, actor: Actor, id: string, c
   };
 }
 
+function notTheBanks(bankId: string, numbers: string[]): string {
+  return `callbackNumbers: ${numbers.join(', ')} ${numbers.length === 1 ? 'is' : 'are'} not among the numbers the registry gives to bank "${bankId}" (add ${numbers.length === 1 ? 'it' : 'them'} as the bank's number or under its prefix first)`;
+}
+
+function overrideMessage(entry: RegistryEntry, other: RegistryEntry): string {
+  return `${entry.kind} ${entry.key} would override ${other.kind} ${other.key} of bank "${other.bankId}": only an administrator may place an entry inside another bank's range`;
+}
+
+function tooShort(prefix: string, minPrefixDigits: number): string {
+  return `prefix: ${prefix} has ${prefixDigits(prefix)} digits after the +; a new prefix has at least ${minPrefixDigits} (REGISTRY_MIN_PREFIX_DIGITS)`;
+}
+
+/**
+ * A change moves numbers from one bank to another or out of the registry; a bank's callback
+ * numbers that are then no longer the bank's leave its list (with an audit record), so that
+ * customers are never told to call a number the bank no longer holds. `affected` says which
+ * numbers the change can move at all.
+ */
+function dropLostCallbacks(
+  actor: Actor,
+  banks: Iterable<Bank>,
+  registry: ProjectedRegistry,
+  affected: ((n: string) => boolean) | undefined,
+  at: string,
+): { mutations: Mutation[]; audit: AuditRecord[] } {
+  const mutations: Mutation[] = [];
+  const records: AuditRecord[] = [];
+  for (const bank of banks) {
+    const lost = foreignCallbacks(registry, bank, affected);
+    if (lost.length === 0) continue;
+    const after: Bank = { ...bank, callbackNumbers: bank.callbackNumbers.filter((n) => !lost.includes(n)) };
+    mutations.push({ type: 'bank', id: bank.id, value: after });
+    records.push(audit(actor, 'bank.update', bank.id, `bank:${bank.id}`, bank, after, at));
+  }
+  return { mutations, audit: records };
+}
+
+/** The numbers a change to this entry can move: the number itself, or those under the prefix. */
+const movedBy = (kind: 'number' | 'prefix', key: string) => (kind === 'number' ? (n: string) => n === key : (n: string) => n.startsWith(key));
+
 /** Normalises the path parameter of /numbers/{number} or /prefixes/{prefix}. */
 export function entryKey(kind: 'number' | 'prefix', raw: string, defaultCountry: string): string {
   const key = kind === 'number' ? normaliseRegistryNumber(raw, defaultCountry) : normalisePrefix(raw);
@@ -102,6 +146,7 @@ export function planPutEntry(
   key: string,
   body: unknown,
   defaultCountry: string,
+  minPrefixDigits = DEFAULT_MIN_PREFIX_DIGITS,
 ): Plan<{ entry: RegistryEntry; created: boolean }> {
   const raw = { ...(typeof body === 'object' && body !== null ? body : {}), [kind]: key } as Record<string, unknown>;
   delete raw[kind === 'number' ? 'prefix' : 'number'];
@@ -113,9 +158,17 @@ export function planPutEntry(
   const before = index.entry(kind, entry.key);
   // A bank key may not take over another bank's number.
   if (before) assertMayEdit(actor, before.bankId);
+  // Prefixes already in the registry (a seed's) stay editable; a new one must not be too broad.
+  if (kind === 'prefix' && !before && prefixDigits(entry.key) < minPrefixDigits) throw new RegistryAdminError(400, 'validation_failed', tooShort(entry.key, minPrefixDigits));
+  if (actor.bankId !== null && !sameEntry(before, entry)) {
+    const other = overriddenEntry(index, entry);
+    if (other) throw new RegistryAdminError(409, 'conflict', overrideMessage(entry, other));
+  }
+  const at = new Date().toISOString();
+  const drops = dropLostCallbacks(actor, index.allBanks(), new ProjectedRegistry(index, new Map([[`${kind}:${entry.key}`, entry]])), movedBy(kind, entry.key), at);
   return {
-    mutations: [{ type: 'entry', kind, key: entry.key, value: entry }],
-    audit: [audit(actor, before ? `${kind}.update` : `${kind}.create`, entry.bankId, `${kind}:${entry.key}`, before, entry)],
+    mutations: [{ type: 'entry', kind, key: entry.key, value: entry }, ...drops.mutations],
+    audit: [audit(actor, before ? `${kind}.update` : `${kind}.create`, entry.bankId, `${kind}:${entry.key}`, before, entry, at), ...drops.audit],
     result: { entry, created: !before },
   };
 }
@@ -124,9 +177,11 @@ export function planDeleteEntry(index: RegistryIndex, actor: Actor, kind: 'numbe
   const before = index.entry(kind, key);
   if (!before) throw new RegistryAdminError(404, 'not_found', `no ${kind} ${key} in the registry`);
   assertMayEdit(actor, before.bankId);
+  const at = new Date().toISOString();
+  const drops = dropLostCallbacks(actor, index.allBanks(), new ProjectedRegistry(index, new Map([[`${kind}:${key}`, null]])), movedBy(kind, key), at);
   return {
-    mutations: [{ type: 'entry', kind, key, value: null }],
-    audit: [audit(actor, `${kind}.delete`, before.bankId, `${kind}:${key}`, before, null)],
+    mutations: [{ type: 'entry', kind, key, value: null }, ...drops.mutations],
+    audit: [audit(actor, `${kind}.delete`, before.bankId, `${kind}:${key}`, before, null, at), ...drops.audit],
     result: { entry: before },
   };
 }
@@ -137,10 +192,18 @@ export interface ImportResult {
   added: number;
   updated: number;
   removed: number;
+  /** The first REJECTED_SHOWN rejected lines, in line order. */
   rejected: { line: number; error: string }[];
+  /** Every rejected line, counted. */
+  rejectedCount: number;
+  /** Callback numbers that left a bank's list because the import moved them away from the bank. */
+  callbackNumbersDropped: { bankId: string; number: string }[];
 }
 
-interface ImportRow {
+/** Rejected lines an import answers with; `rejectedCount` says how many there were in all. */
+export const REJECTED_SHOWN = 100;
+
+export interface ImportRow {
   line: number;
   raw: unknown;
 }
@@ -149,12 +212,30 @@ interface ImportRow {
 export interface ImportInput {
   banks: unknown[] | null;
   rows: ImportRow[];
-  rejected: ImportResult['rejected'];
+  rejected: { line: number; error: string }[];
+}
+
+/** One CSV record (columns by header) as an import row, or why its line is rejected. */
+export function csvRecordToRow(record: Record<string, string>, line: number): ImportRow | { line: number; error: string } {
+  const inbound = (record.inboundOnly ?? '').toLowerCase();
+  const inboundOnly = ['true', 'yes', '1', 'y'].includes(inbound) ? true : ['false', 'no', '0', 'n'].includes(inbound) ? false : undefined;
+  if (inboundOnly === undefined) return { line, error: `inboundOnly must be true or false, not "${record.inboundOnly ?? ''}"` };
+  const spcs = (record.authorisedSpcs ?? '').split(/[\s;|,]+/).filter(Boolean);
+  return {
+    line,
+    raw: {
+      ...(record.number ? { number: record.number } : {}),
+      ...(record.prefix ? { prefix: record.prefix } : {}),
+      bankId: record.bankId ?? '',
+      inboundOnly,
+      ...(spcs.length ? { authorisedSpcs: spcs } : {}),
+    },
+  };
 }
 
 /** Reads the CSV import format: header `number,bankId,inboundOnly,authorisedSpcs` (or `prefix`). */
 export function readCsvRows(text: string): ImportInput {
-  const rejected: ImportResult['rejected'] = [];
+  const rejected: ImportInput['rejected'] = [];
   let records: { record: Record<string, string>; info: { lines: number } }[];
   try {
     records = parseCsv(text, { columns: (h: string[]) => h.map((c) => c.trim()), info: true, skip_empty_lines: true, trim: true, relax_column_count: true, bom: true });
@@ -164,23 +245,9 @@ export function readCsvRows(text: string): ImportInput {
   }
   const rows: ImportRow[] = [];
   for (const { record, info } of records) {
-    const inbound = (record.inboundOnly ?? '').toLowerCase();
-    const inboundOnly = ['true', 'yes', '1', 'y'].includes(inbound) ? true : ['false', 'no', '0', 'n'].includes(inbound) ? false : undefined;
-    if (inboundOnly === undefined) {
-      rejected.push({ line: info.lines, error: `inboundOnly must be true or false, not "${record.inboundOnly ?? ''}"` });
-      continue;
-    }
-    const spcs = (record.authorisedSpcs ?? '').split(/[\s;|,]+/).filter(Boolean);
-    rows.push({
-      line: info.lines,
-      raw: {
-        ...(record.number ? { number: record.number } : {}),
-        ...(record.prefix ? { prefix: record.prefix } : {}),
-        bankId: record.bankId ?? '',
-        inboundOnly,
-        ...(spcs.length ? { authorisedSpcs: spcs } : {}),
-      },
-    });
+    const row = csvRecordToRow(record, info.lines);
+    if ('error' in row) rejected.push(row);
+    else rows.push(row);
   }
   // CSV carries no banks: the import says nothing about them.
   return { banks: null, rows, rejected };
@@ -200,33 +267,41 @@ export function readJsonRows(doc: unknown): ImportInput {
 /**
  * Plans an import. `merge` adds and updates; `replace` makes the registry (or, for a bank key,
  * that bank's part of it) exactly the import, and applies nothing when any line is rejected.
+ * Each line is held to the rules of a single edit (a bank key's authority, the shortest
+ * prefix), and the banks' callback numbers are judged against the registry as the import would
+ * leave it. Works in slices, handing the event loop back between them: a 200,000-line import
+ * takes seconds to check, and calls are scored meanwhile.
  */
-export function planImport(
+export async function planImport(
   index: RegistryIndex,
   actor: Actor,
   input: ImportInput,
   mode: 'merge' | 'replace',
   defaultCountry: string,
-): Plan<ImportResult> {
+  minPrefixDigits = DEFAULT_MIN_PREFIX_DIGITS,
+): Promise<Plan<ImportResult>> {
+  const slicer = new Slicer();
   const rejected = [...input.rejected];
   // One import is one moment: every record it writes carries the same time.
   const at = new Date().toISOString();
   const mutations: Mutation[] = [];
   const records: AuditRecord[] = [];
 
-  const banks = new Map<string, Bank>();
+  const banks = new Map<string, { bank: Bank; line: number }>();
   // Replace makes the banks exactly the import's only when the import names banks at all.
   const replacesBanks = mode === 'replace' && actor.bankId === null && input.banks !== null;
   (input.banks ?? []).forEach((raw, i) => {
     const bank = readBank(raw, defaultCountry);
     if ('error' in bank) return rejected.push({ line: i + 1, error: `banks[${i}]: ${bank.error}` });
     if (actor.bankId !== null && bank.id !== actor.bankId) return rejected.push({ line: i + 1, error: `banks[${i}]: this key may only change bank "${actor.bankId}"` });
-    banks.set(bank.id, bank);
+    banks.set(bank.id, { bank, line: i + 1 });
   });
   const knownBanks = new Set<string>([...banks.keys(), ...(replacesBanks ? [] : index.allBanks().map((b) => b.id))]);
 
   const incoming = new Map<string, RegistryEntry>();
+  const lineOf = new Map<string, number>();
   for (const { line, raw } of input.rows) {
+    await slicer.tick();
     const data = readEntryInput(raw);
     if ('error' in data) {
       rejected.push({ line, error: data.error });
@@ -251,16 +326,60 @@ export function planImport(
       rejected.push({ line, error: `${entry.kind} ${entry.key} belongs to another bank` });
       continue;
     }
+    if (entry.kind === 'prefix' && !current && prefixDigits(entry.key) < minPrefixDigits) {
+      rejected.push({ line, error: tooShort(entry.key, minPrefixDigits) });
+      continue;
+    }
+    if (actor.bankId !== null && !sameEntry(current, entry)) {
+      const other = overriddenEntry(index, entry);
+      if (other) {
+        rejected.push({ line, error: overrideMessage(entry, other) });
+        continue;
+      }
+    }
     incoming.set(id, entry);
+    lineOf.set(id, line);
+  }
+
+  // The registry as the import would leave it: in replace mode, what is in scope and not in
+  // the import goes.
+  const inScope = (e: RegistryEntry) => actor.bankId === null || e.bankId === actor.bankId;
+  const after = new ProjectedRegistry(index, incoming, mode === 'replace' ? inScope : undefined);
+  const refusedBanks = new Set<string>();
+  for (const { bank, line } of banks.values()) {
+    await slicer.tick();
+    const foreign = foreignCallbacks(after, bank);
+    if (foreign.length === 0) continue;
+    rejected.push({ line, error: `banks[${line - 1}]: ${notTheBanks(bank.id, foreign)}` });
+    banks.delete(bank.id);
+    if (!index.bank(bank.id)) refusedBanks.add(bank.id);
+  }
+  // The lines of a new bank that was refused have no bank to belong to.
+  if (refusedBanks.size > 0) {
+    for (const [id, entry] of incoming) {
+      if (!refusedBanks.has(entry.bankId)) continue;
+      rejected.push({ line: lineOf.get(id)!, error: `bankId "${entry.bankId}": its bank was rejected` });
+      incoming.delete(id);
+    }
   }
 
   rejected.sort((a, b) => a.line - b.line);
-  const result: ImportResult = { mode, applied: false, added: 0, updated: 0, removed: 0, rejected };
+  const result: ImportResult = {
+    mode,
+    applied: false,
+    added: 0,
+    updated: 0,
+    removed: 0,
+    rejected: rejected.slice(0, REJECTED_SHOWN),
+    rejectedCount: rejected.length,
+    callbackNumbersDropped: [],
+  };
   if (mode === 'replace' && rejected.length > 0) return { mutations: [], audit: [], result };
 
   if (mode === 'replace') {
     // Everything in scope that the import does not hold goes.
     for (const e of actor.bankId === null ? index.allEntries() : index.entriesOfBank(actor.bankId)) {
+      await slicer.tick();
       if (!incoming.has(`${e.kind}:${e.key}`)) {
         mutations.push({ type: 'entry', kind: e.kind, key: e.key, value: null });
         records.push(audit(actor, `${e.kind}.delete`, e.bankId, `${e.kind}:${e.key}`, e, null, at));
@@ -276,17 +395,28 @@ export function planImport(
       }
     }
   }
-  for (const bank of banks.values()) {
+  for (const { bank } of banks.values()) {
     const before = index.bank(bank.id);
     mutations.push({ type: 'bank', id: bank.id, value: bank });
     records.push(audit(actor, before ? 'bank.update' : 'bank.create', bank.id, `bank:${bank.id}`, before, bank, at));
   }
   for (const entry of incoming.values()) {
+    await slicer.tick();
     const before = index.entry(entry.kind, entry.key);
     if (before) result.updated++;
     else result.added++;
     mutations.push({ type: 'entry', kind: entry.kind, key: entry.key, value: entry });
     records.push(audit(actor, before ? `${entry.kind}.update` : `${entry.kind}.create`, entry.bankId, `${entry.kind}:${entry.key}`, before, entry, at));
+  }
+  // The banks the import leaves as they are keep only the callback numbers still theirs.
+  const standing = replacesBanks ? [] : index.allBanks().filter((b) => !banks.has(b.id));
+  const drops = dropLostCallbacks(actor, standing, after, undefined, at);
+  mutations.push(...drops.mutations);
+  records.push(...drops.audit);
+  for (const m of drops.mutations) {
+    if (m.type !== 'bank' || !m.value) continue;
+    const kept = new Set(m.value.callbackNumbers);
+    for (const number of index.bank(m.id)!.callbackNumbers) if (!kept.has(number)) result.callbackNumbersDropped.push({ bankId: m.id, number });
   }
   result.applied = true;
   return { mutations, audit: records, result };

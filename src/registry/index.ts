@@ -8,3 +8,6 @@ export * from './store';
 export * from './file-backend';
 export * from './redis-backend';
 export * from './admin';
+export * from './authority';
+export * from './bulk';
+export * from './slicer';

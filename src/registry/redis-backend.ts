@@ -3,7 +3,8 @@ import type { ChainableCommander, Cluster } from 'ioredis';
 import type { Bank, RegistryEntry } from './format';
 import { entryAt, NumberTableBuilder, requireNumberKey } from './number-table';
 import type { RegistryContent } from './registry-index';
-import { RegistryUnconfirmedError, type AuditRecord, type Durability, type Mutation, type RegistryBackend, type RemoteChange, type Rollback, type StoreLog } from './store';
+import { RegistryAdminError } from './admin';
+import { RegistryUnconfirmedError, type AuditPage, type AuditQuery, type AuditRecord, type Durability, type Mutation, type RegistryBackend, type RemoteChange, type Rollback, type StoreLog } from './store';
 
 /**
  * The registry shared by every instance, in Redis. All keys carry one hash tag so that a
@@ -279,25 +280,42 @@ export class RedisRegistryBackend implements RegistryBackend {
     return node;
   }
 
-  async readAudit(query: { limit: number; bankId?: string }): Promise<AuditRecord[]> {
-    const out: AuditRecord[] = [];
+  /**
+   * A page of the audit stream, newest first. A record's id is its stream entry's id and its
+   * place in that entry's batch (`<entry id>.<index>`); `before` continues below one. A bank's
+   * page that finds too few of its records within AUDIT_SCAN_MAX entries answers with those
+   * and a `next` cursor rather than reading on through the whole stream (capped at
+   * `auditMaxLen` entries by each change).
+   */
+  async readAudit(query: AuditQuery): Promise<AuditPage> {
     let end = '+';
-    // Newest first, in pages, filtering by bank when asked.
-    while (out.length < query.limit) {
-      const page = await this.redis.xrevrange(this.k.audit, end, '-', 'COUNT', 100);
-      if (page.length === 0) break;
-      for (const [id, fields] of page) {
-        end = `(${id}`;
-        const batch = JSON.parse(fields[1] ?? '[]') as AuditRecord[];
-        for (let i = batch.length - 1; i >= 0 && out.length < query.limit; i--) {
-          const record = batch[i]!;
-          if (query.bankId === undefined || record.bankId === query.bankId) out.push(record);
-        }
-        if (out.length >= query.limit) break;
-      }
-      if (page.length < 100) break;
+    /** In the entry named by `before`, only records below this index are older. */
+    let below: { id: string; index: number } | null = null;
+    if (query.before !== undefined) {
+      const m = /^(\d{1,20}-\d{1,20})\.(\d{1,6})$/.exec(query.before);
+      if (!m) throw new RegistryAdminError(400, 'validation_failed', "before: not a cursor of this audit log (a record id or a page's next)");
+      below = { id: m[1]!, index: Number(m[2]) };
+      end = m[1]!;
     }
-    return out;
+    const records: AuditPage['records'] = [];
+    let scanned = 0;
+    for (;;) {
+      const page = await this.redis.xrevrange(this.k.audit, end, '-', 'COUNT', 100);
+      for (const [id, fields] of page) {
+        const batch = JSON.parse(fields[1] ?? '[]') as AuditRecord[];
+        const top = below && below.id === id ? Math.min(below.index, batch.length) : batch.length;
+        for (let i = top - 1; i >= 0; i--) {
+          const record = batch[i]!;
+          if (query.bankId !== undefined && record.bankId !== query.bankId) continue;
+          records.push({ ...record, id: `${id}.${i}` });
+          if (records.length === query.limit) return { records, next: `${id}.${i}` };
+        }
+        end = `(${id}`;
+        scanned++;
+      }
+      if (page.length < 100) return { records, next: null };
+      if (scanned >= AUDIT_SCAN_MAX) return { records, next: `${end.slice(1)}.0` };
+    }
   }
 
   /** Where this instance has read the change log to; null until the first poll. */
@@ -396,6 +414,9 @@ export class RedisRegistryBackend implements RegistryBackend {
     } while (cursor !== '0');
   }
 }
+
+/** Audit stream entries one page may read looking for a bank's records. */
+const AUDIT_SCAN_MAX = 2000;
 
 /** Audit records per stream entry. */
 const AUDIT_BATCH = 500;

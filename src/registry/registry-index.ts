@@ -13,6 +13,18 @@ import {
   type NumberTable,
 } from './number-table';
 
+/** The first place in `keys` (ascending) whose key is at least `key`. */
+function lowerBound(keys: Float64Array, key: number): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** What a caller ID matched in the registry. */
 export interface RegistryMatch {
   bankId: string;
@@ -166,6 +178,34 @@ export class RegistryIndex {
     if (changed !== undefined) return changed ?? undefined;
     const i = findNumber(this.table, n);
     return i >= 0 ? entryAt(this.table, i) : undefined;
+  }
+
+  /** Every prefix entry. */
+  prefixEntries(): IterableIterator<RegistryEntry> {
+    return this.prefixes.values();
+  }
+
+  /**
+   * A number entry that `prefix` covers and `match` accepts, or undefined. Looks at the numbers
+   * changed since the table was made, then at each run of the table that can start with the
+   * prefix (one per length of number: a number's key is its digits, so the numbers of one length
+   * that start with the prefix are one range of keys).
+   */
+  findNumberUnder(prefix: string, match: (t: EntryTemplate) => boolean): RegistryEntry | undefined {
+    const digits = prefix.slice(1);
+    for (const [key, e] of this.overlay) if (e && String(key).startsWith(digits) && match(e)) return e;
+    const value = Number(digits);
+    const { keys } = this.table;
+    for (let length = Math.max(digits.length, 7); length <= 15; length++) {
+      const scale = 10 ** (length - digits.length);
+      const end = lowerBound(keys, (value + 1) * scale);
+      for (let i = lowerBound(keys, value * scale); i < end; i++) {
+        if (this.overlay.has(keys[i]!)) continue; // changed: looked at above
+        const t = templateAt(this.table, i);
+        if (match(t)) return entryAt(this.table, i);
+      }
+    }
+    return undefined;
   }
 
   setBank(bank: Bank): void {

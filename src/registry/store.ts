@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Bank, RegistryEntry } from './format';
 import { RegistryIndex, type RegistryContent } from './registry-index';
+import { Slicer } from './slicer';
 
 /** One change to the registry. Absolute (set or delete), so applying one twice is harmless. */
 export type Mutation =
@@ -60,6 +61,21 @@ export interface Rollback {
   sinceUnmerged: number;
 }
 
+/** A page of the audit log: at most `limit` records older than the cursor `before`, of one bank when asked. */
+export interface AuditQuery {
+  limit: number;
+  bankId?: string;
+  /** A cursor the backend gave (a record's `id`, or a page's `next`); absent: from the newest. */
+  before?: string;
+}
+
+export interface AuditPage {
+  /** Newest first; `id` is the record's place in the log, a cursor for the next page. */
+  records: (AuditRecord & { id: string })[];
+  /** Where the next (older) page starts, or null when the log has nothing older. */
+  next: string | null;
+}
+
 /** Where the registry lives durably: a data file on the embedded default, Redis otherwise. */
 export interface RegistryBackend {
   readonly name: string;
@@ -74,7 +90,8 @@ export interface RegistryBackend {
    * `current` is the index before the mutations (its version is the one before `version`).
    */
   commit(mutations: Mutation[], audit: AuditRecord[], version: string, current: () => RegistryIndex): Promise<void>;
-  readAudit(query: { limit: number; bankId?: string }): Promise<AuditRecord[]>;
+  /** A page of the audit log, newest first (see AuditQuery); never the whole log at once. */
+  readAudit(query: AuditQuery): Promise<AuditPage>;
   /**
    * Shared backends only: the changes made since the last poll, by any instance, in order.
    * `current` is the index's version. Throws when the backend does not answer.
@@ -119,6 +136,35 @@ export function applyMutations(index: RegistryIndex, mutations: Mutation[]): voi
     } else if (m.value) index.setEntry(m.value);
     else index.deleteEntry(m.kind, m.key);
   }
+}
+
+/** Changes above this many are applied beside the live index and swapped in (see below). */
+const APPLY_IN_PLACE_MAX = 2000;
+
+/**
+ * Applies mutations without holding the event loop for long: a large change (an import) is
+ * applied slice by slice to a copy sharing the index's tables (never changed in place), and
+ * the result swapped in at once, so a lookup sees the registry before or after the whole
+ * change, never part of it. Nothing else may change the index meanwhile (the store's queue).
+ */
+export async function applyMutationsInSlices(index: RegistryIndex, mutations: Mutation[]): Promise<void> {
+  if (mutations.length <= APPLY_IN_PLACE_MAX) return applyMutations(index, mutations);
+  const slicer = new Slicer();
+  const next = new RegistryIndex(index.view(), index.version);
+  for (let i = 0; i < mutations.length; i += 256) {
+    applyMutations(next, mutations.slice(i, i + 256));
+    await slicer.tick();
+  }
+  const view = next.view();
+  await slicer.tick();
+  index.load(view);
+}
+
+/** What a plan given to `RegistryStore.change` returns (see admin.ts). */
+export interface PlanResult<T> {
+  mutations: Mutation[];
+  audit: AuditRecord[];
+  result: T;
 }
 
 /**
@@ -169,22 +215,27 @@ export class RegistryStore {
    * Runs `plan` against the current index, makes its mutations durable, then applies them.
    * `plan` returns the mutations and audit records, or throws to refuse the change.
    */
-  change<T>(plan: (index: RegistryIndex) => { mutations: Mutation[]; audit: AuditRecord[]; result: T }): Promise<T> {
+  change<T>(plan: (index: RegistryIndex) => PlanResult<T> | Promise<PlanResult<T>>): Promise<T> {
     return this.enqueue(async () => {
       // Start from the latest registry: a change another instance made a moment ago (a number
       // added there, deleted here) is seen before this one is planned.
       if (this.backend.poll) await this.sync();
-      const { mutations, audit, result } = plan(this.index);
+      const { mutations, audit, result } = await plan(this.index);
       if (mutations.length === 0) return result;
       const version = newVersion();
       await this.backend.commit(mutations, audit, version, () => this.index);
-      applyMutations(this.index, mutations);
+      await applyMutationsInSlices(this.index, mutations);
       this.index.version = version;
       return result;
     });
   }
 
-  readAudit(query: { limit: number; bankId?: string }): Promise<AuditRecord[]> {
+  /** The newest `limit` audit records (of one bank when asked). */
+  async readAudit(query: { limit: number; bankId?: string }): Promise<AuditRecord[]> {
+    return (await this.backend.readAudit(query)).records;
+  }
+
+  readAuditPage(query: AuditQuery): Promise<AuditPage> {
     return this.backend.readAudit(query);
   }
 

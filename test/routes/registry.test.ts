@@ -120,7 +120,16 @@ describe('registry administration', () => {
     const csv = 'number,bankId,inboundOnly,authorisedSpcs\n+442079460700,examplebank,true,\nbogus,examplebank,true,\n+442079460701,examplebank,false,1234;9999\n';
     const res = await req('admin', 'POST', '/v1/registry/import', csv, { 'content-type': 'text/csv' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ mode: 'merge', applied: true, added: 2, updated: 0, removed: 0, rejected: [{ line: 3, error: expect.stringMatching(/bogus/) }] });
+    expect(res.json()).toEqual({
+      mode: 'merge',
+      applied: true,
+      added: 2,
+      updated: 0,
+      removed: 0,
+      rejected: [{ line: 3, error: expect.stringMatching(/bogus/) }],
+      rejectedCount: 1,
+      callbackNumbersDropped: [],
+    });
     const replace = await req('admin', 'POST', '/v1/registry/import?mode=replace', { banks: [{ id: 'only', name: 'Only Bank' }], numbers: [{ number: 'bad', bankId: 'only', inboundOnly: true }] });
     expect(replace.statusCode).toBe(422);
     expect(replace.json()).toMatchObject({ applied: false, rejected: [{ line: 1 }] });
@@ -134,14 +143,16 @@ describe('registry administration', () => {
     expect((await req('admin', 'GET', '/v1/registry/export')).json()).toEqual(exported);
   });
 
-  it('a CSV import in replace mode replaces the numbers and prefixes, and keeps the banks (CSV has none)', async () => {
+  it('a CSV import in replace mode replaces the numbers and prefixes, and keeps the banks (CSV has none) but for the callback numbers it takes away', async () => {
     const before = (await req('admin', 'GET', '/v1/registry/export')).json();
     const csv = 'number,bankId,inboundOnly,authorisedSpcs\n+442079460800,northwind,true,\n';
     const res = await req('admin', 'POST', '/v1/registry/import?mode=replace', csv, { 'content-type': 'text/csv' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ mode: 'replace', applied: true, added: 1, removed: before.numbers.length, rejected: [] });
     const after = (await req('admin', 'GET', '/v1/registry/export')).json();
-    expect(after.banks).toEqual(before.banks);
+    // The banks stay; their callback numbers left with the numbers the import took away.
+    expect(after.banks).toEqual(before.banks.map((b: { callbackNumbers: string[] }) => ({ ...b, callbackNumbers: [] })));
+    expect(res.json().callbackNumbersDropped).toHaveLength(4);
     expect(after.numbers).toEqual([{ number: '+442079460800', bankId: 'northwind', inboundOnly: true }]);
     // Back as it was, for whatever runs next.
     expect((await req('admin', 'POST', '/v1/registry/import?mode=replace', before)).statusCode).toBe(200);

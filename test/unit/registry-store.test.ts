@@ -105,9 +105,21 @@ describe('imports', () => {
     const { store } = await open();
     const before = store.version;
     const result = await store.change((i) =>
-      planImport(i, ADMIN, readJsonRows({ banks: seedDoc.banks, numbers: [{ number: '+442079460000', bankId: 'examplebank', inboundOnly: true }, { number: 'x', bankId: 'examplebank', inboundOnly: true }] }), 'replace', 'GB'),
+      planImport(
+        i,
+        ADMIN,
+        readJsonRows({
+          banks: seedDoc.banks,
+          numbers: [
+            { number: '+443450000000', bankId: 'examplebank', inboundOnly: true },
+            { number: 'x', bankId: 'examplebank', inboundOnly: true },
+          ],
+        }),
+        'replace',
+        'GB',
+      ),
     );
-    expect(result).toMatchObject({ applied: false, added: 0, removed: 0, rejected: [{ line: 2 }] });
+    expect(result).toMatchObject({ applied: false, added: 0, removed: 0, rejected: [{ line: 2 }], rejectedCount: 1 });
     expect(store.version).toBe(before);
     expect(store.index.lookup('+443450000000')).not.toBeNull();
     await store.close();
@@ -116,7 +128,7 @@ describe('imports', () => {
   it('replace makes the registry exactly the import', async () => {
     const { store } = await open();
     const result = await store.change((i) =>
-      planImport(i, ADMIN, readJsonRows({ banks: [seedDoc.banks[0]], numbers: [{ prefix: '+4420794601', bankId: 'examplebank', inboundOnly: true }] }), 'replace', 'GB'),
+      planImport(i, ADMIN, readJsonRows({ banks: [{ ...seedDoc.banks[0], callbackNumbers: [] }], numbers: [{ prefix: '+4420794601', bankId: 'examplebank', inboundOnly: true }] }), 'replace', 'GB'),
     );
     expect(result).toMatchObject({ applied: true, added: 1, removed: 2 });
     expect(store.index.size).toEqual({ banks: 1, numbers: 0, prefixes: 1 });

@@ -1,17 +1,20 @@
-import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsyncZod, ZodTypeProvider } from '@fastify/type-provider-zod';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   entryKey,
+  exportChunks,
   planDeleteBank,
   planDeleteEntry,
   planImport,
   planPutBank,
   planPutEntry,
-  readCsvRows,
-  readJsonRows,
+  REJECTED_SHOWN,
+  readCsvImport,
+  readJsonImport,
   RegistryAdminError,
   RegistryUnconfirmedError,
-  toRegistryDocument,
   type Actor,
   type Plan,
   type RegistryIndex,
@@ -31,19 +34,37 @@ import {
 } from '../schemas';
 
 const EDITORS = ['bank', 'admin'] as const;
-const errors = { 400: ErrorResponseSchema, ...authErrorResponses, 404: ErrorResponseSchema, 409: ErrorResponseSchema, 422: ErrorResponseSchema, 503: ErrorResponseSchema };
+const errors = {
+  400: ErrorResponseSchema,
+  ...authErrorResponses,
+  404: ErrorResponseSchema,
+  409: ErrorResponseSchema.describe('`conflict`: a bank key may not place an entry inside another bank\'s range'),
+  413: ErrorResponseSchema,
+  415: ErrorResponseSchema,
+  422: ErrorResponseSchema,
+  503: ErrorResponseSchema,
+};
 
 const actorOf = (p: Principal): Actor => ({ name: p.name, bankId: p.role === 'admin' ? null : p.bankId });
 
-/** Largest import body: 100,000 entries as JSON are about 10 MB. */
-const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
+/** Largest import body: 32 MB, about 400,000 entries as JSON, more as CSV. */
+export const IMPORT_BODY_LIMIT = 32 * 1024 * 1024;
+
+/** An import's body as it arrived: read in slices by the handler, not parsed whole by fastify. */
+interface ImportBody {
+  format: 'json' | 'csv';
+  bytes: Buffer;
+}
+
+const unsupported = (accepted: string) => new HttpError(415, 'unsupported_media_type', `content-type must be ${accepted}`);
 
 export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
   const { registryStore: store, config } = app.services;
   const country = config.defaultCountry;
+  const minPrefixDigits = config.registryMinPrefixDigits;
 
   /** Runs a plan; the store's refusal to persist (Redis down) becomes a 503, never a 500. */
-  async function run<T>(plan: (index: RegistryIndex) => Plan<T>): Promise<T> {
+  async function run<T>(plan: (index: RegistryIndex) => Plan<T> | Promise<Plan<T>>): Promise<T> {
     try {
       return await store.change(plan);
     } catch (err) {
@@ -58,7 +79,10 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
     }
   }
 
-  app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string', bodyLimit: IMPORT_BODY_LIMIT }, (_req, body, done) => done(null, body));
+  // Bodies here are JSON; anything else is refused before it is read (the import, below, also takes CSV).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addContentTypeParser('*', (_req: FastifyRequest, _payload: unknown, done: (err: Error | null) => void) => done(unsupported('application/json')));
 
   app.get(
     '/v1/registry/banks',
@@ -155,7 +179,7 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
       },
       async (request, reply) => {
         const key = entryKey(kind, request.params[kind], country);
-        const { entry, created } = await run((i) => planPutEntry(i, actorOf(request.principal), kind, key, request.body, country));
+        const { entry, created } = await run((i) => planPutEntry(i, actorOf(request.principal), kind, key, request.body, country, minPrefixDigits));
         return reply.status(created ? 201 : 200).send(entry);
       },
     );
@@ -178,40 +202,62 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/registry/export',
     {
       config: { roles: EDITORS },
-      schema: { tags: ['registry'], summary: 'The registry file (a bank key gets its own bank)', security: [{ bearer: [] }], response: { 200: RegistryFileSchema, ...authErrorResponses } },
-    },
-    async (request) => {
-      const bankId = actorOf(request.principal).bankId;
-      const data = store.index.data();
-      return toRegistryDocument(
-        bankId === null ? data : { banks: data.banks.filter((b) => b.id === bankId), entries: data.entries.filter((e) => e.bankId === bankId) },
-      );
-    },
-  );
-
-  app.post(
-    '/v1/registry/import',
-    {
-      config: { roles: EDITORS },
-      bodyLimit: IMPORT_BODY_LIMIT,
       schema: {
         tags: ['registry'],
-        summary: 'Import the registry file (JSON) or CSV (number,bankId,inboundOnly,authorisedSpcs)',
-        description:
-          '`mode=merge` (default) adds and updates; `mode=replace` makes the registry (a bank key: its own bank) exactly the import, ' +
-          'and applies nothing when any line is rejected (then answers 422). CSV: header row, one entry a line, ' +
-          '`authorisedSpcs` separated by `;`, a `prefix` column may stand for `number`.',
+        summary: 'The registry file (a bank key gets its own bank)',
+        description: 'Streamed as it is made: the registry as it was when the request arrived, whatever changes meanwhile.',
         security: [{ bearer: [] }],
-        querystring: z.object({ mode: z.enum(['merge', 'replace']).default('merge') }),
-        response: { 200: ImportResultSchema, 422: ImportResultSchema, ...authErrorResponses, 400: ErrorResponseSchema, 503: ErrorResponseSchema },
+        response: { 200: RegistryFileSchema, ...authErrorResponses },
       },
     },
     async (request, reply) => {
-      const rows = typeof request.body === 'string' ? readCsvRows(request.body) : readJsonRows(request.body);
-      const result = await run((i) => planImport(i, actorOf(request.principal), rows, request.query.mode, country));
-      return reply.status(result.applied ? 200 : 422).send(result);
+      const bankId = actorOf(request.principal).bankId;
+      // A stream is sent as it is, past the response serialiser (and the type provider's typing
+      // of send): the schema above documents what it carries.
+      const stream = Readable.from(exportChunks(store.index.view(), bankId));
+      return reply.type('application/json; charset=utf-8').send(stream as never);
     },
   );
+
+  // The import reads its own body (JSON or CSV) in slices: fastify only collects the bytes.
+  await app.register(async (plugin) => {
+    const sub = plugin.withTypeProvider<ZodTypeProvider>();
+    sub.removeAllContentTypeParsers();
+    const raw = (format: ImportBody['format']) => (_req: FastifyRequest, bytes: Buffer, done: (err: Error | null, body?: ImportBody) => void) => done(null, { format, bytes });
+    sub.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: IMPORT_BODY_LIMIT }, raw('json'));
+    sub.addContentTypeParser('text/csv', { parseAs: 'buffer', bodyLimit: IMPORT_BODY_LIMIT }, raw('csv'));
+    sub.addContentTypeParser('*', (_req: FastifyRequest, _payload: unknown, done: (err: Error | null) => void) => done(unsupported('application/json or text/csv')));
+
+    sub.post(
+      '/v1/registry/import',
+      {
+        config: { roles: EDITORS },
+        bodyLimit: IMPORT_BODY_LIMIT,
+        schema: {
+          tags: ['registry'],
+          summary: 'Import the registry file (JSON) or CSV (number,bankId,inboundOnly,authorisedSpcs)',
+          description:
+            '`mode=merge` (default) adds and updates; `mode=replace` makes the registry (a bank key: its own bank) exactly the import, ' +
+            'and applies nothing when any line is rejected (then answers 422). CSV: header row, one entry a line, ' +
+            '`authorisedSpcs` separated by `;`, a `prefix` column may stand for `number`. Every line is held to the rules of a single edit ' +
+            '(a bank key may not place an entry inside another bank\'s range; no new prefix shorter than REGISTRY_MIN_PREFIX_DIGITS), ' +
+            "and the banks' callbackNumbers are judged against the registry as the import would leave it. The body is at most 32 MB (413 past it); " +
+            `the answer lists the first ${REJECTED_SHOWN} rejected lines and counts them all (\`rejectedCount\`).`,
+          consumes: ['application/json', 'text/csv'],
+          security: [{ bearer: [] }],
+          querystring: z.object({ mode: z.enum(['merge', 'replace']).default('merge') }),
+          response: { 200: ImportResultSchema, 422: ImportResultSchema, ...authErrorResponses, 400: ErrorResponseSchema, 413: ErrorResponseSchema, 415: ErrorResponseSchema, 503: ErrorResponseSchema },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body as ImportBody | undefined;
+        if (!body) throw new HttpError(400, 'bad_request', 'body: the registry file (JSON) or CSV is required');
+        const input = body.format === 'csv' ? await readCsvImport(body.bytes) : await readJsonImport(body.bytes);
+        const result = await run((i) => planImport(i, actorOf(request.principal), input, request.query.mode, country, minPrefixDigits));
+        return reply.status(result.applied ? 200 : 422).send(result);
+      },
+    );
+  });
 
   app.get(
     '/v1/registry/audit',
@@ -219,16 +265,26 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { roles: EDITORS },
       schema: {
         tags: ['registry'],
-        summary: 'The audit log of registry changes, newest first (a bank key sees its own bank)',
+        summary: 'The audit log of registry changes, newest first, a page at a time (a bank key sees its own bank)',
+        description:
+          'Pass `next` of one page as `before` to read the next, older page; `next` is null when nothing older is left. ' +
+          'A page may hold fewer than `limit` records and still have a `next` (a bank key\'s page stops after scanning a stretch of the log).',
         security: [{ bearer: [] }],
-        querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
-        response: { 200: z.object({ records: z.array(AuditRecordSchema) }), ...authErrorResponses },
+        querystring: z.object({
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+          before: z.string().min(1).max(64).optional().describe("a record's `id` or a page's `next`: only older records"),
+        }),
+        response: {
+          200: z.object({ records: z.array(AuditRecordSchema), next: z.string().nullable().describe('cursor of the next, older page; null at the oldest') }),
+          400: ErrorResponseSchema,
+          ...authErrorResponses,
+        },
       },
     },
     async (request) => {
       const bankId = actorOf(request.principal).bankId;
-      const records = await store.readAudit({ limit: request.query.limit, ...(bankId !== null ? { bankId } : {}) });
-      return { records };
+      const { limit, before } = request.query;
+      return store.readAuditPage({ limit, ...(bankId !== null ? { bankId } : {}), ...(before !== undefined ? { before } : {}) });
     },
   );
 };

@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
 import { parseRegistryDocument, planImport, planPutEntry, readCsvRows, RedisRegistryBackend, RegistryStore, type Actor } from '../../src/registry';
 
 const ADMIN: Actor = { name: 'admin', bankId: null };
@@ -10,8 +11,9 @@ const seed = () => ({
 
 let redis: Redis;
 let prefix: string;
-beforeAll(() => {
-  redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+beforeAll(async () => {
+  await requireRedis();
+  redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
 });
 beforeEach(() => {
   prefix = `test:${randomUUID()}:`;

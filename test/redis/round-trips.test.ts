@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { build, VECTORS_DIR } from '../helpers/build';
 import { sleep, until } from '../state/support';
+import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
 
 /**
  * At most two Redis round trips per scored call, counted on the wire: writes that go out with no
@@ -17,7 +18,8 @@ let commands = 0;
 let seen: string[] = [];
 
 beforeAll(async () => {
-  app = await build({ REDIS_URL: 'redis://127.0.0.1:6379', SHAKEN_TRUST_ANCHORS: resolve(VECTORS_DIR, 'certs/root.pem') });
+  await requireRedis();
+  app = await build({ REDIS_URL: TEST_REDIS_URL, SHAKEN_TRUST_ANCHORS: resolve(VECTORS_DIR, 'certs/root.pem') });
   const client = app.services.redisGuard!.client;
   await until(() => client.status === 'ready', 5000, 'redis');
   const stream = (client as unknown as { stream: NodeJS.WritableStream & NodeJS.ReadableStream }).stream;
@@ -103,7 +105,7 @@ describe('Redis round trips per scored call', () => {
 
   it('a verdict cached by another instance costs no extra round trip', async () => {
     const call = { from: unique(), to: '+442079460999' };
-    const other = await build({ REDIS_URL: 'redis://127.0.0.1:6379' });
+    const other = await build({ REDIS_URL: TEST_REDIS_URL });
     await until(() => other.services.redisGuard!.client.status === 'ready', 5000, 'redis');
     await other.inject({ method: 'POST', url: '/v1/calls/score', payload: call });
     await sleep(30);

@@ -6,6 +6,7 @@ import { parseNumber, type PhoneNumber } from '../../src/numbers';
 import type { RegistryMatch } from '../../src/registry/registry-index';
 import { DEFAULT_POLICY, type Decision, type ReasonCode, type ShakenSignal } from '../../src/scoring';
 import { createRedisClient, RedisGuard } from '../../src/state/redis';
+import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
 
 /** Shared by the state tests: call and decision builders, and Redis plumbing. */
 
@@ -64,14 +65,15 @@ export const CLEAN = decision(['SHAKEN_ABSENT']);
 
 export const SILENT = { warn: () => undefined, info: () => undefined };
 
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export { TEST_REDIS_URL as REDIS_URL } from '../helpers/redis';
 
 /** A prefix no other run shares, so tests never see each other's keys. */
 export function uniquePrefix(label: string): string {
   return `test:callguard:${label}:${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}:`;
 }
 
-export async function connect(url = REDIS_URL, commandTimeoutMs = 200): Promise<Redis> {
+export async function connect(url = TEST_REDIS_URL, commandTimeoutMs = 200): Promise<Redis> {
+  await requireRedis(url);
   const client = createRedisClient(url, { commandTimeoutMs });
   client.on('error', () => undefined);
   if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve));
@@ -110,8 +112,11 @@ export async function startRedis(port: number, extra: string[] = []): Promise<Ch
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], {
     stdio: 'ignore',
   });
+  let spawnError: Error | undefined;
+  proc.once('error', (err) => (spawnError = err));
   const deadline = Date.now() + 5000;
   for (;;) {
+    if (spawnError) throw new Error(`cannot run redis-server (${spawnError.message}): install it (Debian: apt-get install redis-server)`);
     if (await pingable(port)) return proc;
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');

@@ -32,7 +32,7 @@ async function ask(url: string): Promise<void> {
     await probe.ping();
   } catch (err) {
     const why = lastError || (err instanceof Error ? err.message : String(err));
-    throw new Error(`no Redis answers at ${url} (${why}): ${HOW_TO_START}`);
+    throw new Error(`no Redis answers at ${url} (${why}): ${HOW_TO_START}`, { cause: err });
   } finally {
     probe.disconnect();
   }

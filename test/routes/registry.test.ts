@@ -158,3 +158,218 @@ describe('registry administration', () => {
     expect((await req('admin', 'POST', '/v1/registry/import?mode=replace', before)).statusCode).toBe(200);
   });
 });
+
+describe('authority: who may claim which numbers', () => {
+  // In the sample registry harbour holds the prefix +4412149602 and the number +441214960100;
+  // northwind holds +441614960200 and the callback numbers +443069990100 and +448081570100.
+  it("a bank key may not place a number under another bank's prefix: 409 conflict naming it", async () => {
+    const res = await req('examplebank', 'PUT', '/v1/registry/numbers/+441214960250', { bankId: 'examplebank', inboundOnly: true });
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toEqual({ error: 'conflict', message: expect.stringMatching(/prefix \+4412149602 of bank "harbour"/) });
+    expect((await req('admin', 'GET', '/v1/registry/numbers/+441214960250')).json()).toMatchObject({ bankId: 'harbour', match: 'prefix' });
+  });
+
+  it("a bank key may not make a prefix that covers, or lies inside, another bank's number or prefix", async () => {
+    const cases: [string, RegExp][] = [
+      ['+44121496', /prefix \+4412149602 of bank "harbour"|number \+441214960100 of bank "harbour"/], // covers both
+      ['+441214960255', /prefix \+4412149602 of bank "harbour"/], // inside harbour's prefix
+      ['+4416149602', /number \+441614960200 of bank "northwind"/], // covers northwind's number
+      ['+4416149602001', /number \+441614960200 of bank "northwind"/], // lies inside it
+    ];
+    for (const [prefix, message] of cases) {
+      const res = await req('examplebank', 'PUT', `/v1/registry/prefixes/${encodeURIComponent(prefix)}`, { bankId: 'examplebank', inboundOnly: true });
+      expect([prefix, res.statusCode, res.json().error]).toEqual([prefix, 409, 'conflict']);
+      expect(res.json().message).toMatch(message);
+    }
+    // Its own range is its own: a prefix inside its own prefix is fine.
+    expect((await req('examplebank', 'PUT', '/v1/registry/prefixes/+44207946015', { bankId: 'examplebank', inboundOnly: false })).statusCode).toBe(201);
+  });
+
+  it('an administrator may carve up a range; the bank may then keep that entry as it is, not change it', async () => {
+    const body = { bankId: 'examplebank', inboundOnly: true };
+    expect((await req('admin', 'PUT', '/v1/registry/numbers/+441214960250', body)).statusCode).toBe(201);
+    expect((await req('examplebank', 'PUT', '/v1/registry/numbers/+441214960250', body)).statusCode).toBe(200);
+    expect((await req('examplebank', 'PUT', '/v1/registry/numbers/+441214960250', { ...body, inboundOnly: false })).statusCode).toBe(409);
+    // Deleting it hands the number back to harbour's prefix: allowed.
+    expect((await req('examplebank', 'DELETE', '/v1/registry/numbers/+441214960250')).statusCode).toBe(200);
+  });
+
+  it("a bank key may not change or delete another bank's entry (403)", async () => {
+    expect((await req('northwind', 'PUT', '/v1/registry/numbers/+442079460000', { bankId: 'northwind', inboundOnly: true })).statusCode).toBe(403);
+    expect((await req('northwind', 'PUT', '/v1/registry/numbers/+442079460000', { bankId: 'examplebank', inboundOnly: true })).statusCode).toBe(403);
+    expect((await req('northwind', 'DELETE', '/v1/registry/numbers/+442079460000')).statusCode).toBe(403);
+    expect((await req('northwind', 'DELETE', '/v1/registry/prefixes/+4420794601')).statusCode).toBe(403);
+    expect((await req('admin', 'GET', '/v1/registry/numbers/+442079460000')).json()).toMatchObject({ bankId: 'examplebank' });
+  });
+
+  it('no key may create a prefix shorter than REGISTRY_MIN_PREFIX_DIGITS (default 6): 400 naming the field', async () => {
+    const res = await req('admin', 'PUT', '/v1/registry/prefixes/+44207', { bankId: 'examplebank', inboundOnly: true });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().message).toMatch(/^prefix: \+44207 has 5 digits.*at least 6 \(REGISTRY_MIN_PREFIX_DIGITS\)/);
+    expect((await req('admin', 'PUT', '/v1/registry/prefixes/+442079', { bankId: 'examplebank', inboundOnly: true })).statusCode).toBe(201);
+    const looser = await build({ API_KEYS_FILE: KEYS_FILE, REGISTRY_MIN_PREFIX_DIGITS: '4' });
+    const res4 = await looser.inject({ method: 'PUT', url: '/v1/registry/prefixes/+4420', headers: headers('admin'), payload: { bankId: 'examplebank', inboundOnly: true } });
+    expect(res4.statusCode).toBe(201);
+    await looser.close();
+  });
+
+  it("a bank's callback numbers must be numbers the registry gives to that bank: 400", async () => {
+    const res = await req('examplebank', 'PUT', '/v1/registry/banks/examplebank', { name: 'Example Bank', callbackNumbers: ['+443450000000', '+441214960100'] });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().message).toMatch(/^callbackNumbers: \+441214960100 is not among the numbers the registry gives to bank "examplebank"/);
+    // Under its own prefix is its own (longest match): +442079460155 is under +4420794601.
+    const ok = await req('examplebank', 'PUT', '/v1/registry/banks/examplebank', { name: 'Example Bank', callbackNumbers: ['+443450000000', '+442079460155'] });
+    expect(ok.statusCode).toBe(200);
+    expect((await req('admin', 'PUT', '/v1/registry/banks/newbank', { name: 'New', callbackNumbers: ['+449999999999'] })).statusCode).toBe(400);
+  });
+
+  it('a callback number the registry moves away from its bank leaves the bank\'s list, with an audit record', async () => {
+    // Deleted by the bank itself.
+    expect((await req('examplebank', 'DELETE', '/v1/registry/numbers/+443450000000')).statusCode).toBe(200);
+    const banks = (await req('admin', 'GET', '/v1/registry/banks')).json().banks as { id: string; callbackNumbers: string[] }[];
+    expect(banks.find((b) => b.id === 'examplebank')?.callbackNumbers).toEqual([]);
+    const audit = (await req('admin', 'GET', '/v1/registry/audit?limit=2')).json().records;
+    expect(audit.map((r: { action: string; target: string }) => [r.action, r.target])).toEqual([
+      ['bank.update', 'bank:examplebank'],
+      ['number.delete', 'number:+443450000000'],
+    ]);
+    // Given to another bank by an administrator.
+    expect((await req('admin', 'PUT', '/v1/registry/numbers/+443069990100', { bankId: 'harbour', inboundOnly: true })).statusCode).toBe(200);
+    const after = (await req('admin', 'GET', '/v1/registry/banks')).json().banks as { id: string; callbackNumbers: string[] }[];
+    expect(after.find((b) => b.id === 'northwind')?.callbackNumbers).toEqual(['+448081570100']);
+    // What a customer is told follows.
+    const verified = await req('northwind', 'POST', '/v1/callbacks/verify', { number: '+448081570100' });
+    expect(verified.json().callbackNumbers).toEqual(['+448081570100']);
+  });
+});
+
+describe('authority in imports: every line, JSON and CSV, merge and replace', () => {
+  const csv = (...lines: string[]) => ['number,bankId,inboundOnly,authorisedSpcs', ...lines].join('\n') + '\n';
+
+  it('a bank key\'s merge rejects the lines that would override another bank, and applies the rest', async () => {
+    const res = await req('examplebank', 'POST', '/v1/registry/import', csv('+442079460701,examplebank,true,', '+441214960250,examplebank,true,'), { 'content-type': 'text/csv' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ applied: true, added: 1, rejectedCount: 1, rejected: [{ line: 3, error: expect.stringMatching(/override prefix \+4412149602 of bank "harbour"/) }] });
+    const json = await req('examplebank', 'POST', '/v1/registry/import', { numbers: [{ prefix: '+44121496', bankId: 'examplebank', inboundOnly: true }] });
+    expect(json.json()).toMatchObject({ applied: true, added: 0, rejected: [{ line: 1, error: expect.stringMatching(/override/) }] });
+  });
+
+  it('replace applies nothing when a line is too short a prefix or a conflict', async () => {
+    const before = (await req('admin', 'GET', '/v1/registry/export')).json();
+    const short = await req('admin', 'POST', '/v1/registry/import?mode=replace', { ...before, numbers: [...before.numbers, { prefix: '+4412', bankId: 'harbour', inboundOnly: true }] });
+    expect(short.statusCode).toBe(422);
+    expect(short.json()).toMatchObject({ applied: false, rejected: [{ line: before.numbers.length + 1, error: expect.stringMatching(/REGISTRY_MIN_PREFIX_DIGITS/) }] });
+    const conflict = await req('examplebank', 'POST', '/v1/registry/import?mode=replace', csv('+443450000000,examplebank,true,', '+441214960250,examplebank,true,'), { 'content-type': 'text/csv' });
+    expect(conflict.statusCode).toBe(422);
+    expect(conflict.json()).toMatchObject({ applied: false, rejectedCount: 1 });
+    expect((await req('admin', 'GET', '/v1/registry/export')).json()).toEqual(before);
+  });
+
+  it("callback numbers are judged against the registry as the import leaves it", async () => {
+    // A new bank with its callback number among the import's own lines: fine.
+    const ok = await req('admin', 'POST', '/v1/registry/import', {
+      banks: [{ id: 'newbank', name: 'New Bank', callbackNumbers: ['+442079460901'] }],
+      numbers: [{ number: '+442079460901', bankId: 'newbank', inboundOnly: true }],
+    });
+    expect(ok.json()).toMatchObject({ applied: true, added: 1, rejectedCount: 0 });
+    // A callback number the import does not give the bank: the bank is rejected, and so are the
+    // lines of a new bank that has no bank to belong to.
+    const bad = await req('admin', 'POST', '/v1/registry/import', {
+      banks: [{ id: 'otherbank', name: 'Other', callbackNumbers: ['+441214960100'] }],
+      numbers: [{ number: '+442079460902', bankId: 'otherbank', inboundOnly: true }],
+    });
+    expect(bad.json()).toMatchObject({ applied: true, added: 0, rejectedCount: 2 });
+    expect(bad.json().rejected.map((r: { error: string }) => r.error)).toEqual([expect.stringMatching(/^banks\[0\]: callbackNumbers: \+441214960100/), expect.stringMatching(/its bank was rejected/)]);
+    // A merge that gives a bank's callback number to another bank takes it off the first's list.
+    const moved = await req('admin', 'POST', '/v1/registry/import', csv('+441214960100,northwind,true,'), { 'content-type': 'text/csv' });
+    expect(moved.json()).toMatchObject({ applied: true, updated: 1, callbackNumbersDropped: [{ bankId: 'harbour', number: '+441214960100' }] });
+  });
+});
+
+describe('imports, exports and the audit log at size', () => {
+  it('an import past 32 MB is refused with a JSON 413, JSON and CSV alike', async () => {
+    const big = Buffer.alloc(32 * 1024 * 1024 + 10, 0x20);
+    for (const type of ['application/json', 'text/csv']) {
+      const res = await app.inject({ method: 'POST', url: '/v1/registry/import', headers: { ...headers('admin'), 'content-type': type }, payload: big });
+      expect([type, res.statusCode]).toEqual([type, 413]);
+      expect(res.json()).toMatchObject({ error: 'payload_too_large' });
+    }
+    // 20 MB is within the limit (the import is read in slices; its lines are simply rejected here).
+    const lines = Buffer.from(`number,bankId,inboundOnly\n${'bogus,examplebank,true\n'.repeat(900_000)}`);
+    expect(lines.length).toBeGreaterThan(20_000_000);
+    const res = await app.inject({ method: 'POST', url: '/v1/registry/import', headers: { ...headers('admin'), 'content-type': 'text/csv' }, payload: lines });
+    expect(res.statusCode).toBe(200);
+    // The answer is bounded: the first 100 rejected lines, and how many there were.
+    expect(res.json()).toMatchObject({ applied: true, added: 0, rejectedCount: 900_000 });
+    expect(res.json().rejected).toHaveLength(100);
+    expect(res.json().rejected[0]).toMatchObject({ line: 2 });
+  }, 60_000);
+
+  it('registry routes take only application/json (and the import text/csv): anything else is a JSON 415', async () => {
+    const cases: ['PUT' | 'POST', string, string][] = [
+      ['POST', '/v1/registry/import', 'text/plain'],
+      ['POST', '/v1/registry/import', 'application/xml'],
+      ['PUT', '/v1/registry/numbers/+442079460777', 'text/plain'],
+      ['PUT', '/v1/registry/numbers/+442079460777', 'text/csv'],
+      ['PUT', '/v1/registry/banks/examplebank', 'application/x-www-form-urlencoded'],
+    ];
+    for (const [method, url, type] of cases) {
+      const res = await req('admin', method, url, '{"bankId":"examplebank","inboundOnly":true}', { 'content-type': type });
+      expect([url, type, res.statusCode]).toEqual([url, type, 415]);
+      expect(res.json()).toMatchObject({ error: 'unsupported_media_type', message: expect.stringMatching(/application\/json/) });
+    }
+  });
+
+  it('export is streamed (no content-length), and is the registry file', async () => {
+    const res = await req('admin', 'GET', '/v1/registry/export');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.headers['content-length']).toBeUndefined();
+    const doc = res.json();
+    expect(doc.banks).toHaveLength(3);
+    expect(doc.numbers).toContainEqual({ prefix: '+4420794601', bankId: 'examplebank', inboundOnly: true });
+    expect(doc.numbers).toContainEqual({ number: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'] });
+    const mine = (await req('northwind', 'GET', '/v1/registry/export')).json();
+    expect(mine.banks.map((b: { id: string }) => b.id)).toEqual(['northwind']);
+    expect(mine.numbers).toHaveLength(4);
+  });
+
+  it('the audit log is read a page at a time, newest first, with a cursor', async () => {
+    for (let n = 0; n < 5; n++) await req('admin', 'PUT', `/v1/registry/numbers/+44207946077${n}`, { bankId: 'examplebank', inboundOnly: true });
+    const records: { id: string; target: string }[] = [];
+    let before: string | null = null;
+    for (let page = 0; page < 3; page++) {
+      const res = await req('admin', 'GET', `/v1/registry/audit?limit=2${before ? `&before=${encodeURIComponent(before)}` : ''}`);
+      expect(res.statusCode).toBe(200);
+      const body = res.json() as { records: { id: string; target: string }[]; next: string | null };
+      records.push(...body.records);
+      before = body.next;
+      // A full page's next is its oldest record's id; the last page has none.
+      expect(before).toBe(page < 2 ? body.records[1]!.id : null);
+    }
+    expect(records.map((r) => r.target)).toEqual([4, 3, 2, 1, 0].map((n) => `number:+44207946077${n}`));
+    const older = (await req('admin', 'GET', `/v1/registry/audit?before=${encodeURIComponent(records[3]!.id)}`)).json();
+    expect(older.records.map((r: { target: string }) => r.target)).toEqual(['number:+442079460770']);
+    expect((await req('admin', 'GET', `/v1/registry/audit?before=${encodeURIComponent(records[4]!.id)}`)).json()).toEqual({ records: [], next: null });
+    expect((await req('admin', 'GET', '/v1/registry/audit?before=yesterday')).statusCode).toBe(400);
+  });
+
+  it('scoring goes on while a large import is read, checked and applied', async () => {
+    const lines = ['number,bankId,inboundOnly,authorisedSpcs'];
+    for (let i = 0; i < 40_000; i++) lines.push(`+44113${2_000_000 + i * 7},examplebank,${i % 2 === 0},1234`);
+    let longest = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+    }, 2);
+    const res = await req('admin', 'POST', '/v1/registry/import', lines.join('\n'), { 'content-type': 'text/csv' });
+    clearInterval(timer);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().added + res.json().rejectedCount).toBe(40_000);
+    // Checking 40,000 numbers takes about half a second; no stretch of it may hold the event loop
+    // for long (a generous bound for a loaded test machine: on its own a slice is a few ms).
+    expect(longest).toBeLessThan(150);
+  }, 60_000);
+});

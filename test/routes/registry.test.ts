@@ -294,16 +294,16 @@ describe('imports, exports and the audit log at size', () => {
       expect([type, res.statusCode]).toEqual([type, 413]);
       expect(res.json()).toMatchObject({ error: 'payload_too_large' });
     }
-    // 20 MB is within the limit (the import is read in slices; its lines are simply rejected here).
-    const lines = Buffer.from(`number,bankId,inboundOnly\n${'bogus,examplebank,true\n'.repeat(900_000)}`);
-    expect(lines.length).toBeGreaterThan(20_000_000);
+  }, 60_000);
+
+  it('the answer to an import is bounded: the first 100 rejected lines, and how many there were', async () => {
+    const lines = Buffer.from(`number,bankId,inboundOnly\n${'bogus,examplebank,true\n'.repeat(5000)}+442079460701,examplebank,true\n`);
     const res = await app.inject({ method: 'POST', url: '/v1/registry/import', headers: { ...headers('admin'), 'content-type': 'text/csv' }, payload: lines });
     expect(res.statusCode).toBe(200);
-    // The answer is bounded: the first 100 rejected lines, and how many there were.
-    expect(res.json()).toMatchObject({ applied: true, added: 0, rejectedCount: 900_000 });
+    expect(res.json()).toMatchObject({ applied: true, added: 1, rejectedCount: 5000 });
     expect(res.json().rejected).toHaveLength(100);
     expect(res.json().rejected[0]).toMatchObject({ line: 2 });
-  }, 60_000);
+  });
 
   it('registry routes take only application/json (and the import text/csv): anything else is a JSON 415', async () => {
     const cases: ['PUT' | 'POST', string, string][] = [

@@ -38,6 +38,8 @@ export interface ObservedCall {
   callId?: string;
   caller: PhoneNumber;
   callee: PhoneNumber;
+  /** Where the call came in: the network number (PAI), trunk and carrier, as one opaque string. */
+  route?: string;
   registry: CallSignals['registry'];
   fingerprints: string[];
   at: number;
@@ -199,9 +201,15 @@ export class CallAssessor {
   }
 }
 
-function observe(input: CallInput, known: Pick<StaticAssessment, 'fingerprints'> & { signals: Pick<CallSignals, 'caller' | 'callee' | 'registry'> }, at: number): ObservedCall {
-  const call: ObservedCall = { caller: known.signals.caller, callee: known.signals.callee, registry: known.signals.registry, fingerprints: known.fingerprints, at };
-  if (input.callId !== undefined) call.callId = input.callId;
+function observe(input: CallInput, known: Pick<StaticAssessment, 'fingerprints'> & { signals: Pick<CallSignals, 'caller' | 'callee' | 'registry' | 'network' | 'origin'> }, at: number): ObservedCall {
+  const { caller, callee, registry, network, origin } = known.signals;
+  const call: ObservedCall = { caller, callee, registry, fingerprints: known.fingerprints, at };
+  if (input.callId !== undefined) {
+    call.callId = input.callId;
+    // Only a call that names itself is told apart from a replay (see callToken): only it needs a route.
+    if (network || origin.trunk !== undefined || origin.carrier !== undefined)
+      call.route = JSON.stringify([network?.e164 ?? null, origin.trunk ?? null, origin.carrier ?? null]);
+  }
   return call;
 }
 

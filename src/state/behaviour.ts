@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { BehaviourTracker, ObservedCall } from '../calls/assess';
 import type { BehaviourSignals, Decision, Policy, ReasonCode } from '../scoring';
@@ -74,11 +74,17 @@ export function newId(): string {
 // ---- What a call counts as -------------------------------------------------------------
 
 /**
- * Who a call identifies itself as in the counts. A call without a callId cannot be told
- * apart from a retry, so it gets a token of its own and always counts as new.
+ * Who a call identifies itself as in the counts: the same call scored again (a retry, a second
+ * look by another switch) counts once, and a PASSporT seen under another token is a replay. A
+ * call without a callId cannot be told apart from a retry, so it gets a token of its own and
+ * always counts as new. The callId alone is not enough: the SIP Call-ID is the caller's own
+ * choice and switches pass it through, so a captured PASSporT replayed under its original
+ * callId would pass as the same call. The token also covers the numbers and the route the call
+ * came in by.
  */
-export function callToken(call: Pick<ObservedCall, 'callId'>): string {
-  return call.callId !== undefined ? `c:${call.callId}` : `u:${newId()}`;
+export function callToken(call: Pick<ObservedCall, 'callId' | 'caller' | 'callee' | 'route'>): string {
+  if (call.callId === undefined) return `u:${newId()}`;
+  return `c:${hash('sha256', JSON.stringify([call.callId, call.caller.e164, call.callee.e164, call.route ?? null]), 'base64url').slice(0, 22)}`;
 }
 
 /** The destination a caller "reached", for velocity. Short codes and junk are not destinations. */

@@ -37,12 +37,21 @@ describe('what a call counts as', () => {
     expect(velocityKeys(call({ to: '999' }))).toEqual({ caller: '+442079460123', destination: null });
   });
 
-  it('a callId is its own token; a call without one is always new', () => {
-    expect(callToken({ callId: 'abc' })).toBe('c:abc');
-    const a = callToken({});
-    const b = callToken({});
+  it('a call scored again is the same token; a call without a callId is always new', () => {
+    const c = call({ callId: 'abc' });
+    expect(callToken(c)).toMatch(/^c:/);
+    expect(callToken(call({ callId: 'abc' }))).toBe(callToken(c));
+    const a = callToken(call({}));
+    const b = callToken(call({}));
     expect(a).toMatch(/^u:/);
     expect(a).not.toBe(b);
+  });
+
+  it("a replay under the original callId is another call: the token covers numbers and route, not the caller's callId alone", () => {
+    const original = call({ callId: 'C1' });
+    expect(callToken({ ...original, route: JSON.stringify([null, 'other-trunk', null]) })).not.toBe(callToken(original));
+    expect(callToken(call({ callId: 'C1', to: '+447700900002' }))).not.toBe(callToken(original));
+    expect(callToken(call({ callId: 'C1', from: '+442079460124' }))).not.toBe(callToken(original));
   });
 
   it('campaign members carry the number and the call, so a rescored call is one call', () => {

@@ -118,7 +118,7 @@ export class CallAssessor {
       }
     }
 
-    const decision = decideFrom(stat.reasons, { callee: stat.signals.callee, behaviour }, deps.policy);
+    const decision = decideFrom(stat.reasons, { ...stat.signals, behaviour }, deps.policy);
     // Written after the decision, never before, and together: the second round trip.
     const ttl = !cached && useCache ? this.cacheTtl(input, stat, receivedAtMs) : 0;
     recordAndStore(deps.behaviour, observed, decision, ttl > 0 ? { cache: deps.cache, key, value: stat, ttlMs: ttl } : null);

@@ -37,10 +37,10 @@ export function callReasons(signals: Omit<CallSignals, 'behaviour'>, policy: Pol
 }
 
 /** The call's own reasons plus its behaviour's, turned into a score and a verdict. */
-export function decideFrom(ownReasons: readonly Reason[], signals: Pick<CallSignals, 'callee' | 'behaviour'>, policy: Policy): Decision {
+export function decideFrom(ownReasons: readonly Reason[], signals: CallSignals, policy: Policy): Decision {
   // A replayed signature vouches for a call that already happened: whatever it earned this one goes.
   const reasons = signals.behaviour?.replayed === true ? ownReasons.filter((r) => !isSignatureCredit(r)) : [...ownReasons];
-  behaviourRules(signals, policy, (code, message, weight = policy.weights[code]) => reasons.push({ code, weight, message }));
+  behaviourRules(signals, bankOriginShown(signals, reasons), policy, (code, message, weight = policy.weights[code]) => reasons.push({ code, weight, message }));
 
   const total = reasons.reduce((sum, r) => sum + r.weight, policy.baseScore);
   const score = Math.max(0, Math.min(100, Math.round(total)));
@@ -69,6 +69,21 @@ function isSignatureCredit(r: Reason): boolean {
 function attestsCaller({ shaken, caller }: Pick<CallSignals, 'shaken' | 'caller'>): boolean {
   if (shaken.source !== 'passport') return true;
   return shaken.orig !== undefined && caller.e164 !== null && caller.e164 === `+${shaken.orig}`;
+}
+
+/**
+ * Whether the call carries its bank's own evidence of where it came from: a verified signature
+ * for the number (BANK_VERIFIED), or a carrier the bank names in authorisedSpcs, with nothing on
+ * the call contradicting it. Counts across calls are kept per presented number, so a spoofer
+ * presenting a bank's number fills them (velocity, the bank's campaign, reports against the
+ * number) as much as the bank does: such counts describe the spoofers, and a call that shows the
+ * bank's evidence is evidence against them, not one of them.
+ */
+function bankOriginShown({ registry, origin }: CallSignals, reasons: readonly Reason[]): boolean {
+  if (!registry || registry.inboundOnly) return false;
+  if (reasons.some((r) => r.code === 'BANK_UNAUTHORISED_ORIGIN')) return false;
+  if (reasons.some((r) => r.code === 'BANK_VERIFIED')) return true;
+  return registry.authorisedSpcs !== undefined && origin.carrier !== undefined && registry.authorisedSpcs.includes(origin.carrier);
 }
 
 function isEmergency({ callee }: Pick<CallSignals, 'callee'>): boolean {
@@ -181,14 +196,16 @@ function shakenRules(signals: CallSignals, add: Add, policy: Policy): void {
   add('SHAKEN_ABSENT', 'no STIR/SHAKEN attestation on the call');
 }
 
-function behaviourRules({ behaviour }: Pick<CallSignals, 'behaviour'>, policy: Policy, add: Add): void {
+function behaviourRules({ behaviour }: Pick<CallSignals, 'behaviour'>, bankOrigin: boolean, policy: Policy, add: Add): void {
   if (!behaviour) return;
+  // A replayed signature is about this call's own evidence, whoever else presents the number.
+  if (behaviour.replayed) add('PASSPORT_REPLAY', 'this PASSporT was already presented on another call: its signature earns this call no credit');
+  if (bankOrigin) return;
   const over = behaviour.distinctDestinations?.find((d) => {
     const limit = policy.velocity.windows.find((w) => w.seconds === d.seconds)?.maxDistinct;
     return limit !== undefined && d.count > limit;
   });
   if (over) add('VELOCITY_HIGH', `caller ID reached ${over.count} distinct numbers in ${over.seconds} s`);
-  if (behaviour.replayed) add('PASSPORT_REPLAY', 'this PASSporT was already presented on another call: its signature earns this call no credit');
   if (behaviour.campaign) {
     const c = behaviour.campaign;
     add('CAMPAIGN_ACTIVE', `a spoofing campaign presenting ${c.bankName}'s numbers is running (${c.failedCalls} failing calls since ${c.since})`);

@@ -196,6 +196,48 @@ describe('decide: replay', () => {
   });
 });
 
+describe("decide: a call with the bank's own evidence is not judged by what spoofers of its number did", () => {
+  const bank = n('+442079460000');
+  const crowd: CallSignals['behaviour'] = {
+    distinctDestinations: [{ seconds: 60, count: 500 }],
+    campaign: { bankId: 'examplebank', bankName: 'Example Bank', failedCalls: 40, since: '2026-12-07T10:00:00Z' },
+    reports: { count: 3, newestAgeS: 60, categories: ['spoof'] },
+  };
+
+  it.each([
+    ['unsigned, from a carrier the bank names', { origin: { carrier: '1234' } }],
+    ['signed A for the number by its carrier', { shaken: signedA('+442079460000') }],
+  ])('%s: no VELOCITY_HIGH, CAMPAIGN_ACTIVE or REPORTED_FRAUD', (_what, over) => {
+    const d = decide(call({ caller: bank, registry: bankOutbound, behaviour: crowd, ...over }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).not.toEqual(expect.arrayContaining([expect.stringMatching(/^(VELOCITY_HIGH|CAMPAIGN_ACTIVE|REPORTED_FRAUD)$/)]));
+    expect(d.verdict).toBe('allow');
+  });
+
+  it.each([
+    ['no evidence at all', {}],
+    ['a carrier the bank does not name', { origin: { carrier: '9999' } }],
+    ['its carrier named by the switch, but signed by another', { origin: { carrier: '1234' }, shaken: { ...signedA('+442079460000'), spc: '9999' } }],
+    ['an authorised carrier signing another number (the PAI)', { network: n('+447400999888'), shaken: signedA('+447400999888'), origin: {} }],
+  ])('%s: the counts weigh on the call as before', (_what, over) => {
+    const d = decide(call({ caller: bank, registry: bankOutbound, behaviour: crowd, ...over }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toEqual(expect.arrayContaining(['VELOCITY_HIGH', 'CAMPAIGN_ACTIVE', 'REPORTED_FRAUD']));
+    expect(d.verdict).toBe('block');
+  });
+
+  it('a bank that names no carriers has no carrier evidence to show: only a verified signature counts', () => {
+    const anyCarrier = { ...bankOutbound } as RegistryMatch;
+    delete (anyCarrier as { authorisedSpcs?: string[] }).authorisedSpcs;
+    expect(decide(call({ caller: bank, registry: anyCarrier, behaviour: crowd, origin: { carrier: '1234' } }), DEFAULT_POLICY).reasons.map((r) => r.code)).toContain('CAMPAIGN_ACTIVE');
+    expect(decide(call({ caller: bank, registry: anyCarrier, behaviour: crowd, shaken: signedA('+442079460000') }), DEFAULT_POLICY).reasons.map((r) => r.code)).not.toContain('CAMPAIGN_ACTIVE');
+  });
+
+  it('a replay still counts against a call that shows evidence', () => {
+    const d = decide(call({ caller: bank, registry: bankOutbound, origin: { carrier: '1234' }, shaken: signedA('+442079460000'), behaviour: { replayed: true } }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).toContain('PASSPORT_REPLAY');
+    expect(d.verdict).not.toBe('allow');
+  });
+});
+
 describe('decide: attestation', () => {
   it.each(['A', 'B', 'C'] as const)('attestation %s from a verified PASSporT', (level) => {
     expect(codes(call({ shaken: { ...VERIFIED_A, attestation: level } }))).toEqual([`SHAKEN_ATTEST_${level}`]);

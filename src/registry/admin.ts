@@ -8,7 +8,7 @@ import {
   readEntryInput,
   type RegistryEntry,
 } from './format';
-import { DEFAULT_MIN_PREFIX_DIGITS, foreignCallbacks, overriddenEntry, prefixDigits, ProjectedRegistry, sameEntry } from './authority';
+import { DEFAULT_MIN_PREFIX_DIGITS, enclosingOwnPrefix, foreignCallbacks, overriddenEntry, prefixDigits, ProjectedRegistry, sameEntry } from './authority';
 import { Slicer } from './slicer';
 import type { RegistryIndex } from './registry-index';
 import type { AuditRecord, Mutation } from './store';
@@ -100,6 +100,20 @@ function overrideMessage(entry: RegistryEntry, other: RegistryEntry): string {
   return `${entry.kind} ${entry.key} would override ${other.kind} ${other.key} of bank "${other.bankId}": only an administrator may place an entry inside another bank's range`;
 }
 
+/**
+ * Why a bank key may not create `entry`, or null when it may: an entry the registry does not
+ * hold yet must lie inside one of the bank's own prefixes (see `enclosingOwnPrefix`). Without
+ * this a bank key could claim any range no bank holds (every number in it then scored as the
+ * bank's, its callers' history shown to the bank) or make an attacker's line its outbound number.
+ */
+function outsideOwnRanges(index: RegistryIndex, actor: Actor, entry: RegistryEntry, existing: RegistryEntry | undefined): string | null {
+  if (actor.bankId === null || existing || enclosingOwnPrefix(index, entry)) return null;
+  return (
+    `${entry.kind} ${entry.key} is not inside a prefix of bank "${entry.bankId}": a bank key may add numbers and prefixes only inside its own bank's prefixes; ` +
+    "an administrator must add numbers outside the bank's own ranges"
+  );
+}
+
 function tooShort(prefix: string, minPrefixDigits: number): string {
   return `prefix: ${prefix} has ${prefixDigits(prefix)} digits after the +; a new prefix has at least ${minPrefixDigits} (REGISTRY_MIN_PREFIX_DIGITS)`;
 }
@@ -164,6 +178,8 @@ export function planPutEntry(
     const other = overriddenEntry(index, entry);
     if (other) throw new RegistryAdminError(409, 'conflict', overrideMessage(entry, other));
   }
+  const outside = outsideOwnRanges(index, actor, entry, before);
+  if (outside) throw new RegistryAdminError(403, 'forbidden', outside);
   const at = new Date().toISOString();
   const drops = dropLostCallbacks(actor, index.allBanks(), new ProjectedRegistry(index, new Map([[`${kind}:${entry.key}`, entry]])), movedBy(kind, entry.key), at);
   return {
@@ -336,6 +352,11 @@ export async function planImport(
         rejected.push({ line, error: overrideMessage(entry, other) });
         continue;
       }
+    }
+    const outside = outsideOwnRanges(index, actor, entry, current);
+    if (outside) {
+      rejected.push({ line, error: outside });
+      continue;
     }
     incoming.set(id, entry);
     lineOf.set(id, line);

@@ -65,6 +65,22 @@ export function overriddenEntry(index: RegistryIndex, entry: RegistryEntry): Reg
   return index.findNumberUnder(key, (t) => t.bankId !== bankId) ?? null;
 }
 
+/**
+ * The prefix entry of the entry's own bank that the entry lies inside, or null. The registry is
+ * the allocation: a bank key may add numbers and prefixes only within a range the registry
+ * already gives its bank (a number under, or equal to, one of its prefixes; a prefix strictly
+ * longer than one of them), so it can neither claim numbers that belong to nobody nor widen a
+ * range it holds. Judged against the index: an import's own lines do not grant a range.
+ */
+export function enclosingOwnPrefix(index: RegistryIndex, entry: RegistryEntry): RegistryEntry | null {
+  const longest = entry.kind === 'number' ? entry.key.length : entry.key.length - 1;
+  for (let length = longest; length >= 2; length--) {
+    const prefix = index.entry('prefix', entry.key.slice(0, length));
+    if (prefix && prefix.bankId === entry.bankId) return prefix;
+  }
+  return null;
+}
+
 /** Whether two entries say the same: writing one over the other changes nothing. */
 export function sameEntry(a: RegistryEntry | undefined, b: RegistryEntry): boolean {
   if (!a || a.kind !== b.kind || a.key !== b.key || a.bankId !== b.bankId || a.inboundOnly !== b.inboundOnly) return false;

@@ -19,9 +19,10 @@ describe('access control: every role against every endpoint', () => {
     ['put bank', 'PUT', '/v1/registry/banks/examplebank', { name: 'Example Bank plc' }, ['examplebank', 'admin']],
     // Allowed to every bank key; another bank's number is simply not found (404).
     ['get number', 'GET', '/v1/registry/numbers/+443450000000', undefined, ['examplebank', 'northwind', 'admin']],
-    ['put number', 'PUT', '/v1/registry/numbers/+442079460777', { bankId: 'examplebank', inboundOnly: true }, ['examplebank', 'admin']],
+    // Inside examplebank's prefix +4420794601: where its key may add numbers.
+    ['put number', 'PUT', '/v1/registry/numbers/+442079460177', { bankId: 'examplebank', inboundOnly: true }, ['examplebank', 'admin']],
     ['delete number', 'DELETE', '/v1/registry/numbers/+442079460000', undefined, ['examplebank', 'admin']],
-    ['put prefix', 'PUT', '/v1/registry/prefixes/+4420794609', { bankId: 'examplebank', inboundOnly: true }, ['examplebank', 'admin']],
+    ['put prefix', 'PUT', '/v1/registry/prefixes/+44207946019', { bankId: 'examplebank', inboundOnly: true }, ['examplebank', 'admin']],
     ['delete prefix', 'DELETE', '/v1/registry/prefixes/+4420794601', undefined, ['examplebank', 'admin']],
     ['export', 'GET', '/v1/registry/export', undefined, ['examplebank', 'northwind', 'admin']],
     ['import', 'POST', '/v1/registry/import', { banks: [], numbers: [] }, ['examplebank', 'northwind', 'admin']],
@@ -194,6 +195,31 @@ describe('authority: who may claim which numbers', () => {
     expect((await req('examplebank', 'DELETE', '/v1/registry/numbers/+441214960250')).statusCode).toBe(200);
   });
 
+  it("a bank key may not claim numbers or ranges that are no bank's: 403, an administrator must add them", async () => {
+    const mobile = { from: '+447911123456', to: '+447400123456' };
+    const before = (await req('switch', 'POST', '/v1/calls/score', { ...mobile, callId: 'm1' })).json();
+    for (const [url, body] of [
+      ['/v1/registry/prefixes/+447911', { bankId: 'northwind', inboundOnly: true }],
+      // An attacker's own line made the bank's outbound number.
+      ['/v1/registry/numbers/+447911123456', { bankId: 'northwind', inboundOnly: false }],
+      // Wider than its own prefix +44306999020.
+      ['/v1/registry/prefixes/+4430699902', { bankId: 'northwind', inboundOnly: false }],
+    ] as const) {
+      const res = await req('northwind', 'PUT', url, body);
+      expect([url, res.statusCode, res.json().error]).toEqual([url, 403, 'forbidden']);
+      expect(res.json().message).toMatch(/an administrator must add numbers outside the bank's own ranges/);
+    }
+    const after = (await req('switch', 'POST', '/v1/calls/score', { ...mobile, callId: 'm2' })).json();
+    expect([after.verdict, after.registry]).toEqual([before.verdict, null]);
+    // Another bank may still have the number given to it by an administrator.
+    expect((await req('admin', 'PUT', '/v1/registry/numbers/+447911123999', { bankId: 'examplebank', inboundOnly: false })).statusCode).toBe(201);
+    // Inside its own prefix the bank adds what it likes.
+    expect((await req('northwind', 'PUT', '/v1/registry/numbers/+443069990205', { bankId: 'northwind', inboundOnly: false })).statusCode).toBe(201);
+    const csv = 'number,bankId,inboundOnly\n+443069990206,northwind,false\n+447911123457,northwind,true\n';
+    const imported = await req('northwind', 'POST', '/v1/registry/import', csv, { 'content-type': 'text/csv' });
+    expect(imported.json()).toMatchObject({ applied: true, added: 1, rejectedCount: 1, rejected: [{ line: 3, error: expect.stringMatching(/administrator must add/) }] });
+  });
+
   it("a bank key may not change or delete another bank's entry (403)", async () => {
     expect((await req('northwind', 'PUT', '/v1/registry/numbers/+442079460000', { bankId: 'northwind', inboundOnly: true })).statusCode).toBe(403);
     expect((await req('northwind', 'PUT', '/v1/registry/numbers/+442079460000', { bankId: 'examplebank', inboundOnly: true })).statusCode).toBe(403);
@@ -247,7 +273,7 @@ describe('authority in imports: every line, JSON and CSV, merge and replace', ()
   const csv = (...lines: string[]) => ['number,bankId,inboundOnly,authorisedSpcs', ...lines].join('\n') + '\n';
 
   it('a bank key\'s merge rejects the lines that would override another bank, and applies the rest', async () => {
-    const res = await req('examplebank', 'POST', '/v1/registry/import', csv('+442079460701,examplebank,true,', '+441214960250,examplebank,true,'), { 'content-type': 'text/csv' });
+    const res = await req('examplebank', 'POST', '/v1/registry/import', csv('+442079460171,examplebank,true,', '+441214960250,examplebank,true,'), { 'content-type': 'text/csv' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ applied: true, added: 1, rejectedCount: 1, rejected: [{ line: 3, error: expect.stringMatching(/override prefix \+4412149602 of bank "harbour"/) }] });
     const json = await req('examplebank', 'POST', '/v1/registry/import', { numbers: [{ prefix: '+44121496', bankId: 'examplebank', inboundOnly: true }] });

@@ -38,6 +38,8 @@ async function open(dir = mkdtempSync(join(tmpdir(), 'callguard-store-')), compa
 describe('registry administration plans', () => {
   it('a bank key edits its own bank and nothing else', async () => {
     const { store } = await open();
+    // The range the registry gives the bank, where it may add numbers of its own.
+    await store.change((i) => planPutEntry(i, ADMIN, 'prefix', '+44207946', { bankId: 'examplebank', inboundOnly: false }, 'GB'));
     const put = await store.change((i) => planPutEntry(i, BANK, 'number', '+442079460000', { bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'] }, 'GB'));
     expect(put.created).toBe(true);
     expect(store.index.lookup('+442079460000')?.authorisedSpcs).toEqual(['1234']);
@@ -46,6 +48,31 @@ describe('registry administration plans', () => {
     await expect(store.change((i) => planPutBank(i, BANK, 'other', { name: 'Mine now' }, 'GB'))).rejects.toMatchObject({ status: 403 });
     // Taking over another bank's number by re-assigning it is refused too.
     await expect(store.change((i) => planPutEntry(i, BANK, 'number', '+441614960200', { bankId: 'examplebank', inboundOnly: true }, 'GB'))).rejects.toMatchObject({ status: 403 });
+    await store.close();
+  });
+
+  it('a bank key adds entries only inside a prefix of its own bank, and never widens one', async () => {
+    const { store } = await open();
+    await store.change((i) => planPutEntry(i, ADMIN, 'prefix', '+4420794601', { bankId: 'examplebank', inboundOnly: true }, 'GB'));
+    const put = (kind: 'number' | 'prefix', key: string, inboundOnly = true) => store.change((i) => planPutEntry(i, BANK, kind, key, { bankId: 'examplebank', inboundOnly }, 'GB'));
+    const adminMust = { status: 403, code: 'forbidden', message: expect.stringMatching(/an administrator must add numbers outside the bank's own ranges/) };
+    // Numbers nobody holds, and a range nobody holds.
+    await expect(put('number', '+447911123456')).rejects.toMatchObject(adminMust);
+    await expect(put('prefix', '+447911')).rejects.toMatchObject(adminMust);
+    // Broader than its own prefix, or the prefix its own number would make.
+    await expect(put('prefix', '+442079460')).rejects.toMatchObject(adminMust);
+    await expect(put('prefix', '+443450000000')).rejects.toMatchObject(adminMust);
+    expect(store.index.lookup('+447911123456')).toBeNull();
+    // Inside its own prefix, and its own existing entries: fine.
+    expect((await put('number', '+442079460155', false)).created).toBe(true);
+    expect((await put('prefix', '+44207946019')).created).toBe(true);
+    expect((await put('number', '+443450000000', false)).created).toBe(false);
+    // An import with a bank key: the same, line by line.
+    const csv = 'number,bankId,inboundOnly\n+447911123456,examplebank,true\n+442079460156,examplebank,true\n';
+    const merged = await store.change((i) => planImport(i, BANK, readCsvRows(csv), 'merge', 'GB'));
+    expect(merged).toMatchObject({ applied: true, added: 1, rejected: [{ line: 2, error: expect.stringMatching(/administrator must add/) }] });
+    const wider = await store.change((i) => planImport(i, BANK, readJsonRows({ numbers: [{ prefix: '+44207946', bankId: 'examplebank', inboundOnly: false }] }), 'merge', 'GB'));
+    expect(wider).toMatchObject({ added: 0, rejectedCount: 1 });
     await store.close();
   });
 
@@ -137,8 +164,10 @@ describe('imports', () => {
 
   it("a bank key's replace touches only its own bank", async () => {
     const { store } = await open();
-    const result = await store.change((i) => planImport(i, BANK, readCsvRows('number,bankId,inboundOnly\n+442079460000,examplebank,false\n'), 'replace', 'GB'));
-    expect(result).toMatchObject({ applied: true, added: 1, removed: 1 });
+    await store.change((i) => planPutEntry(i, ADMIN, 'prefix', '+44207946', { bankId: 'examplebank', inboundOnly: false }, 'GB'));
+    const mine = readJsonRows({ numbers: [{ prefix: '+44207946', bankId: 'examplebank', inboundOnly: false }, { number: '+442079460000', bankId: 'examplebank', inboundOnly: false }] });
+    const result = await store.change((i) => planImport(i, BANK, mine, 'replace', 'GB'));
+    expect(result).toMatchObject({ applied: true, added: 1, updated: 1, removed: 1 });
     expect(store.index.lookup('+441614960200')?.bankId).toBe('other');
     const refused = await store.change((i) => planImport(i, BANK, readCsvRows('number,bankId,inboundOnly\n+442079460009,other,false\n'), 'merge', 'GB'));
     expect(refused.rejected[0]?.error).toMatch(/may only change bank "examplebank"/);

@@ -37,6 +37,9 @@ const EDITORS = ['bank', 'admin'] as const;
 const errors = {
   400: ErrorResponseSchema,
   ...authErrorResponses,
+  403: ErrorResponseSchema.describe(
+    "`forbidden`: the key's role may not use the route, or a bank key touched another bank's entry or created an entry outside its own bank's prefixes (an administrator adds those)",
+  ),
   404: ErrorResponseSchema,
   409: ErrorResponseSchema.describe('`conflict`: a bank key may not place an entry inside another bank\'s range'),
   413: ErrorResponseSchema,
@@ -240,7 +243,7 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
             '`mode=merge` (default) adds and updates; `mode=replace` makes the registry (a bank key: its own bank) exactly the import, ' +
             'and applies nothing when any line is rejected (then answers 422). CSV: header row, one entry a line, ' +
             '`authorisedSpcs` separated by `;`, a `prefix` column may stand for `number`. Every line is held to the rules of a single edit ' +
-            '(a bank key may not place an entry inside another bank\'s range; no new prefix shorter than REGISTRY_MIN_PREFIX_DIGITS), ' +
+            '(a bank key may not place an entry inside another bank\'s range, nor create one outside its own bank\'s prefixes; no new prefix shorter than REGISTRY_MIN_PREFIX_DIGITS), ' +
             "and the banks' callbackNumbers are judged against the registry as the import would leave it. The body is at most 32 MB (413 past it); " +
             `the answer lists the first ${REJECTED_SHOWN} rejected lines and counts them all (\`rejectedCount\`).`,
           consumes: ['application/json', 'text/csv'],

@@ -160,11 +160,25 @@ describe('POST /v1/callbacks/verify: recent calls', () => {
     expect((await verify('switch', { number: '+447400777666', customer: CUSTOMER })).json().recentCalls).toHaveLength(1);
   });
 
-  it("a bank key sees calls presenting its callback number even when that number has no registry entry", async () => {
+  it('a bank key does not see calls that presented a number in no registry entry, even its callback number', async () => {
     await startWithBanks((banks) => banks.map((b) => (b.id === 'northwind' ? { ...b, callbackNumbers: ['+441134960999'] } : b)));
     await score({ from: '+441134960999', to: CUSTOMER, callId: 'cb1' });
-    expect((await verify('northwind', { number: '+441134960999', customer: CUSTOMER })).json().recentCalls.map((c: { callId: string }) => c.callId)).toEqual(['cb1']);
+    // The call matched no bank when scored: it presented nobody's number.
+    expect((await verify('northwind', { number: '+441134960999', customer: CUSTOMER })).json()).toMatchObject({ genuine: true, bank: { id: 'northwind' }, recentCalls: [] });
     expect((await verify('examplebank', { number: '+441134960999', customer: CUSTOMER })).json().recentCalls).toEqual([]);
+    expect((await verify('admin', { number: '+441134960999', customer: CUSTOMER })).json().recentCalls.map((c: { callId: string }) => c.callId)).toEqual(['cb1']);
+  });
+
+  it("a number given to a bank later: the bank sees the calls made since, not its earlier callers' history", async () => {
+    const mobile = '+447911123456';
+    await score({ from: mobile, to: CUSTOMER, callId: 'before', receivedAt: ago(3600_000) });
+    const put = await app.inject({ method: 'PUT', url: `/v1/registry/numbers/${mobile}`, headers: bearer('admin'), payload: { bankId: 'northwind', inboundOnly: false } });
+    expect(put.statusCode).toBe(201);
+    await score({ from: mobile, to: CUSTOMER, callId: 'after' });
+    const own = (await verify('northwind', { number: mobile, customer: CUSTOMER })).json();
+    expect(own).toMatchObject({ genuine: true, bank: { id: 'northwind' } });
+    expect(own.recentCalls.map((c: { callId: string }) => c.callId)).toEqual(['after']);
+    expect((await verify('admin', { number: mobile, customer: CUSTOMER })).json().recentCalls.map((c: { callId: string }) => c.callId)).toEqual(['after', 'before']);
   });
 });
 

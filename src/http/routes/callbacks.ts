@@ -39,15 +39,18 @@ export const callbackRoutes: FastifyPluginAsyncZod = async (app) => {
 
   /**
    * The recent calls a principal may see. A bank key sees only calls that presented its own
-   * bank's numbers: the history records which bank a call's caller ID matched when it was
-   * scored, and that is what is filtered on. A number that is the bank's own today but was in
-   * no registry entry when called (a callback number only) counts as its own too.
+   * bank's numbers when they were scored: the history records which bank a call's caller ID
+   * matched then, and that alone is filtered on. What the registry says of the number today does
+   * not count: a number given to the bank later (or one it holds only as a callback number, with
+   * no registry entry) was someone else's, or nobody's, when those calls were made, and their
+   * callers' history is not the bank's to read.
    */
-  async function recentCalls(history: HistoryStore, principal: Principal, q: HistoryQuery, ownNumber: boolean): Promise<HistoryEntry[]> {
-    const bankId = principal.role === 'bank' ? principal.bankId : null;
-    if (bankId === null) return history.query(q);
-    if (!ownNumber) return history.query({ ...q, bankId });
-    return (await history.query(q)).filter((e) => e.bankId === bankId || e.bankId === undefined);
+  function recentCalls(history: HistoryStore, principal: Principal, q: HistoryQuery): Promise<HistoryEntry[]> {
+    if (principal.role !== 'bank') return history.query(q);
+    // Fails closed: a bank key is always scoped (the key file requires its bankId), and no
+    // scope must never read as "every call".
+    if (principal.bankId === null) return Promise.resolve([]);
+    return history.query({ ...q, bankId: principal.bankId });
   }
 
   app.post(
@@ -62,8 +65,8 @@ export const callbackRoutes: FastifyPluginAsyncZod = async (app) => {
           '`genuine`, `bank`, `inboundOnly` and `callbackNumbers` are told to every key, a bank key asking about another ' +
           "bank's number included: which bank a published number belongs to is what a customer may be told anyway, and " +
           "\"no, that is not our number, but it is Example Bank's\" is a legitimate answer. `recentCalls` (only with " +
-          '`customer`) is scoped: a bank key sees only calls that presented its own bank\'s numbers, so for another ' +
-          "bank's number it is empty.",
+          '`customer`) is scoped: a bank key sees only calls that presented its own bank\'s numbers as the registry stood ' +
+          "when each call was scored, so for another bank's number it is empty, and so it is for calls made before a number became the bank's.",
         security: [{ bearer: [] }],
         body: CallbackVerifyRequestSchema,
         response: { 200: CallbackVerifyResponseSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses },
@@ -94,8 +97,7 @@ export const callbackRoutes: FastifyPluginAsyncZod = async (app) => {
       if (!customer) return answer;
 
       const { history } = app.services.behaviour;
-      const ownNumber = principal.role === 'bank' && bankId !== null && bankId === principal.bankId;
-      const entries = await recentCalls(history, principal, { caller: number.e164, callee: customer.e164, since: sinceMs, limit: RECENT_CALLS_LIMIT }, ownNumber);
+      const entries = await recentCalls(history, principal, { caller: number.e164, callee: customer.e164, since: sinceMs, limit: RECENT_CALLS_LIMIT });
       return {
         ...answer,
         recentCalls: entries.map((e) => ({

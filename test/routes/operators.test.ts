@@ -67,6 +67,24 @@ describe('POST /v1/reports', () => {
     expect(codes(await score({ from: '+447400123457', to: '+442079460999' }))).not.toContain('REPORTED_FRAUD');
   });
 
+  it("a bank key may not report another bank's number (403), only its own or a number that is no bank's", async () => {
+    // Harbour's authorised outbound number, on a genuine call from its own carrier.
+    const harbour = { from: '+441134960300', to: '+447400123456', origin: { carrier: '9012' } };
+    const before = await score({ ...harbour, callId: 'h1' });
+    for (const number of ['+441134960300', '+441214960250' /* under harbour's prefix */, '+441214960100' /* its callback number */]) {
+      const res = await report('northwind', { number, category: 'scam' });
+      expect([number, res.statusCode]).toEqual([number, 403]);
+      expect(res.json()).toEqual({ error: 'forbidden', message: expect.stringMatching(/is a number of bank "harbour".*may not report another bank's number/) });
+    }
+    const after = await score({ ...harbour, callId: 'h2' });
+    expect(codes(after)).not.toContain('REPORTED_FRAUD');
+    expect([after.verdict, after.score]).toEqual([before.verdict, before.score]);
+    // Its own number, and a number no bank holds, may be reported; an administrator may report any.
+    expect((await report('northwind', { number: '+441614960200', category: 'spoof' })).statusCode).toBe(201);
+    expect((await report('northwind', { number: '+447400123456', category: 'scam' })).statusCode).toBe(201);
+    expect((await report('admin', { number: '+441134960300', category: 'spoof' })).statusCode).toBe(201);
+  });
+
   const cases: [string, unknown, RegExp][] = [
     ['no body fields', {}, /^number/],
     ['number missing', { category: 'scam' }, /^number/],

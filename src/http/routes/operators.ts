@@ -16,6 +16,14 @@ import {
 export const operatorRoutes: FastifyPluginAsyncZod = async (app) => {
   const { config, now } = app.services;
 
+  /** The bank a number is given to: its registry entry or prefix, else the bank listing it as a callback number. */
+  function ownerOf(e164: string): string | null {
+    const registry = app.services.registryStore.index;
+    const match = registry.lookup(e164);
+    if (match) return match.bankId;
+    return registry.allBanks().find((b) => b.callbackNumbers.includes(e164))?.id ?? null;
+  }
+
   app.get(
     '/v1/campaigns',
     {
@@ -47,8 +55,10 @@ export const operatorRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'Report a caller ID for fraud',
         description:
           'The report counts against the number at once: calls presenting it get REPORTED_FRAUD, weighted down as the ' +
-          'report ages and dropped after the policy\'s maximum age. The reporter is the API key\'s name. Any bank key may ' +
-          "report any number: what its customers were called from is rarely the bank's own.",
+          'report ages and dropped after the policy\'s maximum age. The reporter is the API key\'s name. A bank key may ' +
+          "report its own bank's numbers and numbers that are no bank's (what its customers were called from is rarely the bank's " +
+          "own), not a number the registry gives to another bank (403): a report flags that bank's genuine calls, and only it " +
+          'or an administrator may say its number is abused.',
         security: [{ bearer: [] }],
         body: ReportBodySchema,
         response: { 201: ReportSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses, 503: ErrorResponseSchema },
@@ -63,12 +73,23 @@ export const operatorRoutes: FastifyPluginAsyncZod = async (app) => {
         const why = parsed.withheld ? 'is a withheld caller ID marker, not a number' : 'is not a valid, diallable phone number';
         throw new HttpError(400, 'validation_failed', `number: ${JSON.stringify(number.slice(0, 64))} ${why}`, [{ field: 'number', message: why }]);
       }
+      const { principal } = request;
+      if (principal.role === 'bank') {
+        const owner = ownerOf(parsed.e164);
+        if (owner !== null && owner !== principal.bankId) {
+          throw new HttpError(
+            403,
+            'forbidden',
+            `number: ${parsed.e164} is a number of bank "${owner}" in the registry: a bank key may not report another bank's number (its genuine calls would be flagged); that bank or an administrator may`,
+          );
+        }
+      }
       const report = await app.services.behaviour.reports.addReport({
         number: parsed.e164,
         category,
         ...(callId !== undefined ? { callId } : {}),
         ...(note !== undefined ? { note } : {}),
-        reporter: request.principal.name,
+        reporter: principal.name,
         at: now(),
       });
       return reply.status(201).send(report);

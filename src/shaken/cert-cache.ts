@@ -33,8 +33,14 @@ export interface CertCacheOptions {
   defaultTtlMs?: number;
   /** Upper bound on any lifetime, whatever max-age says (default 24 h). */
   maxTtlMs?: number;
-  /** Entries kept in memory (default 10,000). */
+  /** Trusted chains kept in memory (default 10,000). */
   maxEntries?: number;
+  /**
+   * Everything else kept in memory, apart from them: failures, and chains to no trust anchor
+   * (default a fifth of maxEntries). Such entries cost an attacker one cheap call each, so they
+   * live where they can only evict one another.
+   */
+  maxOtherEntries?: number;
   /** Fetches running at once, all hosts together (default 64). */
   maxInflight?: number;
   /** Fetches running at once for one site (a registrable domain, see siteOf; default 4). */
@@ -72,9 +78,15 @@ export function redisKeyFor(url: string): string {
  * Per-URL cache of judged certificate chains: memory LRU first, then Redis (shared between
  * instances), then the fetcher. Concurrent callers of one URL share one fetch; failures are
  * remembered briefly. Every method resolves; nothing here rejects or throws to the verifier.
+ *
+ * Chains to a trust anchor have an LRU of their own (entries), which nothing else can evict:
+ * failures and untrusted chains, which any sender can make by the thousand, go to a smaller
+ * one (others). A URL the policy refuses by its text alone is not stored at all: refusing it
+ * again costs less than a cache entry.
  */
 export class CertCache {
   private readonly entries: LRUCache<string, Entry>;
+  private readonly others: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, { promise: Promise<CertLookup>; abort: AbortController }>();
   private readonly o: Required<Omit<CertCacheOptions, 'redis' | 'logger'>> & Pick<CertCacheOptions, 'redis' | 'logger'>;
   private readonly judgeChain: ChainJudge;
@@ -91,6 +103,7 @@ export class CertCache {
       defaultTtlMs: opts.defaultTtlMs ?? 3_600_000,
       maxTtlMs: opts.maxTtlMs ?? 86_400_000,
       maxEntries: opts.maxEntries ?? 10_000,
+      maxOtherEntries: opts.maxOtherEntries ?? Math.max(1, Math.floor((opts.maxEntries ?? 10_000) / 5)),
       maxInflight: opts.maxInflight ?? 64,
       maxInflightPerSite: opts.maxInflightPerSite ?? 4,
       maxQueuedPerSite: opts.maxQueuedPerSite ?? 8,
@@ -99,6 +112,7 @@ export class CertCache {
       now: opts.now ?? Date.now,
     };
     this.entries = new LRUCache<string, Entry>({ max: this.o.maxEntries });
+    this.others = new LRUCache<string, Entry>({ max: this.o.maxOtherEntries });
     this.judgeChain = new ChainJudge(this.o.trustAnchors);
     this.slots = new FetchSlots({
       total: this.o.maxInflight,
@@ -111,13 +125,14 @@ export class CertCache {
     });
   }
 
-  /** The cached answer for a URL when it is still fresh: the hot path, synchronous. */
+  /**
+   * The cached answer for a URL when it is still fresh, or X5U_POLICY when the URL's text
+   * breaks the policy: the hot path, synchronous.
+   */
   peek(url: string): CertLookup | undefined {
-    const entry = this.entries.get(url);
-    if (!entry) return undefined;
-    if (entry.expiresAt > this.o.now()) return entry.result;
-    this.entries.delete(url);
-    return undefined;
+    const hit = fresh(this.entries, url, this.o.now) ?? fresh(this.others, url, this.o.now);
+    if (hit) return hit;
+    return this.refusedByText(url) ? POLICY : undefined;
   }
 
   /** The answer for a URL within the call's budget; a cold fetch past it is X5U_FETCH_FAILED but keeps running and fills the cache. */
@@ -150,7 +165,11 @@ export class CertCache {
         return { result: FETCH_FAILED, expiresAt: this.o.now() + this.o.negativeTtlMs };
       })
       .then((entry) => {
-        if (entry.expiresAt > this.o.now()) this.entries.set(url, entry);
+        if (entry.expiresAt > this.o.now()) {
+          const trusted = isTrusted(entry.result);
+          (trusted ? this.entries : this.others).set(url, entry);
+          (trusted ? this.others : this.entries).delete(url);
+        }
         return entry.result;
       })
       .finally(() => this.inflight.delete(url));
@@ -161,17 +180,28 @@ export class CertCache {
   /** Forgets every entry (in-flight fetches still complete). */
   clear(): void {
     this.entries.clear();
+    this.others.clear();
   }
 
   /** Aborts in-flight fetches, for shutdown and tests. */
   close(): void {
     this.slots.clear();
     for (const { abort } of this.inflight.values()) abort.abort();
-    this.entries.clear();
+    this.clear();
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.entries.size + this.others.size;
+  }
+
+  private refusedByText(url: string): boolean {
+    try {
+      checkX5uUrl(url, this.o.allowInsecure);
+      return false;
+    } catch (err) {
+      if (err instanceof X5uPolicyError) return true;
+      throw err;
+    }
   }
 
   private negative(result: CertLookup): Entry {
@@ -183,14 +213,18 @@ export class CertCache {
     try {
       site = siteOf(checkX5uUrl(url, this.o.allowInsecure).hostname);
     } catch (err) {
-      if (err instanceof X5uPolicyError) return this.negative(POLICY);
+      // Not remembered (expiresAt 0): peek refuses it again for the price of parsing the URL.
+      if (err instanceof X5uPolicyError) return { result: POLICY, expiresAt: 0 };
       throw err;
     }
 
     const shared = await this.readRedis(url);
     if (shared) {
       const entry = this.judge(shared.text, shared.expiresAt - this.o.now());
-      if (entry) return entry;
+      if (entry) {
+        if (isTrusted(entry.result)) this.slots.trust(site);
+        return entry;
+      }
     }
 
     // close() may have run while the Redis read was awaited.
@@ -230,6 +264,7 @@ export class CertCache {
       this.o.logger?.warn({ url }, 'x5u answer holds no readable certificate');
       return this.negative(FETCH_FAILED);
     }
+    if (isTrusted(entry.result)) this.slots.trust(site);
     const remaining = entry.expiresAt - this.o.now();
     if (this.o.redis && entry.result.ok && remaining > 0) this.writeRedis(url, text, entry.expiresAt, remaining);
     return entry;
@@ -288,6 +323,19 @@ export class CertCache {
       this.o.logger?.warn({ err: errorMessage(err) }, 'redis write of x5u cache failed');
     }
   }
+}
+
+/** A chain to a trust anchor: what the cache is for, and what a site earns its reserved fetch slots with. */
+function isTrusted(result: CertLookup): boolean {
+  return result.ok && !result.info.errors.includes('CERT_UNTRUSTED');
+}
+
+function fresh(lru: LRUCache<string, Entry>, url: string, now: () => number): CertLookup | undefined {
+  const entry = lru.get(url);
+  if (!entry) return undefined;
+  if (entry.expiresAt > now()) return entry.result;
+  lru.delete(url);
+  return undefined;
 }
 
 function errorMessage(err: unknown): string {

@@ -93,6 +93,22 @@ function digest(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('base64url');
 }
 
+// Every answer key starts with this, so that it can equal no certificate's own digest.
+const ANSWER_KEY_DOMAIN = Buffer.from('callguard x5u answer\0');
+
+/**
+ * The memo key of an answer: SHA-256 over a domain label, the number of certificates and
+ * each certificate's 32-byte SHA-256, the same encoding whatever the count. Every part has a
+ * fixed length once the count is read, so two different lists of certificates can share a
+ * key only through a SHA-256 collision; in particular one certificate whose bytes spell out
+ * another answer's digests gets a key of its own.
+ */
+function answerKey(ders: readonly Buffer[]): string {
+  const h = createHash('sha256').update(ANSWER_KEY_DOMAIN).update(Uint8Array.of(ders.length));
+  for (const der of ders) h.update(createHash('sha256').update(der).digest());
+  return h.digest('base64url');
+}
+
 export interface ChainJudgeOptions {
   /** Answers, certificates and signature checks remembered (each; default 2,000). */
   memoSize?: number;
@@ -106,14 +122,16 @@ export interface ChainJudgeOptions {
  * most MAX_SIGNATURE_CHECKS signature checks, each (certificate, issuer) pair checked once and
  * remembered. Trust anchors are the operator's choice and may have any key type.
  *
- * Answers are remembered by the SHA-256 of their certificates' DER, not by URL or body, so one
- * hostile answer served under many URLs, or padded with different explanatory text, is judged
- * once; certificates by their DER too, so the intermediate that thousands of leaves share is
- * parsed and checked against its root once.
+ * Answers are remembered by the SHA-256 of their certificates' DER (answerKey), not by URL or
+ * body, so one hostile answer served under many URLs, or padded with different explanatory
+ * text, is judged once; certificates by their DER too, so the intermediate that thousands of
+ * leaves share is parsed and checked against its root once, and a certificate that does not
+ * parse is parsed once.
  */
 export class ChainJudge {
   private readonly anchorsBySubject = new Map<string, Cert[]>();
-  private readonly answers: LRUCache<string, CertChainInfo | Error>;
+  /** Judged answers only: a failure is remembered per certificate (certs), never per answer. */
+  private readonly answers: LRUCache<string, CertChainInfo>;
   private readonly certs: LRUCache<string, Cert | Error>;
   private readonly links: LRUCache<string, boolean>;
 
@@ -133,23 +151,20 @@ export class ChainJudge {
   /** Judges an x5u answer (leaf first). Throws when it holds no certificate, too many, or one that does not parse. */
   judge(pemText: string): CertChainInfo {
     const ders = pemBlocks(pemText, MAX_CERTS_PER_ANSWER);
-    const key = ders.length === 1 ? digest(ders[0]!) : digest(Buffer.concat(ders.map((d) => Buffer.from(digest(d)))));
+    const key = answerKey(ders);
     let result = this.answers.get(key);
     if (!result) {
-      try {
-        // Only the leaf is parsed whatever its key: a served certificate without SHAKEN's key
-        // could never be an issuer on the path, so it is set aside unread (an RSA key with a
-        // 3072-bit exponent costs OpenSSL about 0.4 ms just to load).
-        const [leaf, ...rest] = ders as [Buffer, ...Buffer[]];
-        const served: Cert[] = [];
-        for (const der of rest) if (subjectKeyIsP256(der)) served.push(this.cert(der));
-        result = this.evaluate(this.cert(leaf), served);
-      } catch (err) {
-        result = err instanceof Error ? err : new Error(String(err));
-      }
+      // Only the leaf is parsed whatever its key: a served certificate without SHAKEN's key
+      // could never be an issuer on the path, so it is set aside unread (an RSA key with a
+      // 3072-bit exponent costs OpenSSL about 0.4 ms just to load). A certificate that does
+      // not parse throws here and is remembered under its own DER (cert), so an answer that
+      // holds it is turned away again for the price of its digests, and no other answer is.
+      const [leaf, ...rest] = ders as [Buffer, ...Buffer[]];
+      const served: Cert[] = [];
+      for (const der of rest) if (subjectKeyIsP256(der)) served.push(this.cert(der));
+      result = this.evaluate(this.cert(leaf), served);
       this.answers.set(key, result);
     }
-    if (result instanceof Error) throw result;
     return result;
   }
 

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { LRUCache } from 'lru-cache';
 
 /**
  * Who may fetch now. x5u URLs are chosen by whoever sends the call, so one sender can point
@@ -6,6 +7,10 @@ import { isIP } from 'node:net';
  * registrable domain, roughly: see siteOf) and in total, waiting fetches queue per site, and a
  * freed slot goes to the sites in turn, so a flood aimed at one site queues behind itself and
  * an honest certificate repository elsewhere still gets its fetch at once.
+ *
+ * A share of the slots is kept for sites that have served a chain to a trust anchor before
+ * (trust): a sender who spreads a flood over many sites of its own can hold all the other
+ * slots, but not keep a known carrier's repository from being fetched.
  *
  * Two levels of limits: the verifier also caps the certificates one call may load (verifier.ts),
  * so that no single call costs more than a few fetches and chain judgements of CPU.
@@ -20,6 +25,10 @@ export interface FetchSlotsOptions {
   queuePerSite?: number;
   /** Fetches waiting in all (default 256). */
   queueTotal?: number;
+  /** Slots only trusted sites (see trust) may use (default a quarter of total, rounded down). */
+  reservedForTrusted?: number;
+  /** Trusted sites remembered, least recently trusted forgotten first (default 1,000). */
+  maxTrustedSites?: number;
   /** How long a fetch may wait for a slot before it is refused (ms). */
   maxWaitMs: number;
 }
@@ -34,15 +43,28 @@ interface Waiter {
 const SECOND_LEVEL = new Set(['ac', 'co', 'com', 'edu', 'gov', 'ltd', 'me', 'net', 'ne', 'or', 'org', 'plc', 'sch']);
 
 /**
+ * The one site of every IP-literal host. Brackets cannot occur in a host name, so no name's
+ * site can be this.
+ */
+export const IP_LITERAL_SITE = '[ip-literal]';
+
+/**
  * The site a host belongs to, for fairness: the last two labels of a name (three under a
  * country code's usual second level, e.g. example.co.uk), so that cr1.evil.example and
- * cr2.evil.example (a wildcard DNS record makes any number of them) share one allowance. An IP
- * address is its own site. A heuristic, not the Public Suffix List: it only needs to keep one
- * sender from spreading over many names cheaply.
+ * cr2.evil.example (a wildcard DNS record makes any number of them) share one allowance. A
+ * heuristic, not the Public Suffix List: it only needs to keep one sender from spreading over
+ * many names cheaply.
+ *
+ * Every IP address, v4 or v6, is one and the same site (IP_LITERAL_SITE). Addresses cost an
+ * attacker nothing (one IPv6 /64 holds 2^64 of them, and one host can answer, or black-hole,
+ * all of them), and grouping them by network would still hand out a site per /48 or /24, of
+ * which anyone with a /32 or a cloud account has thousands. Certificate repositories are named
+ * (an STI-CR is reached by an https URL with a name its TLS certificate vouches for), so a
+ * literal is at best a lab, and sharing one allowance costs honest traffic nothing.
  */
 export function siteOf(hostname: string): string {
   const host = hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
-  if (isIP(host) !== 0) return host;
+  if (isIP(host) !== 0) return IP_LITERAL_SITE;
   const labels = host.split('.');
   if (labels.length <= 2) return host;
   const tld = labels[labels.length - 1]!;
@@ -55,12 +77,30 @@ export class FetchSlots {
   private readonly o: Required<FetchSlotsOptions>;
   private readonly running = new Map<string, number>();
   private runningTotal = 0;
+  /** Slots held by fetches that started for sites not trusted at the time. */
+  private runningUntrusted = 0;
+  private readonly trusted: LRUCache<string, true>;
   /** Waiting fetches by site; the Map's order is the round-robin order. */
   private readonly queues = new Map<string, Waiter[]>();
   private queuedTotal = 0;
 
   constructor(opts: FetchSlotsOptions) {
-    this.o = { perSite: 4, total: 64, queuePerSite: 8, queueTotal: 256, ...opts };
+    const total = opts.total ?? 64;
+    this.o = { perSite: 4, total, queuePerSite: 8, queueTotal: 256, reservedForTrusted: Math.floor(total / 4), maxTrustedSites: 1000, ...opts };
+    this.trusted = new LRUCache({ max: this.o.maxTrustedSites });
+  }
+
+  /**
+   * Marks a site as having served a chain to a trust anchor: from now on it may use the slots
+   * kept for trusted sites. IP literals are never trusted: every one shares one site, and one
+   * trusted lab address must not open the reserve to all the others.
+   */
+  trust(site: string): void {
+    if (site !== IP_LITERAL_SITE) this.trusted.set(site, true);
+  }
+
+  isTrusted(site: string): boolean {
+    return this.trusted.has(site);
   }
 
   /**
@@ -99,22 +139,27 @@ export class FetchSlots {
     this.queuedTotal = 0;
   }
 
-  get inUse(): { running: number; queued: number } {
-    return { running: this.runningTotal, queued: this.queuedTotal };
+  get inUse(): { running: number; queued: number; untrusted: number } {
+    return { running: this.runningTotal, queued: this.queuedTotal, untrusted: this.runningUntrusted };
   }
 
   private canRun(site: string): boolean {
-    return this.runningTotal < this.o.total && (this.running.get(site) ?? 0) < this.o.perSite;
+    if (this.runningTotal >= this.o.total || (this.running.get(site) ?? 0) >= this.o.perSite) return false;
+    return this.runningUntrusted < this.o.total - this.o.reservedForTrusted || this.trusted.has(site);
   }
 
   private start(site: string): () => void {
+    // Counted as it started: a site trusted while its fetch runs must not free a slot it never took from the reserve.
+    const untrusted = !this.trusted.has(site);
     this.runningTotal++;
+    if (untrusted) this.runningUntrusted++;
     this.running.set(site, (this.running.get(site) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.runningTotal--;
+      if (untrusted) this.runningUntrusted--;
       const n = this.running.get(site)! - 1;
       if (n === 0) this.running.delete(site);
       else this.running.set(site, n);
@@ -133,7 +178,7 @@ export class FetchSlots {
       let fewest = Infinity;
       for (const site of this.queues.keys()) {
         const n = this.running.get(site) ?? 0;
-        if (n < this.o.perSite && n < fewest) {
+        if (n < fewest && this.canRun(site)) {
           best = site;
           fewest = n;
         }

@@ -34,7 +34,7 @@ export interface ShakenVerifierOptions {
   now?: () => number;
   /** How long a failing x5u is remembered, ms (default 30 s). */
   negativeTtlMs?: number;
-  /** Certificate cache entries (default 10,000). */
+  /** Trusted chains the certificate cache keeps (default 10,000); failures and untrusted chains get a fifth of that, apart. */
   certCacheSize?: number;
   /** Identities verified per call (default 5; beyond it they are dropped and the call carries MALFORMED). */
   maxIdentities?: number;

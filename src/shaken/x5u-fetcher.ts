@@ -21,7 +21,19 @@ export interface X5uFetcherOptions {
   ca?: string | Buffer | Array<string | Buffer>;
   /** Resolves a host to all its addresses; dns.lookup by default. Injected by tests. */
   resolve?: (hostname: string) => Promise<ResolvedAddress[]>;
+  /** How long the TCP connection may take to open (default DEFAULT_X5U_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs?: number;
 }
+
+/**
+ * A fetch holds one of a few fetch slots (fetch-slots.ts) for as long as it runs, and an
+ * address that drops SYNs would hold it until the background limit (10 s): a connection
+ * that has not opened within a second is given up. A certificate repository opens one in a
+ * round trip, well under that; only a connection whose first SYN was lost (resent after the
+ * initial one-second RTO of RFC 6298) is given up with it, and its URL is tried again after
+ * the negative lifetime.
+ */
+export const DEFAULT_X5U_CONNECT_TIMEOUT_MS = 1000;
 
 // Four certificates at most are read from an answer (chain.ts); 16 KiB holds four ordinary ones
 // several times over, and nothing bigger has to be downloaded, decoded and scanned.
@@ -76,6 +88,7 @@ export function createX5uFetcher(opts: X5uFetcherOptions = {}): CertificateFetch
   const allowInsecure = opts.allowInsecure ?? false;
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_X5U_BYTES;
   const resolve = opts.resolve ?? defaultResolve;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_X5U_CONNECT_TIMEOUT_MS;
 
   return {
     async fetch(rawUrl: string, signal: AbortSignal) {
@@ -101,7 +114,9 @@ export function createX5uFetcher(opts: X5uFetcherOptions = {}): CertificateFetch
 
       return new Promise<{ body: Buffer; maxAgeS?: number }>((resolveFetch, rejectFetch) => {
         let settled = false;
+        let connectTimer: NodeJS.Timeout | undefined;
         const fail = (err: Error) => {
+          clearTimeout(connectTimer);
           if (settled) return;
           settled = true;
           req.destroy();
@@ -141,6 +156,7 @@ export function createX5uFetcher(opts: X5uFetcherOptions = {}): CertificateFetch
             res.on('error', fail);
             res.on('close', () => fail(new X5uFetchError('connection closed before the answer ended')));
             res.on('end', () => {
+              clearTimeout(connectTimer);
               if (settled) return;
               settled = true;
               const maxAgeS = parseMaxAge(res.headers['cache-control']);
@@ -149,6 +165,12 @@ export function createX5uFetcher(opts: X5uFetcherOptions = {}): CertificateFetch
           },
         );
         req.on('error', fail);
+        req.on('socket', (socket) => {
+          if (!socket.connecting) return;
+          connectTimer = setTimeout(() => fail(new X5uFetchError(`no connection to ${hostname} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+          connectTimer.unref();
+          socket.once('connect', () => clearTimeout(connectTimer));
+        });
         req.end();
       });
     },

@@ -17,6 +17,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import { parseNumber } from '../src/numbers';
+import { sleep } from '../scripts/lib/process';
 
 const IMPORT_MB = Number(process.env.IMPORT_MB ?? 20);
 const FORMAT = process.env.IMPORT_FORMAT === 'csv' ? 'csv' : 'json';
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
     for (let n = 0; importing; n++) {
       const due = start + n * interval;
       const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (wait > 0) await sleep(wait);
       pending.push(
         score().then(
           (res) => {
@@ -142,11 +143,11 @@ async function main(): Promise<void> {
   })();
 
   await ask(child, 'reset');
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   const started = performance.now();
   const res = await post(port, '/v1/registry/import?mode=merge', body, FORMAT === 'json' ? 'application/json' : 'text/csv');
   const importMs = performance.now() - started;
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   importing = false;
   await firing;
   const loop = (await ask(child, 'stats')) as { loopMaxMs: number; loopP99Ms: number };

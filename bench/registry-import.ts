@@ -3,13 +3,12 @@
  * `POST /v1/registry/import`, on the embedded default (journal on disk) and on Redis (a
  * redis-server of its own on a free port). Issue goal: under 5 s.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
+import { freePort, sleep, startRedisServer } from '../scripts/lib/process';
 
 const ENTRIES = Number(process.env.IMPORT_ENTRIES ?? 100_000);
 
@@ -25,20 +24,11 @@ function csv(): string {
   return lines.join('\n');
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function measure(label: string, env: Record<string, string>, body: string): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'callguard-import-'));
   const app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'silent', REGISTRY_DATA_DIR: dataDir, ...env }), logger: false });
   await app.ready();
-  if (app.services.redisGuard) while (app.services.redisGuard.client.status !== 'ready') await new Promise((r) => setTimeout(r, 20));
+  if (app.services.redisGuard) while (app.services.redisGuard.client.status !== 'ready') await sleep(20);
   const started = performance.now();
   const res = await app.inject({ method: 'POST', url: '/v1/registry/import?mode=merge', payload: body, headers: { 'content-type': 'text/csv' } });
   const ms = performance.now() - started;
@@ -53,12 +43,11 @@ async function main(): Promise<void> {
   console.log(`importing ${ENTRIES} entries as CSV (${(body.length / 1e6).toFixed(1)} MB)`);
   await measure('embedded default (journal + audit fsynced)', {}, body);
   const port = await freePort();
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 300));
+  const redis = await startRedisServer(port);
   try {
     await measure('Redis (one Lua script: entries, change log, audit stream)', { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_COMMAND_TIMEOUT_MS: '5000' }, body);
   } finally {
-    redis.kill('SIGKILL');
+    await redis.kill();
   }
 }
 

@@ -19,10 +19,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import http from 'node:http';
-import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KEYS, KEYS_FILE } from '../test/helpers/keys';
+import { freePort, killChildren, redisAnswers, sleep, startChild, until, type Child } from './lib/process';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -269,51 +269,9 @@ function classify(r: HttpResult, isOk: (status: number, json: Record<string, unk
 // ---------------------------------------------------------------------------------------------
 // Processes (self-contained mode)
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-function pingRedis(port: number): Promise<boolean> {
-  return new Promise((resolvePing) => {
-    const s = new Socket();
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolvePing(ok);
-    };
-    s.setTimeout(300, () => done(false));
-    s.once('error', () => done(false));
-    s.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
-    // Answers -LOADING while it replays its AOF: not up yet.
-    s.once('data', (d) => done(d.toString().startsWith('+PONG')));
-  });
-}
-
-/** Every child process the drill started and has not seen exit: killed if the drill is interrupted. */
-const children = new Set<ChildProcess>();
-
+/** A process the drill starts, and may start again, with its output appended to a log file. */
 export class Proc {
-  proc: ChildProcess | null = null;
-  exitCode: number | null = null;
-  exited: Promise<number | null> = Promise.resolve(null);
-  private tail = '';
+  child: Child | null = null;
 
   constructor(
     readonly name: string,
@@ -322,40 +280,30 @@ export class Proc {
 
   start(cmd: string, args: string[], env: NodeJS.ProcessEnv): void {
     const fd = openSync(this.logFile, 'a');
-    const proc = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out = (d: Buffer) => {
-      writeSync(fd, d);
-      this.tail = (this.tail + d.toString()).slice(-4000);
-    };
-    proc.stdout?.on('data', out);
-    proc.stderr?.on('data', out);
-    this.proc = proc;
-    this.exitCode = null;
-    children.add(proc);
-    this.exited = new Promise((r) =>
-      proc.on('exit', (code, signal) => {
-        children.delete(proc);
-        this.exitCode = code ?? (signal ? 128 : null);
-        closeSync(fd);
-        r(code);
-      }),
-    );
+    this.child = startChild(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], keepOutput: 4000, onOutput: (d) => writeSync(fd, d) });
+    // 'close' comes after the last output, where 'exit' may come before it.
+    this.child.proc.once('close', () => closeSync(fd));
+  }
+
+  get proc(): ChildProcess | null {
+    return this.child?.proc ?? null;
+  }
+
+  /** Resolves once the current run has exited: its exit code, null when a signal ended it. */
+  get exited(): Promise<number | null> {
+    return this.child?.exited ?? Promise.resolve(null);
   }
 
   get running(): boolean {
-    return this.proc !== null && this.proc.exitCode === null && this.proc.signalCode === null;
+    return this.child?.running ?? false;
   }
 
   output(): string {
-    return this.tail;
+    return this.child?.output() ?? '';
   }
 
   async stop(signal: NodeJS.Signals, graceMs = 12_000): Promise<void> {
-    if (!this.running) return;
-    this.proc!.kill(signal);
-    const timer = setTimeout(() => this.proc?.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
+    await this.child?.stop(signal, graceMs);
   }
 }
 
@@ -375,10 +323,7 @@ export class RedisProcess extends Proc {
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir, '--logfile', join(this.dir, 'redis.log')],
       process.env,
     );
-    await until(async () => {
-      if (!this.running) throw new Error(`redis-server exited at start (is it installed?): ${this.output()}`);
-      return pingRedis(this.port);
-    }, 20_000, `redis-server on port ${this.port}`, 25);
+    await this.child!.whenReady(`redis-server on port ${this.port}`, () => redisAnswers(this.port), 20_000, 25);
   }
 }
 
@@ -403,10 +348,7 @@ export class Instance extends Proc {
   }
 
   async ready(timeoutMs = 45_000): Promise<void> {
-    await until(async () => {
-      if (!this.running) throw new Error(`${this.name} exited with ${this.exitCode} at start: ${this.output()}`);
-      return (await readiness(this.url)) !== null;
-    }, timeoutMs, `${this.name} to answer /readyz`, 100);
+    await this.child!.whenReady(this.name, async () => (await readiness(this.url)) !== null, timeoutMs, 100);
   }
 }
 
@@ -1308,7 +1250,7 @@ if (require.main === module) {
     process.exit(2);
   }
   const interrupt = () => {
-    for (const child of children) child.kill('SIGKILL');
+    killChildren();
     process.exit(130);
   };
   process.on('SIGINT', interrupt);

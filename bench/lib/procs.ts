@@ -3,72 +3,18 @@
  * what it reads about them from /proc. Every child is tracked, so that an error or Ctrl-C
  * never leaves one behind, and stopped by its own pid only.
  */
-import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
+import { freePort, httpStatus, portOpen, startChild, startRedisServer, type Child } from '../../scripts/lib/process';
+
+export { killChildren } from '../../scripts/lib/process';
 
 export const ROOT = resolve(__dirname, '../..');
 const SERVER_JS = resolve(ROOT, 'dist/server.js');
 
-const children = new Set<ChildProcess>();
-
-export function spawnTracked(command: string, args: string[], opts: SpawnOptions): ChildProcess {
-  const proc = spawn(command, args, opts);
-  children.add(proc);
-  proc.once('exit', () => children.delete(proc));
-  return proc;
-}
-
-/** Last resort on a failed run: every child still alive, by its pid. */
-export function killChildren(): void {
-  for (const proc of children) proc.kill('SIGKILL');
-}
-
-function alive(proc: ChildProcess): boolean {
-  return proc.exitCode === null && proc.signalCode === null;
-}
-
-/** SIGTERM, then SIGKILL if it lingers. A callguard server writes its --cpu-prof file on this exit. */
-export async function stop(proc: ChildProcess, graceMs = 15_000): Promise<void> {
-  if (!alive(proc)) return;
-  const exited = once(proc, 'exit');
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as AddressInfo;
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` every `everyMs` until it holds; fails when the process dies or the deadline passes. */
-async function until(what: string, proc: ChildProcess, check: () => Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<number> {
-  const t0 = performance.now();
-  for (;;) {
-    if (!alive(proc)) throw new Error(`${what} exited (code ${proc.exitCode}, signal ${proc.signalCode}) before it was ready`);
-    if (await check().catch(() => false)) return performance.now() - t0;
-    if (performance.now() - t0 > timeoutMs) throw new Error(`${what} not ready after ${Math.round(timeoutMs / 1000)} s`);
-    await sleep(everyMs);
-  }
-}
-
-const tcpOpen = (port: number) =>
-  new Promise<boolean>((res) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), res(true)));
-    s.once('error', () => res(false));
-  });
+/** A callguard server writes its --cpu-prof file on a SIGTERM exit: given 15 s before SIGKILL. */
+const STOP_GRACE_MS = 15_000;
 
 export interface ProcMemory {
   /** VmRSS now, MB. */
@@ -93,7 +39,7 @@ export function cpuMs(pid: number): number {
 
 export interface Service {
   name: string;
-  proc: ChildProcess;
+  child: Child;
   pid: number;
   url: string;
   /** Spawn to ready, ms. */
@@ -125,13 +71,13 @@ export async function startCallguard(name: string, opts: CallguardOptions): Prom
     BENCH_BASELINE_ROUTE: 'true',
     ...opts.env,
   };
-  const proc = spawnTracked(process.execPath, [...(opts.nodeArgs ?? []), SERVER_JS], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = startChild(process.execPath, [...(opts.nodeArgs ?? []), SERVER_JS], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   try {
-    const readyMs = await until(name, proc, async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200, opts.readyTimeoutMs ?? 30_000);
-    return { name, proc, pid: proc.pid!, url, readyMs, stop: () => stop(proc) };
+    const readyMs = await child.whenReady(name, async () => (await httpStatus(`${url}/readyz`)) === 200, opts.readyTimeoutMs ?? 30_000, 20);
+    return { name, child, pid: child.pid!, url, readyMs, stop: () => child.stop('SIGTERM', STOP_GRACE_MS) };
   } catch (err) {
-    await stop(proc);
+    await child.stop('SIGTERM', STOP_GRACE_MS);
     throw err;
   }
 }
@@ -139,18 +85,10 @@ export async function startCallguard(name: string, opts: CallguardOptions): Prom
 /** A redis-server of the bench's own on a free port, nothing persisted: the shared one on 6379 is never touched. */
 export async function startRedis(): Promise<Service> {
   const port = await freePort();
-  const proc = spawnTracked('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const ping = () =>
-    new Promise<boolean>((res) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => s.write('PING\r\n'));
-      s.once('data', (d) => (s.destroy(), res(d.toString().startsWith('+PONG'))));
-      s.once('error', () => res(false));
-    });
-  const readyMs = await until('redis-server', proc, ping, 10_000);
-  return { name: 'redis-server', proc, pid: proc.pid!, url: `redis://127.0.0.1:${port}`, readyMs, stop: () => stop(proc) };
+  const started = performance.now();
+  const child = await startRedisServer(port, { stdio: ['ignore', 'ignore', 'inherit'], timeoutMs: 10_000 });
+  const readyMs = performance.now() - started;
+  return { name: 'redis-server', child, pid: child.pid!, url: `redis://127.0.0.1:${port}`, readyMs, stop: () => child.stop('SIGTERM', STOP_GRACE_MS) };
 }
 
 export function secsipidxVersion(): string | null {
@@ -175,7 +113,7 @@ export async function startSecsipidx(opts: SecsipidxOptions): Promise<Service> {
   const port = await freePort();
   const args = ['-http-srv', `127.0.0.1:${port}`, '-ca-file', opts.caFile, '-cert-verify', '5', '-expire', String(opts.expireS), '-cache-dir', opts.cacheDir, '-cache-expire', '3600', '-timeout', '3'];
   // Quiet: it logs a line per request on stdout and its start on stderr. A failed start shows as an early exit.
-  const proc = spawnTracked('secsipidx', args, { stdio: 'ignore' });
-  const readyMs = await until('secsipidx', proc, () => tcpOpen(port), 10_000);
-  return { name: 'secsipidx', proc, pid: proc.pid!, url: `http://127.0.0.1:${port}`, readyMs, stop: () => stop(proc) };
+  const child = startChild('secsipidx', args, { stdio: 'ignore' });
+  const readyMs = await child.whenReady('secsipidx', () => portOpen(port), 10_000, 20);
+  return { name: 'secsipidx', child, pid: child.pid!, url: `http://127.0.0.1:${port}`, readyMs, stop: () => child.stop('SIGTERM', STOP_GRACE_MS) };
 }

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
-import { formatReport, freePort, Instance, instanceEnv, RedisProcess, runDrill } from '../../scripts/fault-drill';
+import { formatReport, Instance, instanceEnv, RedisProcess, runDrill } from '../../scripts/fault-drill';
+import { freePort, sleep } from '../../scripts/lib/process';
 import { bearer } from '../helpers/keys';
 
 /**
@@ -64,7 +65,6 @@ describe('registry bugs found by the fault drill', () => {
     await inst.ready();
     return inst;
   }
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   /** A write, repeated while Redis is too slow for it (503), so that a test fails for its bug and no other. */
   const put = async (inst: Instance, number: string) => {
     for (let i = 0; ; i++) {

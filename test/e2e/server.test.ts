@@ -1,47 +1,31 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort, httpStatus, startChild, startRedisServer, until, type Child } from '../../scripts/lib/process';
 import { KEYS_FILE, bearer } from '../helpers/keys';
 
 /** The real process, as `npm start` runs it (from source through tsx, to skip the build). */
 const ROOT = resolve(__dirname, '../..');
 const TSX = resolve(ROOT, 'node_modules/.bin/tsx');
 
-function start(env: Record<string, string>): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  let output = '';
-  const proc = spawn(TSX, ['src/server.ts'], {
+function start(env: Record<string, string>): Child {
+  return startChild(TSX, ['src/server.ts'], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', REGISTRY_DATA_DIR: mkdtempSync(join(tmpdir(), 'callguard-e2e-')), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
-  return { proc, output: () => output, exited };
 }
 
-async function waitReady(url: string, ms = 15000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('server did not become ready');
-}
+const waitReady = (url: string) => until(async () => (await httpStatus(`${url}/readyz`)) === 200, 15_000, `${url}/readyz`, 100);
 
 /** What a production start must say explicitly (see productionSafetyProblems). */
 const PRODUCTION = { REGISTRY_FILE: resolve(ROOT, 'src/registry/sample-registry.json'), SHAKEN_VERIFY: 'false' };
 
-const port = () => String(30000 + Math.floor(Math.random() * 20000));
+const port = async () => String(await freePort());
 
 describe('the real server process', () => {
   it('starts open on loopback, says so, scores over HTTP and stops cleanly on SIGTERM', async () => {
-    const p = port();
+    const p = await port();
     const server = start({ PORT: p });
     try {
       await waitReady(`http://127.0.0.1:${p}`);
@@ -62,7 +46,7 @@ describe('the real server process', () => {
   });
 
   it('refuses to start open on a non-loopback address', async () => {
-    const server = start({ PORT: port(), HOST: '0.0.0.0' });
+    const server = start({ PORT: await port(), HOST: '0.0.0.0' });
     expect(await server.exited).toBe(2);
     expect(server.output()).toMatch(/refusing to start open/);
   });
@@ -70,13 +54,13 @@ describe('the real server process', () => {
   it('refuses it too when the key file lists no keys', async () => {
     const empty = join(mkdtempSync(join(tmpdir(), 'callguard-keys-')), 'keys.json');
     writeFileSync(empty, '[]');
-    const server = start({ PORT: port(), HOST: '0.0.0.0', API_KEYS_FILE: empty, ...PRODUCTION });
+    const server = start({ PORT: await port(), HOST: '0.0.0.0', API_KEYS_FILE: empty, ...PRODUCTION });
     expect(await server.exited).toBe(2);
     expect(server.output()).toMatch(/refusing to start open/);
   });
 
   it('starts on any address with API keys, and enforces them', async () => {
-    const p = port();
+    const p = await port();
     const server = start({ PORT: p, HOST: '0.0.0.0', API_KEYS_FILE: KEYS_FILE, ...PRODUCTION });
     try {
       await waitReady(`http://127.0.0.1:${p}`);
@@ -99,7 +83,7 @@ describe('the real server process', () => {
     [{ API_KEYS_FILE: KEYS_FILE, REGISTRY_FILE: resolve(ROOT, 'src/registry/sample-registry.json') }, /SHAKEN_TRUST_ANCHORS is unset.*SHAKEN_VERIFY=false/],
     [{ API_KEYS_FILE: KEYS_FILE, SHAKEN_VERIFY: 'false' }, /REGISTRY_FILE is unset, so the fictional sample registry/],
   ])('stops with exit code 2 and a clear message on bad configuration %j', async (env, message) => {
-    const server = start({ PORT: port(), ...env });
+    const server = start({ PORT: await port(), ...env });
     expect(await server.exited).toBe(2);
     expect(server.output()).toMatch(message);
   });
@@ -107,10 +91,9 @@ describe('the real server process', () => {
 
 describe('two server processes sharing one Redis', () => {
   it('see one registry and count velocity across both', async () => {
-    const { freePort, startRedis, stopRedis, until } = await import('../state/support');
     const redisPort = await freePort();
-    const redis = await startRedis(redisPort);
-    const [pa, pb] = [port(), port()];
+    const redis = await startRedisServer(redisPort);
+    const [pa, pb] = [await port(), await port()];
     const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}` };
     const a = start({ ...env, PORT: pa });
     const b = start({ ...env, PORT: pb });
@@ -134,7 +117,7 @@ describe('two server processes sharing one Redis', () => {
       a.proc.kill('SIGTERM');
       b.proc.kill('SIGTERM');
       await Promise.all([a.exited, b.exited]);
-      await stopRedis(redis);
+      await redis.kill();
     }
   }, 40_000);
 });
@@ -142,7 +125,7 @@ describe('two server processes sharing one Redis', () => {
 describe('graceful shutdown', () => {
   it('on SIGTERM finishes the request in flight, refuses new connections, and exits 0', async () => {
     const { request } = await import('node:http');
-    const p = port();
+    const p = await port();
     const server = start({ PORT: p });
     await waitReady(`http://127.0.0.1:${p}`);
     const body = JSON.stringify({ from: '+443450000000', to: '+447400123456', callId: 'in-flight' });

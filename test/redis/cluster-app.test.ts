@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { build } from '../helpers/build';
-import { startCluster, until, type LocalCluster } from '../state/support';
+import { startCluster, type LocalCluster } from '../state/support';
+import { until } from '../../scripts/lib/process';
 
 /** The whole service against a real three-master Redis Cluster, configured as an operator would. */
 let local: LocalCluster;

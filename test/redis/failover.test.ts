@@ -1,21 +1,20 @@
-import type { ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { build } from '../helpers/build';
-import { freePort, sleep, startRedis, stopRedis, until } from '../state/support';
+import { type Child, freePort, sleep, startRedisServer, until } from '../../scripts/lib/process';
 
 /**
  * Redis killed and restarted under sustained load: every request is answered (zero failures),
  * quickly, and the service says it is degraded while Redis is gone and recovers by itself.
  */
 let port: number;
-let redis: ChildProcess | undefined;
+let redis: Child | undefined;
 let app: FastifyInstance;
 let url: string;
 
 beforeAll(async () => {
   port = await freePort();
-  redis = await startRedis(port);
+  redis = await startRedisServer(port);
   app = await build({ REDIS_URL: `redis://127.0.0.1:${port}` });
   await until(() => app.services.redisGuard?.client.status === 'ready', 5000, 'redis connection');
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -24,7 +23,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  await stopRedis(redis);
+  await redis?.kill();
 });
 
 it('answers every call while Redis dies and comes back', async () => {
@@ -53,10 +52,10 @@ it('answers every call while Redis dies and comes back', async () => {
   const workers = Array.from({ length: 8 }, worker);
 
   await sleep(500);
-  await stopRedis(redis); // killed, not shut down
+  await redis?.kill(); // killed, not shut down
   await until(async () => ((await (await fetch(`${url}/readyz`)).json()) as { status: string }).status === 'degraded', 3000, 'degraded readiness');
   await sleep(1000);
-  redis = await startRedis(port);
+  redis = await startRedisServer(port);
   await until(async () => ((await (await fetch(`${url}/readyz`)).json()) as { status: string }).status === 'ready', 8000, 'recovery');
   await sleep(500);
   stop = true;

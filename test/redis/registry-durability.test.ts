@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +15,7 @@ import {
 } from '../../src/registry';
 import { createRedisClient } from '../../src/state/redis';
 import { build } from '../helpers/build';
-import { freePort, sleep, startRedis, stopRedis, until } from '../state/support';
+import { type Child, freePort, sleep, startRedisServer, until } from '../../scripts/lib/process';
 
 /**
  * Registry changes on Redis: acknowledged only once Redis can keep them through a crash (or
@@ -32,13 +31,13 @@ const put = (store: RegistryStore, number: string) => store.change((i) => planPu
 /** Reads the change log (and writes nothing): what a poll does, when the test says so. */
 const sync = (store: RegistryStore) => store.change(() => ({ mutations: [], audit: [], result: null }));
 
-const servers: ChildProcess[] = [];
+const servers: Child[] = [];
 const clients: Redis[] = [];
 const dirs: string[] = [];
 
 afterAll(async () => {
   for (const c of clients) c.disconnect();
-  await Promise.all(servers.map((s) => stopRedis(s)));
+  await Promise.all(servers.map((s) => s.kill()));
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -49,8 +48,8 @@ function tempDir(): string {
 }
 
 /** A redis-server of this test's own: AOF synced on every write unless `extra` says otherwise. */
-async function redisServer(port: number, dir: string, extra: string[] = []): Promise<ChildProcess> {
-  const proc = await startRedis(port, ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir, ...extra]);
+async function redisServer(port: number, dir: string, extra: string[] = []): Promise<Child> {
+  const proc = await startRedisServer(port, { args: ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir, ...extra] });
   servers.push(proc);
   return proc;
 }
@@ -98,7 +97,7 @@ describe('what Redis promises about an acknowledged registry change', () => {
       expect(ready).toMatchObject({ status: 'ready', registry: { durability: 'appendfsync-always', durabilityWarning: null } });
       const res = await app.inject({ method: 'PUT', url: '/v1/registry/numbers/+441174960500', payload: { bankId: 'harbour', inboundOnly: true } });
       expect(res.statusCode).toBe(201);
-      await stopRedis(server); // SIGKILL: no shutdown, no last save
+      await server.kill(); // SIGKILL: no shutdown, no last save
       server = await redisServer(port, dir);
       await until(() => redis.status === 'ready', 5000, 'reconnection');
       expect(await redis.hget('callguard:{registry}:entries', 'number:+441174960500')).not.toBeNull();
@@ -144,7 +143,7 @@ describe('what Redis promises about an acknowledged registry change', () => {
     const server = await redisServer(port, dir, ['--appendfsync', 'everysec']);
     const store = await RegistryStore.open(new RedisRegistryBackend(await client(port), { pollMs: 50 }), seed);
     expect(store.durability().mode).toBe('not-durable');
-    await stopRedis(server);
+    await server.kill();
     await redisServer(port, dir);
     await until(() => store.durability().mode === 'appendfsync-always', 5000, 'durability checked again after reconnecting');
     await store.close();
@@ -209,7 +208,7 @@ describe('a Redis that comes back holding an older registry', () => {
     await until(() => a.index.lookup('+442079460203') !== null && b.index.lookup('+442079460202') !== null, 2000, 'both to follow');
 
     // Redis dies and comes back from the older copy: it holds the first change only.
-    await stopRedis(server);
+    await server.kill();
     rmSync(join(dir, 'appendonlydir'), { recursive: true });
     cpSync(join(older, 'appendonlydir'), join(dir, 'appendonlydir'), { recursive: true });
     await redisServer(port, dir);

@@ -1,6 +1,7 @@
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
+import { until } from '../../scripts/lib/process';
 import { parseRegistryDocument, planImport, planPutEntry, readCsvRows, RedisRegistryBackend, RegistryStore, type Actor } from '../../src/registry';
 
 const ADMIN: Actor = { name: 'admin', bankId: null };
@@ -26,15 +27,6 @@ afterAll(() => redis.quit());
 
 const openStore = () => RegistryStore.open(new RedisRegistryBackend(redis, { prefix, pollMs: 50 }), seed);
 
-async function until(check: () => boolean | Promise<boolean>, ms = 1000): Promise<number> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > ms) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return Date.now() - start;
-}
-
 describe('registry shared through Redis', () => {
   it('seeds an empty Redis once, even when two instances start together', async () => {
     const [a, b] = await Promise.all([openStore(), openStore()]);
@@ -48,7 +40,7 @@ describe('registry shared through Redis', () => {
     const a = await openStore();
     const b = await openStore();
     await a.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460000', { bankId: 'b', inboundOnly: false, authorisedSpcs: ['1234'] }, 'GB'));
-    const took = await until(() => b.index.lookup('+442079460000') !== null);
+    const took = await until(() => b.index.lookup('+442079460000') !== null, 1000, 'b to see the change');
     expect(took).toBeLessThan(1000);
     expect(b.version).toBe(a.version);
     expect(b.index.lookup('+442079460000')?.authorisedSpcs).toEqual(['1234']);
@@ -61,7 +53,7 @@ describe('registry shared through Redis', () => {
     // b's own change lands after a's: Redis's version is then b's, and only the log tells b of a's.
     await a.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460001', { bankId: 'b', inboundOnly: true }, 'GB'));
     await b.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460002', { bankId: 'b', inboundOnly: true }, 'GB'));
-    await until(() => b.index.lookup('+442079460001') !== null && a.index.lookup('+442079460002') !== null);
+    await until(() => b.index.lookup('+442079460001') !== null && a.index.lookup('+442079460002') !== null, 1000, "each to see the other's change");
     expect(b.version).toBe(a.version);
     await Promise.all([a.close(), b.close()]);
   });
@@ -83,7 +75,7 @@ describe('registry shared through Redis', () => {
     await expect(empty.commit([{ type: 'bank', id: 'x', value: { id: 'x', name: 'X', callbackNumbers: [] } }], [], 'v-x')).rejects.toThrow(/not in Redis yet/);
     const keys = await redis.keys(`${prefix}*`);
     await redis.del(...keys); // Redis restarted without persistence
-    await until(async () => (await redis.get(`${prefix}{registry}:version`)) === a.version, 3000);
+    await until(async () => (await redis.get(`${prefix}{registry}:version`)) === a.version, 3000, 'the registry seeded again from memory');
     const b = await openStore();
     expect(b.index.lookup('+442079460004')?.bankId).toBe('b');
     expect(b.index.lookup('+443450000000')?.bankId).toBe('b');
@@ -101,10 +93,10 @@ describe('registry shared through Redis', () => {
     };
     const a = await RegistryStore.open(unreachableOnce(), seed);
     expect(a.version).toBe('seed-v1');
-    await until(async () => (await redis.get(`${prefix}{registry}:version`)) === 'seed-v1', 3000);
+    await until(async () => (await redis.get(`${prefix}{registry}:version`)) === 'seed-v1', 3000, 'Redis seeded once it answers');
     await a.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460005', { bankId: 'b', inboundOnly: true }, 'GB'));
     const b = await RegistryStore.open(unreachableOnce(), seed);
-    await until(() => b.index.lookup('+442079460005') !== null && b.version === a.version, 3000);
+    await until(() => b.index.lookup('+442079460005') !== null && b.version === a.version, 3000, 'b to take what Redis holds');
     expect(b.index.lookup('+443450000000')?.bankId).toBe('b');
     await Promise.all([a.close(), b.close()]);
   });
@@ -116,7 +108,7 @@ describe('registry shared through Redis', () => {
     for (let n = 0; n < 3000; n++) lines.push(`+44161496${String(n).padStart(4, '0')},b,true`);
     const result = await a.change((i) => planImport(i, ADMIN, readCsvRows(lines.join('\n')), 'merge', 'GB'));
     expect(result.added).toBe(3000);
-    await until(() => b.index.size.numbers === 3001, 2000);
+    await until(() => b.index.size.numbers === 3001, 2000, 'the import to reach b');
     expect(b.version).toBe(a.version);
     await Promise.all([a.close(), b.close()]);
   });

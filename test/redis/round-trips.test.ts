@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { build, VECTORS_DIR } from '../helpers/build';
-import { sleep, until } from '../state/support';
+import { sleep, until } from '../../scripts/lib/process';
 import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
 
 /**

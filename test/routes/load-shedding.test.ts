@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { build } from '../helpers/build';
+import { sleep } from '../../scripts/lib/process';
 
 /** When the event loop is drowning, API calls get an immediate 503; health keeps answering. */
 let app: FastifyInstance;
@@ -28,7 +29,7 @@ it('sheds API requests with 503 and Retry-After under event-loop pressure, and r
   expect((await app.inject('/healthz')).statusCode).toBe(200);
 
   // Calm again: after the next sample, calls are scored.
-  await new Promise((r) => setTimeout(r, 2100));
+  await sleep(2100);
   const ok = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: { from: '+447400123456', to: '+442079460999' } });
   expect(ok.statusCode).toBe(200);
 }, 15_000);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { generateOpenApi, OPENAPI_PATH } from '../../scripts/generate-openapi';
 import { build } from '../helpers/build';
+import { until } from '../../scripts/lib/process';
 
 let app: FastifyInstance;
 beforeAll(async () => {
@@ -61,7 +62,7 @@ describe('a registry file with a number the numbering plan does not allow', () =
     const file = join(mkdtempSync(join(tmpdir(), 'callguard-reg-')), 'registry.json');
     writeFileSync(file, JSON.stringify({ banks: [{ id: 'b', name: 'B' }], numbers: [{ number: '+4420794600001', bankId: 'b', inboundOnly: true }, { number: '+442079460000', bankId: 'b', inboundOnly: true }] }));
     const other = await build({ REGISTRY_FILE: file });
-    for (let i = 0; i < 100 && other.services.registryCheck.invalidNumbers === null; i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => other.services.registryCheck.invalidNumbers !== null, 1000, 'the numbering-plan check');
     expect((await other.inject('/readyz')).json().registry).toMatchObject({ numbers: 2, invalidNumbers: 1 });
     await other.close();
   });

@@ -1,9 +1,8 @@
-import type { ChildProcess } from 'node:child_process';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, loadConfig } from '../../src/config';
 import { build } from '../helpers/build';
 import { bearer, KEYS_FILE } from '../helpers/keys';
-import { freePort, startRedis, stopRedis, until } from '../state/support';
+import { type Child, freePort, startRedisServer, until } from '../../scripts/lib/process';
 
 type Who = 'switch' | 'examplebank' | 'northwind' | 'admin';
 const campaigns = (app: FastifyInstance, who?: Who) => app.inject({ method: 'GET', url: '/v1/campaigns', headers: who ? bearer(who) : {} });
@@ -94,14 +93,14 @@ describe('rate limits: exemptions and configuration', () => {
 });
 
 describe('rate limits shared through Redis', () => {
-  let redis: ChildProcess | undefined;
+  let redis: Child | undefined;
   let port: number;
   let a: FastifyInstance;
   let b: FastifyInstance;
 
   beforeAll(async () => {
     port = await freePort();
-    redis = await startRedis(port);
+    redis = await startRedisServer(port);
     const env = { API_KEYS_FILE: KEYS_FILE, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_COMMAND_TIMEOUT_MS: '500', RATE_LIMIT_BANK_PER_MIN: '4' };
     a = await build(env);
     b = await build(env);
@@ -110,7 +109,7 @@ describe('rate limits shared through Redis', () => {
   afterAll(async () => {
     await a?.close();
     await b?.close();
-    await stopRedis(redis);
+    await redis?.kill();
   });
 
   it('two instances share one budget per key', async () => {
@@ -135,13 +134,13 @@ describe('rate limits shared through Redis', () => {
   });
 
   it('a Redis outage never fails a request: the limit is skipped', async () => {
-    await stopRedis(redis);
+    await redis?.kill();
     redis = undefined;
     await until(() => a.services.redisGuard?.client.status !== 'ready', 5000, 'the client to see Redis gone');
     const res = await times(8, () => campaigns(a, 'examplebank'));
     expect(res.map((r) => r.statusCode)).toEqual(Array(8).fill(200));
     // Back, so the instances close as they would in service (and leave no reconnect pending).
-    redis = await startRedis(port);
+    redis = await startRedisServer(port);
     await until(() => a.services.redisGuard?.client.status === 'ready', 5000, 'the client to reconnect');
   });
 });

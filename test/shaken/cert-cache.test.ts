@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertCache, redisKeyFor, X5uPolicyError, type CertCacheOptions, type CertificateFetcher, type RedisLike } from '../../src/shaken';
+import { sleep } from '../../scripts/lib/process';
 import { VECTORS_DIR, vectorsRoot } from './helpers';
 
 const PEM = readFileSync(join(VECTORS_DIR, 'certs', 'sp1234.pem'), 'utf8');
@@ -217,7 +218,7 @@ describe('certificate cache: sharing and failures', () => {
     let most = 0;
     const f = countingFetcher(async () => {
       most = Math.max(most, ++running);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
       running--;
       return { body: PEM };
     });

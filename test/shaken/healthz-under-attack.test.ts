@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { CertificateFetcher } from '../../src/shaken';
 import { build } from '../helpers/build';
+import { sleep } from '../../scripts/lib/process';
 import { forgeCert, rsaHugeExponentKeyPair, tnAuthList, type SigAlg } from './forge';
 import { identity } from './helpers';
 
@@ -61,14 +62,14 @@ it('/healthz answers promptly while hostile calls are being verified', async () 
     }).then((r) => r.status),
   );
   // Let the hostile requests arrive first.
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
   const times: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
     const res = await fetch(`${base}/healthz`);
     expect(res.status).toBe(200);
     times.push(performance.now() - t0);
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
   expect(Math.max(...times)).toBeLessThan(1000);
   expect((await Promise.all(hostile)).every((s) => s === 200)).toBe(true);

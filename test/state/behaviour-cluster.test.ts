@@ -3,7 +3,8 @@ import { DEFAULT_POLICY } from '../../src/scoring';
 import { OPS_SCRIPT } from '../../src/state/behaviour';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
 import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
-import { BANK, call, CLEAN, dest, FAILING, SILENT, startCluster, T0, until, type LocalCluster } from './support';
+import { BANK, call, CLEAN, dest, FAILING, SILENT, startCluster, T0, type LocalCluster } from './support';
+import { until } from '../../scripts/lib/process';
 import { RedisGuard } from '../../src/state/redis';
 
 /**

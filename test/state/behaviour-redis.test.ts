@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import type Redis from 'ioredis';
 import { DEFAULT_POLICY } from '../../src/scoring';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
@@ -6,22 +5,8 @@ import { observeAndFetch, OPS_SCRIPT, recordAndStore } from '../../src/state/beh
 import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
 import type { RedisGuard } from '../../src/state/redis';
 import { MemoryVerdictCache, RedisVerdictCache } from '../../src/state/verdict-cache';
-import {
-  BANK,
-  call,
-  CLEAN,
-  connect,
-  dest,
-  FAILING,
-  freePort,
-  guardFor,
-  sleep,
-  startRedis,
-  stopRedis,
-  sharedRedis,
-  T0,
-  until,
-} from './support';
+import { BANK, call, CLEAN, connect, dest, FAILING, guardFor, sharedRedis, T0 } from './support';
+import { type Child, freePort, sleep, startRedisServer, until } from '../../scripts/lib/process';
 
 /** What only the Redis tracker has: shared state, its key layout, its round trips, and outages. */
 
@@ -251,17 +236,17 @@ describe('key layout', () => {
 
 describe('when Redis goes away and comes back', () => {
   let port: number;
-  let server: ChildProcess | undefined;
+  let server: Child | undefined;
   let own: Redis;
 
   beforeAll(async () => {
     port = await freePort();
-    server = await startRedis(port);
+    server = await startRedisServer(port);
     own = await connect(`redis://127.0.0.1:${port}`, 50);
   });
   afterAll(async () => {
     own.disconnect();
-    await stopRedis(server);
+    await server?.kill();
   });
 
   it('carries on from Redis when the server has forgotten the script (SCRIPT FLUSH; a restart is a new connection)', async () => {
@@ -296,7 +281,7 @@ describe('when Redis goes away and comes back', () => {
     expect((await t.observe(call({ callId: 'u1', to: dest(1), at: T0 + 1000 }))).distinctDestinations?.[0]?.count).toBe(4);
     await t.record(call({ callId: 'u1', to: dest(1), at: T0 + 1000 }), CLEAN);
 
-    await stopRedis(server);
+    await server?.kill();
     await until(() => own.status !== 'ready', 2000, 'the client to see Redis gone');
 
     const timings: number[] = [];
@@ -319,7 +304,7 @@ describe('when Redis goes away and comes back', () => {
     expect(t.history.backlogSize).toBe(2);
     expect(Math.max(...timings)).toBeLessThan(20);
 
-    server = await startRedis(port);
+    server = await startRedisServer(port);
     await until(() => own.status === 'ready', 5000, 'the client to reconnect');
     await sleep(150); // past the breaker's open interval
 

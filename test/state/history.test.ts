@@ -3,7 +3,8 @@ import { DEFAULT_POLICY } from '../../src/scoring';
 import { historyEntry } from '../../src/state/behaviour';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
 import { MemoryHistoryStore, RedisHistoryStore, type HistoryEntry } from '../../src/state/history';
-import { BANK, call, CLEAN, connect, deleteByPrefix, absentRedis, dest, FAILING, guardFor, T0, uniquePrefix, until } from './support';
+import { BANK, call, CLEAN, connect, deleteByPrefix, absentRedis, dest, FAILING, guardFor, T0, uniquePrefix } from './support';
+import { until } from '../../scripts/lib/process';
 
 const DAY = 86400_000;
 

@@ -1,7 +1,8 @@
 import type Redis from 'ioredis';
 import { execOps } from '../../src/state/behaviour';
 import { MemoryReportStore, normaliseReport, RedisReportStore, type NewFraudReport } from '../../src/state/reports';
-import { absentRedis, connect, deleteByPrefix, guardFor, T0, uniquePrefix, until } from './support';
+import { absentRedis, connect, deleteByPrefix, guardFor, T0, uniquePrefix } from './support';
+import { until } from '../../scripts/lib/process';
 
 const MAX_AGE_S = 30 * 86400;
 const report = (over: Partial<NewFraudReport> = {}): NewFraudReport => ({

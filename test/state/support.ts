@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import type Redis from 'ioredis';
+import { freePort, REDIS_NOTHING_PERSISTED, startRedisServer, until, type Child } from '../../scripts/lib/process';
 import type { ObservedCall } from '../../src/calls/assess';
 import { parseNumber, type PhoneNumber } from '../../src/numbers';
 import type { RegistryMatch } from '../../src/registry/registry-index';
@@ -95,69 +94,6 @@ export async function deleteByPrefix(client: Redis, prefix: string): Promise<num
   return deleted;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** A throwaway redis-server of a test's own, nothing persisted. */
-export async function startRedis(port: number, extra: string[] = []): Promise<ChildProcess> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], {
-    stdio: 'ignore',
-  });
-  let spawnError: Error | undefined;
-  proc.once('error', (err) => (spawnError = err));
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    if (spawnError) throw new Error(`cannot run redis-server (${spawnError.message}): install it (Debian: apt-get install redis-server)`);
-    if (await pingable(port)) return proc;
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`redis-server on ${port} did not start`);
-    }
-    await sleep(25);
-  }
-}
-
-export async function stopRedis(proc: ChildProcess | undefined): Promise<void> {
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await exited;
-}
-
-async function pingable(port: number): Promise<boolean> {
-  const { Socket } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = new Socket();
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(200, () => done(false));
-    s.once('error', () => done(false));
-    s.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
-    s.once('data', (d) => done(d.toString().startsWith('+PONG')));
-  });
-}
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 export interface LocalCluster {
   ports: number[];
   stop(): Promise<void>;
@@ -170,12 +106,12 @@ export async function startCluster(): Promise<LocalCluster> {
   const { join } = await import('node:path');
   const { default: RedisClient } = await import('ioredis');
   const dir = mkdtempSync(join(tmpdir(), 'callguard-cluster-'));
-  const servers: ChildProcess[] = [];
+  const servers: Child[] = [];
   const ports: number[] = [];
   for (let i = 0; i < 3; i++) {
     const port = await freePort();
     ports.push(port);
-    servers.push(await startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]));
+    servers.push(await startRedisServer(port, { args: [...REDIS_NOTHING_PERSISTED, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir] }));
   }
   // Slots by hand rather than `redis-cli --cluster create`, which waits seconds between steps.
   const admins = ports.map((port) => new RedisClient({ port, host: '127.0.0.1', lazyConnect: false }));
@@ -195,7 +131,7 @@ export async function startCluster(): Promise<LocalCluster> {
   return {
     ports,
     async stop() {
-      for (const s of servers) await stopRedis(s);
+      for (const s of servers) await s.kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -207,14 +143,14 @@ export async function startCluster(): Promise<LocalCluster> {
  */
 export function absentRedis(): { client: () => Redis; start: () => Promise<void> } {
   let port = 0;
-  let server: ChildProcess | undefined;
+  let server: Child | undefined;
   let own: Redis | undefined;
   beforeAll(async () => {
     port = await freePort();
   });
   afterAll(async () => {
     own?.disconnect();
-    await stopRedis(server);
+    await server?.kill();
   });
   return {
     client() {
@@ -223,7 +159,7 @@ export function absentRedis(): { client: () => Redis; start: () => Promise<void>
       return own;
     },
     async start() {
-      server = await startRedis(port);
+      server = await startRedisServer(port);
     },
   };
 }

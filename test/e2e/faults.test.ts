@@ -2,13 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
-import { formatReport, Instance, instanceEnv, RedisProcess, runDrill } from '../../scripts/fault-drill';
+import { Instance, instanceEnv, RedisProcess } from '../../scripts/drill/processes';
+import { formatReport } from '../../scripts/drill/report';
+import { runDrill } from '../../scripts/drill/run';
 import { freePort, sleep } from '../../scripts/lib/process';
 import { bearer } from '../helpers/keys';
 
 /**
  * Issue 6's fault drill, as CI runs it (`npm run fault:drill` is the same run for an operator,
- * scripts/fault-drill.ts): a private redis-server (AOF, fsync always) and three real server
+ * scripts/fault-drill.ts, its parts in scripts/drill/): a private redis-server (AOF, fsync always) and three real server
  * processes; switch-like clients on kept-alive connections that fail over between instances, and
  * a registry writer; Redis SIGKILLed and restarted under the load, then one instance stopped with
  * SIGTERM while calls and a registry write are on the wire to it.

@@ -146,6 +146,7 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     fetchTimeoutMs: config.shaken.fetchTimeoutMs,
     ...(redis ? { redis } : {}),
     logger: app.log,
+    onCertFetch: (outcome) => metrics.certFetch(outcome),
   });
 
   // Behaviour across calls: in-process always (warm when Redis fails), Redis shared when configured.

@@ -13,11 +13,14 @@ import { REASON_CODES, VERDICTS, type Verdict } from '../scoring/reasons';
  * value starts at 0, so `rate()` sees a counter's first increment instead of its birth.
  */
 
-/** What happened to one x5u certificate fetch (a certificate served from cache is no fetch). */
+/**
+ * What happened to one x5u certificate fetch, counted once when it ends (a certificate served
+ * from memory or Redis is no fetch, nor is a URL the x5u policy refuses).
+ */
 export type CertFetchOutcome =
-  /** fetched, and the body parsed as a certificate chain */
+  /** fetched in time, and the body parsed as a certificate chain */
   | 'ok'
-  /** no answer within SHAKEN_FETCH_TIMEOUT_MS */
+  /** no answer within SHAKEN_FETCH_TIMEOUT_MS: the calls waiting for it went on without it, whatever it brought later */
   | 'timeout'
   /** connection failure or a non-2xx answer */
   | 'error'

@@ -1,5 +1,6 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import type { CertFetchOutcome } from '../ops/metrics';
 import { ChainJudge, type CertChainInfo } from './chain';
 import { FetchSlots, siteOf } from './fetch-slots';
 import type { CertificateFetcher } from './types';
@@ -55,6 +56,11 @@ export interface CertCacheOptions {
   /** Clock for cache lifetimes (not for judging calls, which use their receivedAt). */
   now?: () => number;
   logger?: ShakenLogger;
+  /**
+   * Told how each fetch ended (metrics). A certificate from memory or Redis is no fetch, nor is
+   * a URL the x5u policy refuses; a fetch cut short by close() is not told.
+   */
+  onFetch?: (outcome: CertFetchOutcome) => void;
 }
 
 interface Entry {
@@ -88,7 +94,7 @@ export class CertCache {
   private readonly entries: LRUCache<string, Entry>;
   private readonly others: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, { promise: Promise<CertLookup>; abort: AbortController }>();
-  private readonly o: Required<Omit<CertCacheOptions, 'redis' | 'logger'>> & Pick<CertCacheOptions, 'redis' | 'logger'>;
+  private readonly o: Required<Omit<CertCacheOptions, 'redis' | 'logger' | 'onFetch'>> & Pick<CertCacheOptions, 'redis' | 'logger' | 'onFetch'>;
   private readonly judgeChain: ChainJudge;
   private readonly slots: FetchSlots;
 
@@ -243,10 +249,17 @@ export class CertCache {
     signal.addEventListener('abort', onOuterAbort, { once: true });
     let body: Buffer | string;
     let maxAgeS: number | undefined;
+    const fetchStarted = performance.now();
+    let answeredAfterMs = 0;
+    // Calls wait for an answer SHAKEN_FETCH_TIMEOUT_MS at most: a fetch slower than that was a
+    // timeout for them, whatever it brought back later.
+    const fetched = (outcome: CertFetchOutcome) => this.o.onFetch?.(answeredAfterMs > this.o.fetchTimeoutMs ? 'timeout' : outcome);
     try {
       ({ body, maxAgeS } = await this.o.fetcher.fetch(url, abortController.signal));
     } catch (err) {
       if (err instanceof X5uPolicyError) return this.negative(POLICY);
+      answeredAfterMs = performance.now() - fetchStarted;
+      if (!signal.aborted) fetched('error');
       this.o.logger?.warn({ url, err: errorMessage(err) }, 'x5u certificate fetch failed');
       return this.negative(FETCH_FAILED);
     } finally {
@@ -254,16 +267,21 @@ export class CertCache {
       clearTimeout(timer);
       signal.removeEventListener('abort', onOuterAbort);
     }
-    if (typeof body !== 'string' && !Buffer.isBuffer(body)) return this.negative(FETCH_FAILED);
-    if (body.length > this.o.maxBytes) return this.negative(FETCH_FAILED);
+    answeredAfterMs = performance.now() - fetchStarted;
+    if ((typeof body !== 'string' && !Buffer.isBuffer(body)) || body.length > this.o.maxBytes) {
+      fetched('invalid');
+      return this.negative(FETCH_FAILED);
+    }
     const text = typeof body === 'string' ? body : body.toString('utf8');
 
     const ttlMs = Math.min(maxAgeS !== undefined && Number.isFinite(maxAgeS) && maxAgeS >= 0 ? maxAgeS * 1000 : this.o.defaultTtlMs, this.o.maxTtlMs);
     const entry = this.judge(text, ttlMs);
     if (!entry) {
+      fetched('invalid');
       this.o.logger?.warn({ url }, 'x5u answer holds no readable certificate');
       return this.negative(FETCH_FAILED);
     }
+    fetched('ok');
     if (isTrusted(entry.result)) this.slots.trust(site);
     const remaining = entry.expiresAt - this.o.now();
     if (this.o.redis && entry.result.ok && remaining > 0) this.writeRedis(url, text, entry.expiresAt, remaining);

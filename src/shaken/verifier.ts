@@ -1,4 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
+import type { CertFetchOutcome } from '../ops/metrics';
 import { CertCache, type CertLookup, type RedisLike, type ShakenLogger } from './cert-cache';
 import { tnAuthorised, validityError, type CertChainInfo } from './chain';
 import { parseIdentityHeaders, type IdentityEntry } from './identity-header';
@@ -45,6 +46,8 @@ export interface ShakenVerifierOptions {
    * PASSporT past the allowance gets X5U_FETCH_FAILED, which leaves it unverified, not failed.
    */
   maxColdLoadsPerCall?: number;
+  /** Told how each x5u fetch ended (see CertCacheOptions.onFetch). */
+  onCertFetch?: (outcome: CertFetchOutcome) => void;
 }
 
 export interface DefaultShakenVerifier extends ShakenVerifier {
@@ -90,6 +93,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     ...(opts.certCacheSize !== undefined ? { maxEntries: opts.certCacheSize } : {}),
     redis: opts.redis ?? null,
     ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.onCertFetch ? { onFetch: opts.onCertFetch } : {}),
     now,
   });
 

@@ -1,4 +1,5 @@
 import type { Bank, RegistryEntry } from './format';
+import type { Slicer } from './slicer';
 
 /**
  * The compact form of the registry's numbers. A million entries as objects (and a Map of them)
@@ -303,12 +304,41 @@ function scatter(digits: Uint32Array, shift: number, n: number, count: Uint32Arr
   }
 }
 
+/** Numbers a merge handles between two points where it may hand the event loop back. */
+const MERGE_STEP = 8192;
+/** Changed keys are sorted natively in runs of this many (about a millisecond each), then the runs merged. */
+const SORT_RUN = 16384;
+
 /**
  * A new table: `table` with `changes` applied (a template, or null to delete), in one pass. The
  * templates no number uses any more are dropped on the way.
  */
 export function mergeNumbers(table: NumberTable, changes: ReadonlyMap<number, EntryTemplate | null>): NumberTable {
-  const changed = [...changes.keys()].sort((a, b) => a - b);
+  const steps = mergeSteps(table, changes);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * `mergeNumbers`, handing the event loop back between slices of `slicer`'s budget: a merge is a
+ * pass over the whole table (a million numbers: tens of milliseconds, more with a few hundred
+ * thousand changed numbers to sort), too long to hold calls up for. `table` and `changes` must
+ * not change meanwhile.
+ */
+export async function mergeNumbersInSlices(table: NumberTable, changes: ReadonlyMap<number, EntryTemplate | null>, slicer: Slicer): Promise<NumberTable> {
+  const steps = mergeSteps(table, changes);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await slicer.tick();
+  }
+}
+
+/** The merge, as steps: each `yield` is a point where it may stop for a while. */
+function* mergeSteps(table: NumberTable, changes: ReadonlyMap<number, EntryTemplate | null>): Generator<void, NumberTable> {
+  const changed = yield* sortedKeys(changes);
   const { keys, templateIds, templates } = table;
   const interner = new TemplateInterner();
   const remapped = new Int32Array(templates.length).fill(-1);
@@ -316,6 +346,7 @@ export function mergeNumbers(table: NumberTable, changes: ReadonlyMap<number, En
   const outIds = new Uint32Array(keys.length + changed.length);
   let m = 0;
   let i = 0;
+  let steps = 0;
   const keepOld = (at: number) => {
     const old = templateIds[at]!;
     let id = remapped[old]!;
@@ -326,17 +357,72 @@ export function mergeNumbers(table: NumberTable, changes: ReadonlyMap<number, En
     outKeys[m] = keys[at]!;
     outIds[m++] = id;
   };
-  for (const key of changed) {
-    while (i < keys.length && keys[i]! < key) keepOld(i++);
+  for (let c = 0; c < changed.length; c++) {
+    const key = changed[c]!;
+    while (i < keys.length && keys[i]! < key) {
+      keepOld(i++);
+      if (++steps === MERGE_STEP) {
+        steps = 0;
+        yield;
+      }
+    }
     if (i < keys.length && keys[i] === key) i++; // replaced or deleted
     const t = changes.get(key)!;
     if (t) {
       outKeys[m] = key;
       outIds[m++] = interner.id(t.bankId, t.inboundOnly, t.authorisedSpcs);
     }
+    if (++steps === MERGE_STEP) {
+      steps = 0;
+      yield;
+    }
   }
-  while (i < keys.length) keepOld(i++);
+  while (i < keys.length) {
+    keepOld(i++);
+    if (++steps === MERGE_STEP) {
+      steps = 0;
+      yield;
+    }
+  }
   const ids = idArray(m, interner.templates.length);
   ids.set(outIds.subarray(0, m));
-  return { keys: outKeys.slice(0, m), templateIds: ids, templates: interner.templates };
+  yield;
+  // Deleted numbers leave room at the end: copied off (megabytes: a step of its own) only then.
+  return { keys: m < outKeys.length ? outKeys.slice(0, m) : outKeys, templateIds: ids, templates: interner.templates };
+}
+
+/**
+ * The keys of `changes`, ascending. A comparator sort of a few hundred thousand keys takes over
+ * 100 ms in one piece; here runs are sorted natively (a typed array sorts numerically) and then
+ * merged pairwise, with points to stop between them.
+ */
+function* sortedKeys(changes: ReadonlyMap<number, unknown>): Generator<void, Float64Array> {
+  const n = changes.size;
+  let from = new Float64Array(n);
+  let k = 0;
+  for (const key of changes.keys()) from[k++] = key;
+  yield;
+  for (let lo = 0; lo < n; lo += SORT_RUN) {
+    from.subarray(lo, lo + SORT_RUN).sort();
+    yield;
+  }
+  let to = new Float64Array(n);
+  for (let run = SORT_RUN; run < n; run *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * run) {
+      const mid = Math.min(lo + run, n);
+      const hi = Math.min(lo + 2 * run, n);
+      let a = lo;
+      let b = mid;
+      let out = lo;
+      while (a < mid && b < hi) {
+        to[out++] = from[a]! <= from[b]! ? from[a++]! : from[b++]!;
+        if ((out & (MERGE_STEP - 1)) === 0) yield;
+      }
+      to.set(from.subarray(a, mid), out);
+      to.set(from.subarray(b, hi), out + (mid - a));
+    }
+    [from, to] = [to, from];
+    yield;
+  }
+  return from;
 }

@@ -4,6 +4,7 @@ import {
   entryAt,
   findNumber,
   mergeNumbers,
+  mergeNumbersInSlices,
   NumberTableBuilder,
   numberKey,
   requireNumberKey,
@@ -12,6 +13,7 @@ import {
   type EntryTemplate,
   type NumberTable,
 } from './number-table';
+import type { Slicer } from './slicer';
 
 /** The first place in `keys` (ascending) whose key is at least `key`. */
 function lowerBound(keys: Float64Array, key: number): number {
@@ -76,6 +78,12 @@ export class RegistryIndex {
     content: RegistryContent,
     /** Changes with every change to the registry: part of every verdict cache key. */
     public version: string,
+    /**
+     * Keep every change in the overlay until `compactInSlices` (or `compact`) is called, instead
+     * of merging every few thousand changes: for a copy that takes a whole import and is merged
+     * once, in slices, at the end (each merge is a pass over the whole table, in one piece).
+     */
+    private readonly mergeLater = false,
   ) {
     this.load(content);
   }
@@ -248,13 +256,28 @@ export class RegistryIndex {
     this.overlay = new Map();
   }
 
+  /**
+   * `compact`, handing the event loop back between slices. The index stays readable meanwhile
+   * (the table and overlay are swapped only at the end); nothing may change it meanwhile (the
+   * store's queue). Should something compact it in one piece meanwhile (an export's `view`),
+   * that table stands: it holds the same.
+   */
+  async compactInSlices(slicer: Slicer): Promise<void> {
+    if (this.overlay.size === 0) return;
+    const { table, overlay } = this;
+    const merged = await mergeNumbersInSlices(table, overlay, slicer);
+    if (this.table !== table || this.overlay !== overlay) return;
+    this.table = merged;
+    this.overlay = new Map();
+  }
+
   private compacted(): NumberTable {
     this.compact();
     return this.table;
   }
 
   private compactIfLarge(): void {
-    if (this.overlay.size > Math.max(OVERLAY_MIN, this.table.keys.length / OVERLAY_SHARE)) this.compact();
+    if (!this.mergeLater && this.overlay.size > Math.max(OVERLAY_MIN, this.table.keys.length / OVERLAY_SHARE)) this.compact();
   }
 
   private hasNumber(key: number): boolean {

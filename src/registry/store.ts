@@ -150,11 +150,16 @@ const APPLY_IN_PLACE_MAX = 2000;
 export async function applyMutationsInSlices(index: RegistryIndex, mutations: Mutation[]): Promise<void> {
   if (mutations.length <= APPLY_IN_PLACE_MAX) return applyMutations(index, mutations);
   const slicer = new Slicer();
-  const next = new RegistryIndex(index.view(), index.version);
+  // The copy starts from the index's table, so the index's own pending changes are merged first.
+  await index.compactInSlices(slicer);
+  // Every change waits in the copy's overlay and is merged once, in slices, at the end: merging
+  // every few thousand changes, as a live index does, is a pass over the whole table each time.
+  const next = new RegistryIndex(index.view(), index.version, true);
   for (let i = 0; i < mutations.length; i += 256) {
     applyMutations(next, mutations.slice(i, i + 256));
     await slicer.tick();
   }
+  await next.compactInSlices(slicer);
   const view = next.view();
   await slicer.tick();
   index.load(view);

@@ -4,6 +4,7 @@ import type { Bank, RegistryEntry } from './format';
 import { entryAt, NumberTableBuilder, requireNumberKey } from './number-table';
 import type { RegistryContent } from './registry-index';
 import { RegistryAdminError } from './admin';
+import { Slicer } from './slicer';
 import { RegistryUnconfirmedError, type AuditPage, type AuditQuery, type AuditRecord, type Durability, type Mutation, type RegistryBackend, type RemoteChange, type Rollback, type StoreLog } from './store';
 
 /**
@@ -165,9 +166,16 @@ export class RedisRegistryBackend implements RegistryBackend {
     await this.checkDurability();
     // Large changes (imports) tell followers to reload rather than carrying megabytes in the log.
     const inline = mutations.length <= (this.opts.inlineMutationsMax ?? 1000);
+    // An import's arguments are hundreds of thousands of strings, tens of megabytes of JSON:
+    // made in slices, handing the event loop back between them, so calls are scored meanwhile.
+    // The change itself stays one script call, all or nothing (see COMMIT_SCRIPT).
+    const slicer = new Slicer();
     const batches: string[] = [];
     // Audit records travel in batches (field `b`, a JSON array), oldest first within a batch.
-    for (let i = 0; i < audit.length; i += AUDIT_BATCH) batches.push(JSON.stringify(audit.slice(i, i + AUDIT_BATCH)));
+    for (let i = 0; i < audit.length; i += AUDIT_BATCH) {
+      batches.push(JSON.stringify(audit.slice(i, i + AUDIT_BATCH)));
+      await slicer.tick();
+    }
     const args: string[] = [
       version,
       String(this.opts.logMaxLen ?? 10_000),
@@ -177,10 +185,12 @@ export class RedisRegistryBackend implements RegistryBackend {
       String(batches.length),
       ...batches,
     ];
-    for (const m of mutations) {
+    for (let i = 0; i < mutations.length; i++) {
+      const m = mutations[i]!;
       if (m.type === 'reset') args.push('R');
       else if (m.type === 'bank') args.push(...(m.value ? ['B', m.id, JSON.stringify(m.value)] : ['b', m.id]));
       else args.push(...(m.value ? ['E', `${m.kind}:${m.key}`, JSON.stringify(m.value)] : ['e', `${m.kind}:${m.key}`]));
+      if ((i & 255) === 255) await slicer.tick();
     }
     let seq: number;
     try {

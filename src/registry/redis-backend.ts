@@ -166,17 +166,19 @@ export class RedisRegistryBackend implements RegistryBackend {
     await this.checkDurability();
     // Large changes (imports) tell followers to reload rather than carrying megabytes in the log.
     const inline = mutations.length <= (this.opts.inlineMutationsMax ?? 1000);
-    // An import's arguments are hundreds of thousands of strings, tens of megabytes of JSON:
-    // made in slices, handing the event loop back between them, so calls are scored meanwhile.
-    // The change itself stays one script call, all or nothing (see COMMIT_SCRIPT).
+    // An import's arguments are tens of megabytes of JSON: made in slices, handing the event
+    // loop back between them, so calls are scored meanwhile, and handed to the client as a few
+    // hundred buffers (the operations packed, see COMMIT_SCRIPT): hundreds of thousands of string
+    // arguments cost the client most of a second, in one piece, to write. The change itself
+    // stays one script call, all or nothing.
     const slicer = new Slicer();
-    const batches: string[] = [];
+    const batches: Buffer[] = [];
     // Audit records travel in batches (field `b`, a JSON array), oldest first within a batch.
     for (let i = 0; i < audit.length; i += AUDIT_BATCH) {
-      batches.push(JSON.stringify(audit.slice(i, i + AUDIT_BATCH)));
+      batches.push(Buffer.from(JSON.stringify(audit.slice(i, i + AUDIT_BATCH))));
       await slicer.tick();
     }
-    const args: string[] = [
+    const args: (string | Buffer)[] = [
       version,
       String(this.opts.logMaxLen ?? 10_000),
       String(this.opts.auditMaxLen ?? 100_000),
@@ -185,13 +187,16 @@ export class RedisRegistryBackend implements RegistryBackend {
       String(batches.length),
       ...batches,
     ];
+    let ops = '';
     for (let i = 0; i < mutations.length; i++) {
-      const m = mutations[i]!;
-      if (m.type === 'reset') args.push('R');
-      else if (m.type === 'bank') args.push(...(m.value ? ['B', m.id, JSON.stringify(m.value)] : ['b', m.id]));
-      else args.push(...(m.value ? ['E', `${m.kind}:${m.key}`, JSON.stringify(m.value)] : ['e', `${m.kind}:${m.key}`]));
+      ops += packOperation(mutations[i]!);
+      if (ops.length >= OPS_PER_ARGUMENT) {
+        args.push(Buffer.from(ops));
+        ops = '';
+      }
       if ((i & 255) === 255) await slicer.tick();
     }
+    if (ops) args.push(Buffer.from(ops));
     let seq: number;
     try {
       seq = Number(await this.redis.eval(COMMIT_SCRIPT, 6, [this.k.banks, this.k.entries, this.k.version, this.k.seq, this.k.log, this.k.audit, ...args]));
@@ -431,14 +436,30 @@ const AUDIT_SCAN_MAX = 2000;
 /** Audit records per stream entry. */
 const AUDIT_BATCH = 500;
 
+/** Characters of packed operations per script argument (see COMMIT_SCRIPT). */
+const OPS_PER_ARGUMENT = 256 * 1024;
+
+/** A string as an operand of a packed operation: its length in bytes, a colon, the string. */
+const operand = (s: string) => `${Buffer.byteLength(s)}:${s}`;
+
+/** One mutation as a packed operation of COMMIT_SCRIPT. */
+function packOperation(m: Mutation): string {
+  if (m.type === 'reset') return 'R';
+  if (m.type === 'bank') return m.value ? `B${operand(m.id)}${operand(JSON.stringify(m.value))}` : `b${operand(m.id)}`;
+  const field = `${m.kind}:${m.key}`;
+  return m.value ? `E${operand(field)}${operand(JSON.stringify(m.value))}` : `e${operand(field)}`;
+}
+
 /**
  * One change, all or nothing. KEYS: banks, entries, version, seq, log, audit. ARGV: version,
  * log max length, audit max length, the log entry's kind ('m' mutations | 'r' reload) and
- * payload, the number of audit batches, the batches, then the mutations as operations:
- * R (reset), B id json / b id (bank set / delete), E field json / e field (entry set / delete).
- * Everything a write could fail on is checked before the first write (a key of another type,
- * no registry), and Redis refuses a script at its first write when out of memory: so either
- * the change, its log entry and its audit records are all written, or none is.
+ * payload, the number of audit batches, the batches, then the mutations as operations packed
+ * into a few arguments, one after another: R (reset), B id json / b id (bank set / delete),
+ * E field json / e field (entry set / delete), each operand its length in bytes, ':' and its
+ * bytes. Everything a write could fail on is checked before the first write (a key of another
+ * type, no registry, operations that do not read whole), and Redis refuses a script at its first
+ * write when out of memory: so either the change, its log entry and its audit records are all
+ * written, or none is.
  */
 const COMMIT_SCRIPT = `
 local types = { 'hash', 'hash', 'string', 'string', 'stream', 'stream' }
@@ -451,31 +472,51 @@ if not previous then
   return redis.error_reply('NOREGISTRY the registry is not in Redis yet: it is seeded as soon as Redis answers')
 end
 local nAudit = tonumber(ARGV[6])
+local function operand(ops, pos)
+  local colon = string.find(ops, ':', pos, true)
+  local n = colon and tonumber(string.sub(ops, pos, colon - 1))
+  if not n or colon + n > #ops then return nil, nil end
+  return string.sub(ops, colon + 1, colon + n), colon + n + 1
+end
+local counts = { R = 0, B = 2, E = 2, b = 1, e = 1 }
+-- Walks every operation, calling apply(op, a, b) when given; false when they do not read whole.
+local function walk(apply)
+  for c = 7 + nAudit, #ARGV do
+    local ops, pos = ARGV[c], 1
+    while pos <= #ops do
+      local op = string.sub(ops, pos, pos)
+      local count = counts[op]
+      if not count then return false end
+      pos = pos + 1
+      local a, b
+      if count >= 1 then a, pos = operand(ops, pos) if not a then return false end end
+      if count == 2 then b, pos = operand(ops, pos) if not b then return false end end
+      if apply then apply(op, a, b) end
+    end
+  end
+  return true
+end
+if not walk(nil) then return redis.error_reply('BADOPS the operations of the change do not read whole') end
 local pending, target = {}, nil
 local function flush()
   if #pending > 0 then redis.call('HSET', target, unpack(pending)) end
   pending = {}
 end
-local i = 7 + nAudit
-while i <= #ARGV do
-  local op = ARGV[i]
+walk(function(op, a, b)
   if op == 'R' then
     flush()
     redis.call('DEL', KEYS[1], KEYS[2])
-    i = i + 1
   elseif op == 'B' or op == 'E' then
     local key = op == 'B' and KEYS[1] or KEYS[2]
     if key ~= target then flush() target = key end
-    pending[#pending + 1] = ARGV[i + 1]
-    pending[#pending + 1] = ARGV[i + 2]
+    pending[#pending + 1] = a
+    pending[#pending + 1] = b
     if #pending >= 2000 then flush() end
-    i = i + 3
   else
     flush()
-    redis.call('HDEL', op == 'b' and KEYS[1] or KEYS[2], ARGV[i + 1])
-    i = i + 2
+    redis.call('HDEL', op == 'b' and KEYS[1] or KEYS[2], a)
   end
-end
+end)
 flush()
 local seq = redis.call('INCR', KEYS[4])
 redis.call('SET', KEYS[3], ARGV[1])

@@ -1,10 +1,10 @@
 import type Redis from 'ioredis';
 import type { ChainableCommander, Cluster } from 'ioredis';
-import type { Bank, RegistryEntry } from './format';
+import type { AuditRecord, Bank, RegistryEntry } from './model';
 import { entryAt, NumberTableBuilder, requireNumberKey } from './number-table';
 import type { RegistryContent } from './registry-index';
-import { RegistryAdminError } from './admin';
-import { RegistryUnconfirmedError, type AuditPage, type AuditQuery, type AuditRecord, type Durability, type Mutation, type RegistryBackend, type RemoteChange, type Rollback, type StoreLog } from './store';
+import { ValidationError } from '../errors';
+import { RegistryUnconfirmedError, type AuditPage, type AuditQuery, type Durability, type Mutation, type RegistryBackend, type RemoteChange, type Rollback, type StoreLog } from './store';
 
 /**
  * The registry shared by every instance, in Redis. All keys carry one hash tag so that a
@@ -161,6 +161,14 @@ export class RedisRegistryBackend implements RegistryBackend {
     await this.confirmDurable('the registry written back').catch((err: unknown) => this.opts.log?.warn({ err: (err as Error).message }, 'registry written back to Redis, not confirmed on its disk'));
   }
 
+  /**
+   * A timed-out command may have run: Redis got it and did not answer in time. ioredis marks a
+   * command timeout by its message alone ("Command timed out"), as does the wait for a seed.
+   */
+  mayHaveApplied(err: unknown): boolean {
+    return err instanceof RegistryUnconfirmedError || (err instanceof Error && /timed out/i.test(err.message));
+  }
+
   async commit(mutations: Mutation[], audit: AuditRecord[], version: string): Promise<void> {
     await this.checkDurability();
     // Large changes (imports) tell followers to reload rather than carrying megabytes in the log.
@@ -293,7 +301,7 @@ export class RedisRegistryBackend implements RegistryBackend {
     let below: { id: string; index: number } | null = null;
     if (query.before !== undefined) {
       const m = /^(\d{1,20}-\d{1,20})\.(\d{1,6})$/.exec(query.before);
-      if (!m) throw new RegistryAdminError(400, 'validation_failed', "before: not a cursor of this audit log (a record id or a page's next)");
+      if (!m) throw new ValidationError('before', "before: not a cursor of this audit log (a record id or a page's next)");
       below = { id: m[1]!, index: Number(m[2]) };
       end = m[1]!;
     }

@@ -3,7 +3,6 @@
  * directly.
  */
 export {
-  AuditRecordSchema,
   BankBodySchema,
   BankSchema,
   EntryBodySchema,

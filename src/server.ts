@@ -3,46 +3,21 @@ import './ops/thread-pool';
 import type { Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { buildApp } from './app';
-import { ConfigError, loadConfig, productionSafetyProblems } from './config';
-import { KeyFileError } from './http/auth';
-import { NumberingDataError } from './numbering';
-import { RegistryLoadError } from './registry';
+import { assertProductionSafe, loadConfig } from './config';
+import { StartupError } from './errors';
 
 /** Process entry: configuration, the app, the listening socket, and a clean shutdown. */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`callguard: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  const unsafe = productionSafetyProblems(config);
-  if (unsafe.length > 0) {
-    process.stderr.write(`callguard: refusing to start with API keys or on a non-loopback address:\n  - ${unsafe.join('\n  - ')}\n`);
-    process.exit(2);
-  }
-
-  let app;
-  try {
-    app = await buildApp({ config });
-  } catch (err) {
-    if (err instanceof RegistryLoadError || err instanceof ConfigError || err instanceof KeyFileError || err instanceof NumberingDataError) {
-      process.stderr.write(`callguard: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  // Checked before anything is built, so nothing is seeded or listened on.
+  const config = loadConfig();
+  assertProductionSafe(config);
+  const app = await buildApp({ config });
 
   // Asked of the keys themselves: a key file that lists none leaves the service as open as no file.
   if (app.services.keys.isOpen) {
     if (!config.hostIsLoopback) {
       app.log.fatal({ host: config.host }, 'no API keys configured (API_KEYS_FILE unset or empty): refusing to listen on a non-loopback address');
-      process.stderr.write(`callguard: no API keys configured (API_KEYS_FILE unset or empty) and HOST=${config.host} is not a loopback address: refusing to start open\n`);
-      process.exit(2);
+      throw new StartupError(`no API keys configured (API_KEYS_FILE unset or empty) and HOST=${config.host} is not a loopback address: refusing to start open`);
     }
     app.log.warn({ host: config.host }, 'no API keys configured: running OPEN, reachable only on loopback');
   }
@@ -126,6 +101,10 @@ async function drain(server: Server, connections: Connections): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof StartupError) {
+    process.stderr.write(`callguard: ${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`callguard: failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { StartupError } from '../errors';
 
 /**
  * The service's environment, validated once at start. A bad value stops the process with a
@@ -100,11 +101,23 @@ export interface Config {
   numberingDataDir: string | undefined;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends StartupError {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'ConfigError';
   }
+}
+
+/** Settings that are dangerous where switches or banks reach the service (see productionSafetyProblems). */
+export class UnsafeProductionError extends StartupError {
+  constructor(readonly problems: string[]) {
+    super(`refusing to start with API keys or on a non-loopback address:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+/** Throws UnsafeProductionError when productionSafetyProblems finds any. */
+export function assertProductionSafe(config: Config): void {
+  const problems = productionSafetyProblems(config);
+  if (problems.length > 0) throw new UnsafeProductionError(problems);
 }
 
 export function isLoopbackHost(host: string): boolean {

@@ -2,17 +2,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { ForbiddenError, StartupError } from '../errors';
+import type { Principal, Role } from '../usecases';
 import { HttpError } from './errors';
 
-export type Role = 'switch' | 'bank' | 'admin';
-
-/** Who is calling: resolved from the bearer key, or the implicit local admin in open mode. */
-export interface Principal {
-  name: string;
-  role: Role;
-  /** The bank a `bank` key is scoped to; null for other roles. */
-  bankId: string | null;
-}
+export type { Principal, Role };
 
 const KeyFileSchema = z.array(
   z
@@ -30,7 +24,7 @@ interface StoredKey {
   hash: Buffer;
 }
 
-export class KeyFileError extends Error {}
+export class KeyFileError extends StartupError {}
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -116,7 +110,7 @@ export function authenticate(keys: KeyRing) {
       throw new HttpError(401, 'unauthorized', header ? 'the API key is not valid' : 'an API key is required: Authorization: Bearer <key>');
     }
     if (!roles.includes(principal.role)) {
-      throw new HttpError(403, 'forbidden', `a ${principal.role} key may not use ${request.method} ${request.routeOptions.url}`);
+      throw new ForbiddenError(`a ${principal.role} key may not use ${request.method} ${request.routeOptions.url}`);
     }
     request.principal = principal;
   };

@@ -1,16 +1,51 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { RegistryAdminError } from '../registry/admin';
+import {
+  ConflictError,
+  DomainError,
+  ForbiddenError,
+  NotFoundError,
+  UnavailableError,
+  UnprocessableError,
+  ValidationError,
+  type FieldProblem,
+} from '../errors';
 
-/** A domain error that knows its HTTP status. Thrown by routes; mapped by the one handler. */
+/**
+ * An error of the HTTP exchange itself, not of the domain: no or a bad API key (401), a
+ * content type the route does not read (415), too many requests (429). Domain rules throw the
+ * kinds of src/errors.ts instead.
+ */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
-    readonly details?: { field: string; message: string }[],
   ) {
     super(message);
   }
+}
+
+/** The HTTP status of each kind of domain error: the only place one is chosen. */
+const STATUS_OF: [new (...args: never[]) => DomainError, number][] = [
+  [ValidationError, 400],
+  [ForbiddenError, 403],
+  [NotFoundError, 404],
+  [ConflictError, 409],
+  [UnprocessableError, 422],
+  [UnavailableError, 503],
+];
+
+export interface ErrorAnswer {
+  status: number;
+  body: { error: string; message: string; details?: FieldProblem[] };
+}
+
+/** How a domain error is answered; null for anything that is not one. */
+export function answerOf(err: unknown): ErrorAnswer | null {
+  if (!(err instanceof DomainError)) return null;
+  const status = STATUS_OF.find(([kind]) => err instanceof kind)?.[1] ?? 500;
+  const details = err instanceof ValidationError ? err.details : undefined;
+  return { status, body: { error: err.code, message: err.message, ...(details ? { details } : {}) } };
 }
 
 interface ValidationIssue {
@@ -39,12 +74,12 @@ const FASTIFY_CLIENT_ERRORS: Record<string, { error: string; message?: string }>
  */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (err instanceof RegistryAdminError) {
-      return reply.status(err.status).send({ error: err.code, message: err.message });
+    const answer = answerOf(err);
+    if (answer) {
+      if (answer.status === 503) request.log.error({ err }, 'a dependency could not do its part');
+      return reply.status(answer.status).send(answer.body);
     }
-    if (err instanceof HttpError) {
-      return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
-    }
+    if (err instanceof HttpError) return reply.status(err.status).send({ error: err.code, message: err.message });
     if (err.validation) {
       const details = (err.validation as ValidationIssue[]).map((issue) => ({
         field: fieldOf(err.validationContext, issue),

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { StartupError } from '../errors';
 import { NUMBERING_STATUSES, type NumberingStatus, type OfcomRange } from './ofcom-csv';
 
 /** What Ofcom's data says of the range a number is in. */
@@ -23,7 +24,7 @@ export interface NumberingDocument {
   groups: { status: NumberingStatus; operator?: string; prefixes: string[] }[];
 }
 
-export class NumberingDataError extends Error {}
+export class NumberingDataError extends StartupError {}
 
 const PREFIX_RE = /^[1-9]\d{0,9}$/;
 const valueKey = (v: RangeStatus) => `${v.status}\u0000${v.operator ?? ''}`;

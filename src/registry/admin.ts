@@ -1,21 +1,22 @@
 import { parse as parseCsv } from 'csv-parse/sync';
+import { ConflictError, ForbiddenError, NotFoundError, UnprocessableError, ValidationError } from '../errors';
 import {
   readBank,
   normalisePrefix,
   normaliseRegistryNumber,
   toEntry,
-  type Bank,
   readEntryInput,
-  type RegistryEntry,
+  unknownBank,
 } from './format';
+import type { AuditRecord, Bank, ImportResult, RegistryEntry } from './model';
 import { DEFAULT_MIN_PREFIX_DIGITS, enclosingOwnPrefix, foreignCallbacks, overriddenEntry, prefixDigits, ProjectedRegistry, sameEntry } from './authority';
 import { Slicer } from './slicer';
 import type { RegistryIndex } from './registry-index';
-import type { AuditRecord, Mutation } from './store';
+import type { Mutation } from './store';
 
 /**
  * Registry administration as plans: each function reads the current index and the request and
- * returns the mutations and audit records to make durable, or throws a RegistryAdminError. No
+ * returns the mutations and audit records to make durable, or throws a domain error (src/errors.ts). No
  * I/O here; `RegistryStore.change` runs a plan and persists it.
  */
 
@@ -23,17 +24,6 @@ import type { AuditRecord, Mutation } from './store';
 export interface Actor {
   name: string;
   bankId: string | null;
-}
-
-export class RegistryAdminError extends Error {
-  constructor(
-    readonly status: 400 | 403 | 404 | 409 | 422,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-  }
 }
 
 export interface Plan<T> {
@@ -56,16 +46,16 @@ function audit(
 
 function assertMayEdit(actor: Actor, bankId: string): void {
   if (actor.bankId !== null && actor.bankId !== bankId) {
-    throw new RegistryAdminError(403, 'forbidden', `this key may only change bank "${actor.bankId}"`);
+    throw new ForbiddenError(`this key may only change bank "${actor.bankId}"`);
   }
 }
 
 export function planPutBank(index: RegistryIndex, actor: Actor, id: string, body: unknown, defaultCountry: string): Plan<{ bank: Bank; created: boolean }> {
   assertMayEdit(actor, id);
   const bank = readBank({ ...(typeof body === 'object' && body !== null ? body : {}), id }, defaultCountry);
-  if ('error' in bank) throw new RegistryAdminError(400, 'validation_failed', bank.error);
+  if ('error' in bank) throw new ValidationError(null, bank.error);
   const foreign = foreignCallbacks(new ProjectedRegistry(index, new Map()), bank);
-  if (foreign.length > 0) throw new RegistryAdminError(400, 'validation_failed', notTheBanks(id, foreign));
+  if (foreign.length > 0) throw new ValidationError('callbackNumbers', notTheBanks(id, foreign));
   const before = index.bank(id);
   return {
     mutations: [{ type: 'bank', id, value: bank }],
@@ -77,10 +67,10 @@ export function planPutBank(index: RegistryIndex, actor: Actor, id: string, body
 export function planDeleteBank(index: RegistryIndex, actor: Actor, id: string, cascade: boolean): Plan<{ removedEntries: number }> {
   assertMayEdit(actor, id);
   const before = index.bank(id);
-  if (!before) throw new RegistryAdminError(404, 'not_found', `no bank "${id}"`);
+  if (!before) throw new NotFoundError(`no bank "${id}"`);
   const entries = index.entriesOfBank(id);
   if (entries.length > 0 && !cascade) {
-    throw new RegistryAdminError(409, 'bank_has_entries', `bank "${id}" still has ${entries.length} numbers or prefixes: delete them first, or pass ?cascade=true`);
+    throw new ConflictError(`bank "${id}" still has ${entries.length} numbers or prefixes: delete them first, or pass ?cascade=true`, 'bank_has_entries');
   }
   return {
     mutations: [...entries.map((e): Mutation => ({ type: 'entry', kind: e.kind, key: e.key, value: null })), { type: 'bank', id, value: null }],
@@ -149,7 +139,7 @@ const movedBy = (kind: 'number' | 'prefix', key: string) => (kind === 'number' ?
 /** Normalises the path parameter of /numbers/{number} or /prefixes/{prefix}. */
 export function entryKey(kind: 'number' | 'prefix', raw: string, defaultCountry: string): string {
   const key = kind === 'number' ? normaliseRegistryNumber(raw, defaultCountry) : normalisePrefix(raw);
-  if (typeof key !== 'string') throw new RegistryAdminError(400, 'validation_failed', `${kind}: ${key.error}`);
+  if (typeof key !== 'string') throw new ValidationError(kind, `${kind}: ${key.error}`);
   return key;
 }
 
@@ -165,21 +155,23 @@ export function planPutEntry(
   const raw = { ...(typeof body === 'object' && body !== null ? body : {}), [kind]: key } as Record<string, unknown>;
   delete raw[kind === 'number' ? 'prefix' : 'number'];
   const input = readEntryInput(raw);
-  if ('error' in input) throw new RegistryAdminError(400, 'validation_failed', input.error);
+  if ('error' in input) throw new ValidationError(null, input.error);
   assertMayEdit(actor, input.bankId);
-  const entry = toEntry(input, defaultCountry, new Set(index.bank(input.bankId) ? [input.bankId] : []));
-  if ('error' in entry) throw new RegistryAdminError(entry.error.includes('is not a bank') ? 422 : 400, 'validation_failed', entry.error);
+  // Well formed, but naming no bank: nothing the caller can fix in the entry itself.
+  if (!index.bank(input.bankId)) throw new UnprocessableError(unknownBank(input.bankId));
+  const entry = toEntry(input, defaultCountry, new Set([input.bankId]));
+  if ('error' in entry) throw new ValidationError(kind, entry.error);
   const before = index.entry(kind, entry.key);
   // A bank key may not take over another bank's number.
   if (before) assertMayEdit(actor, before.bankId);
   // Prefixes already in the registry (a seed's) stay editable; a new one must not be too broad.
-  if (kind === 'prefix' && !before && prefixDigits(entry.key) < minPrefixDigits) throw new RegistryAdminError(400, 'validation_failed', tooShort(entry.key, minPrefixDigits));
+  if (kind === 'prefix' && !before && prefixDigits(entry.key) < minPrefixDigits) throw new ValidationError('prefix', tooShort(entry.key, minPrefixDigits));
   if (actor.bankId !== null && !sameEntry(before, entry)) {
     const other = overriddenEntry(index, entry);
-    if (other) throw new RegistryAdminError(409, 'conflict', overrideMessage(entry, other));
+    if (other) throw new ConflictError(overrideMessage(entry, other));
   }
   const outside = outsideOwnRanges(index, actor, entry, before);
-  if (outside) throw new RegistryAdminError(403, 'forbidden', outside);
+  if (outside) throw new ForbiddenError(outside);
   const at = new Date().toISOString();
   const drops = dropLostCallbacks(actor, index.allBanks(), new ProjectedRegistry(index, new Map([[`${kind}:${entry.key}`, entry]])), movedBy(kind, entry.key), at);
   return {
@@ -191,7 +183,7 @@ export function planPutEntry(
 
 export function planDeleteEntry(index: RegistryIndex, actor: Actor, kind: 'number' | 'prefix', key: string): Plan<{ entry: RegistryEntry }> {
   const before = index.entry(kind, key);
-  if (!before) throw new RegistryAdminError(404, 'not_found', `no ${kind} ${key} in the registry`);
+  if (!before) throw new NotFoundError(`no ${kind} ${key} in the registry`);
   assertMayEdit(actor, before.bankId);
   const at = new Date().toISOString();
   const drops = dropLostCallbacks(actor, index.allBanks(), new ProjectedRegistry(index, new Map([[`${kind}:${key}`, null]])), movedBy(kind, key), at);
@@ -200,20 +192,6 @@ export function planDeleteEntry(index: RegistryIndex, actor: Actor, kind: 'numbe
     audit: [audit(actor, `${kind}.delete`, before.bankId, `${kind}:${key}`, before, null, at), ...drops.audit],
     result: { entry: before },
   };
-}
-
-export interface ImportResult {
-  mode: 'merge' | 'replace';
-  applied: boolean;
-  added: number;
-  updated: number;
-  removed: number;
-  /** The first REJECTED_SHOWN rejected lines, in line order. */
-  rejected: { line: number; error: string }[];
-  /** Every rejected line, counted. */
-  rejectedCount: number;
-  /** Callback numbers that left a bank's list because the import moved them away from the bank. */
-  callbackNumbersDropped: { bankId: string; number: string }[];
 }
 
 /** Rejected lines an import answers with; `rejectedCount` says how many there were in all. */
@@ -257,7 +235,7 @@ export function readCsvRows(text: string): ImportInput {
     records = parseCsv(text, { columns: (h: string[]) => h.map((c) => c.trim()), info: true, skip_empty_lines: true, trim: true, relax_column_count: true, bom: true });
   } catch (err) {
     const e = err as { lines?: number; message: string };
-    throw new RegistryAdminError(400, 'invalid_csv', `CSV is malformed${e.lines ? ` at line ${e.lines}` : ''}: ${e.message}`);
+    throw new ValidationError('body', `CSV is malformed${e.lines ? ` at line ${e.lines}` : ''}: ${e.message}`, { code: 'invalid_csv' });
   }
   const rows: ImportRow[] = [];
   for (const { record, info } of records) {
@@ -272,11 +250,11 @@ export function readCsvRows(text: string): ImportInput {
 /** Reads the JSON import format (the registry file); `line` is the entry's position, from 1. */
 export function readJsonRows(doc: unknown): ImportInput {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new RegistryAdminError(400, 'validation_failed', 'body: the registry file is an object with banks and numbers');
+    throw new ValidationError('body', 'body: the registry file is an object with banks and numbers');
   }
   const { banks, numbers } = doc as { banks?: unknown; numbers?: unknown };
-  if (banks !== undefined && !Array.isArray(banks)) throw new RegistryAdminError(400, 'validation_failed', 'banks must be an array');
-  if (!Array.isArray(numbers)) throw new RegistryAdminError(400, 'validation_failed', 'numbers must be an array');
+  if (banks !== undefined && !Array.isArray(banks)) throw new ValidationError('banks', 'banks must be an array');
+  if (!Array.isArray(numbers)) throw new ValidationError('numbers', 'numbers must be an array');
   return { banks: banks ?? null, rows: numbers.map((raw, i) => ({ line: i + 1, raw })), rejected: [] };
 }
 

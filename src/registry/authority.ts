@@ -1,4 +1,4 @@
-import type { Bank, RegistryEntry } from './format';
+import type { Bank, RegistryEntry } from './model';
 import type { RegistryIndex } from './registry-index';
 
 /**

@@ -1,6 +1,7 @@
 import { parse as parseCsv } from 'csv-parse/sync';
-import { RegistryAdminError, csvRecordToRow, type ImportInput, type ImportRow } from './admin';
-import type { Bank, RegistryEntry } from './format';
+import { ValidationError } from '../errors';
+import { csvRecordToRow, type ImportInput, type ImportRow } from './admin';
+import type { Bank, RegistryEntry } from './model';
 import { entryAt, type CompactRegistry } from './number-table';
 import { Slicer } from './slicer';
 
@@ -10,8 +11,8 @@ const JSON_BATCH = 1024;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-function invalidJson(detail: string): RegistryAdminError {
-  return new RegistryAdminError(400, 'invalid_json', `body is not valid JSON: ${detail}`);
+function invalidJson(detail: string): ValidationError {
+  return new ValidationError('body', `body is not valid JSON: ${detail}`, { code: 'invalid_json' });
 }
 
 /**
@@ -88,7 +89,7 @@ export async function readJsonImport(bytes: Buffer): Promise<ImportInput> {
     }
     if (c === 0x3a /* : */ && depth === 1) {
       awaitingValue = name === 'numbers';
-      if (awaitingValue && seenNumbers) throw new RegistryAdminError(400, 'validation_failed', '"numbers" appears more than once in the registry file');
+      if (awaitingValue && seenNumbers) throw new ValidationError('numbers', '"numbers" appears more than once in the registry file');
       if (awaitingValue) seenNumbers = true;
       continue;
     }
@@ -136,7 +137,7 @@ export async function readJsonImport(bytes: Buffer): Promise<ImportInput> {
     throw invalidJson((err as Error).message);
   }
   const banks = (outline as { banks?: unknown }).banks;
-  if (banks !== undefined && !Array.isArray(banks)) throw new RegistryAdminError(400, 'validation_failed', 'banks must be an array');
+  if (banks !== undefined && !Array.isArray(banks)) throw new ValidationError('banks', 'banks must be an array');
   return { banks: banks ?? null, rows, rejected: [] };
 }
 
@@ -149,11 +150,11 @@ function wholeDocument(bytes: Buffer): ImportInput {
     throw invalidJson((err as Error).message);
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new RegistryAdminError(400, 'validation_failed', 'body: the registry file is an object with banks and numbers');
+    throw new ValidationError('body', 'body: the registry file is an object with banks and numbers');
   }
   const { banks, numbers } = doc as { banks?: unknown; numbers?: unknown };
-  if (banks !== undefined && !Array.isArray(banks)) throw new RegistryAdminError(400, 'validation_failed', 'banks must be an array');
-  if (!Array.isArray(numbers)) throw new RegistryAdminError(400, 'validation_failed', 'numbers must be an array');
+  if (banks !== undefined && !Array.isArray(banks)) throw new ValidationError('banks', 'banks must be an array');
+  if (!Array.isArray(numbers)) throw new ValidationError('numbers', 'numbers must be an array');
   return { banks: banks ?? null, rows: numbers.map((raw, i) => ({ line: i + 1, raw })), rejected: [] };
 }
 
@@ -187,7 +188,7 @@ export async function readCsvImport(bytes: Buffer): Promise<ImportInput> {
       });
     } catch (err) {
       const e = err as { lines?: number; message: string };
-      throw new RegistryAdminError(400, 'invalid_csv', `CSV is malformed${e.lines ? ` at line ${e.lines + linesBefore}` : ''}: ${e.message}`);
+      throw new ValidationError('body', `CSV is malformed${e.lines ? ` at line ${e.lines + linesBefore}` : ''}: ${e.message}`, { code: 'invalid_csv' });
     }
     for (const { record, info } of records) {
       const row = csvRecordToRow(record, info.lines + linesBefore);

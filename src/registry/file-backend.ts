@@ -5,9 +5,10 @@ import type { CompactRegistry } from './number-table';
 import { readRegistryFile } from './read-document';
 import { RegistryIndex, type RegistryContent } from './registry-index';
 import { decodeSnapshot, encodeSnapshot } from './snapshot';
-import { RegistryAdminError } from './admin';
+import { ValidationError } from '../errors';
 import { jsonInSlices } from './slicer';
-import { applyMutations, type AuditPage, type AuditQuery, type AuditRecord, type Mutation, type RegistryBackend } from './store';
+import type { AuditRecord } from './model';
+import { applyMutations, type AuditPage, type AuditQuery, type Mutation, type RegistryBackend } from './store';
 
 /** The audit file is rotated once it reaches this size... */
 const AUDIT_ROTATE_BYTES = 64 * 1024 * 1024;
@@ -205,7 +206,7 @@ export class FileRegistryBackend implements RegistryBackend {
     const newest = files[files.length - 1]!;
     let pos = newest.start + newest.size;
     if (query.before !== undefined) {
-      if (!/^\d{1,16}$/.test(query.before)) throw new RegistryAdminError(400, 'validation_failed', 'before: not a cursor of this audit log (a record id or a page\'s next)');
+      if (!/^\d{1,16}$/.test(query.before)) throw new ValidationError('before', 'before: not a cursor of this audit log (a record id or a page\'s next)');
       pos = Math.min(pos, Number(query.before));
     }
     const records: AuditPage['records'] = [];

@@ -1,29 +1,12 @@
 import { z } from 'zod';
 import { parseNumber } from '../numbers';
+import { BankSchema, type Bank, type NumberEntryInput, type RegistryData, type RegistryEntry, type RegistryFile, type RegistryProblem } from './model';
 import { entryAt, internSpcs, keyString, type NumberTable } from './number-table';
 
 /**
  * The registry file of the contract, validated entry by entry so that one bad line names
  * itself instead of sinking the whole file silently.
  */
-
-
-export const BankSchema = z.strictObject({
-  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
-    error: 'bank id must be 1-64 lowercase letters, digits, - or _',
-  }),
-  name: z.string().trim().min(1).max(200),
-  callbackNumbers: z.array(z.string().max(64)).max(100).default([]),
-});
-
-export type Bank = z.infer<typeof BankSchema>;
-export interface NumberEntryInput {
-  number?: string;
-  prefix?: string;
-  bankId: string;
-  inboundOnly: boolean;
-  authorisedSpcs?: string[];
-}
 
 const SPC_RE = /^[A-Za-z0-9]{1,16}$/;
 const ENTRY_FIELDS = new Set(['number', 'prefix', 'bankId', 'inboundOnly', 'authorisedSpcs']);
@@ -60,26 +43,6 @@ export function readEntryInput(raw: unknown): NumberEntryInput | { error: string
   return e as unknown as NumberEntryInput;
 }
 
-/** A validated registry entry: `key` is the normalised E.164 number or prefix. */
-export interface RegistryEntry {
-  kind: 'number' | 'prefix';
-  key: string;
-  bankId: string;
-  inboundOnly: boolean;
-  authorisedSpcs?: string[];
-}
-
-export interface RegistryData {
-  banks: Bank[];
-  entries: RegistryEntry[];
-}
-
-export interface RegistryProblem {
-  /** Where the problem is: `banks[2]`, `numbers[14]`, or a CSV line number. */
-  at: string;
-  error: string;
-}
-
 /** `+` then 1-15 digits, no more than an E.164 number has. */
 const PREFIX_RE = /^\+[1-9]\d{0,14}$/;
 
@@ -106,6 +69,8 @@ export function normalisePrefix(input: string): string | { error: string } {
   return PREFIX_RE.test(compact) ? compact : { error: `prefix "${input}" must be + followed by 1-15 digits` };
 }
 
+export const unknownBank = (bankId: string) => `bankId "${bankId}" is not a bank in the registry`;
+
 /**
  * The normalised number or prefix of one checked raw entry, or what is wrong with it: the checks
  * of `toEntry` without making the entry (the registry file's reader keeps no entry objects).
@@ -116,7 +81,7 @@ export function entryKeyOf(
   bankIds: ReadonlySet<string>,
   deferPlanCheck = false,
 ): string | { error: string } {
-  if (!bankIds.has(raw.bankId)) return { error: `bankId "${raw.bankId}" is not a bank in the registry` };
+  if (!bankIds.has(raw.bankId)) return { error: unknownBank(raw.bankId) };
   return raw.number !== undefined ? normaliseRegistryNumber(raw.number, defaultCountry, deferPlanCheck) : normalisePrefix(raw.prefix ?? '');
 }
 
@@ -228,7 +193,7 @@ export function parseRegistryDocument(
 }
 
 /** The registry file of the contract, from data: what export writes and import reads. */
-export function toRegistryDocument(data: RegistryData) {
+export function toRegistryDocument(data: RegistryData): RegistryFile {
   return {
     banks: data.banks.map((b) => ({ id: b.id, name: b.name, callbackNumbers: b.callbackNumbers })),
     numbers: data.entries.map((e) => ({

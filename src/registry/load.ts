@@ -1,11 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { RegistryProblem } from './format';
+import type { RegistryProblem } from './model';
 import { openFileSource } from './json-scan';
 import type { CompactRegistry } from './number-table';
 import { readRegistry, readRegistryBuffer, type ReadResult } from './read-document';
 import sample from './sample-registry.json';
+import { StartupError } from '../errors';
 
-export class RegistryLoadError extends Error {
+export class RegistryLoadError extends StartupError {
   constructor(
     readonly source: string,
     readonly problems: RegistryProblem[],
@@ -13,7 +14,6 @@ export class RegistryLoadError extends Error {
     const shown = problems.slice(0, 20).map((p) => `  - ${p.at}: ${p.error}`);
     const more = problems.length > 20 ? [`  ... and ${problems.length - 20} more`] : [];
     super([`registry ${source} is invalid:`, ...shown, ...more].join('\n'));
-    this.name = 'RegistryLoadError';
   }
 }
 

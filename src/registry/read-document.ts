@@ -1,4 +1,5 @@
-import { entryKeyOf, readBanks, readEntryInput, type Bank, type RegistryEntry, type RegistryProblem } from './format';
+import { entryKeyOf, readBanks, readEntryInput } from './format';
+import type { Bank, RegistryEntry, RegistryProblem } from './model';
 import { bufferSource, JsonScanError, lineAndColumn, openFileSource, scanOutline, textOf, type ByteSource, type Member } from './json-scan';
 import { EMPTY_TABLE, keyString, NumberTableBuilder, numberKey, toEntryObject, type CompactRegistry } from './number-table';
 

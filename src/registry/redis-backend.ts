@@ -1,11 +1,12 @@
+import { createHash, randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { ChainableCommander, Cluster } from 'ioredis';
-import type { Bank, RegistryEntry } from './format';
+import type { AuditRecord, Bank, RegistryEntry } from './model';
 import { entryAt, NumberTableBuilder, requireNumberKey } from './number-table';
 import type { RegistryContent } from './registry-index';
-import { RegistryAdminError } from './admin';
+import { ValidationError } from '../errors';
 import { Slicer } from './slicer';
-import { RegistryUnconfirmedError, type AuditPage, type AuditQuery, type AuditRecord, type Durability, type Mutation, type RegistryBackend, type RemoteChange, type Rollback, type StoreLog } from './store';
+import { RegistryUnconfirmedError, type AuditPage, type AuditQuery, type Durability, type Mutation, type RegistryBackend, type RemoteChange, type Rollback, type StoreLog } from './store';
 
 /**
  * The registry shared by every instance, in Redis. All keys carry one hash tag so that a
@@ -19,6 +20,8 @@ import { RegistryUnconfirmedError, type AuditPage, type AuditQuery, type AuditRe
  *                                 m: mutations JSON | r: "1" reload; x: "1" on a write-back}
  *   callguard:{registry}:audit    stream of audit batches {b: AuditRecord[] JSON}, oldest first in a batch
  *   callguard:{registry}:seeding  string lock held by the instance that seeds an empty Redis
+ *   callguard:{registry}:stage:<version>:<random>  list  a large change's payload, staged in
+ *                                 pieces before the script that applies it (see Staging)
  *
  * Every instance polls the change log (every `pollMs`, and before each change it makes, so that
  * its edits start from the latest registry) and applies the changes to its in-memory index: a
@@ -37,7 +40,7 @@ import { RegistryUnconfirmedError, type AuditPage, type AuditQuery, type AuditRe
  */
 export class RedisRegistryBackend implements RegistryBackend {
   readonly name = 'redis';
-  private readonly k: Record<'banks' | 'entries' | 'version' | 'seq' | 'log' | 'audit' | 'seeding', string>;
+  private readonly k: Record<'banks' | 'entries' | 'version' | 'seq' | 'log' | 'audit' | 'seeding' | 'stage', string>;
   /** The log entry this instance has read to: its seq and version (null until the first load or poll). */
   private head: { seq: number; version: string } | null = null;
   /** The highest seq this instance has seen: read, loaded, seeded or written by itself. Never goes down. */
@@ -65,7 +68,7 @@ export class RedisRegistryBackend implements RegistryBackend {
     } = {},
   ) {
     const p = `${opts.prefix ?? 'callguard:'}{registry}:`;
-    this.k = { banks: `${p}banks`, entries: `${p}entries`, version: `${p}version`, seq: `${p}seq`, log: `${p}log`, audit: `${p}audit`, seeding: `${p}seeding` };
+    this.k = { banks: `${p}banks`, entries: `${p}entries`, version: `${p}version`, seq: `${p}seq`, log: `${p}log`, audit: `${p}audit`, seeding: `${p}seeding`, stage: `${p}stage:` };
     redis.on('ready', this.onReady);
   }
 
@@ -162,52 +165,84 @@ export class RedisRegistryBackend implements RegistryBackend {
     await this.confirmDurable('the registry written back').catch((err: unknown) => this.opts.log?.warn({ err: (err as Error).message }, 'registry written back to Redis, not confirmed on its disk'));
   }
 
+  /**
+   * A timed-out command may have run: Redis got it and did not answer in time. ioredis marks a
+   * command timeout by its message alone ("Command timed out"), as does the wait for a seed.
+   */
+  mayHaveApplied(err: unknown): boolean {
+    return err instanceof RegistryUnconfirmedError || (err instanceof Error && /timed out/i.test(err.message));
+  }
+
   async commit(mutations: Mutation[], audit: AuditRecord[], version: string): Promise<void> {
     await this.checkDurability();
     // Large changes (imports) tell followers to reload rather than carrying megabytes in the log.
     const inline = mutations.length <= (this.opts.inlineMutationsMax ?? 1000);
-    // An import's arguments are tens of megabytes of JSON: made in slices, handing the event
-    // loop back between them, so calls are scored meanwhile, and handed to the client as a few
-    // hundred buffers (the operations packed, see COMMIT_SCRIPT): hundreds of thousands of string
-    // arguments cost the client most of a second, in one piece, to write. The change itself
-    // stays one script call, all or nothing.
-    const slicer = new Slicer();
-    const batches: Buffer[] = [];
-    // Audit records travel in batches (field `b`, a JSON array), oldest first within a batch.
-    for (let i = 0; i < audit.length; i += AUDIT_BATCH) {
-      batches.push(Buffer.from(JSON.stringify(audit.slice(i, i + AUDIT_BATCH))));
-      await slicer.tick();
-    }
-    const args: (string | Buffer)[] = [
-      version,
-      String(this.opts.logMaxLen ?? 10_000),
-      String(this.opts.auditMaxLen ?? 100_000),
-      inline ? 'm' : 'r',
-      inline ? JSON.stringify(mutations) : '1',
-      String(batches.length),
-      ...batches,
-    ];
-    let ops = '';
-    for (let i = 0; i < mutations.length; i++) {
-      ops += packOperation(mutations[i]!);
-      if (ops.length >= OPS_PER_ARGUMENT) {
-        args.push(Buffer.from(ops));
-        ops = '';
-      }
-      if ((i & 255) === 255) await slicer.tick();
-    }
-    if (ops) args.push(Buffer.from(ops));
+    const stage = new Staging(this.redis, `${this.k.stage}${version}:${randomBytes(6).toString('hex')}`);
     let seq: number;
     try {
-      seq = Number(await this.redis.eval(COMMIT_SCRIPT, 6, [this.k.banks, this.k.entries, this.k.version, this.k.seq, this.k.log, this.k.audit, ...args]));
+      // An import's payload is tens of megabytes (mutation JSON, audit records). Made in slices
+      // and sent to Redis in pieces of about a megabyte, one command at a time, before one small
+      // script call applies it: written as one call, the client encodes and writes all of it in
+      // one piece, holding the event loop for hundreds of milliseconds. The change itself stays
+      // one script, all or nothing; a staging that does not finish leaves nothing applied.
+      const slicer = new Slicer();
+      let nAudit = 0;
+      // Audit records travel in batches (a stream entry's field `b`, a JSON array), oldest first in a batch.
+      for (let i = 0; i < audit.length; i += AUDIT_BATCH) {
+        await stage.add(Buffer.from(JSON.stringify(audit.slice(i, i + AUDIT_BATCH))));
+        nAudit++;
+        await slicer.tick();
+      }
+      let nOps = 0;
+      let ops = '';
+      for (let i = 0; i < mutations.length; i++) {
+        ops += packOperation(mutations[i]!);
+        if (ops.length >= OPS_PER_PIECE) {
+          await stage.add(Buffer.from(ops));
+          nOps++;
+          ops = '';
+        }
+        if ((i & 255) === 255) await slicer.tick();
+      }
+      if (ops) {
+        await stage.add(Buffer.from(ops));
+        nOps++;
+      }
+      const inlinePieces = await stage.finish();
+      const keys = [this.k.banks, this.k.entries, this.k.version, this.k.seq, this.k.log, this.k.audit, stage.key];
+      const args: (string | Buffer)[] = [
+        version,
+        String(this.opts.logMaxLen ?? 10_000),
+        String(this.opts.auditMaxLen ?? 100_000),
+        inline ? 'm' : 'r',
+        inline ? JSON.stringify(mutations) : '1',
+        String(nAudit),
+        String(nOps),
+        inlinePieces ? '0' : '1',
+        ...(inlinePieces ?? []),
+      ];
+      seq = Number(await this.runCommitScript(keys, args));
     } catch (err) {
-      // Refused by the script, which then wrote nothing. A timeout or a lost connection is
-      // passed on as it is: the change may have been made.
+      // Pieces staged for a change that will not be made: gone now when Redis answers, else
+      // when their TTL runs out.
+      if (stage.staged) this.redis.unlink(stage.key).catch(() => undefined);
+      // Refused by the script, which then wrote nothing. A timeout or a lost connection while
+      // the script was sent is passed on as it is: the change may have been made.
       if ((err as Error).name === 'ReplyError') throw new Error(`registry change not stored in Redis: ${(err as Error).message}`, { cause: err });
       throw err;
     }
     this.seen = Math.max(this.seen, seq);
     await this.confirmDurable('the registry change');
+  }
+
+  /** COMMIT_SCRIPT by its digest, sent whole only when Redis does not hold it (restarted, flushed, another node). */
+  private async runCommitScript(keys: string[], args: (string | Buffer)[]): Promise<unknown> {
+    try {
+      return await this.redis.evalsha(COMMIT_SCRIPT_SHA, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!isReplyError(err) || !/NOSCRIPT/.test((err as Error).message)) throw err;
+      return this.redis.eval(COMMIT_SCRIPT, keys.length, ...keys, ...args);
+    }
   }
 
   /**
@@ -308,7 +343,7 @@ export class RedisRegistryBackend implements RegistryBackend {
     let below: { id: string; index: number } | null = null;
     if (query.before !== undefined) {
       const m = /^(\d{1,20}-\d{1,20})\.(\d{1,6})$/.exec(query.before);
-      if (!m) throw new RegistryAdminError(400, 'validation_failed', "before: not a cursor of this audit log (a record id or a page's next)");
+      if (!m) throw new ValidationError('before', "before: not a cursor of this audit log (a record id or a page's next)");
       below = { id: m[1]!, index: Number(m[2]) };
       end = m[1]!;
     }
@@ -436,8 +471,64 @@ const AUDIT_SCAN_MAX = 2000;
 /** Audit records per stream entry. */
 const AUDIT_BATCH = 500;
 
-/** Characters of packed operations per script argument (see COMMIT_SCRIPT). */
-const OPS_PER_ARGUMENT = 256 * 1024;
+/** Characters of packed operations per piece of a change's payload (see COMMIT_SCRIPT). */
+const OPS_PER_PIECE = 256 * 1024;
+
+/** A change's payload up to this many bytes goes in the script call itself; larger is staged. */
+const INLINE_PAYLOAD_MAX = 512 * 1024;
+
+/** Bytes of payload per staging command: small enough to write without holding the event loop. */
+const STAGE_COMMAND_BYTES = 1024 * 1024;
+
+/**
+ * How long staged pieces outlive their last write: a change whose staging stops (the client
+ * dropped, the instance died) leaves nothing behind for long. Renewed with every piece, so a
+ * slow staging never loses its first pieces; the script checks it finds them all anyway.
+ */
+const STAGE_TTL_MS = 10 * 60 * 1000;
+
+/**
+ * A change's payload pieces, in order: kept to go in the script call while they are few, else
+ * pushed onto a staging list (one command of about STAGE_COMMAND_BYTES at a time, each waiting
+ * for Redis's answer, so an interrupted staging fails the change before its script is sent).
+ */
+class Staging {
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** Whether any piece went to Redis (the list may then exist and is unlinked on failure). */
+  staged = false;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    readonly key: string,
+  ) {}
+
+  async add(piece: Buffer): Promise<void> {
+    this.held.push(piece);
+    this.heldBytes += piece.length;
+    if (this.staged ? this.heldBytes >= STAGE_COMMAND_BYTES : this.heldBytes > INLINE_PAYLOAD_MAX) await this.push();
+  }
+
+  /** The pieces for the script call itself, or null once they are staged (all of them, now). */
+  async finish(): Promise<Buffer[] | null> {
+    if (!this.staged) return this.held;
+    if (this.held.length) await this.push();
+    return null;
+  }
+
+  private async push(): Promise<void> {
+    // Several pieces may wait when staging starts: each command carries about STAGE_COMMAND_BYTES.
+    while (this.held.length) {
+      let n = 0;
+      let bytes = 0;
+      while (n < this.held.length && (n === 0 || bytes + this.held[n]!.length <= STAGE_COMMAND_BYTES)) bytes += this.held[n++]!.length;
+      const pieces = this.held.splice(0, n);
+      this.heldBytes -= bytes;
+      this.staged = true;
+      replies(await this.redis.multi().rpush(this.key, ...pieces).pexpire(this.key, STAGE_TTL_MS).exec());
+    }
+  }
+}
 
 /** A string as an operand of a packed operation: its length in bytes, a colon, the string. */
 const operand = (s: string) => `${Buffer.byteLength(s)}:${s}`;
@@ -451,18 +542,20 @@ function packOperation(m: Mutation): string {
 }
 
 /**
- * One change, all or nothing. KEYS: banks, entries, version, seq, log, audit. ARGV: version,
- * log max length, audit max length, the log entry's kind ('m' mutations | 'r' reload) and
- * payload, the number of audit batches, the batches, then the mutations as operations packed
- * into a few arguments, one after another: R (reset), B id json / b id (bank set / delete),
- * E field json / e field (entry set / delete), each operand its length in bytes, ':' and its
- * bytes. Everything a write could fail on is checked before the first write (a key of another
- * type, no registry, operations that do not read whole), and Redis refuses a script at its first
- * write when out of memory: so either the change, its log entry and its audit records are all
- * written, or none is.
+ * One change, all or nothing. KEYS: banks, entries, version, seq, log, audit, stage. ARGV:
+ * version, log max length, audit max length, the log entry's kind ('m' mutations | 'r' reload)
+ * and payload, the number of audit batches, the number of operation pieces, whether the pieces
+ * are staged ('1': the list KEYS[7], audit batches first, which the script deletes once applied)
+ * or follow in ARGV ('0'). Operation pieces hold the mutations packed one after another: R
+ * (reset), B id json / b id (bank set / delete), E field json / e field (entry set / delete),
+ * each operand its length in bytes, ':' and its bytes. Everything a write could fail on is checked
+ * before the first write (a key of another type, no registry, a staging list missing pieces,
+ * operations that do not read whole), and Redis refuses a script at its first write when out of
+ * memory: so either the change, its log entry and its audit records are all written, or none is.
  */
 const COMMIT_SCRIPT = `
-local types = { 'hash', 'hash', 'string', 'string', 'stream', 'stream' }
+local staged = ARGV[8] == '1'
+local types = { 'hash', 'hash', 'string', 'string', 'stream', 'stream', 'list' }
 for i, want in ipairs(types) do
   local got = redis.call('TYPE', KEYS[i])['ok']
   if got ~= 'none' and got ~= want then return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. got .. ', not a ' .. want) end
@@ -471,7 +564,18 @@ local previous = redis.call('GET', KEYS[3])
 if not previous then
   return redis.error_reply('NOREGISTRY the registry is not in Redis yet: it is seeded as soon as Redis answers')
 end
-local nAudit = tonumber(ARGV[6])
+local nAudit, nOps = tonumber(ARGV[6]), tonumber(ARGV[7])
+if staged then
+  local n = redis.call('LLEN', KEYS[7])
+  if n ~= nAudit + nOps then
+    return redis.error_reply('STAGING the change was staged in ' .. (nAudit + nOps) .. ' pieces, Redis holds ' .. n)
+  end
+end
+-- Piece i of the payload (audit batches first, then operations).
+local function piece(i)
+  if staged then return redis.call('LINDEX', KEYS[7], i - 1) end
+  return ARGV[8 + i]
+end
 local function operand(ops, pos)
   local colon = string.find(ops, ':', pos, true)
   local n = colon and tonumber(string.sub(ops, pos, colon - 1))
@@ -481,8 +585,9 @@ end
 local counts = { R = 0, B = 2, E = 2, b = 1, e = 1 }
 -- Walks every operation, calling apply(op, a, b) when given; false when they do not read whole.
 local function walk(apply)
-  for c = 7 + nAudit, #ARGV do
-    local ops, pos = ARGV[c], 1
+  for c = nAudit + 1, nAudit + nOps do
+    local ops, pos = piece(c), 1
+    if type(ops) ~= 'string' then return false end
     while pos <= #ops do
       local op = string.sub(ops, pos, pos)
       local count = counts[op]
@@ -522,10 +627,13 @@ local seq = redis.call('INCR', KEYS[4])
 redis.call('SET', KEYS[3], ARGV[1])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'v', ARGV[1], 's', tostring(seq), 'p', previous, ARGV[4], ARGV[5])
 for a = 1, nAudit do
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], '*', 'b', ARGV[6 + a])
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], '*', 'b', piece(a))
 end
+if staged then redis.call('UNLINK', KEYS[7]) end
 return seq
 `;
+
+const COMMIT_SCRIPT_SHA = createHash('sha1').update(COMMIT_SCRIPT).digest('hex');
 
 /** The replies of a MULTI, or the first error in them. */
 function replies<T>(results: [Error | null, unknown][] | null): T {

@@ -1,4 +1,4 @@
-import type { Bank, RegistryData, RegistryEntry } from './format';
+import type { Bank, RegistryData, RegistryEntry, RegistryMatch } from './model';
 import {
   EMPTY_TABLE,
   entryAt,
@@ -27,17 +27,8 @@ function lowerBound(keys: Float64Array, key: number): number {
   return lo;
 }
 
-/** What a caller ID matched in the registry. */
-export interface RegistryMatch {
-  bankId: string;
-  bankName: string;
-  inboundOnly: boolean;
-  /** Absent means any carrier may originate calls from the number. */
-  authorisedSpcs?: string[];
-  match: 'number' | 'prefix';
-  /** The number or prefix that matched. */
-  key: string;
-}
+// Scoring reads the match type from here.
+export type { RegistryMatch } from './model';
 
 /** The registry's content in either form: entry objects (tests, Redis, small data) or compact (files, snapshots). */
 export type RegistryContent = RegistryData | CompactRegistry;

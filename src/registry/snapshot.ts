@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { normalisePrefix, readBank, readEntryInput, type Bank, type RegistryEntry } from './format';
+import { normalisePrefix, readBank, readEntryInput } from './format';
+import type { Bank, RegistryEntry } from './model';
 import type { CompactRegistry, EntryTemplate } from './number-table';
 
 /**

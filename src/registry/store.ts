@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Bank, RegistryEntry } from './format';
+import type { AuditRecord, Bank, RegistryEntry } from './model';
 import { RegistryIndex, type RegistryContent } from './registry-index';
 import { Slicer } from './slicer';
 
@@ -9,17 +9,6 @@ export type Mutation =
   | { type: 'entry'; kind: 'number' | 'prefix'; key: string; value: RegistryEntry | null }
   | { type: 'reset' };
 
-/** Who changed what, when, from what to what. */
-export interface AuditRecord {
-  at: string;
-  actor: string;
-  action: string;
-  /** The bank the change concerns: a bank key reads only its own bank's records. */
-  bankId: string | null;
-  target: string;
-  before: unknown;
-  after: unknown;
-}
 
 /**
  * What an acknowledged change survives. `waitaof`: Redis confirmed each change on its disk
@@ -106,6 +95,11 @@ export interface RegistryBackend {
   restore?(data: RegistryContent, version: string, rollback: Rollback): Promise<void>;
   /** What an acknowledged change survives; backends without it sync each change themselves. */
   durability?(): Durability;
+  /**
+   * Whether a call that failed with `err` may yet have taken effect (a timeout: the backend got
+   * the change and did not answer in time). Without it, only RegistryUnconfirmedError may have.
+   */
+  mayHaveApplied?(err: unknown): boolean;
   close(): Promise<void>;
 }
 
@@ -242,6 +236,11 @@ export class RegistryStore {
 
   readAuditPage(query: AuditQuery): Promise<AuditPage> {
     return this.backend.readAudit(query);
+  }
+
+  /** Whether a change that failed with `err` may still have been made (see RegistryBackend.mayHaveApplied). */
+  mayHaveApplied(err: unknown): boolean {
+    return err instanceof RegistryUnconfirmedError || (this.backend.mayHaveApplied?.(err) ?? false);
   }
 
   durability(): Durability {

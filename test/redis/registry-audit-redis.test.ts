@@ -1,6 +1,10 @@
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { parseRegistryDocument, planPutEntry, RedisRegistryBackend, RegistryStore, type Actor } from '../../src/registry';
+import { planPutEntry, type Actor } from '../../src/registry/admin';
+import { parseRegistryDocument } from '../../src/registry/format';
+import { RedisRegistryBackend } from '../../src/registry/redis-backend';
+import { RegistryStore } from '../../src/registry/store';
+import { answered } from '../helpers/answered';
 
 const ADMIN: Actor = { name: 'admin', bankId: null };
 const seed = () => ({
@@ -44,7 +48,7 @@ describe('the audit stream in Redis, a page at a time', () => {
     expect(ofB.records.map((r) => r.target)).toEqual(['number:+442079460706', 'number:+442079460704']);
     const moreOfB = await store.readAuditPage({ limit: 5, bankId: 'b', before: ofB.next! });
     expect(moreOfB).toMatchObject({ next: null, records: [{ target: 'number:+442079460702' }, { target: 'number:+442079460700' }] });
-    await expect(store.readAuditPage({ limit: 5, before: '12345' })).rejects.toMatchObject({ status: 400 });
+    await expect(answered(store.readAuditPage({ limit: 5, before: '12345' }))).resolves.toMatchObject({ status: 400 });
     await store.close();
   });
 

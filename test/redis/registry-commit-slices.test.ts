@@ -1,7 +1,10 @@
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
-import { parseRegistryDocument, RedisRegistryBackend, RegistryStore, type AuditRecord, type Mutation } from '../../src/registry';
+import { parseRegistryDocument } from '../../src/registry/format';
+import type { AuditRecord } from '../../src/registry/model';
+import { RedisRegistryBackend } from '../../src/registry/redis-backend';
+import { RegistryStore, type Mutation } from '../../src/registry/store';
 
 const seed = () => ({
   data: parseRegistryDocument({ banks: [{ id: 'b', name: 'Bank B' }], numbers: [{ number: '+443450000000', bankId: 'b', inboundOnly: true }] }, 'GB').data,

@@ -3,16 +3,11 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
-import {
-  FileRegistryBackend,
-  parseRegistryDocument,
-  planPutEntry,
-  RedisRegistryBackend,
-  RegistryStore,
-  RegistryUnconfirmedError,
-  type Actor,
-  type StoreLog,
-} from '../../src/registry';
+import { planPutEntry, type Actor } from '../../src/registry/admin';
+import { FileRegistryBackend } from '../../src/registry/file-backend';
+import { parseRegistryDocument } from '../../src/registry/format';
+import { RedisRegistryBackend } from '../../src/registry/redis-backend';
+import { RegistryStore, RegistryUnconfirmedError, type StoreLog } from '../../src/registry/store';
 import { createRedisClient } from '../../src/state/redis';
 import { build } from '../helpers/build';
 import { type Child, freePort, sleep, startRedisServer, until } from '../../scripts/lib/process';

@@ -2,7 +2,10 @@ import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
 import { until } from '../../scripts/lib/process';
-import { parseRegistryDocument, planImport, planPutEntry, readCsvRows, RedisRegistryBackend, RegistryStore, type Actor } from '../../src/registry';
+import { planImport, planPutEntry, readCsvRows, type Actor } from '../../src/registry/admin';
+import { parseRegistryDocument } from '../../src/registry/format';
+import { RedisRegistryBackend } from '../../src/registry/redis-backend';
+import { RegistryStore } from '../../src/registry/store';
 
 const ADMIN: Actor = { name: 'admin', bankId: null };
 const seed = () => ({

@@ -1,4 +1,8 @@
-import { applyMutationsInSlices, mergeNumbers, mergeNumbersInSlices, NumberTableBuilder, RegistryIndex, Slicer, type Mutation, type RegistryEntry } from '../../src/registry';
+import type { RegistryEntry } from '../../src/registry/model';
+import { mergeNumbers, mergeNumbersInSlices, NumberTableBuilder } from '../../src/registry/number-table';
+import { RegistryIndex } from '../../src/registry/registry-index';
+import { Slicer } from '../../src/registry/slicer';
+import { applyMutationsInSlices, type Mutation } from '../../src/registry/store';
 
 /** A registry of `count` numbers +4411300000000 upwards, every third one, for bank a. */
 function largeIndex(count: number): RegistryIndex {

@@ -1,13 +1,7 @@
-import {
-  keyString,
-  mergeNumbers,
-  NumberTableBuilder,
-  numberKey,
-  parseRegistryDocument,
-  RegistryIndex,
-  type Bank,
-  type RegistryEntry,
-} from '../../src/registry';
+import { parseRegistryDocument } from '../../src/registry/format';
+import type { Bank, RegistryEntry } from '../../src/registry/model';
+import { keyString, mergeNumbers, NumberTableBuilder, numberKey } from '../../src/registry/number-table';
+import { RegistryIndex } from '../../src/registry/registry-index';
 
 const banks: Bank[] = [
   { id: 'a', name: 'Bank A', callbackNumbers: [] },

@@ -1,17 +1,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  contentVersion,
-  decodeSnapshot,
-  encodeSnapshot,
-  loadRegistryFile,
-  parseRegistryDocument,
-  readRegistryBuffer,
-  readRegistryFile,
-  RegistryIndex,
-  type RegistryEntry,
-} from '../../src/registry';
+import { parseRegistryDocument } from '../../src/registry/format';
+import { contentVersion, loadRegistryFile } from '../../src/registry/load';
+import type { RegistryEntry } from '../../src/registry/model';
+import { readRegistryBuffer, readRegistryFile } from '../../src/registry/read-document';
+import { RegistryIndex } from '../../src/registry/registry-index';
+import { decodeSnapshot, encodeSnapshot } from '../../src/registry/snapshot';
 import { bufferSource, scanOutline, textOf } from '../../src/registry/json-scan';
 
 const read = (text: string) => readRegistryBuffer(Buffer.from(text), 'GB', { deferPlanCheck: true });

@@ -1,4 +1,6 @@
-import { findInvalidNumbers, loadRegistryFile, parseRegistryDocument, RegistryIndex, RegistryLoadError, toRegistryDocument } from '../../src/registry';
+import { findInvalidNumbers, parseRegistryDocument, toRegistryDocument } from '../../src/registry/format';
+import { loadRegistryFile, RegistryLoadError } from '../../src/registry/load';
+import { RegistryIndex } from '../../src/registry/registry-index';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import { z } from 'zod';
-import { parseNumber } from '../../numbers';
-import { HttpError } from '../errors';
+import type { CampaignSummary } from '../../state/behaviour';
+import type { FraudReport } from '../../state/reports';
+import type { Operators } from '../../usecases';
 import {
   authErrorResponses,
   CampaignSchema,
@@ -12,18 +13,32 @@ import {
   ReportSchema,
 } from '../schemas';
 
+type Campaign = z.infer<typeof CampaignSchema>;
+type Report = z.infer<typeof ReportSchema>;
+
+/** The API's campaign, from the store's summary: the one place the two meet. */
+const campaignOf = (c: CampaignSummary): Campaign => ({
+  bankId: c.bankId,
+  bankName: c.bankName,
+  numbers: c.numbers.map((n) => ({ number: n.number, calls: n.calls })),
+  failedCalls: c.failedCalls,
+  since: c.since,
+  lastSeen: c.lastSeen,
+});
+
+/** The API's report, from the store's: the one place the two meet. */
+const reportOf = (r: FraudReport): Report => ({
+  id: r.id,
+  number: r.number,
+  category: r.category,
+  ...(r.callId !== undefined ? { callId: r.callId } : {}),
+  ...(r.note !== undefined ? { note: r.note } : {}),
+  at: r.at,
+  reporter: r.reporter,
+});
+
 /** Spoofing campaigns running now, and fraud reports: what operators and fraud teams use. */
-export const operatorRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { config, now } = app.services;
-
-  /** The bank a number is given to: its registry entry or prefix, else the bank listing it as a callback number. */
-  function ownerOf(e164: string): string | null {
-    const registry = app.services.registryStore.index;
-    const match = registry.lookup(e164);
-    if (match) return match.bankId;
-    return registry.allBanks().find((b) => b.callbackNumbers.includes(e164))?.id ?? null;
-  }
-
+export const operatorRoutes: FastifyPluginAsyncZod<{ operators: Operators }> = async (app, { operators }) => {
   app.get(
     '/v1/campaigns',
     {
@@ -39,11 +54,7 @@ export const operatorRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: z.object({ campaigns: z.array(CampaignSchema) }), ...authErrorResponses, ...rateLimitedResponses },
       },
     },
-    async (request) => {
-      const campaigns = await app.services.behaviour.listCampaigns(now());
-      const { role, bankId } = request.principal;
-      return { campaigns: role === 'bank' ? campaigns.filter((c) => c.bankId === bankId) : campaigns };
-    },
+    async (request) => ({ campaigns: (await operators.campaigns(request.principal)).map(campaignOf) }),
   );
 
   app.post(
@@ -64,35 +75,6 @@ export const operatorRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 201: ReportSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses, 503: ErrorResponseSchema },
       },
     },
-    async (request, reply) => {
-      const { number, category, callId, note } = request.body;
-      const parsed = parseNumber(number, config.defaultCountry);
-      // Calls from a number that is not diallable are blocked already; a report against one
-      // would only be noise, and the store takes E.164 alone.
-      if (parsed.e164 === null || !parsed.valid) {
-        const why = parsed.withheld ? 'is a withheld caller ID marker, not a number' : 'is not a valid, diallable phone number';
-        throw new HttpError(400, 'validation_failed', `number: ${JSON.stringify(number.slice(0, 64))} ${why}`, [{ field: 'number', message: why }]);
-      }
-      const { principal } = request;
-      if (principal.role === 'bank') {
-        const owner = ownerOf(parsed.e164);
-        if (owner !== null && owner !== principal.bankId) {
-          throw new HttpError(
-            403,
-            'forbidden',
-            `number: ${parsed.e164} is a number of bank "${owner}" in the registry: a bank key may not report another bank's number (its genuine calls would be flagged); that bank or an administrator may`,
-          );
-        }
-      }
-      const report = await app.services.behaviour.reports.addReport({
-        number: parsed.e164,
-        category,
-        ...(callId !== undefined ? { callId } : {}),
-        ...(note !== undefined ? { note } : {}),
-        reporter: principal.name,
-        at: now(),
-      });
-      return reply.status(201).send(report);
-    },
+    async (request, reply) => reply.status(201).send(reportOf(await operators.report(request.principal, request.body))),
   );
 };

@@ -2,36 +2,23 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from '@fastify/type-provider-zod';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { ValidationError } from '../../errors';
 import {
-  entryKey,
-  exportChunks,
-  planDeleteBank,
-  planDeleteEntry,
-  planImport,
-  planPutBank,
-  planPutEntry,
-  REJECTED_SHOWN,
-  readCsvImport,
-  readJsonImport,
-  RegistryAdminError,
-  RegistryUnconfirmedError,
-  type Actor,
-  type Plan,
-  type RegistryIndex,
-} from '../../registry';
-import { HttpError } from '../errors';
-import type { Principal } from '../auth';
-import {
-  AuditRecordSchema,
-  authErrorResponses,
   BankBodySchema,
   BankSchema,
   EntryBodySchema,
-  EntrySchema,
-  ErrorResponseSchema,
   ImportResultSchema,
+  LoggedAuditRecordSchema,
+  REJECTED_SHOWN,
+  RegistryEntrySchema,
   RegistryFileSchema,
-} from '../schemas';
+  type Actor,
+  type ImportBody,
+  type RegistryAdministration,
+} from '../../registry';
+import type { Principal } from '../../usecases';
+import { HttpError } from '../errors';
+import { authErrorResponses, ErrorResponseSchema } from '../schemas';
 
 const EDITORS = ['bank', 'admin'] as const;
 const errors = {
@@ -53,35 +40,10 @@ const actorOf = (p: Principal): Actor => ({ name: p.name, bankId: p.role === 'ad
 /** Largest import body: 32 MB, about 400,000 entries as JSON, more as CSV. */
 export const IMPORT_BODY_LIMIT = 32 * 1024 * 1024;
 
-/** An import's body as it arrived: read in slices by the handler, not parsed whole by fastify. */
-interface ImportBody {
-  format: 'json' | 'csv';
-  bytes: Buffer;
-}
-
 const unsupported = (accepted: string) => new HttpError(415, 'unsupported_media_type', `content-type must be ${accepted}`);
 
-export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { registryStore: store, config } = app.services;
-  const country = config.defaultCountry;
-  const minPrefixDigits = config.registryMinPrefixDigits;
-
-  /** Runs a plan; the store's refusal to persist (Redis down) becomes a 503, never a 500. */
-  async function run<T>(plan: (index: RegistryIndex) => Plan<T> | Promise<Plan<T>>): Promise<T> {
-    try {
-      return await store.change(plan);
-    } catch (err) {
-      if (err instanceof RegistryAdminError) throw err;
-      app.log.error({ err }, 'registry change could not be made durable');
-      // A timeout means Redis got the change and did not confirm it in time: it may yet be made.
-      // So does a change Redis made but did not confirm on its disk: a crash may still lose it.
-      if (err instanceof RegistryUnconfirmedError || /timed out/i.test((err as Error).message)) {
-        throw new HttpError(503, 'registry_unconfirmed', 'the registry did not confirm the change in time: it may or may not have been made; read it back before trying again');
-      }
-      throw new HttpError(503, 'registry_unavailable', 'the registry cannot store changes right now; nothing was changed, try again');
-    }
-  }
-
+/** Registry administration: each route validates, authorises, calls one use case of `registry` and shapes the answer. */
+export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministration }> = async (app, { registry }) => {
   // Bodies here are JSON; anything else is refused before it is read (the import, below, also takes CSV).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
@@ -93,11 +55,7 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { roles: EDITORS },
       schema: { tags: ['registry'], summary: 'List banks (a bank key sees its own)', security: [{ bearer: [] }], response: { 200: z.object({ banks: z.array(BankSchema) }), ...authErrorResponses } },
     },
-    async (request) => {
-      const banks = store.index.allBanks();
-      const bankId = actorOf(request.principal).bankId;
-      return { banks: bankId === null ? banks : banks.filter((b) => b.id === bankId) };
-    },
+    async (request) => ({ banks: registry.listBanks(actorOf(request.principal)) }),
   );
 
   app.put(
@@ -114,7 +72,7 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const { bank, created } = await run((i) => planPutBank(i, actorOf(request.principal), request.params.bankId, request.body, country));
+      const { bank, created } = await registry.putBank(actorOf(request.principal), request.params.bankId, request.body);
       return reply.status(created ? 201 : 200).send(bank);
     },
   );
@@ -133,7 +91,7 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const { removedEntries } = await run((i) => planDeleteBank(i, actorOf(request.principal), request.params.bankId, request.query.cascade === 'true'));
+      const { removedEntries } = await registry.deleteBank(actorOf(request.principal), request.params.bankId, request.query.cascade === 'true');
       return { deleted: request.params.bankId, removedEntries };
     },
   );
@@ -152,18 +110,10 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
             summary: 'What the registry says of a number: its own entry, or the longest prefix covering it',
             security: [{ bearer: [] }],
             params,
-            response: { 200: EntrySchema.extend({ match: z.enum(['number', 'prefix']), bankName: z.string() }), ...errors },
+            response: { 200: RegistryEntrySchema.extend({ match: z.enum(['number', 'prefix']), bankName: z.string() }), ...errors },
           },
         },
-        async (request) => {
-          const key = entryKey('number', request.params[kind], country);
-          const match = store.index.lookup(key);
-          const bankId = actorOf(request.principal).bankId;
-          // A bank key sees only its own bank's entries: others are simply not found.
-          if (!match || (bankId !== null && match.bankId !== bankId)) throw new HttpError(404, 'not_found', `${key} is not in the registry`);
-          const entry = store.index.entry(match.match, match.key)!;
-          return { ...entry, match: match.match, bankName: match.bankName };
-        },
+        async (request) => registry.lookupNumber(actorOf(request.principal), request.params[kind]),
       );
     }
 
@@ -177,12 +127,11 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
           security: [{ bearer: [] }],
           params,
           body: EntryBodySchema,
-          response: { 200: EntrySchema, 201: EntrySchema, ...errors },
+          response: { 200: RegistryEntrySchema, 201: RegistryEntrySchema, ...errors },
         },
       },
       async (request, reply) => {
-        const key = entryKey(kind, request.params[kind], country);
-        const { entry, created } = await run((i) => planPutEntry(i, actorOf(request.principal), kind, key, request.body, country, minPrefixDigits));
+        const { entry, created } = await registry.putEntry(actorOf(request.principal), kind, request.params[kind], request.body);
         return reply.status(created ? 201 : 200).send(entry);
       },
     );
@@ -191,11 +140,10 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
       path,
       {
         config: { roles: EDITORS },
-        schema: { tags: ['registry'], summary: `Delete a ${kind}`, security: [{ bearer: [] }], params, response: { 200: z.object({ deleted: EntrySchema }), ...errors } },
+        schema: { tags: ['registry'], summary: `Delete a ${kind}`, security: [{ bearer: [] }], params, response: { 200: z.object({ deleted: RegistryEntrySchema }), ...errors } },
       },
       async (request) => {
-        const key = entryKey(kind, request.params[kind], country);
-        const { entry } = await run((i) => planDeleteEntry(i, actorOf(request.principal), kind, key));
+        const { entry } = await registry.deleteEntry(actorOf(request.principal), kind, request.params[kind]);
         return { deleted: entry };
       },
     );
@@ -214,10 +162,9 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const bankId = actorOf(request.principal).bankId;
       // A stream is sent as it is, past the response serialiser (and the type provider's typing
       // of send): the schema above documents what it carries.
-      const stream = Readable.from(exportChunks(store.index.view(), bankId));
+      const stream = Readable.from(registry.exportFile(actorOf(request.principal)));
       return reply.type('application/json; charset=utf-8').send(stream as never);
     },
   );
@@ -254,9 +201,8 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
       },
       async (request, reply) => {
         const body = request.body as ImportBody | undefined;
-        if (!body) throw new HttpError(400, 'bad_request', 'body: the registry file (JSON) or CSV is required');
-        const input = body.format === 'csv' ? await readCsvImport(body.bytes) : await readJsonImport(body.bytes);
-        const result = await run((i) => planImport(i, actorOf(request.principal), input, request.query.mode, country, minPrefixDigits));
+        if (!body) throw new ValidationError('body', 'body: the registry file (JSON) or CSV is required', { code: 'bad_request' });
+        const result = await registry.importFile(actorOf(request.principal), body, request.query.mode);
         return reply.status(result.applied ? 200 : 422).send(result);
       },
     );
@@ -278,16 +224,15 @@ export const registryRoutes: FastifyPluginAsyncZod = async (app) => {
           before: z.string().min(1).max(64).optional().describe("a record's `id` or a page's `next`: only older records"),
         }),
         response: {
-          200: z.object({ records: z.array(AuditRecordSchema), next: z.string().nullable().describe('cursor of the next, older page; null at the oldest') }),
+          200: z.object({ records: z.array(LoggedAuditRecordSchema), next: z.string().nullable().describe('cursor of the next, older page; null at the oldest') }),
           400: ErrorResponseSchema,
           ...authErrorResponses,
         },
       },
     },
     async (request) => {
-      const bankId = actorOf(request.principal).bankId;
       const { limit, before } = request.query;
-      return store.readAuditPage({ limit, ...(bankId !== null ? { bankId } : {}), ...(before !== undefined ? { before } : {}) });
+      return registry.auditPage(actorOf(request.principal), { limit, ...(before !== undefined ? { before } : {}) });
     },
   );
 };

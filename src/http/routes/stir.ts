@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import { z } from 'zod';
 import { parseNumber } from '../../numbers';
 import type { ShakenErrorCode, ShakenVerification } from '../../shaken/types';
-import { HttpError } from '../errors';
+import { NotFoundError } from '../../errors';
 import { authErrorResponses, ErrorResponseSchema, VerstatSchema } from '../schemas';
 
 /**
@@ -82,7 +82,7 @@ export const stirRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      if (!config.shaken.verify) throw new HttpError(404, 'not_found', 'PASSporTs are not verified here (SHAKEN_VERIFY=false)');
+      if (!config.shaken.verify) throw new NotFoundError('PASSporTs are not verified here (SHAKEN_VERIFY=false)');
       const r = request.body.verificationRequest;
       const identity = [...(r.identityHeader ? [r.identityHeader] : []), ...(r.identityHeaders ?? [])];
       const requestId = r.requestId !== undefined ? { requestId: r.requestId } : {};

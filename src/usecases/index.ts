@@ -1,0 +1,4 @@
+/** Use cases of the people-facing API: what a route calls, one use case a request. */
+export { CallbackVerification, type CallbackAnswer, type CallbackQuestion } from './callbacks';
+export { Operators, type FraudReportInput } from './operators';
+export type { Principal, Role } from './principal';

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { REASON_CODES, VERDICTS, type Verdict } from '../scoring/reasons';
+import { CERT_FETCH_OUTCOMES, type CertFetchOutcome } from '../shaken/types';
 
 /**
  * Prometheus metrics, on a registry of the app's own: prom-client's global registry would make
@@ -13,20 +14,6 @@ import { REASON_CODES, VERDICTS, type Verdict } from '../scoring/reasons';
  * value starts at 0, so `rate()` sees a counter's first increment instead of its birth.
  */
 
-/**
- * What happened to one x5u certificate fetch, counted once when it ends (a certificate served
- * from memory or Redis is no fetch, nor is a URL the x5u policy refuses).
- */
-export type CertFetchOutcome =
-  /** fetched in time, and the body parsed as a certificate chain */
-  | 'ok'
-  /** no answer within SHAKEN_FETCH_TIMEOUT_MS: the calls waiting for it went on without it, whatever it brought later */
-  | 'timeout'
-  /** connection failure or a non-2xx answer */
-  | 'error'
-  /** an answer that is not a usable certificate chain */
-  | 'invalid';
-export const CERT_FETCH_OUTCOMES: readonly CertFetchOutcome[] = ['ok', 'timeout', 'error', 'invalid'];
 
 export interface RegistrySize {
   banks: number;

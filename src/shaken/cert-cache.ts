@@ -1,6 +1,6 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { CertFetchOutcome } from '../ops/metrics';
+import type { CertFetchOutcome } from './types';
 import { ChainJudge, type CertChainInfo } from './chain';
 import { FetchSlots, siteOf } from './fetch-slots';
 import type { CertificateFetcher } from './types';

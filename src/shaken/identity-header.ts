@@ -1,4 +1,6 @@
-import type { ShakenErrorCode } from './types';
+import type { IdentityEntry, IdentityKind } from './types';
+
+export type { IdentityEntry, IdentityKind } from './types';
 
 /**
  * SIP Identity header values (RFC 8224 section 4):
@@ -6,33 +8,6 @@ import type { ShakenErrorCode } from './types';
  * A header may carry several identities joined by commas, and a request several headers.
  */
 
-/**
- * `shaken` and `div` are verified; `other` (another ppt, or a plain RFC 8225 PASSporT with no
- * ppt) is ignored. An identity whose kind cannot be told at all because the token is unreadable
- * counts as `shaken`: a garbled Identity header must surface as MALFORMED, not vanish.
- */
-export type IdentityKind = 'shaken' | 'div' | 'other';
-
-export interface IdentityEntry {
-  kind: IdentityKind;
-  /** The compact JWS as received. */
-  token: string;
-  /** `header.payload` exactly as transmitted: the bytes the signature covers. Set when the token has three parts. */
-  signingInput?: string;
-  /** The signature part, still base64url. */
-  signaturePart?: string;
-  /** The JWS header, when its part decoded to a JSON object. */
-  header?: Record<string, unknown>;
-  /** The payload part, still base64url (decoded later, and only for identities that are verified). */
-  payloadPart?: string;
-  /** `info` parameter without its angle brackets. */
-  info?: string;
-  alg?: string;
-  /** `ppt` parameter, lower-cased. */
-  ppt?: string;
-  /** Problems found in the header value itself. */
-  errors: ShakenErrorCode[];
-}
 
 export interface ParseLimits {
   /** Identities beyond this many are not verified (and make the call MALFORMED): each may cost a certificate fetch. */

@@ -1,4 +1,3 @@
-import type { IdentityEntry } from './identity-header';
 /**
  * The outside of the STIR/SHAKEN verifier: what the orchestrator hands in and gets back.
  * The verifier knows nothing about HTTP, scoring or number parsing: numbers arrive already
@@ -92,4 +91,47 @@ export interface ShakenVerifier {
    * trip; hand the reading to `verify` so the values are not parsed twice.
    */
   read(identity: string | readonly string[]): IdentityReading;
+}
+
+/**
+ * What happened to one x5u certificate fetch, counted once when it ends (a certificate served
+ * from memory or Redis is no fetch, nor is a URL the x5u policy refuses).
+ */
+export type CertFetchOutcome =
+  /** fetched in time, and the body parsed as a certificate chain */
+  | 'ok'
+  /** no answer within SHAKEN_FETCH_TIMEOUT_MS: the calls waiting for it went on without it, whatever it brought later */
+  | 'timeout'
+  /** connection failure or a non-2xx answer */
+  | 'error'
+  /** an answer that is not a usable certificate chain */
+  | 'invalid';
+export const CERT_FETCH_OUTCOMES: readonly CertFetchOutcome[] = ['ok', 'timeout', 'error', 'invalid'];
+
+/**
+ * `shaken` and `div` are verified; `other` (another ppt, or a plain RFC 8225 PASSporT with no
+ * ppt) is ignored. An identity whose kind cannot be told at all because the token is unreadable
+ * counts as `shaken`: a garbled Identity header must surface as MALFORMED, not vanish.
+ */
+export type IdentityKind = 'shaken' | 'div' | 'other';
+
+export interface IdentityEntry {
+  kind: IdentityKind;
+  /** The compact JWS as received. */
+  token: string;
+  /** `header.payload` exactly as transmitted: the bytes the signature covers. Set when the token has three parts. */
+  signingInput?: string;
+  /** The signature part, still base64url. */
+  signaturePart?: string;
+  /** The JWS header, when its part decoded to a JSON object. */
+  header?: Record<string, unknown>;
+  /** The payload part, still base64url (decoded later, and only for identities that are verified). */
+  payloadPart?: string;
+  /** `info` parameter without its angle brackets. */
+  info?: string;
+  alg?: string;
+  /** `ppt` parameter, lower-cased. */
+  ppt?: string;
+  /** Problems found in the header value itself. */
+  errors: ShakenErrorCode[];
 }

@@ -1,5 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
-import type { CertFetchOutcome } from '../ops/metrics';
+import type { CertFetchOutcome } from './types';
 import { CertCache, type CertLookup, type RedisLike, type ShakenLogger } from './cert-cache';
 import { tnAuthorised, validityError, type CertChainInfo } from './chain';
 import { parseIdentityHeaders, type IdentityEntry } from './identity-header';

@@ -15,10 +15,10 @@ import { FileRegistryBackend, findInvalidNumbers, loadRegistryFile, type NumberT
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
 import { createShakenVerifier, loadTrustAnchors } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
-import type { BehaviourStore } from './state/behaviour';
+import type { BehaviourStore } from './state/ports';
 import { MemoryBehaviourTracker } from './state/behaviour-memory';
 import { RedisBehaviourTracker } from './state/behaviour-redis';
-import { createRedisClient, RedisGuard, whenReady } from './state/redis';
+import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
 import { MemoryVerdictCache, RedisVerdictCache, type VerdictCache } from './state/verdict-cache';
 
 /** What routes reach through `app.services`: one home for every dependency of a request. */

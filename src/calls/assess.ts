@@ -2,30 +2,13 @@ import { hash } from 'node:crypto';
 import { createNumberParser, type PhoneNumber } from '../numbers';
 import type { NumberingIndex } from '../numbering';
 import type { RegistryIndex } from '../registry';
-import { decide, type BehaviourSignals, type CallSignals, type Decision, type Policy, type ShakenSignal } from '../scoring';
+import { decide, type BehaviourSignals, type CallSignals, type ObservedCall, type Policy, type ShakenSignal } from '../scoring';
 import type { IdentityReading, ShakenVerification, ShakenVerifier } from '../shaken/types';
-import { observeAndFetch, recordAndStore } from '../state/behaviour';
+import { observeAndFetch, recordAndStore } from '../state/call-state';
+import type { BehaviourTracker } from '../state/ports';
 import type { VerdictCache } from '../state/verdict-cache';
 import { EVIDENCE_VERSION, type Evidence } from './evidence';
 import type { CallInput, CallOutcome } from './types';
-
-/** Behaviour across calls (issue: shared state). Observes the call and reports what stands out. */
-export interface BehaviourTracker {
-  observe(call: ObservedCall): Promise<BehaviourSignals>;
-  /** Keeps the verdict in the history, after the decision. Must not throw. */
-  record(call: ObservedCall, decision: Decision): Promise<void>;
-}
-
-export interface ObservedCall {
-  callId?: string;
-  caller: PhoneNumber;
-  callee: PhoneNumber;
-  /** Where the call came in: the network number (PAI), trunk and carrier, as one opaque string. */
-  route?: string;
-  registry: CallSignals['registry'];
-  fingerprints: string[];
-  at: number;
-}
 
 export interface AssessorDeps {
   defaultCountry: string;

@@ -13,7 +13,7 @@ import {
   type Actor,
   type StoreLog,
 } from '../../src/registry';
-import { createRedisClient } from '../../src/state/redis';
+import { createRedisClient } from '../../src/state/redis/client';
 import { build } from '../helpers/build';
 import { type Child, freePort, sleep, startRedisServer, until } from '../../scripts/lib/process';
 

@@ -248,7 +248,9 @@ export async function execOps(client: Redis, list: readonly RedisOp[]): Promise<
  * Redis's time for the batch, and a lone command leaves as soon as the current callbacks end.
  * The time corked counts against the command timeout, and is bounded by one turn of the loop.
  * Measured on the score path under load: less CPU on both sides, a better p99. Single Redis only
- * (a Cluster has a socket per node).
+ * (a Cluster has a socket per node). ioredis's own `enableAutoPipelining` (batches per tick instead)
+ * was measured against it on the Redis cache-miss path, 50 connections: 3.7-4.0k req/s and p99
+ * 40-50 ms against 5.4-6.6k req/s and p99 29-31 ms corked, so the corking stays.
  */
 const corked = new WeakSet<object>();
 type Corkable = { cork(): void; uncork(): void };

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type Redis from 'ioredis';
-import { CallAssessor, type StaticAssessment } from './calls/assess';
+import { CallAssessor } from './calls/assess';
+import type { Evidence } from './calls/evidence';
 import { loadConfig, type Config } from './config';
 import { api } from './http/api';
 import { KeyRing } from './http/auth';
@@ -14,10 +15,10 @@ import { FileRegistryBackend, findInvalidNumbers, loadRegistryFile, type NumberT
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
 import { createShakenVerifier, loadTrustAnchors } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
-import type { BehaviourStore } from './state/behaviour';
+import type { BehaviourStore } from './state/ports';
 import { MemoryBehaviourTracker } from './state/behaviour-memory';
 import { RedisBehaviourTracker } from './state/behaviour-redis';
-import { createRedisClient, RedisGuard, whenReady } from './state/redis';
+import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
 import { MemoryVerdictCache, RedisVerdictCache, type VerdictCache } from './state/verdict-cache';
 
 /** What routes reach through `app.services`: one home for every dependency of a request. */
@@ -155,8 +156,8 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
   const behaviour: BehaviourStore =
     opts.behaviour ?? (redisGuard ? new RedisBehaviourTracker(redisGuard, policy, { fallback: localBehaviour, replayTtlS }) : localBehaviour);
 
-  const localCache = new MemoryVerdictCache<StaticAssessment>(config.verdictCache.size);
-  const cache: VerdictCache<StaticAssessment> = redisGuard ? new RedisVerdictCache(redisGuard, localCache) : localCache;
+  const localCache = new MemoryVerdictCache<Evidence>(config.verdictCache.size);
+  const cache: VerdictCache<Evidence> = redisGuard ? new RedisVerdictCache(redisGuard, localCache) : localCache;
 
   const assessor = new CallAssessor({
     defaultCountry: config.defaultCountry,

@@ -2,54 +2,19 @@ import { hash } from 'node:crypto';
 import { createNumberParser, type PhoneNumber } from '../numbers';
 import type { NumberingIndex } from '../numbering';
 import type { RegistryIndex } from '../registry';
-import { callReasons, decideFrom, type BehaviourSignals, type CallSignals, type Decision, type Policy, type Reason, type ShakenSignal } from '../scoring';
+import { decide, type BehaviourSignals, type CallSignals, type ObservedCall, type Policy, type ShakenSignal } from '../scoring';
 import type { IdentityReading, ShakenVerification, ShakenVerifier } from '../shaken/types';
-import { observeAndFetch, recordAndStore } from '../state/behaviour';
+import { observeAndFetch, recordAndStore } from '../state/call-state';
+import type { BehaviourTracker } from '../state/ports';
 import type { VerdictCache } from '../state/verdict-cache';
-import type { CallAssessment, CallInput } from './types';
-
-/**
- * What the verdict cache holds: everything about a call that follows from its inputs alone
- * (parsed numbers, registry match, PASSporT verification). Behaviour across calls (velocity,
- * replay, reports, campaigns) changes from one call to the next, so it is gathered fresh on
- * every call, hit or miss, and the decision is always re-run: it is pure and takes a few
- * microseconds, and the answer on a hit is exactly the answer a fresh computation gives.
- */
-export interface StaticAssessment {
-  signals: Omit<CallSignals, 'behaviour'>;
-  /** Fingerprints of the PASSporTs checked, for replay detection. */
-  fingerprints: string[];
-  /** `iat` of a PASSporT that verified: bounds how long the assessment stays true. */
-  iat?: number;
-  /** The reasons that follow from the call itself, worked out once (see `callReasons`). */
-  reasons: Reason[];
-  /** The response's caller, registry and shaken parts, built once and shared by every hit. */
-  view: Pick<CallAssessment, 'caller' | 'registry' | 'shaken'>;
-}
-
-/** Behaviour across calls (issue: shared state). Observes the call and reports what stands out. */
-export interface BehaviourTracker {
-  observe(call: ObservedCall): Promise<BehaviourSignals>;
-  /** Keeps the verdict in the history, after the decision. Must not throw. */
-  record(call: ObservedCall, decision: Decision): Promise<void>;
-}
-
-export interface ObservedCall {
-  callId?: string;
-  caller: PhoneNumber;
-  callee: PhoneNumber;
-  /** Where the call came in: the network number (PAI), trunk and carrier, as one opaque string. */
-  route?: string;
-  registry: CallSignals['registry'];
-  fingerprints: string[];
-  at: number;
-}
+import { EVIDENCE_VERSION, type Evidence } from './evidence';
+import type { CallInput, CallOutcome } from './types';
 
 export interface AssessorDeps {
   defaultCountry: string;
   registry: () => RegistryIndex;
   verifier: ShakenVerifier;
-  cache: VerdictCache<StaticAssessment>;
+  cache: VerdictCache<Evidence>;
   cacheTtlMs: number;
   policy: Policy;
   policyVersion: string;
@@ -69,7 +34,7 @@ const NO_SHAKEN: ShakenSignal = { source: 'none', verstat: 'No-TN-Validation', a
  * The Identity header is read here once, for its fingerprints, and the reading handed on to
  * the verification.
  */
-type Prepared = Omit<StaticAssessment, 'signals' | 'iat' | 'reasons' | 'view'> & {
+type Prepared = Omit<Evidence, 'signals' | 'iat'> & {
   signals: Omit<CallSignals, 'behaviour' | 'shaken'>;
   identity?: IdentityReading;
 };
@@ -90,7 +55,7 @@ export class CallAssessor {
     this.parseNumber = createNumberParser(deps.defaultCountry);
   }
 
-  async assess(input: CallInput): Promise<CallAssessment> {
+  async assess(input: CallInput): Promise<CallOutcome> {
     const { deps } = this;
     const receivedAtMs = input.receivedAt !== undefined ? Date.parse(input.receivedAt) : deps.now();
     const registry = deps.registry();
@@ -118,11 +83,13 @@ export class CallAssessor {
       }
     }
 
-    const decision = decideFrom(stat.reasons, { ...stat.signals, behaviour }, deps.policy);
+    const decision = decide({ ...stat.signals, behaviour }, deps.policy);
     // Written after the decision, never before, and together: the second round trip.
     const ttl = !cached && useCache ? this.cacheTtl(input, stat, receivedAtMs) : 0;
     recordAndStore(deps.behaviour, observed, decision, ttl > 0 ? { cache: deps.cache, key, value: stat, ttlMs: ttl } : null);
-    return toResponse(input.callId, stat, decision, cached);
+    const outcome: CallOutcome = { decision, evidence: stat, cached };
+    if (input.callId !== undefined) outcome.callId = input.callId;
+    return outcome;
   }
 
   /** Everything but the PASSporT verification: numbers, origin, registry, fingerprints. */
@@ -147,7 +114,7 @@ export class CallAssessor {
     };
   }
 
-  private async verify(input: CallInput, prepared: Prepared, receivedAtMs: number): Promise<StaticAssessment> {
+  private async verify(input: CallInput, prepared: Prepared, receivedAtMs: number): Promise<Evidence> {
     const { caller, callee, network } = prepared.signals;
     let shaken: ShakenSignal = NO_SHAKEN;
     let iat: number | undefined;
@@ -173,7 +140,7 @@ export class CallAssessor {
     }
     const signals = { ...prepared.signals, shaken };
     // The reading stays behind: the cache keeps only what a hit needs.
-    const stat: StaticAssessment = { signals, fingerprints: prepared.fingerprints, reasons: callReasons(signals, this.deps.policy), view: responseView(signals) };
+    const stat: Evidence = { signals, fingerprints: prepared.fingerprints };
     if (iat !== undefined) stat.iat = iat;
     return stat;
   }
@@ -184,11 +151,11 @@ export class CallAssessor {
   }
 
   /**
-   * How long a static assessment may be reused. A PASSporT verified against "now" goes
+   * How long evidence may be reused. A PASSporT verified against "now" goes
    * stale, so its entry lives no longer than the token is fresh; a transient failure (the
    * certificate could not be fetched, a token from the future) is never cached.
    */
-  private cacheTtl(input: CallInput, stat: StaticAssessment, receivedAtMs: number): number {
+  private cacheTtl(input: CallInput, stat: Evidence, receivedAtMs: number): number {
     const ttl = this.deps.cacheTtlMs;
     if (this.passportsOf(input) === undefined) return ttl;
     const errors = stat.signals.shaken.errors;
@@ -201,7 +168,7 @@ export class CallAssessor {
   }
 }
 
-function observe(input: CallInput, known: Pick<StaticAssessment, 'fingerprints'> & { signals: Pick<CallSignals, 'caller' | 'callee' | 'registry' | 'network' | 'origin'> }, at: number): ObservedCall {
+function observe(input: CallInput, known: Pick<Evidence, 'fingerprints'> & { signals: Pick<CallSignals, 'caller' | 'callee' | 'registry' | 'network' | 'origin'> }, at: number): ObservedCall {
   const { caller, callee, registry, network, origin } = known.signals;
   const call: ObservedCall = { caller, callee, registry, fingerprints: known.fingerprints, at };
   if (input.callId !== undefined) {
@@ -240,7 +207,7 @@ function fromVerification(v: ShakenVerification): ShakenSignal {
 }
 
 /**
- * Covers every input that can change the static assessment, and the registry's and policy's
+ * Covers every input that can change the evidence, and the registry's and policy's
  * versions. `callId` is left out (it changes nothing but the echo); `receivedAt` is in only
  * when the switch gave it, because then PASSporT freshness is judged against it.
  *
@@ -254,9 +221,7 @@ const MAX_PLAIN_KEY = 256;
 export function cacheKey(input: CallInput, registryVersion: string, policyVersion: string): string {
   const o = input.origin;
   const joined = JSON.stringify([
-    // The shape of a cached assessment: bump it when StaticAssessment changes, so instances of
-    // two releases sharing one Redis never read each other's entries.
-    'a4',
+    EVIDENCE_VERSION,
     registryVersion,
     policyVersion,
     input.from,
@@ -274,27 +239,4 @@ export function cacheKey(input: CallInput, registryVersion: string, policyVersio
   // hundred thousand cached calls carrying 80 KB of Identity headers cannot fill the memory.
   // The '#' cannot begin a JSON array, so a digest never meets a plain key.
   return joined.length <= MAX_PLAIN_KEY ? joined : `#${hash('sha256', joined, 'base64url')}`;
-}
-
-function responseView({ caller, registry, shaken }: Pick<CallSignals, 'caller' | 'registry' | 'shaken'>): StaticAssessment['view'] {
-  const callerView: CallAssessment['caller'] = { e164: caller.e164, valid: caller.valid, withheld: caller.withheld };
-  if (caller.type !== undefined) callerView.type = caller.type;
-  if (caller.country !== undefined) callerView.country = caller.country;
-  if (caller.shortCode) callerView.shortCode = caller.shortCode.code;
-  const shakenView: CallAssessment['shaken'] = { verstat: shaken.verstat, attestation: shaken.attestation, errors: shaken.errors };
-  if (shaken.origid !== undefined) shakenView.origid = shaken.origid;
-  if (shaken.spc !== undefined) shakenView.spc = shaken.spc;
-  if (shaken.authority !== undefined) shakenView.authority = shaken.authority;
-  return {
-    caller: callerView,
-    registry: registry ? { bankId: registry.bankId, bankName: registry.bankName, inboundOnly: registry.inboundOnly, match: registry.match } : null,
-    shaken: shakenView,
-  };
-}
-
-function toResponse(callId: string | undefined, stat: StaticAssessment, decision: Decision, cached: boolean): CallAssessment {
-  const { view } = stat;
-  const answer: CallAssessment = { score: decision.score, verdict: decision.verdict, reasons: decision.reasons, caller: view.caller, registry: view.registry, shaken: view.shaken, cached };
-  if (callId !== undefined) answer.callId = callId;
-  return answer;
 }

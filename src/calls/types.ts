@@ -1,5 +1,6 @@
-import type { Attestation, ShakenErrorCode, Verstat } from '../shaken/types';
-import type { Reason, Verdict } from '../scoring/reasons';
+import type { Decision } from '../scoring/decide';
+import type { Attestation, Verstat } from '../shaken/types';
+import type { Evidence } from './evidence';
 
 /** One call as a switch describes it (`POST /v1/calls/score`), after schema validation. */
 export interface CallInput {
@@ -15,28 +16,11 @@ export interface CallInput {
   receivedAt?: string;
 }
 
-/** The answer to a switch: the contract's response body. */
-export interface CallAssessment {
+/** What the orchestrator answers for one call: the decision and the evidence it was made on. */
+export interface CallOutcome {
   callId?: string;
-  score: number;
-  verdict: Verdict;
-  reasons: Reason[];
-  caller: {
-    e164: string | null;
-    valid: boolean;
-    withheld: boolean;
-    type?: string;
-    country?: string;
-    shortCode?: string;
-  };
-  registry: { bankId: string; bankName: string; inboundOnly: boolean; match: 'number' | 'prefix' } | null;
-  shaken: {
-    verstat: Verstat;
-    attestation: Attestation | null;
-    origid?: string;
-    spc?: string;
-    authority?: 'spc' | 'tn';
-    errors: ShakenErrorCode[];
-  };
+  decision: Decision;
+  evidence: Evidence;
+  /** The evidence came from the verdict cache (in-process or shared). */
   cached: boolean;
 }

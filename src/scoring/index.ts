@@ -2,3 +2,4 @@ export * from './reasons';
 export * from './policy';
 export * from './signals';
 export * from './decide';
+export * from './behaviour';

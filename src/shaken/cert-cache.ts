@@ -6,6 +6,7 @@ import { FetchSlots, siteOf } from './fetch-slots';
 import type { CertificateFetcher } from './types';
 import { checkX5uUrl, X5uPolicyError } from './url-policy';
 import { DEFAULT_MAX_X5U_BYTES } from './x5u-fetcher';
+import { CERT_CACHE_PREFIX } from '../state/redis/keyspace';
 
 /** The subset of an ioredis client the cache uses; any failure of it only costs a fetch. */
 export interface RedisLike {
@@ -70,7 +71,7 @@ interface Entry {
 
 const FETCH_FAILED: CertLookup = { ok: false, error: 'X5U_FETCH_FAILED' };
 const POLICY: CertLookup = { ok: false, error: 'X5U_POLICY' };
-const REDIS_PREFIX = 'callguard:x5u:';
+const REDIS_PREFIX = CERT_CACHE_PREFIX;
 // RFC 7468 lets PEM text carry explanatory lines outside the blocks: the absolute expiry rides
 // along with the certificates, so an instance that reads them from Redis keeps the original
 // lifetime instead of restarting it.

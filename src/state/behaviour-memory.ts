@@ -1,10 +1,6 @@
-import type { ObservedCall } from '../calls/assess';
-import type { BehaviourSignals, Decision, Policy } from '../scoring';
 import {
   callToken,
-  campaignMember,
   campaignSignal,
-  DEFAULT_REPLAY_TTL_S,
   failsChecks,
   isReplay,
   longestWindowMs,
@@ -13,11 +9,16 @@ import {
   summariseCampaign,
   velocityKeys,
   velocitySignal,
-  type BehaviourStore,
+  type BehaviourSignals,
   type CampaignSummary,
-} from './behaviour';
+  type Decision,
+  type ObservedCall,
+  type Policy,
+} from '../scoring';
+import { campaignMember } from './campaign-member';
 import { MemoryHistoryStore } from './history';
 import { LruSlots } from './lru-slots';
+import { DEFAULT_REPLAY_TTL_S, type BehaviourStore } from './ports';
 import { MemoryReportStore } from './reports';
 
 export interface MemoryBehaviourOptions {

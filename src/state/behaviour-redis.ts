@@ -1,28 +1,5 @@
 /**
- * Behaviour across calls, shared by every instance through Redis.
- *
- * Key layout (prefix default `callguard:`). Every key carries a hash tag naming its entity, and
- * every op of the call script (see `execOps` in behaviour.ts) touches keys of one tag only, so
- * the layout works unchanged on Redis Cluster: keys of one number share a slot (velocity,
- * reports and history of a caller live together).
- *
- *   {p}v:{<caller>}               ZSET  velocity: member = destination E.164, score = last call (ms)
- *   {p}r:{<fingerprint>}          STR   replay: token of the call that first presented the
- *                                       PASSporT (`c:<callId>`, or `u:<random>`), EX replayTtlS
- *   {p}rep:{<number>}             ZSET  fraud reports: member = report JSON, score = time (ms)
- *   {p}repc:{<number>}            ZSET  report categories: member = category, score = newest (ms)
- *   {p}c:{b:<bankId>}             ZSET  a bank's failing calls: member = `<number> <token>`,
- *                                       score = time (ms)
- *   {p}cidx:{campaigns}           ZSET  banks with failing calls: member = bankId, score = last (ms)
- *   {p}cname:{campaigns}          HASH  bankId -> bankName, for the campaign list
- *   {p}h:{<caller>}               ZSET  verdict history of a caller: member = compact JSON, score = ms
- *   {p}h:{<caller>}:<callee>      ZSET  verdict history of a caller to one callee
- *   {p}hw:{<callee>}              ZSET  verdict history of withheld/invalid callers to a callee
- *   callguard:verdict:<digest>    STR   the shared verdict cache (verdict-cache.ts; no hash tag)
- *
- * Every sorted set is trimmed by time (and size where a spammer could grow it) on write and
- * carries a PEXPIRE of its window, so idle entities cost nothing. Braces in bank ids and
- * fingerprints are escaped so that they cannot move a key to another slot.
+ * Behaviour across calls, shared by every instance through Redis (keys: redis/keyspace.ts).
  *
  * Round trips: `observe` is one command and `record` is one command, each one EVALSHA of the
  * call script doing every read or write of the call server-side; when the verdict cache is on
@@ -30,45 +7,32 @@
  * (`observeFetching`, `recordStoring`). Against a Cluster each is one script call per hash tag
  * involved, all sent at once: one round trip of latency.
  */
-import type { ObservedCall } from '../calls/assess';
-import type { BehaviourSignals, Decision, Policy } from '../scoring';
 import {
   callToken,
-  campaignMember,
-  campaignMemberNumber,
   campaignSignal,
-  checkPrefix,
-  DEFAULT_REPLAY_TTL_S,
-  execBatch,
-  execOps,
   failsChecks,
-  historyEntry,
   isReplay,
   longestWindowMs,
-  mergeReportSummaries,
-  ops,
-  replyNumber,
-  replyScored,
-  replyStrings,
-  replyText,
   reportsSignal,
   sortCampaigns,
   summariseCampaign,
-  taggedKey,
-  tagSafe,
   velocityKeys,
   velocitySignal,
-  type BehaviourStore,
+  type BehaviourSignals,
   type CampaignSummary,
-  type RedisCommand,
-  type RedisOp,
-  type VerdictCarrier,
-  type VerdictStore,
-} from './behaviour';
+  type Decision,
+  type ObservedCall,
+  type Policy,
+} from '../scoring';
 import type { MemoryBehaviourTracker } from './behaviour-memory';
-import { RedisHistoryStore } from './history';
-import type { RedisGuard } from './redis';
-import { RedisReportStore } from './reports';
+import type { VerdictCarrier, VerdictStore } from './call-state';
+import { campaignMember, campaignMemberNumber } from './campaign-member';
+import { historyEntry, RedisHistoryStore } from './history';
+import { DEFAULT_REPLAY_TTL_S, type BehaviourStore } from './ports';
+import type { RedisGuard } from './redis/client';
+import { bankTag, CAMPAIGNS_TAG, keyspace, tagSafe, type Keyspace } from './redis/keyspace';
+import { execBatch, execOps, ops, replyNumber, replyScored, replyStrings, replyText, type RedisCommand, type RedisOp } from './redis/ops';
+import { mergeReportSummaries, RedisReportStore } from './reports';
 import type { SharedVerdicts } from './verdict-cache';
 
 export interface RedisBehaviourOptions {
@@ -92,6 +56,7 @@ type Parse = (replies: readonly unknown[]) => void;
 
 export class RedisBehaviourTracker implements BehaviourStore, VerdictCarrier {
   readonly prefix: string;
+  private readonly keys: Keyspace;
   readonly history: RedisHistoryStore;
   readonly reports: RedisReportStore;
   readonly fallback: MemoryBehaviourTracker;
@@ -105,7 +70,8 @@ export class RedisBehaviourTracker implements BehaviourStore, VerdictCarrier {
     private readonly policy: Policy,
     opts: RedisBehaviourOptions,
   ) {
-    this.prefix = checkPrefix(opts.prefix ?? 'callguard:');
+    this.keys = keyspace(opts.prefix);
+    this.prefix = this.keys.prefix;
     this.fallback = opts.fallback;
     this.replayTtlS = Math.max(1, Math.ceil(opts.replayTtlS ?? DEFAULT_REPLAY_TTL_S));
     this.maxCallsPerBank = Math.max(1, opts.maxCallsPerBank ?? 100_000);
@@ -186,21 +152,21 @@ export class RedisBehaviourTracker implements BehaviourStore, VerdictCarrier {
 
   async listCampaigns(now: number): Promise<CampaignSummary[]> {
     const cutoff = now - this.policy.campaign.windowS * 1000;
-    const index = taggedKey(this.prefix, 'cidx', 'campaigns');
-    const names = taggedKey(this.prefix, 'cname', 'campaigns');
+    const index = this.keys.campaignIndex();
+    const names = this.keys.campaignNames();
     const banks = await this.guard.run(async (r) => {
-      const [listed] = await execBatch(r, [{ tag: 'campaigns', args: ['zrangebyscore', index, cutoff, '+inf'] }]);
+      const [listed] = await execBatch(r, [{ tag: CAMPAIGNS_TAG, args: ['zrangebyscore', index, cutoff, '+inf'] }]);
       return replyStrings(listed);
     }, null);
     if (banks === null) return this.fallback.listCampaigns(now);
     if (banks.length === 0) return [];
 
-    const commands: RedisCommand[] = [{ tag: 'campaigns', args: ['hmget', names, ...banks] }];
+    const commands: RedisCommand[] = [{ tag: CAMPAIGNS_TAG, args: ['hmget', names, ...banks] }];
     for (const bankId of banks) {
       const tag = bankTag(bankId);
       commands.push({
         tag,
-        args: ['zrangebyscore', taggedKey(this.prefix, 'c', tag), cutoff, '+inf', 'WITHSCORES', 'LIMIT', 0, this.maxCallsPerBank],
+        args: ['zrangebyscore', this.keys.campaign(tag), cutoff, '+inf', 'WITHSCORES', 'LIMIT', 0, this.maxCallsPerBank],
       });
     }
     const replies = await this.guard.run((r) => execBatch(r, commands), null);
@@ -236,7 +202,7 @@ export class RedisBehaviourTracker implements BehaviourStore, VerdictCarrier {
     if (v) {
       const tag = tagSafe(v.caller);
       const windows = this.policy.velocity.windows;
-      const first = add(ops.velocity(tag, taggedKey(this.prefix, 'v', tag), at, v.destination, this.longestMs, windows.map((w) => at - w.seconds * 1000)));
+      const first = add(ops.velocity(tag, this.keys.velocity(tag), at, v.destination, this.longestMs, windows.map((w) => at - w.seconds * 1000)));
       parsers.push((r) => (signals.distinctDestinations = velocitySignal(this.policy, windows.map((_, i) => replyNumber(r[first + i])))));
     }
 
@@ -244,7 +210,7 @@ export class RedisBehaviourTracker implements BehaviourStore, VerdictCarrier {
       const token = callToken(call);
       const reads = call.fingerprints.map((fp) => {
         const tag = tagSafe(fp);
-        return add(ops.presenter(tag, taggedKey(this.prefix, 'r', tag), token, this.replayTtlS));
+        return add(ops.presenter(tag, this.keys.presenter(tag), token, this.replayTtlS));
       });
       parsers.push((r) => (signals.replayed = reads.some((i) => isReplay(replyText(r[i]), token))));
     }
@@ -262,7 +228,7 @@ export class RedisBehaviourTracker implements BehaviourStore, VerdictCarrier {
     const bank = call.registry;
     if (bank) {
       const tag = bankTag(bank.bankId);
-      const first = add(ops.campaign(tag, taggedKey(this.prefix, 'c', tag), at - this.policy.campaign.windowS * 1000));
+      const first = add(ops.campaign(tag, this.keys.campaign(tag), at - this.policy.campaign.windowS * 1000));
       parsers.push((r) => {
         const oldest = replyScored(r[first + 1])[0];
         signals.campaign = campaignSignal(this.policy, bank, replyNumber(r[first]), oldest ? oldest[1] : null);
@@ -283,9 +249,9 @@ export class RedisBehaviourTracker implements BehaviourStore, VerdictCarrier {
     const member = campaignMember(call.caller.e164 ?? bank.key, callToken(call));
     return [
       // GT: the same callId scored again is the same call, not one more.
-      ops.zadd(tag, [taggedKey(this.prefix, 'c', tag)], { gt: true, score: call.at, member, trimBefore: call.at - windowMs, keep: this.maxCallsPerBank, expireMs: windowMs }),
-      ops.zadd('campaigns', [taggedKey(this.prefix, 'cidx', 'campaigns')], { gt: true, score: call.at, member: bank.bankId, trimBefore: null, keep: null, expireMs: windowMs }),
-      ops.hset('campaigns', taggedKey(this.prefix, 'cname', 'campaigns'), bank.bankId, bank.bankName, windowMs),
+      ops.zadd(tag, [this.keys.campaign(tag)], { gt: true, score: call.at, member, trimBefore: call.at - windowMs, keep: this.maxCallsPerBank, expireMs: windowMs }),
+      ops.zadd(CAMPAIGNS_TAG, [this.keys.campaignIndex()], { gt: true, score: call.at, member: bank.bankId, trimBefore: null, keep: null, expireMs: windowMs }),
+      ops.hset(CAMPAIGNS_TAG, this.keys.campaignNames(), bank.bankId, bank.bankName, windowMs),
     ];
   }
 
@@ -300,8 +266,4 @@ export class RedisBehaviourTracker implements BehaviourStore, VerdictCarrier {
       .catch(() => undefined)
       .finally(() => (this.flushing = false));
   }
-}
-
-function bankTag(bankId: string): string {
-  return `b:${tagSafe(bankId)}`;
 }

@@ -1,7 +1,8 @@
-import type { ObservedCall } from '../calls/assess';
-import type { Decision, Reason, ReasonCode, Verdict } from '../scoring';
-import { Backlog, checkPrefix, execOps, historyCallee, newId, ops, replyStrings, taggedKey, tagSafe, type RedisOp } from './behaviour';
-import type { RedisGuard } from './redis';
+import { newId, type Decision, type ObservedCall, type Reason, type ReasonCode, type Verdict } from '../scoring';
+import { Backlog } from './backlog';
+import type { RedisGuard } from './redis/client';
+import { keyspace, tagSafe, type Keyspace } from './redis/keyspace';
+import { execOps, ops, replyStrings, type RedisOp } from './redis/ops';
 
 /**
  * The verdict history: every scored call, kept for `retentionS` (30 days by default), so a
@@ -40,6 +41,27 @@ export interface HistoryStore {
   add(entry: HistoryEntry): Promise<void>;
   /** Newest first. */
   query(q: HistoryQuery): Promise<HistoryEntry[]>;
+}
+
+/** The callee a history entry names: emergency and other short codes have no E.164 but are worth finding again. */
+export function historyCallee(call: Pick<ObservedCall, 'callee'>): string | null {
+  return call.callee.e164 ?? call.callee.shortCode?.code ?? null;
+}
+
+/** What the history keeps of a scored call. */
+export function historyEntry(call: ObservedCall, decision: Decision, id: string = newId()): HistoryEntry {
+  const entry: HistoryEntry = {
+    id,
+    caller: call.caller.e164,
+    callee: historyCallee(call),
+    at: new Date(call.at).toISOString(),
+    verdict: decision.verdict,
+    score: decision.score,
+    reasons: decision.reasons.map((r) => r.code),
+  };
+  if (call.callId !== undefined) entry.callId = call.callId;
+  if (call.registry) entry.bankId = call.registry.bankId;
+  return entry;
 }
 
 export const DEFAULT_HISTORY_RETENTION_S = 30 * 86400;
@@ -156,7 +178,7 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   /**
-   * Keeps what `historyEntry(call, decision)` (behaviour.ts) makes of a call, without making it:
+   * Keeps what `historyEntry(call, decision)` makes of a call, without making it:
    * the same fields, the same id, and the same refusal (a RangeError) of a time that is not one.
    */
   addCall(call: ObservedCall, decision: Decision): void {
@@ -395,7 +417,7 @@ function fromMember(text: string, atMs: number): HistoryEntry | null {
 }
 
 /**
- * Keys (see behaviour-redis.ts for the whole layout), tagged with the caller so the caller's
+ * Keys (see redis/keyspace.ts for the whole layout), tagged with the caller so the caller's
  * keys share a slot with its velocity and reports keys:
  *   {prefix}h:{<caller>}            sorted set of the caller's calls
  *   {prefix}h:{<caller>}:<callee>   sorted set of the caller's calls to one callee
@@ -405,6 +427,7 @@ function fromMember(text: string, atMs: number): HistoryEntry | null {
  */
 export class RedisHistoryStore implements HistoryStore {
   readonly prefix: string;
+  private readonly keys: Keyspace;
   private readonly retentionMs: number;
   private readonly maxPerKey: number;
   private readonly backlog: Backlog<HistoryEntry>;
@@ -413,7 +436,8 @@ export class RedisHistoryStore implements HistoryStore {
     private readonly guard: RedisGuard,
     private readonly opts: RedisHistoryOptions,
   ) {
-    this.prefix = checkPrefix(opts.prefix ?? 'callguard:');
+    this.keys = keyspace(opts.prefix);
+    this.prefix = this.keys.prefix;
     this.retentionMs = (opts.retentionS ?? DEFAULT_HISTORY_RETENTION_S) * 1000;
     this.maxPerKey = Math.max(1, opts.maxPerKey ?? 10_000);
     this.backlog = new Backlog(opts.backlogMax ?? 10_000);
@@ -472,18 +496,18 @@ export class RedisHistoryStore implements HistoryStore {
   private keysFor(caller: string | null, callee: string | null): { tag: string; keys: string[] } | null {
     if (caller !== null) {
       const tag = tagSafe(caller);
-      const keys = [taggedKey(this.prefix, 'h', tag)];
-      if (callee !== null) keys.push(taggedKey(this.prefix, 'h', tag, `:${callee}`));
+      const keys = [this.keys.history(tag)];
+      if (callee !== null) keys.push(this.keys.history(tag, callee));
       return { tag, keys };
     }
     if (callee === null) return null;
     const tag = tagSafe(callee);
-    return { tag, keys: [taggedKey(this.prefix, 'hw', tag)] };
+    return { tag, keys: [this.keys.withheldHistory(tag)] };
   }
 
   private queryKey(q: HistoryQuery): string | null {
-    if (q.caller !== null) return taggedKey(this.prefix, 'h', tagSafe(q.caller), q.callee !== undefined ? `:${q.callee}` : '');
-    return q.callee !== undefined ? taggedKey(this.prefix, 'hw', tagSafe(q.callee)) : null;
+    if (q.caller !== null) return this.keys.history(tagSafe(q.caller), q.callee);
+    return q.callee !== undefined ? this.keys.withheldHistory(tagSafe(q.callee)) : null;
   }
 
   /**

@@ -1,6 +1,9 @@
-import { Backlog, checkPrefix, execOps, mergeReportSummaries, newId, ops, replyNumber, replyScored, taggedKey, type RedisOp } from './behaviour';
-import type { RedisGuard } from './redis';
+import { newId } from '../scoring';
+import { Backlog } from './backlog';
 import { LruSlots } from './lru-slots';
+import type { RedisGuard } from './redis/client';
+import { keyspace, type Keyspace } from './redis/keyspace';
+import { execOps, ops, replyNumber, replyScored, type RedisOp } from './redis/ops';
 
 /**
  * Fraud reports against caller IDs (from customers, the bank's fraud team, other operators).
@@ -90,6 +93,22 @@ function newestFirst(a: FraudReport, b: FraudReport): number {
   return Date.parse(b.at) - Date.parse(a.at) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
+/**
+ * Two views of the same reports (the shared store and this instance's copy): each may have
+ * missed some, neither double counts, so the larger count and the newer time are the best
+ * estimate without a second read.
+ */
+export function mergeReportSummaries(a: ReportSummary | null, b: ReportSummary | null): ReportSummary | null {
+  if (!a) return b;
+  if (!b) return a;
+  return {
+    count: Math.max(a.count, b.count),
+    newestAt: Math.max(a.newestAt, b.newestAt),
+    categories: [...new Set([...a.categories, ...b.categories])].sort(),
+  };
+}
+
+
 export interface MemoryReportOptions {
   maxAgeS: number;
   /** Numbers kept, least recently reported dropped first. */
@@ -170,7 +189,7 @@ export interface RedisReportOptions {
 }
 
 /**
- * Keys (see behaviour-redis.ts for the whole layout), both tagged with the number so they share
+ * Keys (see redis/keyspace.ts for the whole layout), both tagged with the number so they share
  * a slot with the caller's velocity and history keys:
  *   {prefix}rep:{<number>}   sorted set, member = report JSON, score = time (ms)
  *   {prefix}repc:{<number>}  sorted set, member = category, score = newest report of it (ms)
@@ -180,6 +199,7 @@ export interface RedisReportOptions {
  */
 export class RedisReportStore implements ReportStore {
   readonly prefix: string;
+  private readonly keys: Keyspace;
   private readonly maxAgeMs: number;
   private readonly maxPerNumber: number;
   private readonly backlog: Backlog<FraudReport>;
@@ -188,7 +208,8 @@ export class RedisReportStore implements ReportStore {
     private readonly guard: RedisGuard,
     private readonly opts: RedisReportOptions,
   ) {
-    this.prefix = checkPrefix(opts.prefix ?? 'callguard:');
+    this.keys = keyspace(opts.prefix);
+    this.prefix = this.keys.prefix;
     this.maxAgeMs = opts.maxAgeS * 1000;
     this.maxPerNumber = Math.max(1, opts.maxPerNumber ?? 1000);
     this.backlog = new Backlog(opts.backlogMax ?? 10_000);
@@ -219,7 +240,7 @@ export class RedisReportStore implements ReportStore {
 
   async list(number: string, now: number, limit = 100): Promise<FraudReport[]> {
     const local = await this.opts.fallback.list(number, now, limit);
-    const key = taggedKey(this.prefix, 'rep', number);
+    const key = this.keys.reports(number);
     const cutoff = now - this.maxAgeMs;
     const reply = await this.guard.run((r) => r.zrevrangebyscore(key, '+inf', cutoff, 'LIMIT', 0, limit), null);
     if (!reply) return local;
@@ -246,14 +267,14 @@ export class RedisReportStore implements ReportStore {
     // Trimmed against the report's own time, like every store here: callers may pin the clock.
     const trimBefore = at - this.maxAgeMs;
     return [
-      ops.zadd(tag, [taggedKey(this.prefix, 'rep', tag)], { score: at, member: JSON.stringify(report), trimBefore, keep: this.maxPerNumber, expireMs: this.maxAgeMs }),
-      ops.zadd(tag, [taggedKey(this.prefix, 'repc', tag)], { gt: true, score: at, member: report.category, trimBefore, keep: null, expireMs: this.maxAgeMs }),
+      ops.zadd(tag, [this.keys.reports(tag)], { score: at, member: JSON.stringify(report), trimBefore, keep: this.maxPerNumber, expireMs: this.maxAgeMs }),
+      ops.zadd(tag, [this.keys.reportCategories(tag)], { gt: true, score: at, member: report.category, trimBefore, keep: null, expireMs: this.maxAgeMs }),
     ];
   }
 
   /** One op with two replies (count, categories), for the tracker's observe command. */
   summaryOp(number: string, now: number): RedisOp {
-    return ops.reportSummary(number, taggedKey(this.prefix, 'rep', number), taggedKey(this.prefix, 'repc', number), now - this.maxAgeMs);
+    return ops.reportSummary(number, this.keys.reports(number), this.keys.reportCategories(number), now - this.maxAgeMs);
   }
 
   parseSummary(replies: readonly unknown[]): ReportSummary | null {

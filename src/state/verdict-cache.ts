@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { RedisGuard } from './redis';
+import type { RedisGuard } from './redis/client';
+import { VERDICT_PREFIX } from './redis/keyspace';
 
 /**
  * The verdict cache: what a call's inputs resolved to, under a key that covers every input
@@ -16,7 +17,7 @@ export interface VerdictCache<V> {
   /**
    * The shared level, for a store whose own Redis command for the call can carry this cache's
    * read and write, so that a round trip stays one command (see `observeAndFetch` in
-   * behaviour.ts). Absent when there is no shared level.
+   * call-state.ts). Absent when there is no shared level.
    */
   readonly shared?: SharedVerdicts<V>;
 }
@@ -64,7 +65,7 @@ export class RedisVerdictCache<V extends object> implements VerdictCache<V>, Sha
   constructor(
     readonly guard: RedisGuard,
     private readonly local: MemoryVerdictCache<V>,
-    private readonly prefix = 'callguard:verdict:',
+    private readonly prefix = VERDICT_PREFIX,
   ) {}
 
   get shared(): SharedVerdicts<V> {

@@ -1,6 +1,6 @@
 import { ForbiddenError, ValidationError } from '../errors';
 import { parseNumber } from '../numbers';
-import type { CampaignSummary } from '../state/behaviour';
+import type { CampaignSummary } from '../state';
 import type { FraudReport, ReportCategory, ReportStore } from '../state/reports';
 import { bankOfNumber, type BankLookup } from './numbers';
 import type { Principal } from './principal';

@@ -8,7 +8,7 @@ import { FileRegistryBackend } from '../../src/registry/file-backend';
 import { parseRegistryDocument } from '../../src/registry/format';
 import { RedisRegistryBackend } from '../../src/registry/redis-backend';
 import { RegistryStore, RegistryUnconfirmedError, type StoreLog } from '../../src/registry/store';
-import { createRedisClient } from '../../src/state/redis';
+import { createRedisClient } from '../../src/state/redis/client';
 import { build } from '../helpers/build';
 import { type Child, freePort, sleep, startRedisServer, until } from '../../scripts/lib/process';
 

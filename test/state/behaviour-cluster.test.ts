@@ -1,11 +1,11 @@
 import Redis, { Cluster } from 'ioredis';
 import { DEFAULT_POLICY } from '../../src/scoring';
-import { OPS_SCRIPT } from '../../src/state/behaviour';
+import { OPS_SCRIPT } from '../../src/state/redis/ops';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
 import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
 import { BANK, call, CLEAN, dest, FAILING, SILENT, startCluster, T0, type LocalCluster } from './support';
 import { until } from '../../scripts/lib/process';
-import { RedisGuard } from '../../src/state/redis';
+import { RedisGuard } from '../../src/state/redis/client';
 
 /**
  * The key layout on a real three-node Redis Cluster: ioredis refuses a pipeline whose keys

@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { decide, DEFAULT_POLICY, type BehaviourSignals, type CallSignals, type Policy } from '../../src/scoring';
-import type { BehaviourStore } from '../../src/state/behaviour';
+import type { BehaviourStore } from '../../src/state/ports';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
 import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
 import { BANK, call, CLEAN, dest, FAILING, guardFor, NO_SHAKEN, OTHER_BANK, sharedRedis, T0 } from './support';

@@ -1,9 +1,10 @@
 import type Redis from 'ioredis';
 import { DEFAULT_POLICY } from '../../src/scoring';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
-import { observeAndFetch, OPS_SCRIPT, recordAndStore } from '../../src/state/behaviour';
+import { observeAndFetch, recordAndStore } from '../../src/state/call-state';
+import { OPS_SCRIPT } from '../../src/state/redis/ops';
 import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
-import type { RedisGuard } from '../../src/state/redis';
+import type { RedisGuard } from '../../src/state/redis/client';
 import { MemoryVerdictCache, RedisVerdictCache } from '../../src/state/verdict-cache';
 import { BANK, call, CLEAN, connect, dest, FAILING, guardFor, sharedRedis, T0 } from './support';
 import { type Child, freePort, sleep, startRedisServer, until } from '../../scripts/lib/process';

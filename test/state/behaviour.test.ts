@@ -1,24 +1,11 @@
 import { decide, DEFAULT_POLICY, type CallSignals, type Policy } from '../../src/scoring';
-import {
-  Backlog,
-  callToken,
-  CAMPAIGN_FAILING_REASONS,
-  campaignMember,
-  campaignMemberNumber,
-  campaignSignal,
-  checkPrefix,
-  failsChecks,
-  historyEntry,
-  isReplay,
-  mergeReportSummaries,
-  replyScored,
-  reportsSignal,
-  summariseCampaign,
-  taggedKey,
-  tagSafe,
-  velocityKeys,
-  velocitySignal,
-} from '../../src/state/behaviour';
+import { callToken, CAMPAIGN_FAILING_REASONS, campaignSignal, failsChecks, isReplay, reportsSignal, summariseCampaign, velocityKeys, velocitySignal } from '../../src/scoring';
+import { Backlog } from '../../src/state/backlog';
+import { campaignMember, campaignMemberNumber } from '../../src/state/campaign-member';
+import { historyEntry } from '../../src/state/history';
+import { checkPrefix, taggedKey, tagSafe } from '../../src/state/redis/keyspace';
+import { replyScored } from '../../src/state/redis/ops';
+import { mergeReportSummaries } from '../../src/state/reports';
 import { BANK, call, CLEAN, decision, FAILING, NO_SHAKEN, T0 } from './support';
 
 /** The pure half of behaviour tracking: no store, only counts in and signals out. */

@@ -1,8 +1,7 @@
 import type Redis from 'ioredis';
 import { DEFAULT_POLICY } from '../../src/scoring';
-import { historyEntry } from '../../src/state/behaviour';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
-import { MemoryHistoryStore, RedisHistoryStore, type HistoryEntry } from '../../src/state/history';
+import { historyEntry, MemoryHistoryStore, RedisHistoryStore, type HistoryEntry } from '../../src/state/history';
 import { BANK, call, CLEAN, connect, deleteByPrefix, absentRedis, dest, FAILING, guardFor, T0, uniquePrefix } from './support';
 import { until } from '../../scripts/lib/process';
 

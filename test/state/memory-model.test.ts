@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import { DEFAULT_POLICY, type Policy } from '../../src/scoring';
-import { historyEntry } from '../../src/state/behaviour';
 import { MemoryBehaviourTracker, type MemoryBehaviourOptions } from '../../src/state/behaviour-memory';
-import { MemoryHistoryStore, type HistoryQuery } from '../../src/state/history';
+import { historyEntry, MemoryHistoryStore, type HistoryQuery } from '../../src/state/history';
 import { MemoryReportStore, normaliseReport, REPORT_CATEGORIES } from '../../src/state/reports';
 import { ReferenceHistory, ReferenceReports, ReferenceTracker } from './reference-memory';
 import { BANK, call, CLEAN, dest, FAILING, OTHER_BANK, T0, type CallSpec } from './support';

@@ -1,11 +1,7 @@
 import { LRUCache } from 'lru-cache';
-import type { ObservedCall } from '../../src/calls/assess';
-import type { BehaviourSignals, Decision, Policy } from '../../src/scoring';
 import {
   callToken,
-  campaignMember,
   campaignSignal,
-  DEFAULT_REPLAY_TTL_S,
   failsChecks,
   isReplay,
   longestWindowMs,
@@ -13,8 +9,14 @@ import {
   summariseCampaign,
   velocityKeys,
   velocitySignal,
+  type BehaviourSignals,
   type CampaignSummary,
-} from '../../src/state/behaviour';
+  type Decision,
+  type ObservedCall,
+  type Policy,
+} from '../../src/scoring';
+import { campaignMember } from '../../src/state/campaign-member';
+import { DEFAULT_REPLAY_TTL_S } from '../../src/state/ports';
 import type { MemoryBehaviourOptions } from '../../src/state/behaviour-memory';
 import type { HistoryEntry, HistoryQuery, MemoryHistoryOptions } from '../../src/state/history';
 import type { FraudReport, MemoryReportOptions, ReportCategory, ReportSummary } from '../../src/state/reports';

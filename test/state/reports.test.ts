@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { execOps } from '../../src/state/behaviour';
+import { execOps } from '../../src/state/redis/ops';
 import { MemoryReportStore, normaliseReport, RedisReportStore, type NewFraudReport } from '../../src/state/reports';
 import { absentRedis, connect, deleteByPrefix, guardFor, T0, uniquePrefix } from './support';
 import { until } from '../../scripts/lib/process';

@@ -1,10 +1,10 @@
 import type Redis from 'ioredis';
 import { freePort, REDIS_NOTHING_PERSISTED, startRedisServer, until, type Child } from '../../scripts/lib/process';
-import type { ObservedCall } from '../../src/calls/assess';
+import type { ObservedCall } from '../../src/scoring';
 import { parseNumber, type PhoneNumber } from '../../src/numbers';
 import type { RegistryMatch } from '../../src/registry/registry-index';
 import { DEFAULT_POLICY, type Decision, type ReasonCode, type ShakenSignal } from '../../src/scoring';
-import { createRedisClient, RedisGuard } from '../../src/state/redis';
+import { createRedisClient, RedisGuard } from '../../src/state/redis/client';
 import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
 
 /** Shared by the state tests: call and decision builders, and Redis plumbing. */

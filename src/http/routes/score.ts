@@ -1,5 +1,9 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
+import type { z } from 'zod';
+import type { CallOutcome } from '../../calls/types';
 import { authErrorResponses, errorResponses, ScoreRequestSchema, ScoreResponseSchema } from '../schemas';
+
+type ScoreResponse = z.infer<typeof ScoreResponseSchema>;
 
 export const scoreRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
@@ -18,9 +22,33 @@ export const scoreRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const assessment = await app.services.assessor.assess(request.body);
-      app.services.metrics.observeDecision(assessment);
-      return assessment;
+      const outcome = await app.services.assessor.assess(request.body);
+      app.services.metrics.observeDecision({ verdict: outcome.decision.verdict, reasons: outcome.decision.reasons, cached: outcome.cached });
+      return scoreResponse(outcome);
     },
   );
 };
+
+/** The contract's response body: the decision, and of the evidence what a switch is told. */
+export function scoreResponse({ callId, decision, evidence, cached }: CallOutcome): ScoreResponse {
+  const { caller, registry, shaken } = evidence.signals;
+  const callerView: ScoreResponse['caller'] = { e164: caller.e164, valid: caller.valid, withheld: caller.withheld };
+  if (caller.type !== undefined) callerView.type = caller.type;
+  if (caller.country !== undefined) callerView.country = caller.country;
+  if (caller.shortCode) callerView.shortCode = caller.shortCode.code;
+  const shakenView: ScoreResponse['shaken'] = { verstat: shaken.verstat, attestation: shaken.attestation, errors: shaken.errors };
+  if (shaken.origid !== undefined) shakenView.origid = shaken.origid;
+  if (shaken.spc !== undefined) shakenView.spc = shaken.spc;
+  if (shaken.authority !== undefined) shakenView.authority = shaken.authority;
+  const answer: ScoreResponse = {
+    score: decision.score,
+    verdict: decision.verdict,
+    reasons: decision.reasons,
+    caller: callerView,
+    registry: registry ? { bankId: registry.bankId, bankName: registry.bankName, inboundOnly: registry.inboundOnly, match: registry.match } : null,
+    shaken: shakenView,
+    cached,
+  };
+  if (callId !== undefined) answer.callId = callId;
+  return answer;
+}

@@ -1,0 +1,77 @@
+/**
+ * Every Redis key the service's state uses, in one place (prefix default `callguard:`). Every
+ * key of the call path carries a hash tag naming its entity, and every op of the call script
+ * (see ops.ts) touches keys of one tag only, so the layout works unchanged on Redis Cluster:
+ * keys of one number share a slot (velocity, reports and history of a caller live together).
+ *
+ *   {p}v:{<caller>}               ZSET  velocity: member = destination E.164, score = last call (ms)
+ *   {p}r:{<fingerprint>}          STR   replay: token of the call that first presented the
+ *                                       PASSporT (`c:<callId>`, or `u:<random>`), EX replayTtlS
+ *   {p}rep:{<number>}             ZSET  fraud reports: member = report JSON, score = time (ms)
+ *   {p}repc:{<number>}            ZSET  report categories: member = category, score = newest (ms)
+ *   {p}c:{b:<bankId>}             ZSET  a bank's failing calls: member = `<number> <token>`,
+ *                                       score = time (ms)
+ *   {p}cidx:{campaigns}           ZSET  banks with failing calls: member = bankId, score = last (ms)
+ *   {p}cname:{campaigns}          HASH  bankId -> bankName, for the campaign list
+ *   {p}h:{<caller>}               ZSET  verdict history of a caller: member = compact JSON, score = ms
+ *   {p}h:{<caller>}:<callee>      ZSET  verdict history of a caller to one callee
+ *   {p}hw:{<callee>}              ZSET  verdict history of withheld/invalid callers to a callee
+ *   callguard:verdict:<digest>    STR   the shared verdict cache: {e: expiry ms, v: Evidence}
+ *                                       (no hash tag: its own group on a Cluster)
+ *
+ * Elsewhere, under the same Redis: the registry's keys (`callguard:{registry}:*`, listed in
+ * registry/redis-backend.ts, which owns them), the certificate cache (CERT_CACHE_PREFIX) and the
+ * rate limiter's counters (RATE_LIMIT_NAMESPACE).
+ *
+ * Every sorted set is trimmed by time (and size where a spammer could grow it) on write and
+ * carries a PEXPIRE of its window, so idle entities cost nothing. Braces in bank ids and
+ * fingerprints are escaped so that they cannot move a key to another slot.
+ */
+
+export const DEFAULT_PREFIX = 'callguard:';
+export const VERDICT_PREFIX = 'callguard:verdict:';
+export const CERT_CACHE_PREFIX = 'callguard:x5u:';
+export const RATE_LIMIT_NAMESPACE = 'callguard:rl:';
+
+/** `{prefix}{kind}:{tag}{rest}`: the tag decides the slot, so keys of one entity share it. */
+export function taggedKey(prefix: string, kind: string, tag: string, rest = ''): string {
+  return `${prefix}${kind}:{${tag}}${rest}`;
+}
+
+/** Makes arbitrary text usable inside a hash tag, keeping distinct inputs distinct. */
+export function tagSafe(s: string): string {
+  return s.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+export function checkPrefix(prefix: string): string {
+  // A brace in the prefix would become the hash tag of every key and put them all in one slot.
+  if (/[{}]/.test(prefix)) throw new Error(`redis key prefix must not contain { or }: ${prefix}`);
+  return prefix;
+}
+
+/** The keys of one prefix, by kind. */
+export function keyspace(prefix: string = DEFAULT_PREFIX) {
+  checkPrefix(prefix);
+  return {
+    prefix,
+    velocity: (callerTag: string) => taggedKey(prefix, 'v', callerTag),
+    presenter: (fingerprintTag: string) => taggedKey(prefix, 'r', fingerprintTag),
+    reports: (numberTag: string) => taggedKey(prefix, 'rep', numberTag),
+    reportCategories: (numberTag: string) => taggedKey(prefix, 'repc', numberTag),
+    campaign: (bankTag: string) => taggedKey(prefix, 'c', bankTag),
+    campaignIndex: () => taggedKey(prefix, 'cidx', 'campaigns'),
+    campaignNames: () => taggedKey(prefix, 'cname', 'campaigns'),
+    history: (callerTag: string, callee?: string) => taggedKey(prefix, 'h', callerTag, callee !== undefined ? `:${callee}` : ''),
+    withheldHistory: (calleeTag: string) => taggedKey(prefix, 'hw', calleeTag),
+  };
+}
+
+export type Keyspace = ReturnType<typeof keyspace>;
+
+/** The hash tag of a bank's keys. */
+export function bankTag(bankId: string): string {
+  return `b:${tagSafe(bankId)}`;
+}
+
+/** The tag the campaign index and names share. */
+export const CAMPAIGNS_TAG = 'campaigns';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { type z } from 'zod';
 import { parseNumber } from '../numbers';
 import { BankSchema, type Bank, type NumberEntryInput, type RegistryData, type RegistryEntry, type RegistryFile, type RegistryProblem } from './model';
 import { entryAt, internSpcs, keyString, type NumberTable } from './number-table';

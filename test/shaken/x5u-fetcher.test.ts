@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { createX5uFetcher, parseMaxAge, X5uFetchError, X5uPolicyError, type ResolvedAddress } from '../../src/shaken';
 import { makePki, type Pki } from './helpers';
 import { startServer, type TestServer } from './server';
@@ -10,29 +11,29 @@ const pendingTimers = new Set<NodeJS.Timeout>();
 beforeAll(async () => {
   pki = makePki();
   const routes = {
-    '/chain.pem': (_req: unknown, res: import('node:http').ServerResponse) => {
+    '/chain.pem': (_req: unknown, res: ServerResponse) => {
       res.setHeader('content-type', 'application/pem-certificate-chain');
       res.setHeader('cache-control', 'public, max-age=120');
       res.end(pki.chainPem);
     },
-    '/redirect.pem': (_req: unknown, res: import('node:http').ServerResponse) => {
+    '/redirect.pem': (_req: unknown, res: ServerResponse) => {
       res.statusCode = 302;
       res.setHeader('location', '/chain.pem');
       res.end();
     },
-    '/big.pem': (_req: unknown, res: import('node:http').ServerResponse) => {
+    '/big.pem': (_req: unknown, res: ServerResponse) => {
       res.end('x'.repeat(100 * 1024));
     },
-    '/big-chunked.pem': (_req: unknown, res: import('node:http').ServerResponse) => {
+    '/big-chunked.pem': (_req: unknown, res: ServerResponse) => {
       // No content-length: the cap has to hold while streaming.
       for (let i = 0; i < 100; i++) res.write('y'.repeat(1024));
       res.end();
     },
-    '/slow.pem': (_req: unknown, res: import('node:http').ServerResponse) => {
+    '/slow.pem': (_req: unknown, res: ServerResponse) => {
       const t = setTimeout(() => res.end(pki.chainPem), 5000);
       pendingTimers.add(t);
     },
-    '/error.pem': (_req: unknown, res: import('node:http').ServerResponse) => {
+    '/error.pem': (_req: unknown, res: ServerResponse) => {
       res.statusCode = 500;
       res.end('oops');
     },

@@ -1,4 +1,5 @@
-import Redis, { Cluster } from 'ioredis';
+import type Redis from 'ioredis';
+import { Cluster } from 'ioredis';
 import { DEFAULT_POLICY } from '../../src/scoring';
 import { OPS_SCRIPT } from '../../src/state/redis/ops';
 import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';

@@ -13,7 +13,9 @@ export { VECTORS_DIR } from '../shaken/helpers';
  * with the vectors' certificates served instead of the network. Closed after each test file.
  */
 export async function build(env: Record<string, string> = {}, opts: Omit<BuildOptions, 'config'> = {}): Promise<FastifyInstance> {
-  const config = loadConfig({ LOG_LEVEL: 'silent', REGISTRY_DATA_DIR: mkdtempSync(join(tmpdir(), 'callguard-data-')), ...env });
+  // Load shedding off unless a test turns it on: a suite running beside others on a busy machine
+  // would otherwise get 503s for event-loop delay that is the machine's, not the app's.
+  const config = loadConfig({ LOG_LEVEL: 'silent', REGISTRY_DATA_DIR: mkdtempSync(join(tmpdir(), 'callguard-data-')), LOAD_SHED_EVENT_LOOP_DELAY_MS: '0', ...env });
   const app = await buildApp({ logger: false, certFetcher: vectorsFetcher(), ...opts, config });
   await app.ready();
   return app;

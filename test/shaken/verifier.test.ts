@@ -309,7 +309,8 @@ describe('several identities', () => {
 
 describe('checks and their errors', () => {
   it('collects every error that applies, in one answer', async () => {
-    const v = fixtureVerifier({ 'https://cr.example.net/nochain.pem': pki.issueLeaf('nochain', { tnAuthListDer: null }).certPem });
+    // Dated from the past: minted now, on a busy machine, it could postdate the call's receivedAt (CERT_EXPIRED).
+    const v = fixtureVerifier({ 'https://cr.example.net/nochain.pem': pki.issueLeaf('nochain', { tnAuthListDer: null, startDate: '20200101000000Z' }).certPem });
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const tok = signToken(
       { alg: 'ES256', ppt: 'shaken', typ: 'passport', x5u: 'https://cr.example.net/nochain.pem' },

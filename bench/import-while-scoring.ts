@@ -3,8 +3,12 @@
  *
  * Starts the real app in a child process (embedded default: journal and audit on disk), scores
  * calls at a steady rate, and meanwhile POSTs a registry import of about 20 MB (JSON; `IMPORT_MB`,
- * `IMPORT_FORMAT=csv`). Prints the import's time and answer, the latency of the scores sent while
- * it ran (p50, p99, max, measured from when each score was due to be sent, so a stalled event
+ * `IMPORT_FORMAT=csv`). With `--redis` (or `BENCH_REDIS=1`) the registry lives in a private
+ * redis-server started for the run (AOF on, `appendfsync always`, as a durable deployment runs
+ * it), and the run also prints the commands Redis took over 5 ms meanwhile (its SLOWLOG: the
+ * commit script, the staging pieces). `BENCH_VERBOSE=1` lists each score over 100 ms and when it
+ * was due, counted from the import's start. Prints the import's time and answer, the latency of
+ * the scores sent while it ran (p50, p99, max, measured from when each score was due to be sent, so a stalled event
  * loop counts in full) and the server's largest event-loop delay meanwhile. Goal: p99 under
  * 20 ms, no score over 100 ms.
  */
@@ -17,19 +21,23 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import { parseNumber } from '../src/numbers';
-import { sleep } from '../scripts/lib/process';
+import Redis from 'ioredis';
+import { freePort, sleep, startRedisServer, type Child } from '../scripts/lib/process';
 
 const IMPORT_MB = Number(process.env.IMPORT_MB ?? 20);
 const FORMAT = process.env.IMPORT_FORMAT === 'csv' ? 'csv' : 'json';
 /** Scores a second, sent at even intervals whatever the answers do. */
 const SCORE_RATE = Number(process.env.SCORE_RATE ?? 200);
+const ON_REDIS = process.argv.includes('--redis') || process.env.BENCH_REDIS === '1';
 
 type ServerMessage = { port: number } | { loopMaxMs: number; loopP99Ms: number };
 
 /** The child: the app on a free port, reporting its event-loop delay when asked. */
 async function serve(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'callguard-bench-import-'));
-  const app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'silent', REGISTRY_DATA_DIR: dir }), logger: false });
+  const env: Record<string, string> = { LOG_LEVEL: 'silent', REGISTRY_DATA_DIR: dir };
+  if (process.env.BENCH_REDIS_URL) env.REDIS_URL = process.env.BENCH_REDIS_URL;
+  const app = await buildApp({ config: loadConfig(env), logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
@@ -107,8 +115,19 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 
 async function main(): Promise<void> {
   const { body, entries } = importBody();
-  console.log(`import: ${entries} entries as ${FORMAT} (${(body.length / 1e6).toFixed(1)} MB); scoring at ${SCORE_RATE}/s meanwhile`);
-  const child = fork(__filename, ['--serve'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  console.log(`import: ${entries} entries as ${FORMAT} (${(body.length / 1e6).toFixed(1)} MB); scoring at ${SCORE_RATE}/s meanwhile; registry on ${ON_REDIS ? 'a private Redis' : 'the embedded file backend'}`);
+  let redisServer: Child | null = null;
+  let admin: Redis | null = null;
+  let redisDir: string | null = null;
+  const childEnv = { ...process.env };
+  if (ON_REDIS) {
+    const port = await freePort();
+    redisDir = mkdtempSync(join(tmpdir(), 'callguard-bench-redis-'));
+    redisServer = await startRedisServer(port, { args: ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', redisDir, '--slowlog-log-slower-than', '5000', '--slowlog-max-len', '1000'] });
+    admin = new Redis({ port, host: '127.0.0.1' });
+    childEnv.BENCH_REDIS_URL = `redis://127.0.0.1:${port}`;
+  }
+  const child = fork(__filename, ['--serve'], { execArgv: ['--import', 'tsx'], stdio: 'inherit', env: childEnv });
   const { port } = (await new Promise<ServerMessage>((resolve) => child.once('message', resolve))) as { port: number };
 
   let i = 0;
@@ -119,6 +138,7 @@ async function main(): Promise<void> {
   console.log('warmed up; importing');
 
   const latencies: number[] = [];
+  let started = performance.now();
   let failed = 0;
   let importing = true;
   const interval = 1000 / SCORE_RATE;
@@ -134,6 +154,7 @@ async function main(): Promise<void> {
           (res) => {
             if (res.status !== 200) failed++;
             latencies.push(performance.now() - due);
+            if (process.env.BENCH_VERBOSE && performance.now() - due > 100) console.log(`  slow score due at +${(due - started).toFixed(0)} ms: ${(performance.now() - due).toFixed(0)} ms`);
           },
           () => void failed++,
         ),
@@ -143,15 +164,19 @@ async function main(): Promise<void> {
   })();
 
   await ask(child, 'reset');
+  await admin?.slowlog('RESET');
   await sleep(200);
-  const started = performance.now();
+  started = performance.now();
   const res = await post(port, '/v1/registry/import?mode=merge', body, FORMAT === 'json' ? 'application/json' : 'text/csv');
   const importMs = performance.now() - started;
+  if (process.env.BENCH_VERBOSE) console.log(`  import answered at +${importMs.toFixed(0)} ms`);
   await sleep(200);
   importing = false;
   await firing;
   const loop = (await ask(child, 'stats')) as { loopMaxMs: number; loopP99Ms: number };
+  const exited = new Promise((resolve) => child.once('exit', resolve));
   child.send('exit');
+  await exited;
 
   const answer = res.text.length > 300 ? `${res.text.slice(0, 300)}...` : res.text;
   console.log(`import: HTTP ${res.status} in ${(importMs / 1000).toFixed(2)} s, answer ${answer.length} bytes shown: ${answer}`);
@@ -160,6 +185,21 @@ async function main(): Promise<void> {
     `scores during the import: ${sorted.length} (${failed} not 200); p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms, max ${sorted[sorted.length - 1]!.toFixed(1)} ms; over 100 ms: ${sorted.filter((l) => l > 100).length}`,
   );
   console.log(`server event loop: max delay ${loop.loopMaxMs.toFixed(1)} ms, p99 ${loop.loopP99Ms.toFixed(1)} ms`);
+  if (admin) {
+    // [id, time, microseconds, [command, args...], ...]
+    const slow = (await admin.slowlog('GET', 1000)) as [number, number, number, string[]][];
+    const byCommand = new Map<string, { count: number; maxMs: number }>();
+    for (const [, , us, argv] of slow) {
+      const name = String(argv[0]).toUpperCase();
+      const seen = byCommand.get(name) ?? { count: 0, maxMs: 0 };
+      byCommand.set(name, { count: seen.count + 1, maxMs: Math.max(seen.maxMs, us / 1000) });
+    }
+    const lines = [...byCommand].map(([name, s]) => `${name} x${s.count} (longest ${s.maxMs.toFixed(1)} ms)`);
+    console.log(`redis commands over 5 ms meanwhile: ${lines.join(', ') || 'none'}`);
+    admin.disconnect();
+    await redisServer!.kill();
+    rmSync(redisDir!, { recursive: true, force: true });
+  }
 }
 
 if (process.argv[2] === '--serve') void serve();

@@ -65,7 +65,9 @@ export async function wireApp(composition: Composition): Promise<FastifyInstance
     });
     app.decorate('services', services);
     app.addHook('onReady', async () => composition.start());
-    app.addHook('onClose', () => composition.close());
+    app.addHook('onClose', async () => {
+      await composition.close();
+    });
 
     registerErrorHandling(app);
     await registerDocs(app);

@@ -2,8 +2,6 @@ import fastJson from 'fast-json-stringify';
 import { validatorCompiler } from '@fastify/type-provider-zod';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { RegistryAdministration } from '../registry';
-import { CallbackVerification, Operators } from '../usecases';
 import { authenticate } from './auth';
 import { registerLoadShedding } from './load-shedding';
 import { registerRateLimit } from './rate-limit';
@@ -28,21 +26,10 @@ export const api: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', authenticate(app.services.keys));
   await registerRateLimit(app, { ...app.services.config.rateLimit, open: app.services.keys.isOpen, redis: app.services.redisGuard?.client ?? null });
 
-  // The use cases the routes call, each given the ports it needs and nothing more.
-  const { config, now } = app.services;
-  const registryIndex = () => app.services.registryStore.index;
-  const registry = new RegistryAdministration(app.services.registryStore, { defaultCountry: config.defaultCountry, minPrefixDigits: config.registryMinPrefixDigits });
-  const callbacks = new CallbackVerification({ registry: registryIndex, history: app.services.behaviour.history, now, defaultCountry: config.defaultCountry });
-  const operators = new Operators({
-    registry: registryIndex,
-    listCampaigns: (at) => app.services.behaviour.listCampaigns(at),
-    reports: app.services.behaviour.reports,
-    now,
-    defaultCountry: config.defaultCountry,
-  });
-
+  // The use cases come composed (see composition.ts); each route plugin gets the one it calls.
+  const { registryAdmin, callbacks, operators } = app.services;
   await app.register(scoreRoutes);
-  await app.register(registryRoutes, { registry });
+  await app.register(registryRoutes, { registry: registryAdmin });
   await app.register(stirRoutes);
   await app.register(callbackRoutes, { callbacks });
   await app.register(operatorRoutes, { operators });

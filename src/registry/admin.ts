@@ -32,6 +32,9 @@ export interface Plan<T> {
   result: T;
 }
 
+/** When a plan is not told the time (tests of the plans themselves): the wall clock. */
+const nowIso = () => new Date().toISOString();
+
 function audit(
   actor: Actor,
   action: string,
@@ -39,7 +42,7 @@ function audit(
   target: string,
   before: unknown,
   after: unknown,
-  at = new Date().toISOString(),
+  at: string,
 ): AuditRecord {
   return { at, actor: actor.name, action, bankId, target, before: before ?? null, after: after ?? null };
 }
@@ -50,7 +53,7 @@ function assertMayEdit(actor: Actor, bankId: string): void {
   }
 }
 
-export function planPutBank(index: RegistryIndex, actor: Actor, id: string, body: unknown, defaultCountry: string): Plan<{ bank: Bank; created: boolean }> {
+export function planPutBank(index: RegistryIndex, actor: Actor, id: string, body: unknown, defaultCountry: string, at = nowIso()): Plan<{ bank: Bank; created: boolean }> {
   assertMayEdit(actor, id);
   const bank = readBank({ ...(typeof body === 'object' && body !== null ? body : {}), id }, defaultCountry);
   if ('error' in bank) throw new ValidationError(null, bank.error);
@@ -59,12 +62,12 @@ export function planPutBank(index: RegistryIndex, actor: Actor, id: string, body
   const before = index.bank(id);
   return {
     mutations: [{ type: 'bank', id, value: bank }],
-    audit: [audit(actor, before ? 'bank.update' : 'bank.create', id, `bank:${id}`, before, bank)],
+    audit: [audit(actor, before ? 'bank.update' : 'bank.create', id, `bank:${id}`, before, bank, at)],
     result: { bank, created: !before },
   };
 }
 
-export function planDeleteBank(index: RegistryIndex, actor: Actor, id: string, cascade: boolean): Plan<{ removedEntries: number }> {
+export function planDeleteBank(index: RegistryIndex, actor: Actor, id: string, cascade: boolean, at = nowIso()): Plan<{ removedEntries: number }> {
   assertMayEdit(actor, id);
   const before = index.bank(id);
   if (!before) throw new NotFoundError(`no bank "${id}"`);
@@ -75,8 +78,8 @@ export function planDeleteBank(index: RegistryIndex, actor: Actor, id: string, c
   return {
     mutations: [...entries.map((e): Mutation => ({ type: 'entry', kind: e.kind, key: e.key, value: null })), { type: 'bank', id, value: null }],
     audit: [
-      ...entries.map((e) => audit(actor, `${e.kind}.delete`, id, `${e.kind}:${e.key}`, e, null)),
-      audit(actor, 'bank.delete', id, `bank:${id}`, before, null),
+      ...entries.map((e) => audit(actor, `${e.kind}.delete`, id, `${e.kind}:${e.key}`, e, null, at)),
+      audit(actor, 'bank.delete', id, `bank:${id}`, before, null, at),
     ],
     result: { removedEntries: entries.length },
   };
@@ -151,6 +154,7 @@ export function planPutEntry(
   body: unknown,
   defaultCountry: string,
   minPrefixDigits = DEFAULT_MIN_PREFIX_DIGITS,
+  at = nowIso(),
 ): Plan<{ entry: RegistryEntry; created: boolean }> {
   const raw = { ...(typeof body === 'object' && body !== null ? body : {}), [kind]: key } as Record<string, unknown>;
   delete raw[kind === 'number' ? 'prefix' : 'number'];
@@ -172,7 +176,6 @@ export function planPutEntry(
   }
   const outside = outsideOwnRanges(index, actor, entry, before);
   if (outside) throw new ForbiddenError(outside);
-  const at = new Date().toISOString();
   const drops = dropLostCallbacks(actor, index.allBanks(), new ProjectedRegistry(index, new Map([[`${kind}:${entry.key}`, entry]])), movedBy(kind, entry.key), at);
   return {
     mutations: [{ type: 'entry', kind, key: entry.key, value: entry }, ...drops.mutations],
@@ -181,11 +184,10 @@ export function planPutEntry(
   };
 }
 
-export function planDeleteEntry(index: RegistryIndex, actor: Actor, kind: 'number' | 'prefix', key: string): Plan<{ entry: RegistryEntry }> {
+export function planDeleteEntry(index: RegistryIndex, actor: Actor, kind: 'number' | 'prefix', key: string, at = nowIso()): Plan<{ entry: RegistryEntry }> {
   const before = index.entry(kind, key);
   if (!before) throw new NotFoundError(`no ${kind} ${key} in the registry`);
   assertMayEdit(actor, before.bankId);
-  const at = new Date().toISOString();
   const drops = dropLostCallbacks(actor, index.allBanks(), new ProjectedRegistry(index, new Map([[`${kind}:${key}`, null]])), movedBy(kind, key), at);
   return {
     mutations: [{ type: 'entry', kind, key, value: null }, ...drops.mutations],
@@ -273,11 +275,11 @@ export async function planImport(
   mode: 'merge' | 'replace',
   defaultCountry: string,
   minPrefixDigits = DEFAULT_MIN_PREFIX_DIGITS,
+  // One import is one moment: every record it writes carries the same time.
+  at = nowIso(),
 ): Promise<Plan<ImportResult>> {
   const slicer = new Slicer();
   const rejected = [...input.rejected];
-  // One import is one moment: every record it writes carries the same time.
-  const at = new Date().toISOString();
   const mutations: Mutation[] = [];
   const records: AuditRecord[] = [];
 

@@ -9,6 +9,8 @@ export interface RegistryAdministrationOptions {
   defaultCountry: string;
   /** Shortest prefix a key may create, in digits after the `+` (REGISTRY_MIN_PREFIX_DIGITS). */
   minPrefixDigits: number;
+  /** The clock audit records are dated by. */
+  now: () => number;
 }
 
 /** An import's body as it arrived: read in slices here, not parsed whole beforehand. */
@@ -36,11 +38,11 @@ export class RegistryAdministration {
   }
 
   putBank(actor: Actor, id: string, body: unknown): Promise<{ bank: Bank; created: boolean }> {
-    return this.run((i) => planPutBank(i, actor, id, body, this.opts.defaultCountry));
+    return this.run((i, at) => planPutBank(i, actor, id, body, this.opts.defaultCountry, at));
   }
 
   deleteBank(actor: Actor, id: string, cascade: boolean): Promise<{ removedEntries: number }> {
-    return this.run((i) => planDeleteBank(i, actor, id, cascade));
+    return this.run((i, at) => planDeleteBank(i, actor, id, cascade, at));
   }
 
   /** What the registry says of a number: its own entry, or the longest prefix covering it. */
@@ -55,12 +57,12 @@ export class RegistryAdministration {
 
   putEntry(actor: Actor, kind: EntryKind, raw: string, body: unknown): Promise<{ entry: RegistryEntry; created: boolean }> {
     const key = entryKey(kind, raw, this.opts.defaultCountry);
-    return this.run((i) => planPutEntry(i, actor, kind, key, body, this.opts.defaultCountry, this.opts.minPrefixDigits));
+    return this.run((i, at) => planPutEntry(i, actor, kind, key, body, this.opts.defaultCountry, this.opts.minPrefixDigits, at));
   }
 
   deleteEntry(actor: Actor, kind: EntryKind, raw: string): Promise<{ entry: RegistryEntry }> {
     const key = entryKey(kind, raw, this.opts.defaultCountry);
-    return this.run((i) => planDeleteEntry(i, actor, kind, key));
+    return this.run((i, at) => planDeleteEntry(i, actor, kind, key, at));
   }
 
   /** The registry file (a bank key: its own bank) as it is now, in chunks of JSON text. */
@@ -70,7 +72,7 @@ export class RegistryAdministration {
 
   async importFile(actor: Actor, body: ImportBody, mode: 'merge' | 'replace'): Promise<ImportResult> {
     const input = body.format === 'csv' ? await readCsvImport(body.bytes) : await readJsonImport(body.bytes);
-    return this.run((i) => planImport(i, actor, input, mode, this.opts.defaultCountry, this.opts.minPrefixDigits));
+    return this.run((i, at) => planImport(i, actor, input, mode, this.opts.defaultCountry, this.opts.minPrefixDigits, at));
   }
 
   /** A page of the audit log, newest first (a bank key: its own bank's records). */
@@ -78,10 +80,13 @@ export class RegistryAdministration {
     return this.store.readAuditPage({ ...query, ...(actor.bankId !== null ? { bankId: actor.bankId } : {}) });
   }
 
-  /** Runs a plan; a store that cannot make it durable becomes an UnavailableError, never anything else. */
-  private async run<T>(plan: (index: RegistryIndex) => Plan<T> | Promise<Plan<T>>): Promise<T> {
+  /**
+   * Runs a plan, dated when it runs (after the changes queued before it); a store that cannot
+   * make it durable becomes an UnavailableError, never anything else.
+   */
+  private async run<T>(plan: (index: RegistryIndex, at: string) => Plan<T> | Promise<Plan<T>>): Promise<T> {
     try {
-      return await this.store.change(plan);
+      return await this.store.change((index) => plan(index, new Date(this.opts.now()).toISOString()));
     } catch (err) {
       if (err instanceof DomainError) throw err;
       // A change the backend got and did not confirm (a timeout, a WAITAOF that failed) may yet

@@ -16,7 +16,7 @@ export {
 } from './model';
 export { RegistryAdministration, type ImportBody } from './administration';
 export { REJECTED_SHOWN, type Actor } from './admin';
-export { RegistryStore } from './store';
+export { RegistryStore, type RegistryBackend } from './store';
 export type { RegistryIndex } from './registry-index';
 export { FileRegistryBackend } from './file-backend';
 export { RedisRegistryBackend } from './redis-backend';

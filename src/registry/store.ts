@@ -181,11 +181,20 @@ export class RegistryStore {
   private constructor(
     readonly index: RegistryIndex,
     readonly backend: RegistryBackend,
-    private readonly log?: StoreLog,
+    private readonly log: StoreLog | undefined,
+    private readonly now: () => number,
   ) {}
 
-  /** Loads what the backend holds, seeding it with `seed()` when it holds nothing. */
-  static async open(backend: RegistryBackend, seed: () => { data: RegistryContent; version: string }, log?: StoreLog): Promise<RegistryStore> {
+  /**
+   * Loads what the backend holds, seeding it with `seed()` when it holds nothing. `now` dates
+   * what the store records itself (restores).
+   */
+  static async open(
+    backend: RegistryBackend,
+    seed: () => { data: RegistryContent; version: string },
+    log?: StoreLog,
+    opts: { now?: () => number } = {},
+  ): Promise<RegistryStore> {
     let loaded: { data: RegistryContent; version: string } | null;
     try {
       loaded = await backend.load();
@@ -201,7 +210,7 @@ export class RegistryStore {
       log?.warn({ err: (err as Error).message }, 'registry backend unavailable at start: serving the seed registry until it answers');
       loaded = seed();
     }
-    const store = new RegistryStore(new RegistryIndex(loaded.data, loaded.version), backend, log);
+    const store = new RegistryStore(new RegistryIndex(loaded.data, loaded.version), backend, log, opts.now ?? Date.now);
     if (backend.poll) store.follow(backend.pollMs ?? 250);
     return store;
   }
@@ -316,7 +325,7 @@ export class RegistryStore {
     await this.backend.restore!(this.index.view(), version, rollback);
     this.index.version = version;
     this.restores.count++;
-    this.restores.lastAt = new Date().toISOString();
+    this.restores.lastAt = new Date(this.now()).toISOString();
   }
 
   /** Takes the registry the backend holds, when it is another than this index's. */

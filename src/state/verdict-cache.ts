@@ -36,8 +36,14 @@ export interface SharedVerdicts<V> {
 export class MemoryVerdictCache<V extends object> implements VerdictCache<V> {
   private readonly lru: LRUCache<string, V>;
 
-  constructor(maxEntries: number) {
-    this.lru = new LRUCache<string, V>({ max: Math.max(1, maxEntries), ttlAutopurge: false });
+  /** `now` is the clock entries expire by (milliseconds since the epoch). */
+  constructor(
+    maxEntries: number,
+    readonly now: () => number = Date.now,
+  ) {
+    // ttlResolution 0: the clock is asked at every look, never a value kept from an earlier one
+    // (a clock moved by a test would otherwise be seen a millisecond of real time late).
+    this.lru = new LRUCache<string, V>({ max: Math.max(1, maxEntries), ttlAutopurge: false, perf: { now }, ttlResolution: 0 });
   }
 
   peek(key: string): V | undefined {
@@ -91,7 +97,7 @@ export class RedisVerdictCache<V extends object> implements VerdictCache<V>, Sha
     try {
       // The expiry travels with the value so that filling the local cache costs no PTTL round trip.
       const { e: expiresAt, v: value } = JSON.parse(text) as { e: number; v: V };
-      this.local.setLocal(key, value, expiresAt - Date.now());
+      this.local.setLocal(key, value, expiresAt - this.local.now());
       return value;
     } catch {
       return undefined;
@@ -107,6 +113,6 @@ export class RedisVerdictCache<V extends object> implements VerdictCache<V>, Sha
   prepare(key: string, value: V, ttlMs: number): string | null {
     if (ttlMs <= 0) return null;
     this.local.setLocal(key, value, ttlMs);
-    return JSON.stringify({ e: Date.now() + ttlMs, v: value });
+    return JSON.stringify({ e: this.local.now() + ttlMs, v: value });
   }
 }

@@ -2,3 +2,4 @@
 export { CallbackVerification, type CallbackAnswer, type CallbackQuestion } from './callbacks';
 export { Operators, type FraudReportInput } from './operators';
 export type { Principal, Role } from './principal';
+export { KeyFileError, KeyRing, sha256Hex } from './key-ring';

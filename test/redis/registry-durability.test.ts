@@ -86,7 +86,7 @@ describe('what Redis promises about an acknowledged registry change', () => {
     const dir = tempDir();
     let server = await redisServer(port, dir);
     const redis = await client(port);
-    const app = await build({ REDIS_URL: `redis://127.0.0.1:${port}` }, { redis });
+    const app = await build({ REDIS_URL: `redis://127.0.0.1:${port}` }, { registryRedis: redis });
     try {
       const ready = (await app.inject('/readyz')).json();
       expect(ready).toMatchObject({ status: 'ready', registry: { durability: 'appendfsync-always', durabilityWarning: null } });
@@ -111,7 +111,7 @@ describe('what Redis promises about an acknowledged registry change', () => {
     expect(log.lines).toContainEqual(expect.objectContaining({ level: 'warn', obj: expect.objectContaining({ registryDurability: 'not-durable' }) }));
     await store.close();
 
-    const app = await build({ REDIS_URL: `redis://127.0.0.1:${port}` }, { redis });
+    const app = await build({ REDIS_URL: `redis://127.0.0.1:${port}` }, { registryRedis: redis });
     try {
       expect((await app.inject('/readyz')).json()).toMatchObject({
         status: 'ready',
@@ -165,7 +165,7 @@ describe('what Redis promises about an acknowledged registry change', () => {
       const redis = await client(port);
       let local = 1;
       withWaitAof(redis, () => [local, 0]);
-      const app = await build({ REDIS_URL: `redis://127.0.0.1:${port}` }, { redis });
+      const app = await build({ REDIS_URL: `redis://127.0.0.1:${port}` }, { registryRedis: redis });
       try {
         expect((await app.inject('/readyz')).json()).toMatchObject({ registry: { durability: 'waitaof' } });
         local = 0; // timed out with the change on no disk

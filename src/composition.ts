@@ -1,0 +1,282 @@
+import type { X509Certificate } from 'node:crypto';
+import Redis, { Cluster } from 'ioredis';
+import pino, { type Logger } from 'pino';
+import { CallAssessor } from './calls/assess';
+import type { Evidence } from './calls/evidence';
+import type { Config } from './config';
+import { loggerOptions } from './ops/logger';
+import { createMetrics, type Metrics } from './ops/metrics';
+import { loadNumbering, type NumberingIndex } from './numbering';
+import {
+  FileRegistryBackend,
+  findInvalidNumbers,
+  loadRegistryFile,
+  RedisRegistryBackend,
+  RegistryAdministration,
+  type RegistryBackend,
+  RegistryStore,
+  type NumberTable,
+} from './registry';
+import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
+import { createShakenVerifier, loadTrustAnchors } from './shaken';
+import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
+import type { BehaviourStore } from './state/ports';
+import { MemoryBehaviourTracker } from './state/behaviour-memory';
+import { RedisBehaviourTracker } from './state/behaviour-redis';
+import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
+import { MemoryVerdictCache, RedisVerdictCache, type VerdictCache } from './state/verdict-cache';
+import { CallbackVerification, KeyRing, Operators } from './usecases';
+
+/** Every dependency of a request, built once by `compose`; routes reach it through `app.services`. */
+export interface Services {
+  config: Config;
+  /** The one clock: milliseconds since the epoch. Everything that reads the time reads this. */
+  now: () => number;
+  log: Logger;
+  assessor: CallAssessor;
+  registryStore: RegistryStore;
+  /** Numbers of the seed registry found invalid by the numbering-plan check after start; null until it ends. */
+  registryCheck: { invalidNumbers: number | null };
+  keys: KeyRing;
+  metrics: Metrics;
+  behaviour: BehaviourStore;
+  verifier: ShakenVerifier;
+  redisGuard: RedisGuard | null;
+  policy: Policy;
+  /** The use cases the routes call. */
+  registryAdmin: RegistryAdministration;
+  callbacks: CallbackVerification;
+  operators: Operators;
+}
+
+/**
+ * What a test, the bench or the server may hand in instead of what `compose` would build.
+ * Whatever is handed in stays the caller's: `close()` releases only what `compose` opened (a
+ * registry backend is the exception: the store that holds it closes it).
+ */
+export interface Overrides {
+  now?: () => number;
+  /** Defaults to a pino logger at the config's level. */
+  log?: Logger;
+  /** The hot-path Redis (calls, verdicts, rate limits); null: none, even when REDIS_URL is set. */
+  redis?: Redis | null;
+  /**
+   * The registry's Redis; null: the embedded file backend. By default a connection of its own,
+   * with a patient timeout, to the hot path's server (see `registryClient`).
+   */
+  registryRedis?: Redis | null;
+  /** Where the registry lives; by default Redis when there is one for it, else REGISTRY_DATA_DIR. */
+  registryBackend?: RegistryBackend;
+  /** Instead of API_KEYS_FILE. */
+  keys?: KeyRing;
+  /** Instead of NUMBERING_DATA_DIR; null: no numbering data. */
+  numbering?: NumberingIndex | null;
+  /** Instead of SHAKEN_TRUST_ANCHORS. */
+  trustAnchors?: X509Certificate[];
+  /** Where the default verifier gets certificates (the network by default). */
+  certFetcher?: CertificateFetcher;
+  verifier?: ShakenVerifier;
+  policy?: Policy;
+  behaviour?: BehaviourStore;
+  verdictCache?: VerdictCache<Evidence>;
+  assessor?: CallAssessor;
+  metrics?: Metrics;
+  registryAdmin?: RegistryAdministration;
+  callbacks?: CallbackVerification;
+  operators?: Operators;
+}
+
+export interface Composition {
+  services: Services;
+  /** Background work that must wait until the app serves (the seed's numbering-plan check). */
+  start(): void;
+  /** Releases what `compose` opened, in the reverse order of opening. */
+  close(): Promise<void>;
+}
+
+/** How long a registry change may take in Redis before it is reported as not confirmed. */
+export const REGISTRY_COMMAND_TIMEOUT_MS = 5000;
+/** How long the start waits for Redis before serving the seed registry and catching up later. */
+const REGISTRY_CONNECT_WAIT_MS = 3000;
+
+/**
+ * The registry's own Redis connection. Its writes need a patient timeout: a change that Redis
+ * applies after the hot path's 50 ms timeout would be answered "nothing was changed". So it is
+ * never the hot-path client itself: with a hot-path client handed in, it is a copy of that
+ * client (same server, same options) with the patient timeout; otherwise one made from REDIS_URL.
+ */
+export function registryClient(config: Config, hot: Redis | null, hotHandedIn: boolean): Redis | null {
+  if (hot && hotHandedIn) {
+    // A Cluster passes for the single-node type (see createRedisClient); its copy takes node options apart.
+    const maybeCluster: unknown = hot;
+    return maybeCluster instanceof Cluster
+      ? (maybeCluster.duplicate([], { redisOptions: { commandTimeout: REGISTRY_COMMAND_TIMEOUT_MS } }) as unknown as Redis)
+      : hot.duplicate({ commandTimeout: REGISTRY_COMMAND_TIMEOUT_MS });
+  }
+  if (!hot || !config.redisUrl) return null;
+  return createRedisClient(config.redisUrl, { commandTimeoutMs: REGISTRY_COMMAND_TIMEOUT_MS, cluster: config.redisCluster });
+}
+
+/**
+ * The composition root: builds every dependency of the service, each replaceable through
+ * `overrides`, in an order that keeps the start's guarantees (files before Redis, the registry's
+ * Redis waited for before its first load). Fails with nothing left open.
+ */
+export async function compose(config: Config, opts: Overrides = {}): Promise<Composition> {
+  const now = opts.now ?? Date.now;
+  const policy = opts.policy ?? DEFAULT_POLICY;
+  const log = opts.log ?? pino(loggerOptions(config.logLevel) as pino.LoggerOptions);
+
+  // Everything read from files comes first: a bad file stops the start before a Redis client
+  // (which reconnects forever) exists to be left behind.
+  const keys = opts.keys ?? (config.apiKeysFile ? KeyRing.fromFile(config.apiKeysFile) : KeyRing.open());
+  // The seed is read (and validated) even when a backend already holds the registry, so a
+  // broken REGISTRY_FILE is reported at start rather than on the day Redis is emptied.
+  const seed = loadRegistryFile(config.registryFile, config.defaultCountry);
+  const numbering = opts.numbering !== undefined ? opts.numbering : config.numberingDataDir ? loadNumbering(config.numberingDataDir) : null;
+  const trustAnchors = opts.trustAnchors ?? (config.shaken.trustAnchors ? loadTrustAnchors(config.shaken.trustAnchors) : []);
+
+  const closers: (() => void | Promise<void>)[] = [];
+  const close = async () => {
+    for (const release of closers.splice(0).reverse()) await release();
+  };
+  try {
+    const hotHandedIn = opts.redis !== undefined;
+    const redis = hotHandedIn ? opts.redis! : config.redisUrl ? createRedisClient(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs, cluster: config.redisCluster }) : null;
+    if (redis && !hotHandedIn) closers.push(() => redis.disconnect());
+    if (redis) redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
+    const metrics = opts.metrics ?? createMetrics({ now });
+    const redisGuard = redis ? new RedisGuard(redis, log, { now, onError: () => metrics.redisError() }) : null;
+
+    const registryRedis = opts.registryRedis !== undefined ? opts.registryRedis : registryClient(config, redis, hotHandedIn);
+    if (registryRedis && opts.registryRedis === undefined) {
+      closers.push(() => registryRedis.disconnect());
+      registryRedis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error (registry)'));
+    }
+    const backend =
+      opts.registryBackend ??
+      (registryRedis
+        ? // Its first load must not mistake "not connected yet" for "Redis is down".
+          (await whenReady(registryRedis, REGISTRY_CONNECT_WAIT_MS), new RedisRegistryBackend(registryRedis, { log }))
+        : new FileRegistryBackend(config.registryDataDir, config.defaultCountry));
+    const registry = await RegistryStore.open(backend, () => seed, log, { now });
+    closers.push(() => registry.close());
+    log.info({ backend: backend.name, seed: seed.source, version: registry.version, ...registry.index.size }, 'registry loaded');
+
+    let verifier = opts.verifier;
+    if (!verifier) {
+      const made = createShakenVerifier({
+        trustAnchors,
+        ...(opts.certFetcher ? { fetcher: opts.certFetcher } : {}),
+        allowInsecure: config.shaken.allowInsecureX5u,
+        maxAgeS: config.shaken.maxAgeS,
+        fetchTimeoutMs: config.shaken.fetchTimeoutMs,
+        ...(redis ? { redis } : {}),
+        logger: log,
+        onCertFetch: (outcome) => metrics.certFetch(outcome),
+        now,
+      });
+      closers.push(() => made.close());
+      verifier = made;
+    }
+
+    // Behaviour across calls: in-process always (warm when Redis fails), Redis shared when configured.
+    const replayTtlS = 2 * config.shaken.maxAgeS;
+    const localBehaviour = new MemoryBehaviourTracker(policy, { replayTtlS });
+    const behaviour: BehaviourStore =
+      opts.behaviour ?? (redisGuard ? new RedisBehaviourTracker(redisGuard, policy, { fallback: localBehaviour, replayTtlS }) : localBehaviour);
+
+    const localCache = new MemoryVerdictCache<Evidence>(config.verdictCache.size, now);
+    const cache: VerdictCache<Evidence> = opts.verdictCache ?? (redisGuard ? new RedisVerdictCache(redisGuard, localCache) : localCache);
+
+    const assessor =
+      opts.assessor ??
+      new CallAssessor({
+        defaultCountry: config.defaultCountry,
+        registry: () => registry.index,
+        verifier,
+        cache,
+        cacheTtlMs: config.verdictCache.ttlS * 1000,
+        policy,
+        // Cached assessments carry the numbering result, so its data version is part of the key too.
+        policyVersion: numbering ? `${policyVersion(policy)}+${numbering.version}` : policyVersion(policy),
+        numbering,
+        maxPassportAgeS: config.shaken.maxAgeS,
+        verifyPassports: config.shaken.verify,
+        now,
+        behaviour,
+      });
+
+    // The use cases, each given the ports it needs and nothing more.
+    const registryIndex = () => registry.index;
+    const registryAdmin =
+      opts.registryAdmin ?? new RegistryAdministration(registry, { defaultCountry: config.defaultCountry, minPrefixDigits: config.registryMinPrefixDigits, now });
+    const callbacks = opts.callbacks ?? new CallbackVerification({ registry: registryIndex, history: behaviour.history, now, defaultCountry: config.defaultCountry });
+    const operators =
+      opts.operators ??
+      new Operators({
+        registry: registryIndex,
+        listCampaigns: (at) => behaviour.listCampaigns(at),
+        reports: behaviour.reports,
+        now,
+        defaultCountry: config.defaultCountry,
+      });
+
+    metrics.bind({
+      registrySize: () => registry.index.size,
+      redis: () => (redisGuard ? { ...redisGuard.status(), degradedMsTotal: redisGuard.degradedMsTotal } : null),
+    });
+
+    const registryCheck: { invalidNumbers: number | null } = { invalidNumbers: null };
+    return {
+      services: {
+        config,
+        now,
+        log,
+        assessor,
+        registryStore: registry,
+        registryCheck,
+        keys,
+        metrics,
+        behaviour,
+        verifier,
+        redisGuard,
+        policy,
+        registryAdmin,
+        callbacks,
+        operators,
+      },
+      start: () => checkSeedNumbers(seed.data.numbers, config.defaultCountry, registryCheck, log),
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/**
+ * Checks the seed registry's numbers against the numbering plan in the background, slice by
+ * slice: an E.164-shaped number that no plan allows is most likely a typo in a bank's entry,
+ * and the operator must hear of it, but a million numbers must not hold the start. It is begun
+ * once the app is ready, so its slices do not lengthen the start itself, and walks the seed's
+ * compact table, which is never changed in place, so edits made meanwhile cannot upset it.
+ */
+function checkSeedNumbers(
+  numbers: NumberTable,
+  defaultCountry: string,
+  status: { invalidNumbers: number | null },
+  log: Logger,
+): void {
+  void findInvalidNumbers(numbers, defaultCountry, 250).then(
+    (invalid) => {
+      status.invalidNumbers = invalid.length;
+      if (invalid.length === 0) return;
+      log.warn(
+        { count: invalid.length, first: invalid.slice(0, 50).map((e) => ({ number: e.key, bankId: e.bankId })) },
+        'registry numbers that are not valid in the numbering plan: check them for typos',
+      );
+    },
+    (err: unknown) => log.error({ err }, 'registry numbering-plan check failed'),
+  );
+}

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { ChainableCommander, Cluster } from 'ioredis';
 import type { AuditRecord, Bank, RegistryEntry } from './model';
-import { entryAt, NumberTableBuilder, requireNumberKey } from './number-table';
+import { EMPTY_TABLE, entryAt, mergeNumbersInSlices, requireNumberKey, TemplateInterner, type EntryTemplate } from './number-table';
 import type { RegistryContent } from './registry-index';
 import { ValidationError } from '../errors';
 import { Slicer } from './slicer';
@@ -86,20 +86,31 @@ export class RedisRegistryBackend implements RegistryBackend {
     // Redis went back between a poll and this load: the next poll reports it as a rollback.
     if (seq < this.seen) throw new Error(`Redis holds an older registry (seq ${seq}) than this instance has seen (seq ${this.seen})`);
     const banks: Bank[] = [];
-    await this.scanHash(this.k.banks, (_, json) => banks.push(JSON.parse(json) as Bank));
-    // Numbers go straight into a compact table, a page at a time: no million entry objects kept.
-    // HSCAN may return a field twice; the builder keeps one of each number (the index, one prefix).
-    const builder = new NumberTableBuilder();
+    // Every instance reloads after another's import (hundreds of thousands of entries): read,
+    // parsed and sorted in slices, so that calls keep being scored meanwhile, and in pages small
+    // enough that each HSCAN holds Redis (shared by every instance's scoring) only briefly.
+    const slicer = new Slicer();
+    await this.scanHash(this.k.banks, (_, json) => banks.push(JSON.parse(json) as Bank), slicer);
+    // Numbers go into a map of shared templates, then a compact table merged in slices: no
+    // entry objects kept, and no whole-table sort in one piece. HSCAN may return a field twice:
+    // the map keeps one of each number.
+    const interner = new TemplateInterner();
+    const numbers = new Map<number, EntryTemplate>();
     const prefixes: RegistryEntry[] = [];
-    await this.scanHash(this.k.entries, (_, json) => {
-      const e = JSON.parse(json) as RegistryEntry;
-      if (e.kind === 'prefix') prefixes.push(e);
-      else builder.add(requireNumberKey(e.key), builder.interner.id(e.bankId, e.inboundOnly, e.authorisedSpcs));
-    });
+    await this.scanHash(
+      this.k.entries,
+      (_, json) => {
+        const e = JSON.parse(json) as RegistryEntry;
+        if (e.kind === 'prefix') prefixes.push(e);
+        else numbers.set(requireNumberKey(e.key), interner.templates[interner.id(e.bankId, e.inboundOnly, e.authorisedSpcs)]!);
+      },
+      slicer,
+    );
+    const table = await mergeNumbersInSlices(EMPTY_TABLE, numbers, slicer);
     this.lastId = position;
     this.head = { seq, version };
     this.seen = Math.max(this.seen, seq);
-    return { data: { banks, numbers: builder.build().table, prefixes }, version };
+    return { data: { banks, numbers: table, prefixes }, version };
   }
 
   /** The id of the change log's newest entry ('0-0' when it is empty), and the version and seq it stands for. */
@@ -178,7 +189,7 @@ export class RedisRegistryBackend implements RegistryBackend {
     // Large changes (imports) tell followers to reload rather than carrying megabytes in the log.
     const inline = mutations.length <= (this.opts.inlineMutationsMax ?? 1000);
     const stage = new Staging(this.redis, `${this.k.stage}${version}:${randomBytes(6).toString('hex')}`);
-    let seq: number;
+    let made: [number, string, string];
     try {
       // An import's payload is tens of megabytes (mutation JSON, audit records). Made in slices
       // and sent to Redis in pieces of about a megabyte, one command at a time, before one small
@@ -221,7 +232,7 @@ export class RedisRegistryBackend implements RegistryBackend {
         inlinePieces ? '0' : '1',
         ...(inlinePieces ?? []),
       ];
-      seq = Number(await this.runCommitScript(keys, args));
+      made = (await this.runCommitScript(keys, args)) as [number, string, string];
     } catch (err) {
       // Pieces staged for a change that will not be made: gone now when Redis answers, else
       // when their TTL runs out.
@@ -231,8 +242,19 @@ export class RedisRegistryBackend implements RegistryBackend {
       if ((err as Error).name === 'ReplyError') throw new Error(`registry change not stored in Redis: ${(err as Error).message}`, { cause: err });
       throw err;
     }
+    const [seq, id, previous] = made;
     this.seen = Math.max(this.seen, seq);
+    // Thrown (made but not confirmed), the store does not apply the change: its log entry must
+    // then stay news to this instance, which takes it from the poll like any other.
     await this.confirmDurable('the registry change');
+    // Our change follows straight on from our place in the log (nothing landed between the poll
+    // before it and the script): the store applies it itself, so its log entry is no news to us.
+    // Read as news, an import's entry says "reload": every entry read from Redis again, for
+    // nothing. When another change landed in between, our place stays: the poll reads both.
+    if (this.head && this.lastId !== null && seq === this.head.seq + 1 && previous === this.head.version) {
+      this.lastId = id;
+      this.head = { seq, version };
+    }
   }
 
   /** COMMIT_SCRIPT by its digest, sent whole only when Redis does not hold it (restarted, flushed, another node). */
@@ -454,16 +476,23 @@ export class RedisRegistryBackend implements RegistryBackend {
     this.redis.off('ready', this.onReady);
   }
 
-  /** Calls `each` with every field and value of a hash, page by page. */
-  private async scanHash(key: string, each: (field: string, value: string) => void): Promise<void> {
+  /** Calls `each` with every field and value of a hash, page by page, yielding to `slicer` as it goes. */
+  private async scanHash(key: string, each: (field: string, value: string) => void, slicer: Slicer): Promise<void> {
     let cursor = '0';
     do {
-      const [next, flat] = await this.redis.hscan(key, cursor, 'COUNT', 10_000);
-      for (let i = 0; i + 1 < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
+      const [next, flat] = await this.redis.hscan(key, cursor, 'COUNT', SCAN_COUNT);
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        each(flat[i]!, flat[i + 1]!);
+        if ((i & 255) === 254) await slicer.tick();
+      }
       cursor = next;
+      await slicer.tick();
     } while (cursor !== '0');
   }
 }
+
+/** Fields per HSCAN page: each page holds Redis for a few milliseconds at most. */
+const SCAN_COUNT = 2000;
 
 /** Audit stream entries one page may read looking for a bank's records. */
 const AUDIT_SCAN_MAX = 2000;
@@ -552,6 +581,7 @@ function packOperation(m: Mutation): string {
  * before the first write (a key of another type, no registry, a staging list missing pieces,
  * operations that do not read whole), and Redis refuses a script at its first write when out of
  * memory: so either the change, its log entry and its audit records are all written, or none is.
+ * Returns the change's seq, its log entry's id and the version it replaced.
  */
 const COMMIT_SCRIPT = `
 local staged = ARGV[8] == '1'
@@ -625,12 +655,12 @@ end)
 flush()
 local seq = redis.call('INCR', KEYS[4])
 redis.call('SET', KEYS[3], ARGV[1])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'v', ARGV[1], 's', tostring(seq), 'p', previous, ARGV[4], ARGV[5])
+local id = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'v', ARGV[1], 's', tostring(seq), 'p', previous, ARGV[4], ARGV[5])
 for a = 1, nAudit do
   redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], '*', 'b', piece(a))
 end
 if staged then redis.call('UNLINK', KEYS[7]) end
-return seq
+return { seq, id, previous }
 `;
 
 const COMMIT_SCRIPT_SHA = createHash('sha1').update(COMMIT_SCRIPT).digest('hex');

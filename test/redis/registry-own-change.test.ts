@@ -1,0 +1,157 @@
+import type Redis from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { parseRegistryDocument } from '../../src/registry/format';
+import type { AuditRecord, RegistryEntry } from '../../src/registry/model';
+import { RedisRegistryBackend } from '../../src/registry/redis-backend';
+import { RegistryStore, type Mutation } from '../../src/registry/store';
+import { createRedisClient } from '../../src/state/redis/client';
+import { freePort, startRedisServer, until, type Child } from '../../scripts/lib/process';
+
+/**
+ * An instance's own change, read back from the change log, is no news to it: after an import
+ * (logged as "reload") it does not read the whole registry from Redis again. Other instances
+ * still converge, reading it in slices.
+ */
+const seed = () => ({
+  data: parseRegistryDocument({ banks: [{ id: 'b', name: 'Bank B' }], numbers: [{ number: '+443450000000', bankId: 'b', inboundOnly: true }] }, 'GB').data,
+  version: 'seed-v1',
+});
+
+let server: Child;
+let client: Redis;
+let prefix: string;
+
+beforeAll(async () => {
+  const port = await freePort();
+  server = await startRedisServer(port);
+  client = createRedisClient(`redis://127.0.0.1:${port}`, { commandTimeoutMs: 10_000 });
+  client.on('error', () => undefined);
+  await until(() => client.status === 'ready', 5000, 'the registry client');
+});
+beforeEach(() => {
+  prefix = `test:${randomUUID()}:`;
+});
+afterEach(() => jest.restoreAllMocks());
+afterAll(async () => {
+  client.disconnect();
+  await server.kill();
+});
+
+function importOf(n: number, from = 0): { mutations: Mutation[]; audit: AuditRecord[]; result: null } {
+  const at = new Date().toISOString();
+  const mutations: Mutation[] = [];
+  const audit: AuditRecord[] = [];
+  for (let i = from; i < from + n; i++) {
+    const number = `+44113${2_000_000 + i * 7}`;
+    const value: RegistryEntry = { kind: 'number', key: number, bankId: 'b', inboundOnly: i % 3 === 0, ...(i % 2 ? { authorisedSpcs: ['1234', '5678'] } : {}) };
+    mutations.push({ type: 'entry', kind: 'number', key: number, value });
+    audit.push({ at, actor: 'admin', action: 'number.create', bankId: 'b', target: `number:${number}`, before: null, after: value });
+  }
+  return { mutations, audit, result: null };
+}
+
+const open = () => RegistryStore.open(new RedisRegistryBackend(client, { prefix, pollMs: 60_000 }), seed);
+/** Runs one poll of the store's change log, through its queue (a change with nothing to change). */
+const sync = (store: RegistryStore) => store.change(() => ({ mutations: [], audit: [], result: null }));
+
+/** The longest the event loop went without a turn while `work` ran, in ms of this process's own CPU, less GC pauses. */
+async function longestStall(work: () => Promise<void>): Promise<number> {
+  const pauses: { start: number; end: number }[] = [];
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) pauses.push({ start: e.startTime, end: e.startTime + e.duration });
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  const gaps: { start: number; end: number; cpuMs: number }[] = [];
+  const cpuMs = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1000;
+  };
+  let last = performance.now();
+  let lastCpu = cpuMs();
+  const tick = () => {
+    const now = performance.now();
+    const cpu = cpuMs();
+    if (now - last > 20) gaps.push({ start: last, end: now, cpuMs: cpu - lastCpu });
+    last = now;
+    lastCpu = cpu;
+  };
+  const timer = setInterval(tick, 1);
+  try {
+    await work();
+  } finally {
+    clearInterval(timer);
+    tick();
+  }
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  gc.disconnect();
+  const inGc = (g: { start: number; end: number }) => pauses.reduce((sum, p) => sum + Math.max(0, Math.min(p.end, g.end) - Math.max(p.start, g.start)), 0);
+  return Math.max(0, ...gaps.map((g) => Math.min(g.end - g.start, g.cpuMs) - inGc(g)));
+}
+
+describe("an instance's own large change", () => {
+  it('is not reloaded by the instance that made it; another instance converges on it', async () => {
+    const a = await open();
+    const b = await open();
+    const hscan = jest.spyOn(client, 'hscan');
+    const loadA = jest.spyOn(a.backend, 'load');
+    await a.change(() => importOf(5000));
+    await sync(a);
+    await sync(a);
+    expect(loadA).not.toHaveBeenCalled();
+    expect(hscan).not.toHaveBeenCalled();
+    expect(a.index.size.numbers).toBe(5001);
+
+    await sync(b);
+    expect(b.version).toBe(a.version);
+    expect(b.index.size).toEqual(a.index.size);
+    expect(b.index.view()).toEqual(a.index.view());
+    await a.close();
+    await b.close();
+  });
+
+  it("still reads the log when another instance's change landed between its poll and its commit", async () => {
+    const a = await open();
+    const b = await open();
+    // A polls (its place in the log is now the head), B changes, then A commits on top.
+    await a.backend.poll!(() => a.version);
+    await b.change(() => importOf(10, 100_000));
+    const { mutations, audit } = importOf(3000);
+    await a.backend.commit(mutations, audit, 'a-v2', () => a.index);
+    const changes = await a.backend.poll!(() => a.version);
+    // B's change, then A's own (a reload, as it follows one A had not seen).
+    expect(changes).toHaveLength(2);
+    expect(changes[0]).toMatchObject({ version: b.version });
+    expect(changes[1]).toEqual({ reload: true });
+    await a.close();
+    await b.close();
+  });
+
+  it('is read back by an instance whose commit was not confirmed, which never applied it', async () => {
+    const a = await open();
+    const backend = a.backend as RedisRegistryBackend;
+    // Durable mode, and a WAITAOF that fails: made in Redis, not confirmed.
+    (backend as unknown as { durabilityState: { mode: string } }).durabilityState = { mode: 'waitaof' } as never;
+    const confirm = jest.spyOn(backend as unknown as { confirmDurable: () => Promise<void> }, 'confirmDurable').mockRejectedValueOnce(new Error('not confirmed'));
+    await expect(a.change(() => importOf(10))).rejects.toThrow('not confirmed');
+    confirm.mockRestore();
+    expect(a.index.size.numbers).toBe(1);
+    await sync(a);
+    expect(a.index.size.numbers).toBe(11);
+    await a.close();
+  });
+
+  it("is reloaded by another instance in slices, its event loop never held more than 50 ms", async () => {
+    const a = await open();
+    const b = await open();
+    await a.change(() => importOf(200_000));
+    const stall = await longestStall(async () => {
+      await sync(b);
+    });
+    expect(b.version).toBe(a.version);
+    expect(b.index.size.numbers).toBe(200_001);
+    expect(stall).toBeLessThan(50);
+    await a.close();
+    await b.close();
+  }, 120_000);
+});

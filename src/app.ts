@@ -15,11 +15,11 @@ import { FileRegistryBackend, findInvalidNumbers, loadRegistryFile, type NumberT
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
 import { createShakenVerifier, loadTrustAnchors } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
+import { Behaviour } from './calls/behaviour';
 import type { BehaviourStore } from './state/ports';
-import { MemoryBehaviourTracker } from './state/behaviour-memory';
-import { RedisBehaviourTracker } from './state/behaviour-redis';
+import { MemoryCallState } from './state/memory/call-state';
+import { RedisCallState } from './state/redis/call-state';
 import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
-import { MemoryVerdictCache, RedisVerdictCache, type VerdictCache } from './state/verdict-cache';
 
 /** What routes reach through `app.services`: one home for every dependency of a request. */
 export interface Services {
@@ -54,7 +54,7 @@ export interface BuildOptions {
   /** An existing Redis client (tests); otherwise one is made from REDIS_URL. */
   redis?: Redis;
   policy?: Policy;
-  behaviour?: BehaviourStore;
+  behaviour?: Behaviour<Evidence>;
   metrics?: MetricsOptions;
   /** Pino options, `false` for silence (tests). Defaults to the config's log level. */
   logger?: boolean | object;
@@ -150,20 +150,18 @@ export async function buildApp(opts: BuildOptions = {}): Promise<FastifyInstance
     onCertFetch: (outcome) => metrics.certFetch(outcome),
   });
 
-  // Behaviour across calls: in-process always (warm when Redis fails), Redis shared when configured.
+  // State across calls and the verdict cache: in-process always (warm when Redis fails), Redis
+  // shared when configured.
   const replayTtlS = 2 * config.shaken.maxAgeS;
-  const localBehaviour = new MemoryBehaviourTracker(policy, { replayTtlS });
-  const behaviour: BehaviourStore =
-    opts.behaviour ?? (redisGuard ? new RedisBehaviourTracker(redisGuard, policy, { fallback: localBehaviour, replayTtlS }) : localBehaviour);
-
-  const localCache = new MemoryVerdictCache<Evidence>(config.verdictCache.size);
-  const cache: VerdictCache<Evidence> = redisGuard ? new RedisVerdictCache(redisGuard, localCache) : localCache;
+  const stateOptions = { replayTtlS, reportsMaxAgeS: policy.reports.maxAgeS };
+  const localState = new MemoryCallState<Evidence>({ ...stateOptions, verdictCacheSize: config.verdictCache.size });
+  const behaviour =
+    opts.behaviour ?? new Behaviour<Evidence>(redisGuard ? new RedisCallState(redisGuard, { ...stateOptions, fallback: localState }) : localState, policy);
 
   const assessor = new CallAssessor({
     defaultCountry: config.defaultCountry,
     registry: () => registry.index,
     verifier,
-    cache,
     cacheTtlMs: config.verdictCache.ttlS * 1000,
     policy,
     // Cached assessments carry the numbering result, so its data version is part of the key too.

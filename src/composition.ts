@@ -1,5 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
-import Redis, { Cluster } from 'ioredis';
+import type Redis from 'ioredis';
+import { Cluster } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { CallAssessor } from './calls/assess';
 import type { Evidence } from './calls/evidence';
@@ -20,11 +21,11 @@ import {
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
 import { createShakenVerifier, loadTrustAnchors } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
+import { Behaviour } from './calls/behaviour';
 import type { BehaviourStore } from './state/ports';
-import { MemoryBehaviourTracker } from './state/behaviour-memory';
-import { RedisBehaviourTracker } from './state/behaviour-redis';
+import { MemoryCallState } from './state/memory/call-state';
+import { RedisCallState } from './state/redis/call-state';
 import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
-import { MemoryVerdictCache, RedisVerdictCache, type VerdictCache } from './state/verdict-cache';
 import { CallbackVerification, KeyRing, Operators } from './usecases';
 
 /** Every dependency of a request, built once by `compose`; routes reach it through `app.services`. */
@@ -77,8 +78,8 @@ export interface Overrides {
   certFetcher?: CertificateFetcher;
   verifier?: ShakenVerifier;
   policy?: Policy;
-  behaviour?: BehaviourStore;
-  verdictCache?: VerdictCache<Evidence>;
+  /** State across calls and the verdict cache, with the policy's rules over it. */
+  behaviour?: Behaviour<Evidence>;
   assessor?: CallAssessor;
   metrics?: Metrics;
   registryAdmin?: RegistryAdministration;
@@ -180,14 +181,13 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
       verifier = made;
     }
 
-    // Behaviour across calls: in-process always (warm when Redis fails), Redis shared when configured.
+    // State across calls and the verdict cache: in-process always (warm when Redis fails), Redis
+    // shared when configured.
     const replayTtlS = 2 * config.shaken.maxAgeS;
-    const localBehaviour = new MemoryBehaviourTracker(policy, { replayTtlS });
-    const behaviour: BehaviourStore =
-      opts.behaviour ?? (redisGuard ? new RedisBehaviourTracker(redisGuard, policy, { fallback: localBehaviour, replayTtlS }) : localBehaviour);
-
-    const localCache = new MemoryVerdictCache<Evidence>(config.verdictCache.size, now);
-    const cache: VerdictCache<Evidence> = opts.verdictCache ?? (redisGuard ? new RedisVerdictCache(redisGuard, localCache) : localCache);
+    const stateOptions = { replayTtlS, reportsMaxAgeS: policy.reports.maxAgeS };
+    const localState = new MemoryCallState<Evidence>({ ...stateOptions, verdictCacheSize: config.verdictCache.size, now });
+    const behaviour =
+      opts.behaviour ?? new Behaviour<Evidence>(redisGuard ? new RedisCallState(redisGuard, { ...stateOptions, fallback: localState }) : localState, policy);
 
     const assessor =
       opts.assessor ??
@@ -195,7 +195,6 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         defaultCountry: config.defaultCountry,
         registry: () => registry.index,
         verifier,
-        cache,
         cacheTtlMs: config.verdictCache.ttlS * 1000,
         policy,
         // Cached assessments carry the numbering result, so its data version is part of the key too.

@@ -2,11 +2,9 @@ import { hash } from 'node:crypto';
 import { createNumberParser, type PhoneNumber } from '../numbers';
 import type { NumberingIndex } from '../numbering';
 import type { RegistryIndex } from '../registry';
-import { decide, type BehaviourSignals, type CallSignals, type ObservedCall, type Policy, type ShakenSignal } from '../scoring';
+import { callToken, decide, type CallSignals, type ObservedCall, type Policy, type ShakenSignal } from '../scoring';
 import type { IdentityReading, ShakenVerification, ShakenVerifier } from '../shaken/types';
-import { observeAndFetch, recordAndStore } from '../state/call-state';
-import type { BehaviourTracker } from '../state/ports';
-import type { VerdictCache } from '../state/verdict-cache';
+import type { Behaviour } from './behaviour';
 import { EVIDENCE_VERSION, type Evidence } from './evidence';
 import type { CallInput, CallOutcome } from './types';
 
@@ -14,7 +12,6 @@ export interface AssessorDeps {
   defaultCountry: string;
   registry: () => RegistryIndex;
   verifier: ShakenVerifier;
-  cache: VerdictCache<Evidence>;
   cacheTtlMs: number;
   policy: Policy;
   policyVersion: string;
@@ -22,7 +19,8 @@ export interface AssessorDeps {
   /** False where the operator says PASSporTs are not verified (SHAKEN_VERIFY=false): Identity is ignored. */
   verifyPassports?: boolean;
   now: () => number;
-  behaviour: BehaviourTracker;
+  /** Behaviour across calls and the verdict cache, over one store: one read and one write a call. */
+  behaviour: Behaviour<Evidence>;
   /** Ofcom's number block statuses, when NUMBERING_DATA_DIR holds them. */
   numbering?: NumberingIndex | null;
 }
@@ -42,10 +40,10 @@ type Prepared = Omit<Evidence, 'signals' | 'iat'> & {
 /**
  * The one orchestrator: all I/O for a call happens here; the decision itself is pure.
  *
- * Redis is reached at most twice a call, whatever the path: once to read (the shared verdict
- * cache and the behaviour counters, sent together) and once to write (the history, counters and
- * the verdict cache entry, sent together after the decision). A verdict found in the in-process
- * cache skips the shared read.
+ * A call reads top to bottom: facts, one state read, verification on a miss, one decision, one
+ * state write, the answer. The store is reached at most twice a call (on Redis, one command
+ * each): the read carries the shared verdict cache's lookup, unless the in-process level
+ * already had the evidence, and the write carries its new entry.
  */
 export class CallAssessor {
   /** One memory for every number of a call: a caller today is a callee tomorrow. */
@@ -57,37 +55,31 @@ export class CallAssessor {
 
   async assess(input: CallInput): Promise<CallOutcome> {
     const { deps } = this;
+    const { behaviour } = deps;
     const receivedAtMs = input.receivedAt !== undefined ? Date.parse(input.receivedAt) : deps.now();
     const registry = deps.registry();
     const key = cacheKey(input, registry.version, deps.policyVersion);
     const useCache = deps.cacheTtlMs > 0;
 
-    let stat = useCache ? deps.cache.peek(key) : undefined;
-    let cached = stat !== undefined;
-    let behaviour: BehaviourSignals;
-    let observed: ObservedCall;
-    if (stat) {
-      observed = observe(input, stat, receivedAtMs);
-      behaviour = await deps.behaviour.observe(observed);
-    } else {
-      const prepared = this.prepare(input, registry);
-      observed = observe(input, prepared, receivedAtMs);
-      // The shared cache and the behaviour counters in one round trip (one command on Redis).
-      const [shared, seen] = await observeAndFetch(deps.behaviour, useCache ? deps.cache : null, key, observed);
-      behaviour = seen;
-      if (shared) {
-        stat = shared;
-        cached = true;
-      } else {
-        stat = await this.verify(input, prepared, receivedAtMs);
-      }
-    }
+    // Facts: from the in-process cache (no I/O), else from the inputs.
+    let evidence = useCache ? behaviour.state.peekCached(key) : undefined;
+    const prepared = evidence ? null : this.prepare(input, registry);
+    const call = observe(input, evidence ?? prepared!, receivedAtMs);
+    const token = callToken(call);
 
-    const decision = decide({ ...stat.signals, behaviour }, deps.policy);
-    // Written after the decision, never before, and together: the second round trip.
-    const ttl = !cached && useCache ? this.cacheTtl(input, stat, receivedAtMs) : 0;
-    recordAndStore(deps.behaviour, observed, decision, ttl > 0 ? { cache: deps.cache, key, value: stat, ttlMs: ttl } : null);
-    const outcome: CallOutcome = { decision, evidence: stat, cached };
+    // One read: the behaviour counts and, on an in-process miss, the shared cache entry.
+    const lookUp = useCache && prepared !== null;
+    const reading = await behaviour.state.read(behaviour.readOf(call, token, lookUp ? key : null));
+    const cached = evidence !== undefined || reading.cached !== undefined;
+    evidence ??= reading.cached ?? (await this.verify(input, prepared!, receivedAtMs));
+
+    const decision = decide({ ...evidence.signals, behaviour: behaviour.signals(call, token, reading) }, deps.policy);
+
+    // One write, after the decision and not awaited: the record, and the evidence when it is new.
+    const ttl = !cached && useCache ? this.cacheTtl(input, evidence, receivedAtMs) : 0;
+    void behaviour.state.write(behaviour.writeOf(call, token, decision, ttl > 0 ? { key, value: evidence, ttlMs: ttl } : null));
+
+    const outcome: CallOutcome = { decision, evidence, cached };
     if (input.callId !== undefined) outcome.callId = input.callId;
     return outcome;
   }

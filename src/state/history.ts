@@ -1,5 +1,5 @@
-import { newId, type Decision, type ObservedCall, type Reason, type ReasonCode, type Verdict } from '../scoring';
 import { Backlog } from './backlog';
+import { newId } from './ids';
 import type { RedisGuard } from './redis/client';
 import { keyspace, tagSafe, type Keyspace } from './redis/keyspace';
 import { execOps, ops, replyStrings, type RedisOp } from './redis/ops';
@@ -9,6 +9,20 @@ import { execOps, ops, replyStrings, type RedisOp } from './redis/ops';
  * bank or an investigator can ask "what did we say about calls from this number (to this
  * customer)?". Written once per call after the decision, read rarely.
  */
+
+/** A history entry before it is stored: the time in ms, reasons by code. */
+export interface HistoryRecord {
+  callId?: string;
+  caller: string | null;
+  callee: string | null;
+  at: number;
+  verdict: HistoryVerdict;
+  score: number;
+  reasons: readonly { code: string }[];
+  bankId?: string;
+}
+
+export type HistoryVerdict = 'allow' | 'flag' | 'block';
 
 export interface HistoryEntry {
   /** Unique per entry: two identical calls are two entries. */
@@ -20,9 +34,10 @@ export interface HistoryEntry {
   callee: string | null;
   /** ISO time the call was received. */
   at: string;
-  verdict: Verdict;
+  verdict: HistoryVerdict;
   score: number;
-  reasons: ReasonCode[];
+  /** Reason codes. */
+  reasons: string[];
   bankId?: string;
 }
 
@@ -43,24 +58,19 @@ export interface HistoryStore {
   query(q: HistoryQuery): Promise<HistoryEntry[]>;
 }
 
-/** The callee a history entry names: emergency and other short codes have no E.164 but are worth finding again. */
-export function historyCallee(call: Pick<ObservedCall, 'callee'>): string | null {
-  return call.callee.e164 ?? call.callee.shortCode?.code ?? null;
-}
-
 /** What the history keeps of a scored call. */
-export function historyEntry(call: ObservedCall, decision: Decision, id: string = newId()): HistoryEntry {
+export function historyEntry(record: HistoryRecord, id: string = newId()): HistoryEntry {
   const entry: HistoryEntry = {
     id,
-    caller: call.caller.e164,
-    callee: historyCallee(call),
-    at: new Date(call.at).toISOString(),
-    verdict: decision.verdict,
-    score: decision.score,
-    reasons: decision.reasons.map((r) => r.code),
+    caller: record.caller,
+    callee: record.callee,
+    at: new Date(record.at).toISOString(),
+    verdict: record.verdict,
+    score: record.score,
+    reasons: record.reasons.map((r) => r.code),
   };
-  if (call.callId !== undefined) entry.callId = call.callId;
-  if (call.registry) entry.bankId = call.registry.bankId;
+  if (record.callId !== undefined) entry.callId = record.callId;
+  if (record.bankId !== undefined) entry.bankId = record.bankId;
   return entry;
 }
 
@@ -87,8 +97,8 @@ function matches(e: HistoryEntry, q: HistoryQuery, since: number): boolean {
   );
 }
 
-const sameCode = (code: ReasonCode) => code;
-const codeOfReason = (reason: Reason) => reason.code;
+const sameCode = (code: string) => code;
+const codeOfReason = (reason: { code: string }) => reason.code;
 
 function newestFirst(a: HistoryEntry, b: HistoryEntry): number {
   return Date.parse(b.at) - Date.parse(a.at) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
@@ -105,7 +115,7 @@ export interface MemoryHistoryOptions {
  * distinct list is kept once, found by walking its codes down from the empty list.
  */
 interface ReasonsNode {
-  codes: readonly ReasonCode[];
+  codes: readonly string[];
   next: Map<string, ReasonsNode> | undefined;
 }
 
@@ -134,8 +144,8 @@ export class MemoryHistoryStore implements HistoryStore {
   private readonly callIds: (string | undefined)[] = [];
   private readonly callers: (string | null | undefined)[] = [];
   private readonly callees: (string | null | undefined)[] = [];
-  private readonly verdicts: Verdict[] = [];
-  private readonly reasons: (readonly ReasonCode[])[] = [];
+  private readonly verdicts: HistoryVerdict[] = [];
+  private readonly reasons: (readonly string[])[] = [];
   private readonly bankIds: (string | undefined)[] = [];
   // Numbers in typed arrays, grown as entries come (to maxEntries at most).
   private capacity = 0;
@@ -178,32 +188,22 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   /**
-   * Keeps what `historyEntry(call, decision)` makes of a call, without making it:
-   * the same fields, the same id, and the same refusal (a RangeError) of a time that is not one.
+   * Keeps what `historyEntry(record)` makes, without making it: the same fields, the same id,
+   * and the same refusal (a RangeError) of a time that is not one.
    */
-  addCall(call: ObservedCall, decision: Decision): void {
+  addRecord(record: HistoryRecord): void {
     const id = newId();
     // Past the first 36^4 ids, newId's text is long enough for V8 to make it a rope (the prefix
     // and the counter's text, 56 bytes); reading a character makes it flat (32), kept instead.
     id.charCodeAt(0);
-    // What `new Date(call.at).toISOString()` does to the time, then `Date.parse` undoes.
-    const atMs = call.at;
+    // What `new Date(record.at).toISOString()` does to the time, then `Date.parse` undoes.
+    const atMs = record.at;
     if (!(Math.abs(atMs) <= MAX_TIME_MS)) throw new RangeError('Invalid time value');
-    this.push(
-      id,
-      call.callId,
-      call.caller.e164,
-      historyCallee(call),
-      Math.trunc(atMs) + 0,
-      decision.verdict,
-      decision.score,
-      this.sharedReasons(decision.reasons, codeOfReason),
-      call.registry ? call.registry.bankId : undefined,
-    );
+    this.push(id, record.callId, record.caller, record.callee, Math.trunc(atMs) + 0, record.verdict, record.score, this.sharedReasons(record.reasons, codeOfReason), record.bankId);
   }
 
   /** One shared list for every entry with these reasons, in this order (see `nextReasons`). */
-  private sharedReasons<T>(items: readonly T[], codeOf: (item: T) => ReasonCode): readonly ReasonCode[] {
+  private sharedReasons<T>(items: readonly T[], codeOf: (item: T) => string): readonly string[] {
     let reasons = this.reasonsRoot;
     for (const item of items) {
       const next = this.nextReasons(reasons, codeOf(item));
@@ -278,9 +278,9 @@ export class MemoryHistoryStore implements HistoryStore {
     caller: string | null,
     callee: string | null,
     atMs: number,
-    verdict: Verdict,
+    verdict: HistoryVerdict,
     score: number,
-    reasons: readonly ReasonCode[],
+    reasons: readonly string[],
     bankId: string | undefined,
   ): number {
     let index: Map<string, number>;
@@ -351,7 +351,7 @@ export class MemoryHistoryStore implements HistoryStore {
     let next = node.next?.get(code);
     if (next) return next;
     if (this.reasonsLists >= MAX_REASONS_LISTS) return null;
-    next = { codes: [...node.codes, code as ReasonCode], next: undefined };
+    next = { codes: [...node.codes, code], next: undefined };
     (node.next ??= new Map()).set(code, next);
     this.reasonsLists++;
     return next;
@@ -363,7 +363,7 @@ function grown<T extends Float64Array | Int32Array | Uint8Array>(from: T, to: T)
   return to;
 }
 
-const NO_REASONS: readonly ReasonCode[] = [];
+const NO_REASONS: readonly string[] = [];
 /** The largest time a Date holds (ms either side of the epoch). */
 const MAX_TIME_MS = 8.64e15;
 
@@ -383,9 +383,9 @@ interface Member {
   k?: string;
   f: string | null;
   t: string | null;
-  v: Verdict;
+  v: HistoryVerdict;
   s: number;
-  r: ReasonCode[];
+  r: string[];
   b?: string;
 }
 

@@ -1,23 +1,96 @@
-import type { BehaviourSignals, CampaignSummary, Decision, ObservedCall } from '../scoring';
-import type { HistoryStore } from './history';
-import type { ReportStore } from './reports';
+import type { HistoryRecord, HistoryStore } from './history';
+import type { ReportStore, ReportSummary } from './reports';
 
-export type { ObservedCall } from '../scoring';
+/**
+ * What a scored call reads and writes, as plain data: numbers, strings and times. The rules that
+ * decide what to ask for and what the answers mean (velocity windows, replay, report age,
+ * campaign thresholds, which reasons fail) live in scoring; a store only keeps and counts.
+ */
 
-/** Behaviour across calls: observes each call before the decision and records it after. */
-export interface BehaviourTracker {
-  observe(call: ObservedCall): Promise<BehaviourSignals>;
-  /** Keeps the verdict in the history, after the decision. Must not throw. */
-  record(call: ObservedCall, decision: Decision): Promise<void>;
+/** Default replay memory: twice the default PASSporT freshness (60 s), so no fresh token outlives it. */
+export const DEFAULT_REPLAY_TTL_S = 120;
+
+/** A call's one read, before the decision. It also counts the call's arrival (see each field). */
+export interface CallStateQuery {
+  at: number;
+  /**
+   * The caller's destinations: `destination` (null: none) is added at `at` (a later time only
+   * moves it forward), destinations older than `keepMs` go, and the reading counts those within
+   * each of `windowsMs`. Null: no caller to count against.
+   */
+  velocity: { caller: string; destination: string | null; windowsMs: readonly number[]; keepMs: number } | null;
+  /** PASSporT fingerprints: the first call to present one (its `token`) owns it for the replay TTL. */
+  fingerprints: readonly string[];
+  token: string;
+  /** The number whose fraud reports are summarised; null: none. */
+  reportsOf: string | null;
+  /** The bank whose failing calls at or after `since` are counted; null: none. */
+  campaign: { bankId: string; since: number } | null;
+  /** The verdict cache entry to fetch in the same round trip; null: none. */
+  cacheKey: string | null;
 }
 
-/** A tracker with what the bank and operator routes read: campaigns, verdict history, fraud reports. */
-export interface BehaviourStore extends BehaviourTracker {
-  listCampaigns(now: number): Promise<CampaignSummary[]>;
+export interface CallStateReading<V> {
+  /** Distinct destinations per window of the query, in its order; null when not asked. */
+  destinations: number[] | null;
+  /** Per fingerprint, the token of the call that owns it; null where this call just became the owner. */
+  presenters: (string | null)[];
+  reports: ReportSummary | null;
+  /** The bank's failing calls since the cutoff and the time of the oldest; null when not asked. */
+  campaign: { count: number; firstAt: number | null } | null;
+  /** The verdict cache entry, when asked and found. */
+  cached: V | undefined;
+}
+
+/** A call's one write, after the decision. */
+export interface CallStateWrite<V> {
+  history: HistoryRecord;
+  /** A call counted against a bank (one that failed checks); null: not counted. */
+  campaign: { bankId: string; bankName: string; number: string; token: string; at: number; windowMs: number } | null;
+  /** The verdict cache entry to store; null: none. */
+  cache: { key: string; value: V; ttlMs: number } | null;
+}
+
+/** A bank's failing calls in a window, as the campaign list shows them. */
+export interface CampaignCalls {
+  bankId: string;
+  bankName: string;
+  /** Oldest first. */
+  calls: { number: string; at: number }[];
+}
+
+export interface CampaignSummary {
+  bankId: string;
+  bankName: string;
+  /** Caller IDs presented by the campaign's failing calls, most used first (at most 50). */
+  numbers: { number: string; calls: number }[];
+  failedCalls: number;
+  /** ISO time of the first failing call in the window. */
+  since: string;
+  /** ISO time of the latest failing call. */
+  lastSeen: string;
+}
+
+/**
+ * Everything across calls: one read and one write per call (one round trip each on Redis, the
+ * verdict cache's entry riding in both), and what the bank and operator routes read.
+ */
+export interface CallStateStore<V> {
+  /** The verdict cache's in-process level: costs no I/O. */
+  peekCached(key: string): V | undefined;
+  /** Never rejects: a store that cannot answer answers from this instance's state. */
+  read(q: CallStateQuery): Promise<CallStateReading<V>>;
+  /** Best effort; never rejects. */
+  write(w: CallStateWrite<V>): Promise<void>;
+  /** Banks with failing calls at or after `since`. */
+  campaignCalls(since: number): Promise<CampaignCalls[]>;
   readonly history: HistoryStore;
   readonly reports: ReportStore;
 }
 
-
-/** Default replay memory: twice the default PASSporT freshness (60 s), so no fresh token outlives it. */
-export const DEFAULT_REPLAY_TTL_S = 120;
+/** What the bank and operator routes read. */
+export interface BehaviourStore {
+  listCampaigns(now: number): Promise<CampaignSummary[]>;
+  readonly history: HistoryStore;
+  readonly reports: ReportStore;
+}

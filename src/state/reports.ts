@@ -1,5 +1,5 @@
-import { newId } from '../scoring';
 import { Backlog } from './backlog';
+import { newId } from './ids';
 import { LruSlots } from './lru-slots';
 import type { RedisGuard } from './redis/client';
 import { keyspace, type Keyspace } from './redis/keyspace';

@@ -1,10 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type Redis from 'ioredis';
 import { DEFAULT_POLICY } from '../../src/scoring';
-import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
-import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
 import { build } from '../helpers/build';
-import { connect, deleteByPrefix, guardFor, uniquePrefix } from './support';
+import { connect, deleteByPrefix, guardFor, uniquePrefix, MemoryBehaviourTracker, RedisBehaviourTracker } from './support';
 import { until } from '../../scripts/lib/process';
 
 /** The trackers wired into the app as `buildApp({ behaviour })` takes them, through POST /v1/calls/score. */

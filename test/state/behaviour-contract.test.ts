@@ -1,9 +1,6 @@
 import type Redis from 'ioredis';
 import { decide, DEFAULT_POLICY, type BehaviourSignals, type CallSignals, type Policy } from '../../src/scoring';
-import type { BehaviourStore } from '../../src/state/ports';
-import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
-import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
-import { BANK, call, CLEAN, dest, FAILING, guardFor, NO_SHAKEN, OTHER_BANK, sharedRedis, T0 } from './support';
+import { BANK, call, CLEAN, dest, FAILING, guardFor, NO_SHAKEN, OTHER_BANK, sharedRedis, T0, MemoryBehaviourTracker, RedisBehaviourTracker, type BehaviourTracker as BehaviourStore } from './support';
 
 /**
  * One behaviour, two homes: every test here runs against the in-process tracker and against

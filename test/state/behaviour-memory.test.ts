@@ -1,8 +1,7 @@
 import { DEFAULT_POLICY, type Policy } from '../../src/scoring';
-import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
 import { LruSlots } from '../../src/state/lru-slots';
 import { ReferenceTracker } from './reference-memory';
-import { BANK, call, dest, FAILING, T0 } from './support';
+import { BANK, call, dest, FAILING, T0, MemoryBehaviourTracker } from './support';
 
 /**
  * What the in-process tracker does to keep a call cheap, seen from outside: callers and
@@ -15,7 +14,7 @@ const counts = (s: ReturnType<MemoryBehaviourTracker['observeSync']>) => s.disti
 
 /** How the tracker holds a caller's destinations: none, one inline, or a Map. */
 function held(t: MemoryBehaviourTracker, caller = '+442079460123'): 'none' | 'inline' | 'map' | 'untracked' {
-  const inner = t as unknown as { callers: LruSlots; destinations: unknown[] };
+  const inner = t.state as unknown as { callers: LruSlots; destinations: unknown[] };
   const slot = inner.callers.peek(caller);
   if (slot === -1) return 'untracked';
   const d = inner.destinations[slot];
@@ -231,7 +230,7 @@ describe('campaigns, in-process', () => {
     }
     const end = T0 + 14_400 * 250;
     expect(await t.listCampaigns(end)).toEqual(model.listCampaigns(end));
-    const queue = (t as unknown as { campaigns: Map<string, { order: unknown[]; head: number; size: number }> }).campaigns.get(BANK.bankId)!;
+    const queue = (t.state as unknown as { campaigns: Map<string, { order: unknown[]; head: number; size: number }> }).campaigns.get(BANK.bankId)!;
     expect(queue.size).toBe(model.observe(call({ registry: BANK, at: end })).campaign!.failedCalls);
     expect(queue.size).toBeGreaterThanOrEqual(2400);
     // What it holds beyond the calls themselves stays bounded.

@@ -1,12 +1,9 @@
 import type Redis from 'ioredis';
 import { DEFAULT_POLICY } from '../../src/scoring';
-import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
-import { observeAndFetch, recordAndStore } from '../../src/state/call-state';
+import type { Evidence } from '../../src/calls/evidence';
+import { callToken } from '../../src/scoring';
 import { OPS_SCRIPT } from '../../src/state/redis/ops';
-import { RedisBehaviourTracker } from '../../src/state/behaviour-redis';
-import type { RedisGuard } from '../../src/state/redis/client';
-import { MemoryVerdictCache, RedisVerdictCache } from '../../src/state/verdict-cache';
-import { BANK, call, CLEAN, connect, dest, FAILING, guardFor, sharedRedis, T0 } from './support';
+import { BANK, call, CLEAN, connect, dest, FAILING, guardFor, sharedRedis, T0, MemoryBehaviourTracker, RedisBehaviourTracker } from './support';
 import { type Child, freePort, sleep, startRedisServer, until } from '../../scripts/lib/process';
 
 /** What only the Redis tracker has: shared state, its key layout, its round trips, and outages. */
@@ -23,6 +20,7 @@ function tracker(opts: { prefix?: string; replayTtlS?: number; on?: Redis } = {}
   const prefix = opts.prefix ?? `${base}${n++}:`;
   const t = new RedisBehaviourTracker(guardFor(opts.on ?? client), DEFAULT_POLICY, {
     prefix,
+    verdictPrefix: `${prefix}verdict:`,
     fallback: new MemoryBehaviourTracker(DEFAULT_POLICY),
     ...(opts.replayTtlS !== undefined ? { replayTtlS: opts.replayTtlS } : {}),
   });
@@ -104,34 +102,29 @@ describe('round trips', () => {
     expect([...names].every((n) => n === 'evalsha' || n === 'eval')).toBe(true);
   });
 
-  it('a verdict cache on the same Redis rides in the same commands; one on another client does not', async () => {
+  it('the verdict cache entry rides in the same commands: its GET in the read, its SET in the write', async () => {
     const t = tracker();
-    const local = new MemoryVerdictCache<{ v: number }>(100);
-    const cache = new RedisVerdictCache(guardFor(client), local, `${t.keyPrefix}verdict:`);
-    const sameGuard = new RedisVerdictCache((t as unknown as { guard: RedisGuard }).guard, new MemoryVerdictCache<{ v: number }>(100), `${t.keyPrefix}verdict:`);
     const c = busyCall(1);
+    const evidence = { v: 42 } as unknown as Evidence;
     const sent = jest.spyOn(client, 'sendCommand');
     try {
-      // Another guard: two commands, sent together (one round trip).
-      expect(await observeAndFetch(t, cache, 'k1', c)).toEqual([undefined, expect.objectContaining({ replayed: false })]);
-      expect(sent).toHaveBeenCalledTimes(2);
-      sent.mockClear();
-
-      // The same guard: one command each way, and the entry is there for the next call.
-      expect((await observeAndFetch(t, sameGuard, 'k2', busyCall(2)))[0]).toBeUndefined();
+      // One command each way, and the entry is there for the next call.
+      const miss = busyCall(2);
+      expect((await t.state.read(t.readOf(miss, callToken(miss), 'k2'))).cached).toBeUndefined();
       expect(sent).toHaveBeenCalledTimes(1);
       sent.mockClear();
-      recordAndStore(t, c, FAILING, { cache: sameGuard, key: 'k2', value: { v: 42 }, ttlMs: 60_000 });
-      await until(() => sent.mock.calls.length === 1, 1000, 'the record command');
-      await until(async () => (await client.pttl(sameGuard.redisKey('k2'))) > 0, 1000, 'the verdict entry');
-      expect(await client.pttl(sameGuard.redisKey('k2'))).toBeLessThanOrEqual(60_000);
+      void t.state.write(t.writeOf(c, callToken(c), FAILING, { key: 'k2', value: evidence, ttlMs: 60_000 }));
+      await until(() => sent.mock.calls.length === 1, 1000, 'the write command');
+      await until(async () => (await client.pttl(t.state.verdictKey('k2'))) > 0, 1000, 'the verdict entry');
+      expect(await client.pttl(t.state.verdictKey('k2'))).toBeLessThanOrEqual(60_000);
       // Another instance (empty in-process level) finds it in the same command as its counters.
-      const other = new RedisVerdictCache((t as unknown as { guard: RedisGuard }).guard, new MemoryVerdictCache<{ v: number }>(100), `${t.keyPrefix}verdict:`);
+      const other = tracker({ prefix: t.keyPrefix });
       sent.mockClear();
-      const [found, signals] = await observeAndFetch(t, other, 'k2', busyCall(3));
-      expect(found).toEqual({ v: 42 });
-      expect(other.peek('k2')).toEqual({ v: 42 });
-      expect(signals.distinctDestinations?.[0]?.count).toBeGreaterThan(0);
+      const next = busyCall(3);
+      const reading = await other.state.read(other.readOf(next, callToken(next), 'k2'));
+      expect(reading.cached).toEqual({ v: 42 });
+      expect(other.state.peekCached('k2')).toEqual({ v: 42 });
+      expect(reading.destinations?.[0]).toBeGreaterThan(0);
       expect(sent).toHaveBeenCalledTimes(1);
     } finally {
       sent.mockRestore();
@@ -161,12 +154,12 @@ describe('key layout', () => {
       },
     } as unknown as Redis;
     const t = tracker({ on: fakeCluster });
-    const cache = new RedisVerdictCache((t as unknown as { guard: RedisGuard }).guard, new MemoryVerdictCache<object>(10), `${t.keyPrefix}verdict:`);
     await t.reports.addReport({ number: '+442079460123', category: 'scam', reporter: 'x', at: T0 });
     for (let i = 0; i < DEFAULT_POLICY.campaign.minFailedCalls + 1; i++) {
       const c = busyCall(i);
-      await observeAndFetch(t, cache, `k${i}`, c);
-      recordAndStore(t, c, FAILING, { cache, key: `k${i}`, value: { i }, ttlMs: 10_000 });
+      const token = callToken(c);
+      await t.state.read(t.readOf(c, token, `k${i}`));
+      void t.state.write(t.writeOf(c, token, FAILING, { key: `k${i}`, value: { i } as unknown as Evidence, ttlMs: 10_000 }));
     }
     await sleep(50);
     await t.record(call({ from: 'anonymous', to: dest(1) }), CLEAN);

@@ -2,7 +2,7 @@ import { decide, DEFAULT_POLICY, type CallSignals, type Policy } from '../../src
 import { callToken, CAMPAIGN_FAILING_REASONS, campaignSignal, failsChecks, isReplay, reportsSignal, summariseCampaign, velocityKeys, velocitySignal } from '../../src/scoring';
 import { Backlog } from '../../src/state/backlog';
 import { campaignMember, campaignMemberNumber } from '../../src/state/campaign-member';
-import { historyEntry } from '../../src/state/history';
+import { historyEntry } from '../../src/calls/behaviour';
 import { checkPrefix, taggedKey, tagSafe } from '../../src/state/redis/keyspace';
 import { replyScored } from '../../src/state/redis/ops';
 import { mergeReportSummaries } from '../../src/state/reports';

@@ -1,8 +1,8 @@
 import type Redis from 'ioredis';
 import { DEFAULT_POLICY } from '../../src/scoring';
-import { MemoryBehaviourTracker } from '../../src/state/behaviour-memory';
-import { historyEntry, MemoryHistoryStore, RedisHistoryStore, type HistoryEntry } from '../../src/state/history';
-import { BANK, call, CLEAN, connect, deleteByPrefix, absentRedis, dest, FAILING, guardFor, T0, uniquePrefix } from './support';
+import { historyEntry, historyRecord } from '../../src/calls/behaviour';
+import { MemoryHistoryStore, RedisHistoryStore, type HistoryEntry } from '../../src/state/history';
+import { BANK, call, CLEAN, connect, deleteByPrefix, absentRedis, dest, FAILING, guardFor, T0, uniquePrefix, MemoryBehaviourTracker } from './support';
 import { until } from '../../scripts/lib/process';
 
 const DAY = 86400_000;
@@ -93,7 +93,7 @@ describe('in-process history, stored compactly', () => {
     ];
     for (const [i, c] of calls.entries()) {
       const d = i % 2 ? FAILING : CLEAN;
-      h.addCall(c, d);
+      h.addRecord(historyRecord(c, d));
       const want = historyEntry(c, d);
       expect(want.caller !== null || want.callee !== null).toBe(true);
       const [got] = await h.query(want.caller === null ? { caller: null, callee: want.callee! } : { caller: want.caller, limit: 1 });
@@ -103,7 +103,7 @@ describe('in-process history, stored compactly', () => {
     }
     // Neither caller nor callee: nothing to find it by, so not kept.
     expect(historyEntry(call({ from: 'anonymous', to: 'junk' }), CLEAN)).toMatchObject({ caller: null, callee: null });
-    h.addCall(call({ from: 'anonymous', to: 'junk' }), CLEAN);
+    h.addRecord(historyRecord(call({ from: 'anonymous', to: 'junk' }), CLEAN));
     expect(h.size).toBe(4);
   });
 
@@ -111,8 +111,8 @@ describe('in-process history, stored compactly', () => {
     const h = new MemoryHistoryStore();
     const bad = call({ at: Number.NaN });
     expect(() => historyEntry(bad, CLEAN)).toThrow(RangeError);
-    expect(() => h.addCall(bad, CLEAN)).toThrow(RangeError);
-    expect(() => h.addCall(call({ at: 8.64e15 + 1 }), CLEAN)).toThrow(RangeError);
+    expect(() => h.addRecord(historyRecord(bad, CLEAN))).toThrow(RangeError);
+    expect(() => h.addRecord(historyRecord(call({ at: 8.64e15 + 1 }), CLEAN))).toThrow(RangeError);
     const t = new MemoryBehaviourTracker(DEFAULT_POLICY, { history: h });
     await expect(t.record(bad, CLEAN)).resolves.toBeUndefined();
     expect(h.size).toBe(0);
@@ -120,7 +120,7 @@ describe('in-process history, stored compactly', () => {
 
   it('keeps a fractional time to the millisecond, as its ISO text has it', async () => {
     const h = new MemoryHistoryStore();
-    h.addCall(call({ callId: 'f', at: T0 + 0.7 }), CLEAN);
+    h.addRecord(historyRecord(call({ callId: 'f', at: T0 + 0.7 }), CLEAN));
     const [got] = await h.query({ caller: '+442079460123' });
     expect(got!.at).toBe(new Date(T0).toISOString());
     expect(await h.query({ caller: '+442079460123', since: T0 + 0.5 })).toEqual([]);
@@ -143,8 +143,8 @@ describe('in-process history, stored compactly', () => {
 
   it('answers with copies: changing an answer changes nothing held', async () => {
     const h = new MemoryHistoryStore();
-    h.addCall(call({ callId: 'c' }), FAILING);
-    h.addCall(call({ callId: 'd', from: '+441614960000' }), FAILING);
+    h.addRecord(historyRecord(call({ callId: 'c' }), FAILING));
+    h.addRecord(historyRecord(call({ callId: 'd', from: '+441614960000' }), FAILING));
     const [first] = await h.query({ caller: '+442079460123' });
     first!.reasons.push('VELOCITY_HIGH');
     first!.verdict = 'allow';

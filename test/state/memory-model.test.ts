@@ -1,10 +1,11 @@
 import fc from 'fast-check';
 import { DEFAULT_POLICY, type Policy } from '../../src/scoring';
-import { MemoryBehaviourTracker, type MemoryBehaviourOptions } from '../../src/state/behaviour-memory';
-import { historyEntry, MemoryHistoryStore, type HistoryQuery } from '../../src/state/history';
+import type { MemoryCallStateOptions as MemoryBehaviourOptions } from '../../src/state/memory/call-state';
+import { historyEntry, historyRecord } from '../../src/calls/behaviour';
+import { MemoryHistoryStore, type HistoryQuery } from '../../src/state/history';
 import { MemoryReportStore, normaliseReport, REPORT_CATEGORIES } from '../../src/state/reports';
 import { ReferenceHistory, ReferenceReports, ReferenceTracker } from './reference-memory';
-import { BANK, call, CLEAN, dest, FAILING, OTHER_BANK, T0, type CallSpec } from './support';
+import { BANK, call, CLEAN, dest, FAILING, OTHER_BANK, T0, type CallSpec, MemoryBehaviourTracker } from './support';
 
 /**
  * The compact in-process stores against the model of how they used to be (reference-memory.ts):
@@ -146,7 +147,7 @@ describe('the in-process history against its model', () => {
           const c = toCall(op, clock - op.late);
           const d = op.failing ? FAILING : CLEAN;
           const before = store.size;
-          store.addCall(c, d);
+          store.addRecord(historyRecord(c, d));
           const want = historyEntry(c, d);
           if (want.caller === null && want.callee === null) {
             expect(store.size).toBe(before);

@@ -17,7 +17,7 @@ import {
 } from '../../src/scoring';
 import { campaignMember } from '../../src/state/campaign-member';
 import { DEFAULT_REPLAY_TTL_S } from '../../src/state/ports';
-import type { MemoryBehaviourOptions } from '../../src/state/behaviour-memory';
+import type { MemoryCallStateOptions as MemoryBehaviourOptions } from '../../src/state/memory/call-state';
 import type { HistoryEntry, HistoryQuery, MemoryHistoryOptions } from '../../src/state/history';
 import type { FraudReport, MemoryReportOptions, ReportCategory, ReportSummary } from '../../src/state/reports';
 

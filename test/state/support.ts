@@ -1,9 +1,13 @@
 import type Redis from 'ioredis';
 import { freePort, REDIS_NOTHING_PERSISTED, startRedisServer, until, type Child } from '../../scripts/lib/process';
-import type { ObservedCall } from '../../src/scoring';
 import { parseNumber, type PhoneNumber } from '../../src/numbers';
 import type { RegistryMatch } from '../../src/registry/registry-index';
-import { DEFAULT_POLICY, type Decision, type ReasonCode, type ShakenSignal } from '../../src/scoring';
+import { Behaviour } from '../../src/calls/behaviour';
+import type { Evidence } from '../../src/calls/evidence';
+import { callToken, DEFAULT_POLICY, type BehaviourSignals, type Decision, type ObservedCall, type Policy, type ReasonCode, type ShakenSignal } from '../../src/scoring';
+import { MemoryCallState, type MemoryCallStateOptions } from '../../src/state/memory/call-state';
+import type { RedisHistoryStore } from '../../src/state/history';
+import { RedisCallState, type RedisCallStateOptions } from '../../src/state/redis/call-state';
 import { createRedisClient, RedisGuard } from '../../src/state/redis/client';
 import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
 
@@ -177,3 +181,49 @@ export function sharedRedis(label: string): { client: () => Redis; base: string 
   });
   return { client: () => client, base };
 }
+
+/**
+ * The behaviour the app composes (Behaviour over a store), built as the state tests build it:
+ * in-process, or on Redis with an in-process fallback.
+ */
+export class MemoryBehaviourTracker extends Behaviour<Evidence> {
+  declare readonly state: MemoryCallState<Evidence>;
+
+  constructor(policy: Policy = DEFAULT_POLICY, opts: MemoryCallStateOptions = {}) {
+    super(new MemoryCallState<Evidence>({ reportsMaxAgeS: policy.reports.maxAgeS, ...opts }), policy);
+  }
+
+  /** `observe` without the promise: the in-process store answers at once. */
+  observeSync(c: ObservedCall): BehaviourSignals {
+    const token = callToken(c);
+    return this.signals(c, token, this.state.readSync(this.readOf(c, token, null)));
+  }
+
+  trackedCallers(): string[] {
+    return this.state.trackedCallers();
+  }
+}
+
+export class RedisBehaviourTracker extends Behaviour<Evidence> {
+  declare readonly state: RedisCallState<Evidence>;
+
+  constructor(guard: RedisGuard, policy: Policy, opts: Omit<RedisCallStateOptions<Evidence>, 'fallback'> & { fallback: MemoryBehaviourTracker }) {
+    // Verdict entries under the test's own prefix, so that no other suite's calls are cache hits here.
+    const verdictPrefix = opts.prefix !== undefined ? `${opts.prefix}verdict:` : undefined;
+    super(
+      new RedisCallState<Evidence>(guard, { reportsMaxAgeS: policy.reports.maxAgeS, ...(verdictPrefix ? { verdictPrefix } : {}), ...opts, fallback: opts.fallback.state }),
+      policy,
+    );
+  }
+
+  get fallback(): MemoryCallState<Evidence> {
+    return this.state.fallback;
+  }
+
+  override get history(): RedisHistoryStore {
+    return this.state.history;
+  }
+}
+
+/** Either of the above, as the contract tests take them. */
+export type BehaviourTracker = Behaviour<Evidence>;

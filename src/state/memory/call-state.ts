@@ -1,27 +1,11 @@
-import {
-  callToken,
-  campaignSignal,
-  failsChecks,
-  isReplay,
-  longestWindowMs,
-  reportsSignal,
-  sortCampaigns,
-  summariseCampaign,
-  velocityKeys,
-  velocitySignal,
-  type BehaviourSignals,
-  type CampaignSummary,
-  type Decision,
-  type ObservedCall,
-  type Policy,
-} from '../scoring';
-import { campaignMember } from './campaign-member';
-import { MemoryHistoryStore } from './history';
-import { LruSlots } from './lru-slots';
-import { DEFAULT_REPLAY_TTL_S, type BehaviourStore } from './ports';
-import { MemoryReportStore } from './reports';
+import { LRUCache } from 'lru-cache';
+import { campaignMember } from '../campaign-member';
+import { MemoryHistoryStore } from '../history';
+import { LruSlots } from '../lru-slots';
+import { DEFAULT_REPLAY_TTL_S, type CallStateQuery, type CallStateReading, type CallStateStore, type CallStateWrite, type CampaignCalls } from '../ports';
+import { MemoryReportStore } from '../reports';
 
-export interface MemoryBehaviourOptions {
+export interface MemoryCallStateOptions {
   /** How long a PASSporT fingerprint is remembered (default 120 s, twice the freshness window). */
   replayTtlS?: number;
   /** Callers whose destinations are tracked, least recently seen dropped first. */
@@ -35,6 +19,12 @@ export interface MemoryBehaviourOptions {
   maxFingerprints?: number;
   /** Failing calls kept per bank; as with destinations, far above the campaign threshold. */
   maxCallsPerBank?: number;
+  /** How long fraud reports count (default 30 days, the default policy's). */
+  reportsMaxAgeS?: number;
+  /** Verdict cache entries kept in process, least recent dropped first. */
+  verdictCacheSize?: number;
+  /** The clock verdict cache entries expire by (milliseconds since the epoch). */
+  now?: () => number;
   history?: MemoryHistoryStore;
   reports?: MemoryReportStore;
 }
@@ -128,22 +118,21 @@ class BankCalls {
 }
 
 /** No destinations: every window counts none. */
-const NO_COUNTS: readonly number[] = [];
 
 /**
- * Behaviour kept in this process: the whole story for a single instance, and what the Redis
- * tracker falls back on while Redis is away. Every structure is bounded, and windows are
- * judged on the calls' own times (`at`), so a replayed test or a pinned clock sees the same
- * answers as live traffic; the one exception is a fingerprint's expiry on this process's clock
- * (see `presented`), as Redis's EX expires it.
+ * State kept in this process: the whole story for a single instance, and what the Redis store
+ * falls back on while Redis is away. Every structure is bounded, and windows are judged on the
+ * calls' own times (`at`), so a replayed test or a pinned clock sees the same answers as live
+ * traffic; the one exception is a fingerprint's expiry on this process's clock (see
+ * `presented`), as Redis's EX expires it.
  *
- * It runs on every call, Redis or not, so a call's path allocates next to nothing and keeps
- * little: callers and fingerprints are slots of an `LruSlots` with their values in plain arrays,
- * a caller's one destination (most spoofed caller IDs call once) is held inline and a Map is
- * made only at its second distinct destination, the window counts go through scratch arrays,
- * and a bank's failing calls are a queue (see `BankCalls`).
+ * It runs on every call, Redis or not, so a call's path allocates little and keeps little:
+ * callers and fingerprints are slots of an `LruSlots` with their values in plain arrays, a
+ * caller's one destination (most spoofed caller IDs call once) is held inline and a Map is made
+ * only at its second distinct destination, and a bank's failing calls are a queue (see
+ * `BankCalls`). The verdict cache's in-process level lives here too.
  */
-export class MemoryBehaviourTracker implements BehaviourStore {
+export class MemoryCallState<V extends object> implements CallStateStore<V> {
   readonly history: MemoryHistoryStore;
   readonly reports: MemoryReportStore;
   /** Callers whose destinations are tracked; what each holds is in the arrays below, by slot. */
@@ -165,81 +154,85 @@ export class MemoryBehaviourTracker implements BehaviourStore {
   private readonly presenterAt: number[] = [];
   private readonly presenterStored: number[] = [];
   private readonly campaigns = new Map<string, BankCalls>();
+  private readonly verdicts: LRUCache<string, V>;
   private readonly replayTtlMs: number;
   private readonly maxDestinations: number;
   private readonly maxCallsPerBank: number;
-  /** The velocity windows in ms, the longest of them, and scratch space for one call's counts. */
-  private readonly windowsMs: number[];
-  private readonly longestMs: number;
-  private readonly counts: number[];
-  private readonly cutoffs: number[];
 
-  constructor(
-    private readonly policy: Policy,
-    opts: MemoryBehaviourOptions = {},
-  ) {
+  /** The clock verdict cache entries expire by; a Redis store in front of this one reads it too. */
+  readonly now: () => number;
+
+  constructor(opts: MemoryCallStateOptions = {}) {
     this.replayTtlMs = (opts.replayTtlS ?? DEFAULT_REPLAY_TTL_S) * 1000;
     this.maxDestinations = Math.max(1, opts.maxDestinationsPerCaller ?? 2000);
     this.maxCallsPerBank = Math.max(1, opts.maxCallsPerBank ?? 100_000);
     this.callers = new LruSlots(Math.max(1, opts.maxCallers ?? 200_000));
     this.presenters = new LruSlots(Math.max(1, opts.maxFingerprints ?? 200_000));
-    this.windowsMs = policy.velocity.windows.map((w) => w.seconds * 1000);
-    this.longestMs = longestWindowMs(policy);
-    this.counts = this.windowsMs.map(() => 0);
-    this.cutoffs = this.windowsMs.map(() => 0);
+    this.now = opts.now ?? Date.now;
+    // ttlResolution 0: the clock is asked at every look, never a value kept from an earlier one
+    // (a clock moved by a test would otherwise be seen a millisecond of real time late).
+    this.verdicts = new LRUCache<string, V>({ max: Math.max(1, opts.verdictCacheSize ?? 10_000), ttlAutopurge: false, perf: { now: this.now }, ttlResolution: 0 });
     this.history = opts.history ?? new MemoryHistoryStore();
-    this.reports = opts.reports ?? new MemoryReportStore({ maxAgeS: policy.reports.maxAgeS });
+    this.reports = opts.reports ?? new MemoryReportStore({ maxAgeS: opts.reportsMaxAgeS ?? 30 * 86400 });
   }
 
-  async observe(call: ObservedCall): Promise<BehaviourSignals> {
-    return this.observeSync(call);
+  peekCached(key: string): V | undefined {
+    return this.verdicts.get(key);
   }
 
-  observeSync(call: ObservedCall): BehaviourSignals {
-    const signals: BehaviourSignals = { replayed: this.presented(call) };
-    const velocity = this.velocity(call);
-    if (velocity) signals.distinctDestinations = velocity;
-    const caller = call.caller.e164;
-    signals.reports = caller === null ? null : reportsSignal(this.reports.summarySync(caller, call.at), call.at, this.policy.reports.maxAgeS);
-    signals.campaign = this.campaign(call);
-    return signals;
+  /** Fills the in-process verdict cache level (the Redis store's hits and writes land here too). */
+  setCached(key: string, value: V, ttlMs: number): void {
+    if (ttlMs > 0) this.verdicts.set(key, value, { ttl: ttlMs });
   }
 
-  async record(call: ObservedCall, decision: Decision): Promise<void> {
+  async read(q: CallStateQuery): Promise<CallStateReading<V>> {
+    return this.readSync(q);
+  }
+
+  /** `read`, for the Redis store (which runs it on every call to stay warm) and tests. */
+  readSync(q: CallStateQuery): CallStateReading<V> {
+    return {
+      destinations: q.velocity ? this.velocity(q.velocity, q.at) : null,
+      presenters: this.presented(q.fingerprints, q.token, q.at),
+      reports: q.reportsOf === null ? null : this.reports.summarySync(q.reportsOf, q.at),
+      campaign: q.campaign ? this.campaign(q.campaign.bankId, q.campaign.since) : null,
+      // The in-process level was peeked before the read; a miss there is a miss here.
+      cached: undefined,
+    };
+  }
+
+  async write(w: CallStateWrite<V>): Promise<void> {
     try {
-      this.countFailure(call, decision);
-      // What `historyEntry(call, decision)` makes, stored without making it.
-      this.history.addCall(call, decision);
+      this.countCampaign(w.campaign);
+      this.history.addRecord(w.history);
+      if (w.cache) this.setCached(w.cache.key, w.cache.value, w.cache.ttlMs);
     } catch {
       // Recording is best effort: a verdict has already been returned.
     }
   }
 
-  /** The campaign half of `record`: the Redis tracker keeps it here too, for when Redis goes. */
-  countFailure(call: ObservedCall, decision: Decision): void {
-    const bank = call.registry;
-    if (!bank || !failsChecks(decision)) return;
-    const number = call.caller.e164 ?? bank.key;
-    let entry = this.campaigns.get(bank.bankId);
-    if (!entry) this.campaigns.set(bank.bankId, (entry = new BankCalls(bank.bankName)));
-    entry.bankName = bank.bankName;
-    entry.count(campaignMember(number, callToken(call)), number, call.at);
-    entry.prune(this.campaignCutoff(call.at));
+  /** The campaign half of `write`: the Redis store keeps it here too, for when Redis goes. */
+  countCampaign(c: CallStateWrite<V>['campaign']): void {
+    if (!c) return;
+    let entry = this.campaigns.get(c.bankId);
+    if (!entry) this.campaigns.set(c.bankId, (entry = new BankCalls(c.bankName)));
+    entry.bankName = c.bankName;
+    entry.count(campaignMember(c.number, c.token), c.number, c.at);
+    entry.prune(c.at - c.windowMs);
     entry.trim(this.maxCallsPerBank);
   }
 
-  async listCampaigns(now: number): Promise<CampaignSummary[]> {
-    const out: CampaignSummary[] = [];
+  async campaignCalls(since: number): Promise<CampaignCalls[]> {
+    const out: CampaignCalls[] = [];
     for (const [bankId, entry] of this.campaigns) {
-      entry.prune(this.campaignCutoff(now));
+      entry.prune(since);
       if (entry.size === 0) {
         this.campaigns.delete(bankId);
         continue;
       }
-      const summary = summariseCampaign(this.policy, { bankId, bankName: entry.bankName }, entry.calls());
-      if (summary) out.push(summary);
+      out.push({ bankId, bankName: entry.bankName, calls: entry.calls() });
     }
-    return sortCampaigns(out);
+    return out;
   }
 
   /** Callers tracked for velocity, least recently seen first (for tests and diagnostics). */
@@ -250,28 +243,25 @@ export class MemoryBehaviourTracker implements BehaviourStore {
   /**
    * The caller's distinct destinations per window, this call's included. Each destination keeps
    * its latest call (ZADD GT: a late, older call never moves it back), destinations older than
-   * the longest window go, and past `maxDestinations` the longest unmoved go first.
+   * `keepMs` go, and past `maxDestinations` the longest unmoved go first.
    */
-  private velocity(call: ObservedCall): BehaviourSignals['distinctDestinations'] | undefined {
-    const keys = velocityKeys(call);
-    if (!keys) return undefined;
-    const at = call.at;
-    const destination = keys.destination;
-    let slot = this.callers.use(keys.caller);
+  private velocity(v: NonNullable<CallStateQuery['velocity']>, at: number): number[] {
+    const { destination, windowsMs, keepMs } = v;
+    let slot = this.callers.use(v.caller);
     if (slot === -1) {
-      if (destination === null) return velocitySignal(this.policy, NO_COUNTS);
-      slot = this.callers.add(keys.caller);
+      if (destination === null) return windowsMs.map(() => 0);
+      slot = this.callers.add(v.caller);
       this.destinations[slot] = destination;
       this.destAt[slot] = at;
-      return this.countOne(at, at);
+      return countOne(windowsMs, at, at);
     }
     const held = this.destinations[slot]!;
-    if (held !== null && typeof held !== 'string') return this.velocityOfMany(slot, held, at, destination);
+    if (held !== null && typeof held !== 'string') return this.velocityOfMany(slot, held, at, destination, windowsMs, keepMs);
 
     let only: string | null = held;
     let onlyAt = this.destAt[slot]!;
     // Written as the Map loop below is, so that a NaN time expires alike.
-    if (only !== null && !(onlyAt >= at - this.longestMs)) only = null;
+    if (only !== null && !(onlyAt >= at - keepMs)) only = null;
     if (destination !== null) {
       if (only === null) {
         only = destination;
@@ -283,16 +273,16 @@ export class MemoryBehaviourTracker implements BehaviourStore {
         const many = new Map<string, number>();
         many.set(only, onlyAt);
         this.destinations[slot] = many;
-        return this.velocityOfMany(slot, many, at, destination);
+        return this.velocityOfMany(slot, many, at, destination, windowsMs, keepMs);
       }
     }
     this.destinations[slot] = only;
     this.destAt[slot] = onlyAt;
-    return only === null ? velocitySignal(this.policy, NO_COUNTS) : this.countOne(onlyAt, at);
+    return only === null ? windowsMs.map(() => 0) : countOne(windowsMs, onlyAt, at);
   }
 
-  private velocityOfMany(slot: number, dests: Map<string, number>, at: number, destination: string | null): BehaviourSignals['distinctDestinations'] {
-    const cutoff = at - this.longestMs;
+  private velocityOfMany(slot: number, dests: Map<string, number>, at: number, destination: string | null, windowsMs: readonly number[], keepMs: number): number[] {
+    const cutoff = at - keepMs;
     for (const [d, t] of dests) {
       if (t >= cutoff) break;
       dests.delete(d);
@@ -320,24 +310,14 @@ export class MemoryBehaviourTracker implements BehaviourStore {
       }
       this.destinations[slot] = only;
       this.destAt[slot] = onlyAt;
-      return only === null ? velocitySignal(this.policy, NO_COUNTS) : this.countOne(onlyAt, at);
+      return only === null ? windowsMs.map(() => 0) : countOne(windowsMs, onlyAt, at);
     }
-    const { windowsMs, counts, cutoffs } = this;
-    for (let i = 0; i < windowsMs.length; i++) {
-      cutoffs[i] = at - windowsMs[i]!;
-      counts[i] = 0;
-    }
+    const cutoffs = windowsMs.map((w) => at - w);
+    const counts = windowsMs.map(() => 0);
     for (const t of dests.values()) {
       for (let i = 0; i < cutoffs.length; i++) if (t >= cutoffs[i]!) counts[i]!++;
     }
-    return velocitySignal(this.policy, counts);
-  }
-
-  /** The counts of a single destination last called at `t`. */
-  private countOne(t: number, at: number): BehaviourSignals['distinctDestinations'] {
-    const { windowsMs, counts } = this;
-    for (let i = 0; i < windowsMs.length; i++) counts[i] = t >= at - windowsMs[i]! ? 1 : 0;
-    return velocitySignal(this.policy, counts);
+    return counts;
   }
 
   /**
@@ -345,38 +325,36 @@ export class MemoryBehaviourTracker implements BehaviourStore {
    * judged on call times; a fingerprint stored longer ago than the TTL on this process's own
    * clock is forgotten too (as LRUCache's `ttl` did, and as Redis's EX does).
    */
-  private presented(call: ObservedCall): boolean {
-    const fingerprints = call.fingerprints;
-    if (fingerprints.length === 0) return false;
-    const token = callToken(call);
+  private presented(fingerprints: readonly string[], token: string, at: number): (string | null)[] {
+    if (fingerprints.length === 0) return [];
     const ttl = this.replayTtlMs;
     const now = performance.now();
-    let replayed = false;
+    const owners: (string | null)[] = new Array(fingerprints.length);
     for (let i = 0; i < fingerprints.length; i++) {
       const fp = fingerprints[i]!;
       let slot = this.presenters.use(fp);
-      if (slot !== -1 && !(ttl > 0 && now - this.presenterStored[slot]! > ttl) && call.at - this.presenterAt[slot]! < ttl) {
-        if (isReplay(this.presenterToken[slot]!, token)) replayed = true;
+      if (slot !== -1 && !(ttl > 0 && now - this.presenterStored[slot]! > ttl) && at - this.presenterAt[slot]! < ttl) {
+        owners[i] = this.presenterToken[slot]!;
         continue;
       }
       if (slot === -1) slot = this.presenters.add(fp);
       this.presenterToken[slot] = token;
-      this.presenterAt[slot] = call.at;
+      this.presenterAt[slot] = at;
       this.presenterStored[slot] = now;
+      owners[i] = null;
     }
-    return replayed;
+    return owners;
   }
 
-  private campaign(call: ObservedCall): BehaviourSignals['campaign'] {
-    const bank = call.registry;
-    if (!bank) return null;
-    const entry = this.campaigns.get(bank.bankId);
+  private campaign(bankId: string, since: number): { count: number; firstAt: number | null } | null {
+    const entry = this.campaigns.get(bankId);
     if (!entry) return null;
-    entry.prune(this.campaignCutoff(call.at));
-    return campaignSignal(this.policy, bank, entry.size, entry.firstAt());
+    entry.prune(since);
+    return { count: entry.size, firstAt: entry.firstAt() };
   }
+}
 
-  private campaignCutoff(now: number): number {
-    return now - this.policy.campaign.windowS * 1000;
-  }
+/** The counts of a single destination last called at `t`. */
+function countOne(windowsMs: readonly number[], t: number, at: number): number[] {
+  return windowsMs.map((w) => (t >= at - w ? 1 : 0));
 }

@@ -1,0 +1,130 @@
+import {
+  callToken,
+  campaignSignal,
+  failsChecks,
+  isReplay,
+  longestWindowMs,
+  reportsSignal,
+  sortCampaigns,
+  summariseCampaign,
+  velocityKeys,
+  velocitySignal,
+  type BehaviourSignals,
+  type Decision,
+  type ObservedCall,
+  type Policy,
+} from '../scoring';
+import { historyEntry as storedEntry, type HistoryEntry } from '../state/history';
+import type { HistoryRecord } from '../state/history';
+import type { BehaviourStore, CallStateQuery, CallStateReading, CallStateStore, CallStateWrite, CampaignSummary } from '../state/ports';
+
+/**
+ * Behaviour across calls: a call put into the plain terms a store keeps (`query`, `record`),
+ * and the store's counts turned back into the signals the decision reads (`signals`), by
+ * scoring's rules. The store only counts; the policy is applied here, once, for every store.
+ */
+export class Behaviour<V extends object> implements BehaviourStore {
+  private readonly windowsMs: readonly number[];
+  private readonly keepMs: number;
+  private readonly campaignWindowMs: number;
+
+  constructor(
+    readonly state: CallStateStore<V>,
+    private readonly policy: Policy,
+  ) {
+    this.windowsMs = policy.velocity.windows.map((w) => w.seconds * 1000);
+    this.keepMs = longestWindowMs(policy);
+    this.campaignWindowMs = policy.campaign.windowS * 1000;
+  }
+
+  get history(): CallStateStore<V>['history'] {
+    return this.state.history;
+  }
+
+  get reports(): CallStateStore<V>['reports'] {
+    return this.state.reports;
+  }
+
+  /** What the store's one read is asked for this call; `cacheKey` rides along when given. */
+  readOf(call: ObservedCall, token: string, cacheKey: string | null): CallStateQuery {
+    const v = velocityKeys(call);
+    const bank = call.registry;
+    return {
+      at: call.at,
+      velocity: v ? { caller: v.caller, destination: v.destination, windowsMs: this.windowsMs, keepMs: this.keepMs } : null,
+      fingerprints: call.fingerprints,
+      token,
+      reportsOf: call.caller.e164,
+      campaign: bank ? { bankId: bank.bankId, since: call.at - this.campaignWindowMs } : null,
+      cacheKey,
+    };
+  }
+
+  /** The store's answer as the decision reads it. */
+  signals(call: ObservedCall, token: string, r: CallStateReading<V>): BehaviourSignals {
+    const signals: BehaviourSignals = { replayed: r.presenters.some((owner) => isReplay(owner, token)) };
+    if (r.destinations) signals.distinctDestinations = velocitySignal(this.policy, r.destinations);
+    signals.reports = call.caller.e164 === null ? null : reportsSignal(r.reports, call.at, this.policy.reports.maxAgeS);
+    const bank = call.registry;
+    signals.campaign = bank && r.campaign ? campaignSignal(this.policy, bank, r.campaign.count, r.campaign.firstAt) : null;
+    return signals;
+  }
+
+  /** What the store's one write keeps of the call and its decision. */
+  writeOf(call: ObservedCall, token: string, decision: Decision, cache: CallStateWrite<V>['cache']): CallStateWrite<V> {
+    const bank = call.registry;
+    return {
+      history: historyRecord(call, decision),
+      // Only calls that failed checks count towards a campaign against the bank they presented.
+      campaign:
+        bank && failsChecks(decision)
+          ? { bankId: bank.bankId, bankName: bank.bankName, number: call.caller.e164 ?? bank.key, token, at: call.at, windowMs: this.campaignWindowMs }
+          : null,
+      cache,
+    };
+  }
+
+  /** A call's behaviour signals on their own (no verdict cache): one read. */
+  async observe(call: ObservedCall): Promise<BehaviourSignals> {
+    const token = callToken(call);
+    return this.signals(call, token, await this.state.read(this.readOf(call, token, null)));
+  }
+
+  /** Keeps a decided call (no verdict cache): one write. Never rejects. */
+  record(call: ObservedCall, decision: Decision): Promise<void> {
+    return this.state.write(this.writeOf(call, callToken(call), decision, null));
+  }
+
+  async listCampaigns(now: number): Promise<CampaignSummary[]> {
+    const out: CampaignSummary[] = [];
+    for (const bank of await this.state.campaignCalls(now - this.campaignWindowMs)) {
+      const summary = summariseCampaign(this.policy, bank, bank.calls);
+      if (summary) out.push(summary);
+    }
+    return sortCampaigns(out);
+  }
+}
+
+/** The callee a history entry names: emergency and other short codes have no E.164 but are worth finding again. */
+export function historyCallee(call: Pick<ObservedCall, 'callee'>): string | null {
+  return call.callee.e164 ?? call.callee.shortCode?.code ?? null;
+}
+
+export function historyRecord(call: ObservedCall, decision: Decision): HistoryRecord {
+  const record: HistoryRecord = {
+    caller: call.caller.e164,
+    callee: historyCallee(call),
+    at: call.at,
+    verdict: decision.verdict,
+    score: decision.score,
+    reasons: decision.reasons,
+  };
+  if (call.callId !== undefined) record.callId = call.callId;
+  if (call.registry) record.bankId = call.registry.bankId;
+  return record;
+}
+
+/** What the history keeps of a scored call. */
+export function historyEntry(call: ObservedCall, decision: Decision, id?: string): HistoryEntry {
+  return storedEntry(historyRecord(call, decision), id);
+}

@@ -7,13 +7,13 @@
  * redis-server started for the run (AOF on, `appendfsync always`, as a durable deployment runs
  * it), and the run also prints the commands Redis took over 5 ms meanwhile (its SLOWLOG: the
  * commit script, the staging pieces). `BENCH_VERBOSE=1` lists each score over 100 ms and when it
- * was due, counted from the import's start. Prints the import's time and answer, the latency of
+ * was due, counted from the import's start; `BENCH_CPU_PROF=<dir>` writes the server's CPU profile there. Prints the import's time and answer, the latency of
  * the scores sent while it ran (p50, p99, max, measured from when each score was due to be sent, so a stalled event
  * loop counts in full) and the server's largest event-loop delay meanwhile. Goal: p99 under
  * 20 ms, no score over 100 ms.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,17 @@ async function serve(): Promise<void> {
   await app.listen({ host: '127.0.0.1', port: 0 });
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
+  if (process.env.BENCH_CPU_PROF) {
+    // The event loop's gaps over 20 ms, on the profile's clock (µs), to find in the profile.
+    const gaps: [number, number][] = [];
+    let last = process.hrtime.bigint();
+    setInterval(() => {
+      const now = process.hrtime.bigint();
+      if (now - last > 20_000_000n) gaps.push([Number(last / 1000n), Number(now / 1000n)]);
+      last = now;
+    }, 1).unref();
+    process.on('exit', () => writeFileSync(join(process.env.BENCH_CPU_PROF!, `gaps-${process.pid}.json`), JSON.stringify(gaps)));
+  }
   const send = (m: ServerMessage) => process.send!(m);
   process.on('message', (m: string) => {
     if (m === 'reset') {
@@ -127,7 +138,9 @@ async function main(): Promise<void> {
     admin = new Redis({ port, host: '127.0.0.1' });
     childEnv.BENCH_REDIS_URL = `redis://127.0.0.1:${port}`;
   }
-  const child = fork(__filename, ['--serve'], { execArgv: ['--import', 'tsx'], stdio: 'inherit', env: childEnv });
+  // BENCH_CPU_PROF=<dir>: the server's CPU profile, to find what holds its event loop.
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const child = fork(__filename, ['--serve'], { execArgv: ['--import', 'tsx', ...prof], stdio: 'inherit', env: childEnv });
   const { port } = (await new Promise<ServerMessage>((resolve) => child.once('message', resolve))) as { port: number };
 
   let i = 0;

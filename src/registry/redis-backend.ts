@@ -64,6 +64,12 @@ export class RedisRegistryBackend implements RegistryBackend {
       inlineMutationsMax?: number;
       /** How long a change waits for Redis to sync it to disk (WAITAOF) before it is "not confirmed". */
       waitAofTimeoutMs?: number;
+      /**
+       * Called as a large change's script is sent, which holds Redis for a second or more; the
+       * function it returns when the script has answered. The app lets its hot path skip Redis
+       * meanwhile (RedisGuard.bypass) rather than have each call wait out a timeout.
+       */
+      whileBusy?: () => () => void;
       log?: StoreLog;
     } = {},
   ) {
@@ -232,7 +238,13 @@ export class RedisRegistryBackend implements RegistryBackend {
         inlinePieces ? '0' : '1',
         ...(inlinePieces ?? []),
       ];
-      made = (await this.runCommitScript(keys, args)) as [number, string, string];
+      // Only a staged change is large enough to keep Redis busy for long.
+      const release = inlinePieces ? null : this.opts.whileBusy?.();
+      try {
+        made = (await this.runCommitScript(keys, args)) as [number, string, string];
+      } finally {
+        release?.();
+      }
     } catch (err) {
       // Pieces staged for a change that will not be made: gone now when Redis answers, else
       // when their TTL runs out.

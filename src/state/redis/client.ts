@@ -109,9 +109,30 @@ export class RedisGuard {
     };
   }
 
+  private bypasses = 0;
+  private bypassUntil = 0;
+
+  /**
+   * Skips Redis, as an open circuit does, until the returned function is called (or `maxMs`
+   * passes): for work this instance knows holds Redis busy for a while (a registry import's
+   * script), so its calls take in-process state at once instead of each waiting out a command
+   * timeout first. Not a failure: nothing is counted, logged or reported as degraded.
+   */
+  bypass(maxMs: number): () => void {
+    this.bypasses++;
+    this.bypassUntil = Math.max(this.bypassUntil, this.opts.now() + maxMs);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.bypasses === 0) this.bypassUntil = 0;
+    };
+  }
+
   /** Runs `op` against Redis, or returns `fallback` when the circuit is open or `op` fails. */
   async run<T>(op: (client: Redis) => Promise<T>, fallback: T): Promise<T> {
     const now = this.opts.now();
+    if (now < this.bypassUntil) return fallback;
     if (now < this.openUntil || this.client.status !== 'ready') {
       this.markFailure(now, this.client.status !== 'ready' ? `redis ${this.client.status}` : undefined);
       return fallback;

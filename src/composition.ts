@@ -158,7 +158,12 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
       opts.registryBackend ??
       (registryRedis
         ? // Its first load must not mistake "not connected yet" for "Redis is down".
-          (await whenReady(registryRedis, REGISTRY_CONNECT_WAIT_MS), new RedisRegistryBackend(registryRedis, { log }))
+          (await whenReady(registryRedis, REGISTRY_CONNECT_WAIT_MS), new RedisRegistryBackend(registryRedis, {
+            log,
+            // While a large change's script holds Redis, this instance's calls use in-process state
+            // at once instead of each waiting out a command timeout (other instances' breakers open).
+            ...(redisGuard ? { whileBusy: () => redisGuard.bypass(REGISTRY_COMMAND_TIMEOUT_MS) } : {}),
+          }))
         : new FileRegistryBackend(config.registryDataDir, config.defaultCountry));
     const registry = await RegistryStore.open(backend, () => seed, log, { now });
     closers.push(() => registry.close());

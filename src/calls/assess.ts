@@ -73,7 +73,7 @@ export class CallAssessor {
     const cached = evidence !== undefined || reading.cached !== undefined;
     evidence ??= reading.cached ?? (await this.verify(input, prepared!, receivedAtMs));
 
-    const decision = decide({ ...evidence.signals, behaviour: behaviour.signals(call, token, reading) }, deps.policy);
+    const decision = decide(evidence.signals, deps.policy, behaviour.signals(call, token, reading));
 
     // One write, after the decision and not awaited: the record, and the evidence when it is new.
     const ttl = !cached && useCache ? this.cacheTtl(input, evidence, receivedAtMs) : 0;

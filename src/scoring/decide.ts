@@ -1,7 +1,7 @@
 import { cliRestriction, ukCategory, type PhoneNumber } from '../numbers';
 import type { Policy } from './policy';
 import type { Reason, ReasonCode, Verdict } from './reasons';
-import type { CallSignals } from './signals';
+import type { BehaviourSignals, CallSignals } from './signals';
 
 export interface Decision {
   score: number;
@@ -11,20 +11,36 @@ export interface Decision {
 
 const SEVERITY: Record<Verdict, number> = { allow: 0, flag: 1, block: 2 };
 
+/** The call's facts: everything the decision reads but behaviour across calls. */
+export type CallFacts = Omit<CallSignals, 'behaviour'>;
+
 /**
  * The decision: signals in, reasons, score and verdict out. Pure and synchronous; the
  * orchestrator gathers the signals. Each rule below reads one kind of evidence and adds at
  * most one reason; a new rule goes here with its weight in the policy.
+ *
+ * `behaviour` defaults to `facts.behaviour`; the orchestrator hands it apart so that `facts` can
+ * be the cached evidence's own object, the same for every call that hits it: the reasons that
+ * follow from the facts alone are then worked out once per object and policy, not once per call
+ * (a cache hit's own rules cost more than the rest of its decision). Whatever is passed, the
+ * answer is the one a fresh computation gives.
  */
-export function decide(signals: CallSignals, policy: Policy): Decision {
-  return decideFrom(callReasons(signals, policy), signals, policy);
+export function decide(facts: CallFacts & Pick<CallSignals, 'behaviour'>, policy: Policy, behaviour: BehaviourSignals | undefined = facts.behaviour): Decision {
+  return decideFrom(ownReasons(facts, policy), facts, behaviour, policy);
 }
 
-/**
- * The reasons that follow from the call itself (numbers, registry, attestation): everything but
- * behaviour across calls. A cached assessment keeps them, so a cache hit only adds behaviour.
- */
-export function callReasons(signals: Omit<CallSignals, 'behaviour'>, policy: Policy): Reason[] {
+const factReasons = new WeakMap<CallFacts, { policy: Policy; reasons: readonly Reason[] }>();
+
+function ownReasons(facts: CallFacts, policy: Policy): readonly Reason[] {
+  const known = factReasons.get(facts);
+  if (known?.policy === policy) return known.reasons;
+  const reasons = callReasons(facts, policy);
+  factReasons.set(facts, { policy, reasons });
+  return reasons;
+}
+
+/** The reasons that follow from the call itself (numbers, registry, attestation): everything but behaviour across calls. */
+function callReasons(signals: CallFacts, policy: Policy): Reason[] {
   const reasons: Reason[] = [];
   const add = (code: ReasonCode, message: string, weight = policy.weights[code]) =>
     reasons.push({ code, weight, message });
@@ -37,10 +53,10 @@ export function callReasons(signals: Omit<CallSignals, 'behaviour'>, policy: Pol
 }
 
 /** The call's own reasons plus its behaviour's, turned into a score and a verdict. */
-export function decideFrom(ownReasons: readonly Reason[], signals: CallSignals, policy: Policy): Decision {
+function decideFrom(own: readonly Reason[], facts: CallFacts, behaviour: BehaviourSignals | undefined, policy: Policy): Decision {
   // A replayed signature vouches for a call that already happened: whatever it earned this one goes.
-  const reasons = signals.behaviour?.replayed === true ? ownReasons.filter((r) => !isSignatureCredit(r)) : [...ownReasons];
-  behaviourRules(signals, bankOriginShown(signals, reasons), policy, (code, message, weight = policy.weights[code]) => reasons.push({ code, weight, message }));
+  const reasons = behaviour?.replayed === true ? own.filter((r) => !isSignatureCredit(r)) : [...own];
+  behaviourRules(behaviour, bankOriginShown(facts, reasons), policy, (code, message, weight = policy.weights[code]) => reasons.push({ code, weight, message }));
 
   const total = reasons.reduce((sum, r) => sum + r.weight, policy.baseScore);
   const score = Math.max(0, Math.min(100, Math.round(total)));
@@ -50,7 +66,7 @@ export function decideFrom(ownReasons: readonly Reason[], signals: CallSignals, 
     if (floor && SEVERITY[floor] > SEVERITY[verdict]) verdict = floor;
   }
   // Nothing may stand between a caller and the emergency services, spoofed or not.
-  if (isEmergency(signals)) verdict = 'allow';
+  if (isEmergency(facts)) verdict = 'allow';
   return { score, verdict, reasons };
 }
 
@@ -79,7 +95,7 @@ function attestsCaller({ shaken, caller }: Pick<CallSignals, 'shaken' | 'caller'
  * number) as much as the bank does: such counts describe the spoofers, and a call that shows the
  * bank's evidence is evidence against them, not one of them.
  */
-function bankOriginShown({ registry, origin }: CallSignals, reasons: readonly Reason[]): boolean {
+function bankOriginShown({ registry, origin }: CallFacts, reasons: readonly Reason[]): boolean {
   if (!registry || registry.inboundOnly) return false;
   if (reasons.some((r) => r.code === 'BANK_UNAUTHORISED_ORIGIN')) return false;
   if (reasons.some((r) => r.code === 'BANK_VERIFIED')) return true;
@@ -196,7 +212,7 @@ function shakenRules(signals: CallSignals, add: Add, policy: Policy): void {
   add('SHAKEN_ABSENT', 'no STIR/SHAKEN attestation on the call');
 }
 
-function behaviourRules({ behaviour }: Pick<CallSignals, 'behaviour'>, bankOrigin: boolean, policy: Policy, add: Add): void {
+function behaviourRules(behaviour: BehaviourSignals | undefined, bankOrigin: boolean, policy: Policy, add: Add): void {
   if (!behaviour) return;
   // A replayed signature is about this call's own evidence, whoever else presents the number.
   if (behaviour.replayed) add('PASSPORT_REPLAY', 'this PASSporT was already presented on another call: its signature earns this call no credit');

@@ -319,3 +319,22 @@ describe('decide: properties of the policy', () => {
     expect(Object.keys(DEFAULT_POLICY.weights).sort()).toEqual([...REASON_CODES].sort() as ReasonCode[]);
   });
 });
+
+describe('decide: the same facts, decided again', () => {
+  it('gives what a fresh computation gives, whatever behaviour and policy come with them', () => {
+    const facts = call({ caller: n('+442079460000'), registry: bankOutbound, shaken: signedA('+442079460000') });
+    const stricter: Policy = { ...DEFAULT_POLICY, weights: { ...DEFAULT_POLICY.weights, BANK_VERIFIED: -10 } };
+    const behaviours: CallSignals['behaviour'][] = [undefined, { replayed: true }, { distinctDestinations: [{ seconds: 60, count: 500 }] }, undefined];
+    for (const policy of [DEFAULT_POLICY, stricter, DEFAULT_POLICY]) {
+      for (const behaviour of behaviours) {
+        // A fresh object each time is never remembered: the answer to compare with.
+        const fresh = decide({ ...facts, behaviour }, policy);
+        expect(decide(facts, policy, behaviour)).toEqual(fresh);
+      }
+    }
+    // The reasons handed out are the caller's to keep: changing one does not change the next answer.
+    const first = decide(facts, DEFAULT_POLICY, undefined);
+    first.reasons.push({ code: 'CLI_DNO', weight: 90, message: 'x' });
+    expect(decide(facts, DEFAULT_POLICY, undefined).reasons.map((r) => r.code)).toEqual(['BANK_VERIFIED', 'SHAKEN_ATTEST_A']);
+  });
+});

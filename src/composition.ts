@@ -26,6 +26,7 @@ import type { BehaviourStore } from './state/ports';
 import { MemoryCallState } from './state/memory/call-state';
 import { RedisCallState } from './state/redis/call-state';
 import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
+import { keyspace } from './state/redis/keyspace';
 import { CallbackVerification, KeyRing, Operators } from './usecases';
 
 /** Every dependency of a request, built once by `compose`; routes reach it through `app.services`. */
@@ -160,6 +161,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         ? // Its first load must not mistake "not connected yet" for "Redis is down".
           (await whenReady(registryRedis, REGISTRY_CONNECT_WAIT_MS), new RedisRegistryBackend(registryRedis, {
             log,
+            prefix: config.redisKeyPrefix,
             // While a large change's script holds Redis, this instance's calls use in-process state
             // at once instead of each waiting out a command timeout (other instances' breakers open).
             ...(redisGuard ? { whileBusy: () => redisGuard.bypass(REGISTRY_COMMAND_TIMEOUT_MS) } : {}),
@@ -177,7 +179,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         allowInsecure: config.shaken.allowInsecureX5u,
         maxAgeS: config.shaken.maxAgeS,
         fetchTimeoutMs: config.shaken.fetchTimeoutMs,
-        ...(redis ? { redis } : {}),
+        ...(redis ? { redis, redisPrefix: keyspace(config.redisKeyPrefix).certificates } : {}),
         logger: log,
         onCertFetch: (outcome) => metrics.certFetch(outcome),
         now,
@@ -192,7 +194,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
     const stateOptions = { replayTtlS, reportsMaxAgeS: policy.reports.maxAgeS };
     const localState = new MemoryCallState<Evidence>({ ...stateOptions, verdictCacheSize: config.verdictCache.size, now });
     const behaviour =
-      opts.behaviour ?? new Behaviour<Evidence>(redisGuard ? new RedisCallState(redisGuard, { ...stateOptions, fallback: localState }) : localState, policy);
+      opts.behaviour ?? new Behaviour<Evidence>(redisGuard ? new RedisCallState(redisGuard, { ...stateOptions, prefix: config.redisKeyPrefix, fallback: localState }) : localState, policy);
 
     const assessor =
       opts.assessor ??

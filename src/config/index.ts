@@ -30,6 +30,10 @@ const EnvSchema = z.object({
     .regex(/^rediss?:\/\/[^,]+(,\s*rediss?:\/\/[^,]+)*$/, { error: 'REDIS_URL must be a redis:// or rediss:// URL (with REDIS_CLUSTER, a comma-separated list of them)' })
     .optional(),
   REDIS_CLUSTER: bool('REDIS_CLUSTER').default(false),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[^{}\s]{1,64}$/, { error: 'REDIS_KEY_PREFIX must be 1-64 characters without braces or spaces (a brace would become every key\'s hash tag)' })
+    .default('callguard:'),
   REGISTRY_FILE: z.string().min(1).optional(),
   REGISTRY_DATA_DIR: z.string().min(1).default('data'),
   REGISTRY_MIN_PREFIX_DIGITS: int('REGISTRY_MIN_PREFIX_DIGITS', 1, 15).default(6),
@@ -67,6 +71,8 @@ export interface Config {
   redisUrl: string | undefined;
   /** REDIS_URL names seed nodes of a Redis Cluster. */
   redisCluster: boolean;
+  /** Every key this service writes in Redis starts with it: instances of one deployment share it, others use their own. */
+  redisKeyPrefix: string;
   registryFile: string | undefined;
   /** Embedded default only: where registry changes and the audit log are kept. */
   registryDataDir: string;
@@ -149,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     hostIsLoopback: isLoopbackHost(e.HOST),
     redisUrl: e.REDIS_URL,
     redisCluster: e.REDIS_CLUSTER,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     registryFile: e.REGISTRY_FILE,
     registryDataDir: e.REGISTRY_DATA_DIR,
     registryMinPrefixDigits: e.REGISTRY_MIN_PREFIX_DIGITS,

@@ -10,6 +10,7 @@ import { operatorRoutes } from './routes/operators';
 import { registryRoutes } from './routes/registry';
 import { scoreRoutes } from './routes/score';
 import { stirRoutes } from './routes/stir';
+import { keyspace } from '../state/redis/keyspace';
 
 /**
  * The JSON API. Its compilers are scoped to this plugin: zod validates requests, and
@@ -24,7 +25,12 @@ export const api: FastifyPluginAsync = async (app) => {
   // Shedding first: an overloaded instance should refuse before spending anything on a request.
   await registerLoadShedding(app, app.services.config.loadShedEventLoopDelayMs);
   app.addHook('onRequest', authenticate(app.services.keys));
-  await registerRateLimit(app, { ...app.services.config.rateLimit, open: app.services.keys.isOpen, redis: app.services.redisGuard?.client ?? null });
+  await registerRateLimit(app, {
+    ...app.services.config.rateLimit,
+    open: app.services.keys.isOpen,
+    redis: app.services.redisGuard?.client ?? null,
+    nameSpace: keyspace(app.services.config.redisKeyPrefix).rateLimit,
+  });
 
   // The use cases come composed (see composition.ts); each route plugin gets the one it calls.
   const { registryAdmin, callbacks, operators } = app.services;

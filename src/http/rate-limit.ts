@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type Redis from 'ioredis';
 import { HttpError } from './errors';
-import { RATE_LIMIT_NAMESPACE } from '../state/redis/keyspace';
+import { keyspace } from '../state/redis/keyspace';
 
 export interface RateLimitOptions {
   /** Requests a minute for one `bank` key; 0: unlimited. */
@@ -44,7 +44,7 @@ export async function registerRateLimit(app: FastifyInstance, opts: RateLimitOpt
     max: (request) => perMin(request),
     // A route without roles has no principal: the caller's address is all there is to count.
     keyGenerator: (request) => (request.principal ? `key:${request.principal.name}` : `ip:${request.ip}`),
-    ...(opts.redis ? { redis: opts.redis, nameSpace: opts.nameSpace ?? RATE_LIMIT_NAMESPACE } : {}),
+    ...(opts.redis ? { redis: opts.redis, nameSpace: opts.nameSpace ?? keyspace().rateLimit } : {}),
     // Limits protect the service; a Redis outage must not turn into refused requests.
     skipOnError: true,
     errorResponseBuilder: (_request, context) =>

@@ -7,6 +7,7 @@ import type { RegistryContent } from './registry-index';
 import { ValidationError } from '../errors';
 import { Slicer } from './slicer';
 import { RegistryUnconfirmedError, type AuditPage, type AuditQuery, type Durability, type Mutation, type RegistryBackend, type RemoteChange, type Rollback, type StoreLog } from './store';
+import { keyspace } from '../state/redis/keyspace';
 
 /**
  * The registry shared by every instance, in Redis. All keys carry one hash tag so that a
@@ -73,8 +74,7 @@ export class RedisRegistryBackend implements RegistryBackend {
       log?: StoreLog;
     } = {},
   ) {
-    const p = `${opts.prefix ?? 'callguard:'}{registry}:`;
-    this.k = { banks: `${p}banks`, entries: `${p}entries`, version: `${p}version`, seq: `${p}seq`, log: `${p}log`, audit: `${p}audit`, seeding: `${p}seeding`, stage: `${p}stage:` };
+    this.k = keyspace(opts.prefix).registry;
     redis.on('ready', this.onReady);
   }
 

@@ -6,7 +6,7 @@ import { FetchSlots, siteOf } from './fetch-slots';
 import type { CertificateFetcher } from './types';
 import { checkX5uUrl, X5uPolicyError } from './url-policy';
 import { DEFAULT_MAX_X5U_BYTES } from './x5u-fetcher';
-import { CERT_CACHE_PREFIX } from '../state/redis/keyspace';
+import { keyspace } from '../state/redis/keyspace';
 
 /** The subset of an ioredis client the cache uses; any failure of it only costs a fetch. */
 export interface RedisLike {
@@ -52,6 +52,8 @@ export interface CertCacheOptions {
   /** Largest answer accepted from any fetcher (default 16 KiB); a bigger one is X5U_FETCH_FAILED. */
   maxBytes?: number;
   redis?: RedisLike | null;
+  /** Where chains are kept in Redis (default the keyspace's certificates under `callguard:`). */
+  redisPrefix?: string;
   /** How long a Redis read may take before the cache fetches instead (default 200 ms). */
   redisTimeoutMs?: number;
   /** Clock for cache lifetimes (not for judging calls, which use their receivedAt). */
@@ -71,14 +73,13 @@ interface Entry {
 
 const FETCH_FAILED: CertLookup = { ok: false, error: 'X5U_FETCH_FAILED' };
 const POLICY: CertLookup = { ok: false, error: 'X5U_POLICY' };
-const REDIS_PREFIX = CERT_CACHE_PREFIX;
 // RFC 7468 lets PEM text carry explanatory lines outside the blocks: the absolute expiry rides
 // along with the certificates, so an instance that reads them from Redis keeps the original
 // lifetime instead of restarting it.
 const EXPIRES_RE = /^# expires-at: (\d+)\n/;
 
-export function redisKeyFor(url: string): string {
-  return REDIS_PREFIX + createHash('sha256').update(url).digest('hex');
+export function redisKeyFor(url: string, prefix = keyspace().certificates): string {
+  return prefix + createHash('sha256').update(url).digest('hex');
 }
 
 /**
@@ -95,11 +96,13 @@ export class CertCache {
   private readonly entries: LRUCache<string, Entry>;
   private readonly others: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, { promise: Promise<CertLookup>; abort: AbortController }>();
-  private readonly o: Required<Omit<CertCacheOptions, 'redis' | 'logger' | 'onFetch'>> & Pick<CertCacheOptions, 'redis' | 'logger' | 'onFetch'>;
+  private readonly o: Required<Omit<CertCacheOptions, 'redis' | 'logger' | 'onFetch' | 'redisPrefix'>> & Pick<CertCacheOptions, 'redis' | 'logger' | 'onFetch'>;
   private readonly judgeChain: ChainJudge;
   private readonly slots: FetchSlots;
+  private readonly redisPrefix: string;
 
   constructor(opts: CertCacheOptions) {
+    this.redisPrefix = opts.redisPrefix ?? keyspace().certificates;
     const fetchTimeoutMs = opts.fetchTimeoutMs ?? 1500;
     this.o = {
       ...opts,
@@ -311,7 +314,7 @@ export class CertCache {
     let timer: NodeJS.Timeout | undefined;
     try {
       const value = await Promise.race([
-        redis.get(redisKeyFor(url)),
+        redis.get(redisKeyFor(url, this.redisPrefix)),
         new Promise<null>((resolve) => {
           timer = setTimeout(() => resolve(null), this.o.redisTimeoutMs);
           timer.unref();
@@ -335,7 +338,7 @@ export class CertCache {
     if (!redis) return;
     const value = `# expires-at: ${expiresAt}\n${text.replace(EXPIRES_RE, '')}`;
     try {
-      redis.set(redisKeyFor(url), value, 'PX', Math.max(1, Math.floor(ttlMs))).catch((err: unknown) => {
+      redis.set(redisKeyFor(url, this.redisPrefix), value, 'PX', Math.max(1, Math.floor(ttlMs))).catch((err: unknown) => {
         this.o.logger?.warn({ err: errorMessage(err) }, 'redis write of x5u cache failed');
       });
     } catch (err) {

@@ -30,6 +30,8 @@ export interface ShakenVerifierOptions {
   fetchTimeoutMs?: number;
   /** Optional second cache level shared between instances. */
   redis?: RedisLike | null;
+  /** Where certificate chains are kept in Redis (default under `callguard:`). */
+  redisPrefix?: string;
   logger?: ShakenLogger;
   /** Clock for certificate cache lifetimes (default Date.now). */
   now?: () => number;
@@ -92,6 +94,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     ...(opts.negativeTtlMs !== undefined ? { negativeTtlMs: opts.negativeTtlMs } : {}),
     ...(opts.certCacheSize !== undefined ? { maxEntries: opts.certCacheSize } : {}),
     redis: opts.redis ?? null,
+    ...(opts.redisPrefix !== undefined ? { redisPrefix: opts.redisPrefix } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.onCertFetch ? { onFetch: opts.onCertFetch } : {}),
     now,

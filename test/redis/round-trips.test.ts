@@ -4,6 +4,10 @@ import type { FastifyInstance } from 'fastify';
 import { build, VECTORS_DIR } from '../helpers/build';
 import { sleep, until } from '../../scripts/lib/process';
 import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
+import { connect, deleteByPrefix } from '../state/support';
+
+/** Both instances of a deployment share a key prefix; other test runs on this Redis do not see it. */
+const PREFIX = `test:callguard:round-trips-${process.pid}-${Date.now().toString(36)}:`;
 
 /**
  * At most two Redis round trips per scored call, counted on the wire: writes that go out with no
@@ -19,7 +23,7 @@ let seen: string[] = [];
 
 beforeAll(async () => {
   await requireRedis();
-  app = await build({ REDIS_URL: TEST_REDIS_URL, SHAKEN_TRUST_ANCHORS: resolve(VECTORS_DIR, 'certs/root.pem') });
+  app = await build({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX, SHAKEN_TRUST_ANCHORS: resolve(VECTORS_DIR, 'certs/root.pem') });
   const client = app.services.redisGuard!.client;
   await until(() => client.status === 'ready', 5000, 'redis');
   const stream = (client as unknown as { stream: NodeJS.WritableStream & NodeJS.ReadableStream }).stream;
@@ -50,7 +54,12 @@ beforeAll(async () => {
     return t;
   };
 });
-afterAll(() => app.close());
+afterAll(async () => {
+  await app.close();
+  const client = await connect();
+  await deleteByPrefix(client, PREFIX);
+  client.disconnect();
+});
 
 /** Until nothing has been sent for a while: the writes of an earlier call must not count as this one's. */
 async function quiet(): Promise<void> {
@@ -105,7 +114,7 @@ describe('Redis round trips per scored call', () => {
 
   it('a verdict cached by another instance costs no extra round trip', async () => {
     const call = { from: unique(), to: '+442079460999' };
-    const other = await build({ REDIS_URL: TEST_REDIS_URL });
+    const other = await build({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX });
     await until(() => other.services.redisGuard!.client.status === 'ready', 5000, 'redis');
     await other.inject({ method: 'POST', url: '/v1/calls/score', payload: call });
     await sleep(30);

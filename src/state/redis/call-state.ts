@@ -13,7 +13,7 @@ import type { MemoryCallState } from '../memory/call-state';
 import { DEFAULT_REPLAY_TTL_S, type CallStateQuery, type CallStateReading, type CallStateStore, type CallStateWrite, type CampaignCalls } from '../ports';
 import { mergeReportSummaries, RedisReportStore } from '../reports';
 import type { RedisGuard } from './client';
-import { bankTag, CAMPAIGNS_TAG, keyspace, tagSafe, VERDICT_PREFIX, type Keyspace } from './keyspace';
+import { bankTag, CAMPAIGNS_TAG, keyspace, tagSafe, type Keyspace } from './keyspace';
 import { execBatch, execOps, ops, replyNumber, replyScored, replyStrings, replyText, type RedisCommand, type RedisOp } from './ops';
 
 export interface RedisCallStateOptions<V extends object> {
@@ -24,7 +24,7 @@ export interface RedisCallStateOptions<V extends object> {
    */
   fallback: MemoryCallState<V>;
   prefix?: string;
-  /** Where verdict cache entries go (default `callguard:verdict:`, shared across prefixes). */
+  /** Where verdict cache entries go (default `<prefix>verdict:`). */
   verdictPrefix?: string;
   /** How long a PASSporT fingerprint is remembered (default 120 s, twice the freshness window). */
   replayTtlS?: number;
@@ -56,7 +56,7 @@ export class RedisCallState<V extends object> implements CallStateStore<V> {
     this.keys = keyspace(opts.prefix);
     this.prefix = this.keys.prefix;
     this.fallback = opts.fallback;
-    this.verdictPrefix = opts.verdictPrefix ?? VERDICT_PREFIX;
+    this.verdictPrefix = opts.verdictPrefix ?? this.keys.verdict;
     this.replayTtlS = Math.max(1, Math.ceil(opts.replayTtlS ?? DEFAULT_REPLAY_TTL_S));
     this.maxCallsPerBank = Math.max(1, opts.maxCallsPerBank ?? 100_000);
     this.history =

@@ -16,12 +16,13 @@
  *   {p}h:{<caller>}               ZSET  verdict history of a caller: member = compact JSON, score = ms
  *   {p}h:{<caller>}:<callee>      ZSET  verdict history of a caller to one callee
  *   {p}hw:{<callee>}              ZSET  verdict history of withheld/invalid callers to a callee
- *   callguard:verdict:<digest>    STR   the shared verdict cache: {e: expiry ms, v: Evidence}
+ *   {p}verdict:<digest>           STR   the shared verdict cache: {e: expiry ms, v: Evidence}
  *                                       (no hash tag: its own group on a Cluster)
+ *   {p}x5u:<sha256 of the URL>    STR   a judged certificate chain (PEM with its expiry)
+ *   {p}rl:*                             the rate limiter's counters
+ *   {p}{registry}:*                     the registry (see registryKeys below)
  *
- * Elsewhere, under the same Redis: the registry's keys (`callguard:{registry}:*`, listed in
- * registry/redis-backend.ts, which owns them), the certificate cache (CERT_CACHE_PREFIX) and the
- * rate limiter's counters (RATE_LIMIT_NAMESPACE).
+ * The prefix is REDIS_KEY_PREFIX (default `callguard:`): one deployment's instances share it.
  *
  * Every sorted set is trimmed by time (and size where a spammer could grow it) on write and
  * carries a PEXPIRE of its window, so idle entities cost nothing. Braces in bank ids and
@@ -29,9 +30,6 @@
  */
 
 export const DEFAULT_PREFIX = 'callguard:';
-export const VERDICT_PREFIX = 'callguard:verdict:';
-export const CERT_CACHE_PREFIX = 'callguard:x5u:';
-export const RATE_LIMIT_NAMESPACE = 'callguard:rl:';
 
 /** `{prefix}{kind}:{tag}{rest}`: the tag decides the slot, so keys of one entity share it. */
 export function taggedKey(prefix: string, kind: string, tag: string, rest = ''): string {
@@ -63,10 +61,31 @@ export function keyspace(prefix: string = DEFAULT_PREFIX) {
     campaignNames: () => taggedKey(prefix, 'cname', 'campaigns'),
     history: (callerTag: string, callee?: string) => taggedKey(prefix, 'h', callerTag, callee !== undefined ? `:${callee}` : ''),
     withheldHistory: (calleeTag: string) => taggedKey(prefix, 'hw', calleeTag),
+    /** The shared verdict cache: `{verdict}<digest of the cache key>`. */
+    verdict: `${prefix}verdict:`,
+    /** Judged certificate chains: `{certificates}<sha256 of the x5u URL>`. */
+    certificates: `${prefix}x5u:`,
+    /** The rate limiter's counters (its own namespace). */
+    rateLimit: `${prefix}rl:`,
+    /** The registry: every key under one hash tag, so that a change is one script on a Cluster too. */
+    registry: registryKeys(`${prefix}{registry}:`),
   };
 }
 
 export type Keyspace = ReturnType<typeof keyspace>;
+
+/**
+ * The registry's keys (registry/redis-backend.ts writes them):
+ *   banks    HASH  bank id -> Bank JSON
+ *   entries  HASH  "number:+44..." | "prefix:+44..." -> RegistryEntry JSON
+ *   version  STR   the registry's version; seq STR, the change count
+ *   log      STREAM the change log the instances follow; audit STREAM the audit log
+ *   seeding  STR   held while one instance seeds an empty Redis
+ *   stage:*  LIST  a large change's pieces, staged before its script applies them (TTL)
+ */
+function registryKeys(p: string) {
+  return { banks: `${p}banks`, entries: `${p}entries`, version: `${p}version`, seq: `${p}seq`, log: `${p}log`, audit: `${p}audit`, seeding: `${p}seeding`, stage: `${p}stage:` };
+}
 
 /** The hash tag of a bank's keys. */
 export function bankTag(bankId: string): string {

@@ -65,7 +65,7 @@ export class CallAssessor {
     let evidence = useCache ? behaviour.state.peekCached(key) : undefined;
     const prepared = evidence ? null : this.prepare(input, registry);
     const call = observe(input, evidence ?? prepared!, receivedAtMs);
-    const token = callToken(call);
+    const token = tokenOf(call);
 
     // One read: the behaviour counts and, on an in-process miss, the shared cache entry.
     const lookUp = useCache && prepared !== null;
@@ -73,7 +73,7 @@ export class CallAssessor {
     const cached = evidence !== undefined || reading.cached !== undefined;
     evidence ??= reading.cached ?? (await this.verify(input, prepared!, receivedAtMs));
 
-    const decision = decide(evidence.signals, deps.policy, behaviour.signals(call, token, reading));
+    const decision = decide(evidence.signals, deps.policy, behaviour.signals(call, token, reading), cached);
 
     // One write, after the decision and not awaited: the record, and the evidence when it is new.
     const ttl = !cached && useCache ? this.cacheTtl(input, evidence, receivedAtMs) : 0;
@@ -159,6 +159,15 @@ export class CallAssessor {
     return Math.min(ttl, (stat.iat + this.deps.maxPassportAgeS) * 1000 - receivedAtMs);
   }
 }
+
+/**
+ * The call's token (see callToken) only where it is read: a PASSporT's first presenter, or a
+ * bank's campaign count. Hashing it for every other call would cost more than its decision.
+ */
+function tokenOf(call: ObservedCall): string {
+  return call.fingerprints.length > 0 || call.registry !== null ? callToken(call) : UNNAMED;
+}
+const UNNAMED = 'n:';
 
 function observe(input: CallInput, known: Pick<Evidence, 'fingerprints'> & { signals: Pick<CallSignals, 'caller' | 'callee' | 'registry' | 'network' | 'origin'> }, at: number): ObservedCall {
   const { caller, callee, registry, network, origin } = known.signals;

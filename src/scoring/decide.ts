@@ -19,19 +19,24 @@ export type CallFacts = Omit<CallSignals, 'behaviour'>;
  * orchestrator gathers the signals. Each rule below reads one kind of evidence and adds at
  * most one reason; a new rule goes here with its weight in the policy.
  *
- * `behaviour` defaults to `facts.behaviour`; the orchestrator hands it apart so that `facts` can
- * be the cached evidence's own object, the same for every call that hits it: the reasons that
- * follow from the facts alone are then worked out once per object and policy, not once per call
- * (a cache hit's own rules cost more than the rest of its decision). Whatever is passed, the
- * answer is the one a fresh computation gives.
+ * `behaviour` defaults to `facts.behaviour`; the orchestrator hands it apart, with `reused`, when
+ * `facts` is a cached evidence's own object, the same for every call that hits it: the reasons
+ * that follow from the facts alone are then worked out once per object and policy, not once per
+ * call (a cache hit's own rules cost more than the rest of its decision). Facts seen once are not
+ * remembered. Whatever is passed, the answer is the one a fresh computation gives.
  */
-export function decide(facts: CallFacts & Pick<CallSignals, 'behaviour'>, policy: Policy, behaviour: BehaviourSignals | undefined = facts.behaviour): Decision {
-  return decideFrom(ownReasons(facts, policy), facts, behaviour, policy);
+export function decide(
+  facts: CallFacts & Pick<CallSignals, 'behaviour'>,
+  policy: Policy,
+  behaviour: BehaviourSignals | undefined = facts.behaviour,
+  reused = false,
+): Decision {
+  return decideFrom(reused ? rememberedReasons(facts, policy) : callReasons(facts, policy), facts, behaviour, policy);
 }
 
 const factReasons = new WeakMap<CallFacts, { policy: Policy; reasons: readonly Reason[] }>();
 
-function ownReasons(facts: CallFacts, policy: Policy): readonly Reason[] {
+function rememberedReasons(facts: CallFacts, policy: Policy): readonly Reason[] {
   const known = factReasons.get(facts);
   if (known?.policy === policy) return known.reasons;
   const reasons = callReasons(facts, policy);

@@ -22,7 +22,6 @@ import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
 import { createShakenVerifier, loadTrustAnchors } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
 import { Behaviour } from './calls/behaviour';
-import type { BehaviourStore } from './state/ports';
 import { MemoryCallState } from './state/memory/call-state';
 import { RedisCallState } from './state/redis/call-state';
 import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
@@ -41,7 +40,7 @@ export interface Services {
   registryCheck: { invalidNumbers: number | null };
   keys: KeyRing;
   metrics: Metrics;
-  behaviour: BehaviourStore;
+  behaviour: Behaviour<Evidence>;
   verifier: ShakenVerifier;
   redisGuard: RedisGuard | null;
   policy: Policy;

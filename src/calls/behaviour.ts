@@ -10,20 +10,22 @@ import {
   velocityKeys,
   velocitySignal,
   type BehaviourSignals,
+  type CampaignSummary,
   type Decision,
   type ObservedCall,
   type Policy,
 } from '../scoring';
 import { historyEntry as storedEntry, type HistoryEntry } from '../state/history';
 import type { HistoryRecord } from '../state/history';
-import type { BehaviourStore, CallStateQuery, CallStateReading, CallStateStore, CallStateWrite, CampaignSummary } from '../state/ports';
+import type { CallStateQuery, CallStateReading, CallStateStore, CallStateWrite } from '../state/ports';
 
 /**
  * Behaviour across calls: a call put into the plain terms a store keeps (`query`, `record`),
  * and the store's counts turned back into the signals the decision reads (`signals`), by
  * scoring's rules. The store only counts; the policy is applied here, once, for every store.
  */
-export class Behaviour<V extends object> implements BehaviourStore {
+/** Behaviour across calls: the call state store, read and written with the policy's rules. */
+export class Behaviour<V extends object> {
   private readonly windowsMs: readonly number[];
   private readonly keepMs: number;
   private readonly campaignWindowMs: number;

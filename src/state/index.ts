@@ -2,6 +2,6 @@
  * Storage: behaviour counts, verdict history, fraud reports and the verdict cache, each in
  * process and on Redis. What the routes and use cases read goes through these names.
  */
-export type { BehaviourStore, CallStateQuery, CallStateReading, CallStateStore, CallStateWrite, CampaignSummary } from './ports';
+export type { CallStateQuery, CallStateReading, CallStateStore, CallStateWrite } from './ports';
 export type { HistoryEntry, HistoryQuery, HistoryStore } from './history';
 export { REPORT_CATEGORIES, type FraudReport, type NewFraudReport, type ReportCategory, type ReportStore, type ReportSummary } from './reports';

@@ -59,18 +59,6 @@ export interface CampaignCalls {
   calls: { number: string; at: number }[];
 }
 
-export interface CampaignSummary {
-  bankId: string;
-  bankName: string;
-  /** Caller IDs presented by the campaign's failing calls, most used first (at most 50). */
-  numbers: { number: string; calls: number }[];
-  failedCalls: number;
-  /** ISO time of the first failing call in the window. */
-  since: string;
-  /** ISO time of the latest failing call. */
-  lastSeen: string;
-}
-
 /**
  * Everything across calls: one read and one write per call (one round trip each on Redis, the
  * verdict cache's entry riding in both), and what the bank and operator routes read.
@@ -88,9 +76,3 @@ export interface CallStateStore<V> {
   readonly reports: ReportStore;
 }
 
-/** What the bank and operator routes read. */
-export interface BehaviourStore {
-  listCampaigns(now: number): Promise<CampaignSummary[]>;
-  readonly history: HistoryStore;
-  readonly reports: ReportStore;
-}

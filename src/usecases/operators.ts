@@ -1,6 +1,6 @@
 import { ForbiddenError, ValidationError } from '../errors';
 import { parseNumber } from '../numbers';
-import type { CampaignSummary } from '../state';
+import type { CampaignSummary } from '../scoring';
 import type { FraudReport, ReportCategory, ReportStore } from '../state/reports';
 import { bankOfNumber, type BankLookup } from './numbers';
 import type { Principal } from './principal';

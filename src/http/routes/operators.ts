@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import { z } from 'zod';
-import type { CampaignSummary } from '../../state';
+import type { CampaignSummary } from '../../scoring';
 import type { FraudReport } from '../../state/reports';
 import type { Operators } from '../../usecases';
 import {

@@ -1,6 +1,6 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { ValidationError } from '../errors';
-import { csvRecordToRow, type ImportInput, type ImportRow } from './admin';
+import { csvRecordToRow, readJsonRows, type ImportInput, type ImportRow } from './admin';
 import type { Bank, RegistryEntry } from './model';
 import { entryAt, type CompactRegistry } from './number-table';
 import { Slicer } from './slicer';
@@ -149,13 +149,7 @@ function wholeDocument(bytes: Buffer): ImportInput {
   } catch (err) {
     throw invalidJson((err as Error).message);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new ValidationError('body', 'body: the registry file is an object with banks and numbers');
-  }
-  const { banks, numbers } = doc as { banks?: unknown; numbers?: unknown };
-  if (banks !== undefined && !Array.isArray(banks)) throw new ValidationError('banks', 'banks must be an array');
-  if (!Array.isArray(numbers)) throw new ValidationError('numbers', 'numbers must be an array');
-  return { banks: banks ?? null, rows: numbers.map((raw, i) => ({ line: i + 1, raw })), rejected: [] };
+  return readJsonRows(doc);
 }
 
 /** Bytes of CSV per csv-parse call (about 3,000 lines). */

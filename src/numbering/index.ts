@@ -1,3 +1,4 @@
-export * from './ofcom-csv';
-export * from './numbering-index';
-export * from './load';
+/** The numbering room's public surface: Ofcom's data read, imported, loaded and looked up. */
+export { importOfcomFolder, loadNumbering, NUMBERING_FILE, writeNumbering, type NumberingImport } from './load';
+export { compact, NumberingDataError, NumberingIndex, unallocatedReason, type RangeStatus } from './numbering-index';
+export { decodeOfcomFile, normaliseStatus, OfcomFormatError, parseOfcomCsv } from './ofcom-csv';

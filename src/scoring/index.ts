@@ -1,5 +1,23 @@
-export * from './reasons';
-export * from './policy';
-export * from './signals';
-export * from './decide';
-export * from './behaviour';
+/**
+ * The scoring room's public surface: the decision with its policy and vocabulary, and the rules
+ * that turn counts across calls into signals. Its own tests reach its modules directly.
+ */
+export { REASON_CODES, VERDICTS, type Reason, type ReasonCode, type Verdict } from './reasons';
+export { DEFAULT_POLICY, policyVersion, type Policy } from './policy';
+export type { BehaviourSignals, CallSignals, ShakenSignal } from './signals';
+export { decide, type CallFacts, type Decision } from './decide';
+export {
+  CAMPAIGN_FAILING_REASONS,
+  callToken,
+  campaignSignal,
+  failsChecks,
+  isReplay,
+  longestWindowMs,
+  reportsSignal,
+  sortCampaigns,
+  summariseCampaign,
+  velocityKeys,
+  velocitySignal,
+  type CampaignSummary,
+  type ObservedCall,
+} from './behaviour';

@@ -1,4 +1,17 @@
-export * from './types';
+/** The STIR/SHAKEN room's public surface: the verifier and the parts its tests and tools use. */
+export {
+  CERT_FETCH_OUTCOMES,
+  SHAKEN_ERROR_CODES,
+  type Attestation,
+  type CertFetchOutcome,
+  type CertificateFetcher,
+  type IdentityReading,
+  type ShakenErrorCode,
+  type ShakenVerification,
+  type ShakenVerifier,
+  type Verstat,
+  type VerifyInput,
+} from './types';
 export { createShakenVerifier, type DefaultShakenVerifier, type ShakenVerifierOptions } from './verifier';
 export { parseIdentityHeaders, parseIdentity, splitOutside, type IdentityEntry, type IdentityKind, type ParseLimits } from './identity-header';
 export {

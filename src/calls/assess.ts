@@ -202,6 +202,7 @@ function fromVerification(v: ShakenVerification): ShakenSignal {
     ...(v.spc !== undefined ? { spc: v.spc } : {}),
     ...(v.orig !== undefined ? { orig: v.orig } : {}),
     ...(v.authority !== undefined ? { authority: v.authority } : {}),
+    ...(v.diversion !== undefined ? { diversion: v.diversion } : {}),
     ...(v.origid !== undefined ? { origid: v.origid } : {}),
     errors: v.errors,
   };

@@ -89,6 +89,10 @@ function isSignatureCredit(r: Reason): boolean {
  */
 function attestsCaller({ shaken, caller }: Pick<CallSignals, 'shaken' | 'caller'>): boolean {
   if (shaken.source !== 'passport') return true;
+  // Carried to this called number by a diversion a delegate certificate signed: its holder can
+  // "divert" a PASSporT it received (a bank's call to its own line, say) to anyone, so the
+  // signature says nothing of this call.
+  if (shaken.diversion === 'tn') return false;
   return shaken.orig !== undefined && caller.e164 !== null && caller.e164 === `+${shaken.orig}`;
 }
 
@@ -210,7 +214,11 @@ function shakenRules(signals: CallSignals, add: Add, policy: Policy): void {
       // Signed for another number (the P-Asserted-Identity): it earns the caller ID no credit,
       // while a risk it carries (a gateway's C) still counts.
       const weight = Math.max(0, policy.weights[code]);
-      add(code, `${meaning} attestation (${shaken.attestation}) from ${via} vouches for +${shaken.orig ?? '?'}, not for the caller ID presented: no credit`, weight);
+      const why =
+        shaken.diversion === 'tn'
+          ? 'reached this number through a diversion signed under a delegate certificate'
+          : `vouches for +${shaken.orig ?? '?'}, not for the caller ID presented`;
+      add(code, `${meaning} attestation (${shaken.attestation}) from ${via} ${why}: no credit`, weight);
     }
     return;
   }

@@ -37,6 +37,8 @@ export interface ShakenSignal {
    */
   orig?: string;
   authority?: 'spc' | 'tn';
+  /** Passport only: reached the called number through a diversion, and who signed it (see ShakenVerification). */
+  diversion?: 'spc' | 'tn';
   origid?: string;
   errors: ShakenErrorCode[];
 }

@@ -70,6 +70,12 @@ export interface ShakenVerification {
    * vouches for. Set only when verstat is TN-Validation-Passed.
    */
   orig?: string;
+  /**
+   * Set when the passing PASSporT reached the called number only through div PASSporTs
+   * (RFC 8946): `tn` when a hop was signed under a delegate certificate, whose holder may sign any
+   * diversion from its own numbers (so a captured PASSporT can be "diverted" to anyone), else `spc`.
+   */
+  diversion?: 'spc' | 'tn';
   /** Every check that failed (not only the first), deduplicated. */
   errors: ShakenErrorCode[];
   /** `iat` of the shaken PASSporT, when it could be read: lets callers bound cache lifetimes. */

@@ -68,6 +68,8 @@ interface Assessment {
   passport: DecodedPassport;
   errors: Set<ShakenErrorCode>;
   cert?: CertChainInfo;
+  /** Set when the called number was reached through div PASSporTs (see ShakenVerification.diversion). */
+  diversion?: 'spc' | 'tn';
 }
 
 function sortedCodes(codes: Iterable<ShakenErrorCode>): ShakenErrorCode[] {
@@ -206,6 +208,8 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
       const divErrors = new Set<ShakenErrorCode>();
       const unchecked = new Set<ShakenErrorCode>();
       const used = new Set<DecodedPassport>();
+      // Whether a hop was signed under a delegate certificate (telephone numbers, no SPC).
+      let delegatedHop = false;
       for (let grew = true; grew && !(dest !== '' && reached.has(dest)); ) {
         grew = false;
         for (const d of divs) {
@@ -219,11 +223,12 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
             }
             for (const e of da.errors) unchecked.add(e);
           }
+          if (da.cert !== undefined && da.cert.spc === undefined) delegatedHop = true;
           for (const t of d.claims.dest) reached.add(t);
           grew = true;
         }
       }
-      return { reached: dest !== '' && reached.has(dest), divErrors, unchecked };
+      return { reached: dest !== '' && reached.has(dest), divErrors, unchecked, delegatedHop };
     };
 
     // The shaken PASSporTs' signatures are checked side by side, on the thread pool.
@@ -239,6 +244,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
         const lenient = strict.reached ? strict : await follow(orig, signedDest, true);
         if (lenient.reached) {
           for (const e of lenient.unchecked) a.errors.add(e);
+          a.diversion = lenient.delegatedHop ? 'tn' : 'spc';
         } else {
           a.errors.add('DEST_MISMATCH');
           // Why the diversion did not count: the div that should have carried the call failed.
@@ -258,6 +264,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
       // certificate): it vouches for orig and nothing else, and never for a carrier.
       out.authority = passed.cert?.spc !== undefined ? 'spc' : 'tn';
       if (c.orig !== undefined) out.orig = c.orig;
+      if (passed.diversion !== undefined) out.diversion = passed.diversion;
       if (c.iat !== undefined) out.iat = c.iat;
       return out;
     }

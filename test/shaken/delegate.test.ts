@@ -128,3 +128,33 @@ describe('verifying with a delegate certificate', () => {
     ]);
   });
 });
+
+describe('a diversion signed under a delegate certificate', () => {
+  // A bank calls the attacker's own line (a callback it asked for): a genuine PASSporT, orig the
+  // bank, dest the attacker. Within the freshness window the attacker "diverts" it to a victim
+  // with a div PASSporT signed under its own delegate certificate, which covers its line.
+  const BANK = '442079460000';
+  const ATTACKER = '447400999888';
+  const VICTIM = '447400123456';
+  const CARRIER = 'https://certs.carrier.example/sp.pem';
+  const DELEGATE = 'https://certs.attacker.example/delegate.pem';
+
+  it('still verifies (RFC 8946 allows the shape), and says the diversion was a delegate\'s', async () => {
+    const delegate = pki.issueLeaf('laundering-delegate', { tnAuthListDer: hex(tnAuthList([{ one: ATTACKER }])) });
+    const v = createShakenVerifier({
+      trustAnchors: [pki.root.cert],
+      fetcher: mapFetcher({ [CARRIER]: pki.chainPem, [DELEGATE]: delegate.certPem + pki.intermediate.certPem }),
+    });
+    verifiers.push(v);
+    const genuine = identity({ x5u: CARRIER, key: pki.leaf.key, iat: IAT, orig: BANK, dest: [ATTACKER] });
+    const diverted = identity({ x5u: DELEGATE, key: delegate.key, iat: IAT, orig: BANK, ppt: 'div', div: ATTACKER, dest: [VICTIM] });
+    const r = await v.verify({ identity: [genuine, diverted], origCandidates: [`+${BANK}`], dest: `+${VICTIM}`, receivedAt: AT });
+    expect(r).toMatchObject({ verstat: 'TN-Validation-Passed', attestation: 'A', orig: BANK, diversion: 'tn' });
+
+    // The same diversion signed by a carrier (an SPC certificate) is a carrier's.
+    const byCarrier = identity({ x5u: CARRIER, key: pki.leaf.key, iat: IAT, orig: BANK, ppt: 'div', div: ATTACKER, dest: [VICTIM] });
+    expect(await v.verify({ identity: [genuine, byCarrier], origCandidates: [`+${BANK}`], dest: `+${VICTIM}`, receivedAt: AT })).toMatchObject({ diversion: 'spc' });
+    // A call that reached its number directly names no diversion.
+    expect((await v.verify({ identity: genuine, origCandidates: [`+${BANK}`], dest: `+${ATTACKER}`, receivedAt: AT })).diversion).toBeUndefined();
+  });
+});

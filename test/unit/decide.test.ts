@@ -154,6 +154,17 @@ describe('decide: a signature vouches for its orig and nothing else', () => {
     expect(d.reasons.find((r) => r.code === 'SHAKEN_ATTEST_C')?.weight).toBe(DEFAULT_POLICY.weights.SHAKEN_ATTEST_C);
   });
 
+  it("a diversion signed under a delegate certificate lends the bank's number nothing", () => {
+    // See test/shaken/delegate.test.ts: a genuine bank PASSporT to the attacker's line, "diverted" by it.
+    const laundered: CallSignals['shaken'] = { ...signedA('+442079460000'), diversion: 'tn' };
+    const d = decide(call({ caller: bank, registry: anyCarrier, shaken: laundered }), DEFAULT_POLICY);
+    expect(d.reasons.map((r) => r.code)).not.toContain('BANK_VERIFIED');
+    expect(d.reasons.find((r) => r.code === 'SHAKEN_ATTEST_A')?.message).toMatch(/diversion signed under a delegate certificate/);
+    expect(d.reasons.every((r) => r.weight >= 0)).toBe(true);
+    // Diverted by a carrier, the bank's call keeps its credit.
+    expect(codes(call({ caller: bank, registry: anyCarrier, shaken: { ...signedA('+442079460000'), diversion: 'spc' } }))).toContain('BANK_VERIFIED');
+  });
+
   it('a bank number in From with a signer the bank does not authorise is unauthorised, whatever number was signed', () => {
     const d = decide(call({ caller: bank, network: n('+447400999888'), registry: bankOutbound, shaken: { ...signedA('+447400999888'), spc: '9999' } }), DEFAULT_POLICY);
     expect(d.reasons.map((r) => r.code)).toContain('BANK_UNAUTHORISED_ORIGIN');

@@ -191,6 +191,7 @@ function normaliseOrigin(origin: CallInput['origin'], defaultCountry: string): C
     ...(origin.carrier !== undefined ? { carrier: origin.carrier } : {}),
     ...(country !== undefined ? { country } : {}),
     ...(international !== undefined ? { international } : {}),
+    ...(origin.roamingVerified !== undefined ? { roamingVerified: origin.roamingVerified } : {}),
   };
 }
 
@@ -233,7 +234,7 @@ export function cacheKey(input: CallInput, registryVersion: string, policyVersio
     typeof input.identity === 'string' ? [input.identity] : (input.identity ?? null),
     input.attestation ?? null,
     input.verstat ?? null,
-    o ? [o.trunk ?? null, o.carrier ?? null, o.international ?? null, o.country ?? null] : null,
+    o ? [o.trunk ?? null, o.carrier ?? null, o.international ?? null, o.country ?? null, o.roamingVerified ?? null] : null,
     input.receivedAt ?? null,
   ]);
   // Short keys (calls without an Identity header, most of them) stay as they are: hashing every

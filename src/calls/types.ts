@@ -10,7 +10,7 @@ export interface CallInput {
   identity?: string | string[];
   attestation?: Attestation;
   verstat?: Verstat;
-  origin?: { trunk?: string; carrier?: string; international?: boolean; country?: string };
+  origin?: { trunk?: string; carrier?: string; international?: boolean; country?: string; roamingVerified?: boolean };
   callId?: string;
   /** RFC 3339; default now. */
   receivedAt?: string;

@@ -36,6 +36,10 @@ export const ScoreRequestSchema = z
         trunk: z.string().max(128).optional(),
         carrier: z.string().max(32).optional().describe('service provider code of the originating carrier'),
         international: z.boolean().optional(),
+        roamingVerified: z
+          .boolean()
+          .optional()
+          .describe("the caller's home network confirmed this UK mobile caller ID is its customer roaming abroad"),
         country: z
           .string()
           .regex(/^[A-Za-z]{2}$/, { error: 'origin.country must be an ISO 3166-1 alpha-2 code' })
@@ -91,6 +95,13 @@ export const ScoreResponseSchema = z
       })
       .nullable(),
     shaken: ShakenResultSchema,
+    presentation: z
+      .enum(['allowed', 'withheld'])
+      .describe('whether the switch should show the caller ID to the called party; withheld: deliver with it hidden (RFC 3323 Privacy: id)'),
+    sipReason: z
+      .string()
+      .optional()
+      .describe('when a PASSporT failed verification and the call is not blocked: the RFC 8224 Reason header value to attach downstream'),
     cached: z.boolean(),
   })
   .meta({ id: 'ScoreResponse' });

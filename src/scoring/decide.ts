@@ -1,5 +1,5 @@
 import { cliRestriction, ukCategory, type PhoneNumber } from '../numbers';
-import type { Policy } from './policy';
+import type { Policy, Presentation } from './policy';
 import type { Reason, ReasonCode, Verdict } from './reasons';
 import type { BehaviourSignals, CallSignals } from './signals';
 
@@ -7,6 +7,7 @@ export interface Decision {
   score: number;
   verdict: Verdict;
   reasons: Reason[];
+  presentation: Presentation;
 }
 
 const SEVERITY: Record<Verdict, number> = { allow: 0, flag: 1, block: 2 };
@@ -72,7 +73,13 @@ function decideFrom(own: readonly Reason[], facts: CallFacts, behaviour: Behavio
   }
   // Nothing may stand between a caller and the emergency services, spoofed or not.
   if (isEmergency(facts)) verdict = 'allow';
-  return { score, verdict, reasons };
+  return { score, verdict, reasons, presentation: presentationOf(facts, policy) };
+}
+
+/** A UK mobile caller ID from abroad, not confirmed as a roamer, is shown or withheld as the policy says. */
+function presentationOf({ caller, origin }: CallFacts, policy: Policy): Presentation {
+  if (origin.international === true && origin.roamingVerified !== true && ukCategory(caller) === 'mobile') return policy.presentation.ukMobileFromAbroad;
+  return 'allowed';
 }
 
 const SIGNATURE_CODES: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['BANK_VERIFIED', 'SHAKEN_ATTEST_A', 'SHAKEN_ATTEST_B', 'SHAKEN_ATTEST_C']);
@@ -188,7 +195,8 @@ function abroadRules({ caller, origin }: CallSignals, add: Add): void {
   const from = origin.country ? ` (from ${origin.country})` : '';
   if (category === 'domestic')
     add('CLI_DOMESTIC_FROM_ABROAD', `UK number ${caller.e164} presented on a call arriving from abroad${from}`);
-  else if (category === 'mobile')
+  // A roamer its home network vouches for is one of the legitimate cases Ofcom names.
+  else if (category === 'mobile' && origin.roamingVerified !== true)
     add('CLI_MOBILE_FROM_ABROAD', `UK mobile number ${caller.e164} presented on a call arriving from abroad${from}; the owner may be roaming`);
 }
 

@@ -3,7 +3,7 @@
  * that turn counts across calls into signals. Its own tests reach its modules directly.
  */
 export { REASON_CODES, VERDICTS, type Reason, type ReasonCode, type Verdict } from './reasons';
-export { DEFAULT_POLICY, policyVersion, type Policy } from './policy';
+export { DEFAULT_POLICY, policyVersion, type Policy, type Presentation } from './policy';
 export type { BehaviourSignals, CallSignals, ShakenSignal } from './signals';
 export { decide, type CallFacts, type Decision } from './decide';
 export {

@@ -37,7 +37,17 @@ export interface Policy {
     /** Failing calls presenting one bank's numbers in the window that start a campaign. */
     minFailedCalls: number;
   };
+  presentation: {
+    /**
+     * A UK mobile caller ID on a call from abroad that its home network has not confirmed as
+     * roaming: shown, or withheld (Ofcom's 2025 proposal). A policy follows the final decision.
+     */
+    ukMobileFromAbroad: Presentation;
+  };
 }
+
+/** Whether the switch shows the caller ID to the called party (withheld: RFC 3323 `Privacy: id`). */
+export type Presentation = 'allowed' | 'withheld';
 
 export const DEFAULT_POLICY: Policy = {
   baseScore: 10,
@@ -81,6 +91,7 @@ export const DEFAULT_POLICY: Policy = {
   },
   reports: { halfLifeS: 7 * 86400, maxAgeS: 30 * 86400 },
   campaign: { windowS: 600, minFailedCalls: 10 },
+  presentation: { ukMobileFromAbroad: 'withheld' },
 };
 
 /** Part of every verdict cache key: a policy change never serves verdicts made under the old one. */

@@ -16,6 +16,8 @@ export interface CallSignals {
     carrier?: string;
     country?: string;
     trunk?: string;
+    /** The caller's home network confirmed this UK mobile caller ID is its customer roaming abroad. */
+    roamingVerified?: boolean;
   };
   registry: RegistryMatch | null;
   /** Ofcom's status of the number block holding the caller ID, when numbering data is loaded. */

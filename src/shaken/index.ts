@@ -30,3 +30,4 @@ export { buildPath, ChainJudge, evaluateChain, MAX_CERTS_PER_ANSWER, MAX_SIGNATU
 export { findExtension, parseTnAuthList, readTnAuthList, subjectKeyIsP256, DerError, TN_AUTH_LIST_OID, type TnAuthList, type TnRange } from './der';
 export { FetchSlots, IP_LITERAL_SITE, siteOf, type FetchSlotsOptions } from './fetch-slots';
 export { loadTrustAnchors } from './trust-anchors';
+export { sipReasonHeader, sipReasonsFor, type SipReason } from './sip-reasons';

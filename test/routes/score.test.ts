@@ -23,6 +23,7 @@ describe('POST /v1/calls/score', () => {
       caller: { e164: '+447400123456', valid: true, withheld: false, type: 'MOBILE', country: 'GB' },
       registry: null,
       shaken: { verstat: 'No-TN-Validation', attestation: null, errors: [] },
+      presentation: 'allowed',
       cached: false,
     });
   });

@@ -60,7 +60,7 @@ export const dest = (i: number) => `+4477009${String(i).padStart(5, '0')}`;
 export function decision(codes: ReasonCode[], verdict: Decision['verdict'] = 'allow'): Decision {
   const reasons = codes.map((code) => ({ code, weight: DEFAULT_POLICY.weights[code], message: code }));
   const score = Math.max(0, Math.min(100, reasons.reduce((s, r) => s + r.weight, DEFAULT_POLICY.baseScore)));
-  return { score, verdict, reasons };
+  return { score, verdict, reasons, presentation: 'allowed' };
 }
 
 export const FAILING = decision(['CLI_DOMESTIC_FROM_ABROAD', 'SHAKEN_ABSENT'], 'block');

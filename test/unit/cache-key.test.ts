@@ -18,6 +18,7 @@ describe('cacheKey', () => {
       { ...base, origin: { country: 'FR' } },
       { ...base, origin: { carrier: '1234' } },
       { ...base, origin: { trunk: 't1' } },
+      { ...base, origin: { roamingVerified: true } },
       { ...base, receivedAt: '2026-11-24T10:00:00Z' },
     ];
     const keys = variants.map((v) => cacheKey(v, 'r1', 'p1'));

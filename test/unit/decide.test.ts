@@ -349,3 +349,25 @@ describe('decide: the same facts, decided again', () => {
     expect(decide(facts, DEFAULT_POLICY, undefined, true).reasons.map((r) => r.code)).toEqual(['BANK_VERIFIED', 'SHAKEN_ATTEST_A']);
   });
 });
+
+describe('decide: presentation', () => {
+  const abroad = { international: true, country: 'FR' };
+  it.each([
+    ['a UK mobile from abroad', { caller: n('+447400123456'), origin: abroad }, 'withheld'],
+    ['a confirmed roamer', { caller: n('+447400123456'), origin: { ...abroad, roamingVerified: true } }, 'allowed'],
+    ['a UK mobile at home', { caller: n('+447400123456') }, 'allowed'],
+    ['a UK landline from abroad (blocked, not hidden)', { caller: n('+442079460123'), origin: abroad }, 'allowed'],
+    ['a foreign number from abroad', { caller: n('+33612345678'), origin: abroad }, 'allowed'],
+  ] as const)('%s: %s', (_what, over, expected) => {
+    expect(decide(call(over as Partial<CallSignals>), DEFAULT_POLICY).presentation).toBe(expected);
+  });
+
+  it('follows the policy for unconfirmed UK mobiles from abroad', () => {
+    const show: Policy = { ...DEFAULT_POLICY, presentation: { ukMobileFromAbroad: 'allowed' } };
+    expect(decide(call({ caller: n('+447400123456'), origin: abroad }), show).presentation).toBe('allowed');
+  });
+
+  it('a confirmed roamer is not CLI_MOBILE_FROM_ABROAD', () => {
+    expect(codes(call({ caller: n('+447400123456'), origin: { ...abroad, roamingVerified: true } }))).toEqual(['SHAKEN_ABSENT']);
+  });
+});

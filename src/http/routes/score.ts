@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import type { z } from 'zod';
 import type { CallOutcome } from '../../calls/types';
+import { sipReasonHeader } from '../../shaken';
 import { authErrorResponses, errorResponses, ScoreRequestSchema, ScoreResponseSchema } from '../schemas';
 
 type ScoreResponse = z.infer<typeof ScoreResponseSchema>;
@@ -47,8 +48,14 @@ export function scoreResponse({ callId, decision, evidence, cached }: CallOutcom
     caller: callerView,
     registry: registry ? { bankId: registry.bankId, bankName: registry.bankName, inboundOnly: registry.inboundOnly, match: registry.match } : null,
     shaken: shakenView,
+    presentation: decision.presentation,
     cached,
   };
+  // The switch passes a failed PASSporT's cause on with a call it delivers (RFC 8224 section 6.2.2).
+  if (shaken.source === 'passport' && shaken.verstat === 'TN-Validation-Failed' && decision.verdict !== 'block') {
+    const reason = sipReasonHeader(shaken.errors);
+    if (reason !== null) answer.sipReason = reason;
+  }
   if (callId !== undefined) answer.callId = callId;
   return answer;
 }

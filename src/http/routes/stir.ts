@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import { z } from 'zod';
 import { parseNumber } from '../../numbers';
-import type { ShakenErrorCode, ShakenVerification } from '../../shaken/types';
+import { sipReasonsFor } from '../../shaken';
+import type { ShakenVerification } from '../../shaken/types';
 import { NotFoundError } from '../../errors';
 import { authErrorResponses, ErrorResponseSchema, VerstatSchema } from '../schemas';
 
@@ -45,22 +46,8 @@ const VerificationResponseSchema = z
   })
   .meta({ id: 'VerificationResponse' });
 
-/** RFC 8224's SIP answers for each failure, most specific first. */
-const REASONS: [readonly ShakenErrorCode[], number, string][] = [
-  [['STALE', 'FUTURE_IAT'], 403, 'Stale Date'],
-  [['X5U_POLICY', 'X5U_FETCH_FAILED'], 436, 'Bad Identity Info'],
-  [['CERT_UNTRUSTED', 'CERT_EXPIRED', 'CERT_NO_TNAUTHLIST'], 437, 'Unsupported Credential'],
-  // TN_NOT_AUTHORISED: the signer's certificate does not cover orig, like ORIG_MISMATCH a claim the signature cannot back.
-  [['MALFORMED', 'UNSUPPORTED_ALG', 'BAD_SIGNATURE', 'MISSING_CLAIM', 'INFO_X5U_MISMATCH', 'ORIG_MISMATCH', 'DEST_MISMATCH', 'TN_NOT_AUTHORISED'], 438, 'Invalid Identity Header'],
-];
-
 export function verifyResults(v: ShakenVerification): z.infer<typeof VerifyResultSchema>[] {
-  const out: z.infer<typeof VerifyResultSchema>[] = [];
-  for (const [codes, reasonCode, reasonText] of REASONS) {
-    const errors = v.errors.filter((e) => codes.includes(e));
-    if (errors.length) out.push({ reasonCode, reasonText, errors });
-  }
-  return out;
+  return sipReasonsFor(v.errors).map(({ cause, text, errors }) => ({ reasonCode: cause, reasonText: text, errors }));
 }
 
 export const stirRoutes: FastifyPluginAsyncZod = async (app) => {

@@ -1,7 +1,6 @@
 import type Redis from 'ioredis';
 import RedisClient, { type Cluster } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { parseRegistryDocument } from '../../src/registry/format';
 import type { AuditRecord, Bank, RegistryEntry } from '../../src/registry/model';
 import { RedisRegistryBackend } from '../../src/registry/redis-backend';
@@ -9,6 +8,7 @@ import { RegistryStore, type Mutation } from '../../src/registry/store';
 import { createRedisClient } from '../../src/state/redis/client';
 import { freePort, startRedisServer, until, type Child } from '../../scripts/lib/process';
 import { startCluster, type LocalCluster } from '../state/support';
+import { longestOwnStall } from '../helpers/stall';
 
 /**
  * A large change (an import) committed to Redis: its payload is staged in pieces of about a
@@ -62,46 +62,6 @@ function importOf(n: number): { mutations: Mutation[]; audit: AuditRecord[] } {
 }
 
 /**
- * The longest the event loop went without a turn while `work` ran, in ms (a 1 ms timer's gaps).
- * Of a gap, only what this process spent running counts (a loaded machine deschedules it for
- * tens of ms at a time), less the garbage collector's pauses: those are of this test's heap,
- * which holds the whole import, and on a loaded machine one can take 80 ms whatever the commit does.
- */
-async function longestStall(work: () => Promise<void>): Promise<number> {
-  const pauses: { start: number; end: number }[] = [];
-  const gc = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) pauses.push({ start: e.startTime, end: e.startTime + e.duration });
-  });
-  gc.observe({ entryTypes: ['gc'] });
-  const gaps: { start: number; end: number; cpuMs: number }[] = [];
-  const cpuMs = () => {
-    const { user, system } = process.cpuUsage();
-    return (user + system) / 1000;
-  };
-  let last = performance.now();
-  let lastCpu = cpuMs();
-  const tick = () => {
-    const now = performance.now();
-    const cpu = cpuMs();
-    if (now - last > 20) gaps.push({ start: last, end: now, cpuMs: cpu - lastCpu });
-    last = now;
-    lastCpu = cpu;
-  };
-  const timer = setInterval(tick, 1);
-  try {
-    await work();
-  } finally {
-    clearInterval(timer);
-    tick();
-  }
-  // The observer's entries arrive on a later turn.
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  gc.disconnect();
-  const inGc = (g: { start: number; end: number }) => pauses.reduce((sum, p) => sum + Math.max(0, Math.min(p.end, g.end) - Math.max(p.start, g.start)), 0);
-  return Math.max(0, ...gaps.map((g) => Math.min(g.end - g.start, g.cpuMs) - inGc(g)));
-}
-
-/**
  * Bytes of the arguments of every script call the client makes (EVALSHA, and EVAL with the
  * script's text when Redis does not hold it yet).
  */
@@ -132,7 +92,7 @@ describe('a large change committed to Redis', () => {
     // An import of the size the issue measured: some 230,000 numbers, 80 MB with the audit records.
     const { mutations, audit } = importOf(230_000);
     const sizes = scriptCallSizes(client);
-    const stall = await longestStall(() => store.backend.commit(mutations, audit, 'v2', () => store.index));
+    const stall = await longestOwnStall(() => store.backend.commit(mutations, audit, 'v2', () => store.index));
     // Written as one script call, the payload held the event loop 140 ms and more while the client
     // encoded and wrote it. Staged, each command is about a megabyte: a few ms.
     expect(stall).toBeLessThan(50);

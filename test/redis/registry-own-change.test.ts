@@ -1,12 +1,12 @@
 import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { parseRegistryDocument } from '../../src/registry/format';
 import type { AuditRecord, RegistryEntry } from '../../src/registry/model';
 import { RedisRegistryBackend } from '../../src/registry/redis-backend';
 import { RegistryStore, type Mutation } from '../../src/registry/store';
 import { createRedisClient } from '../../src/state/redis/client';
 import { freePort, startRedisServer, until, type Child } from '../../scripts/lib/process';
+import { longestOwnStall } from '../helpers/stall';
 
 /**
  * An instance's own change, read back from the change log, is no news to it: after an import
@@ -54,40 +54,6 @@ function importOf(n: number, from = 0): { mutations: Mutation[]; audit: AuditRec
 const open = () => RegistryStore.open(new RedisRegistryBackend(client, { prefix, pollMs: 60_000 }), seed);
 /** Runs one poll of the store's change log, through its queue (a change with nothing to change). */
 const sync = (store: RegistryStore) => store.change(() => ({ mutations: [], audit: [], result: null }));
-
-/** The longest the event loop went without a turn while `work` ran, in ms of this process's own CPU, less GC pauses. */
-async function longestStall(work: () => Promise<void>): Promise<number> {
-  const pauses: { start: number; end: number }[] = [];
-  const gc = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) pauses.push({ start: e.startTime, end: e.startTime + e.duration });
-  });
-  gc.observe({ entryTypes: ['gc'] });
-  const gaps: { start: number; end: number; cpuMs: number }[] = [];
-  const cpuMs = () => {
-    const { user, system } = process.cpuUsage();
-    return (user + system) / 1000;
-  };
-  let last = performance.now();
-  let lastCpu = cpuMs();
-  const tick = () => {
-    const now = performance.now();
-    const cpu = cpuMs();
-    if (now - last > 20) gaps.push({ start: last, end: now, cpuMs: cpu - lastCpu });
-    last = now;
-    lastCpu = cpu;
-  };
-  const timer = setInterval(tick, 1);
-  try {
-    await work();
-  } finally {
-    clearInterval(timer);
-    tick();
-  }
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  gc.disconnect();
-  const inGc = (g: { start: number; end: number }) => pauses.reduce((sum, p) => sum + Math.max(0, Math.min(p.end, g.end) - Math.max(p.start, g.start)), 0);
-  return Math.max(0, ...gaps.map((g) => Math.min(g.end - g.start, g.cpuMs) - inGc(g)));
-}
 
 describe("an instance's own large change", () => {
   it('is not reloaded by the instance that made it; another instance converges on it', async () => {
@@ -145,7 +111,7 @@ describe("an instance's own large change", () => {
     const a = await open();
     const b = await open();
     await a.change(() => importOf(200_000));
-    const stall = await longestStall(async () => {
+    const stall = await longestOwnStall(async () => {
       await sync(b);
     });
     expect(b.version).toBe(a.version);

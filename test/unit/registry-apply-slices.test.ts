@@ -3,6 +3,7 @@ import { mergeNumbers, mergeNumbersInSlices, NumberTableBuilder } from '../../sr
 import { RegistryIndex } from '../../src/registry/registry-index';
 import { Slicer } from '../../src/registry/slicer';
 import { applyMutationsInSlices, type Mutation } from '../../src/registry/store';
+import { longestGap } from '../helpers/stall';
 
 /** A registry of `count` numbers +4411300000000 upwards, every third one, for bank a. */
 function largeIndex(count: number): RegistryIndex {
@@ -10,20 +11,6 @@ function largeIndex(count: number): RegistryIndex {
   const template = builder.interner.id('a', false, undefined);
   for (let i = 0; i < count; i++) builder.add(4411300000000 + i * 3, template);
   return new RegistryIndex({ banks: [{ id: 'a', name: 'Bank A', callbackNumbers: [] }], numbers: builder.build().table, prefixes: [] }, 'v1');
-}
-
-/** The longest the event loop went without a turn while `work` ran, ms. */
-async function longestStall(work: () => Promise<void>): Promise<number> {
-  let longest = 0;
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    longest = Math.max(longest, now - last);
-    last = now;
-  }, 1);
-  await work();
-  clearInterval(timer);
-  return Math.max(longest, performance.now() - last);
 }
 
 describe('a large change applied in slices', () => {
@@ -35,7 +22,7 @@ describe('a large change applied in slices', () => {
       const key = `+${4411300000001 + ((i * 7919) % 100_000) * 3}`;
       mutations.push({ type: 'entry', kind: 'number', key, value: { kind: 'number', key, bankId: 'a', inboundOnly: i % 2 === 0 } });
     }
-    const stall = await longestStall(() => applyMutationsInSlices(index, mutations));
+    const stall = await longestGap(() => applyMutationsInSlices(index, mutations));
     expect(index.size.numbers).toBe(2_100_000);
     expect(index.pendingChanges).toBe(0);
     expect(index.lookup('+4411300000001')).toMatchObject({ bankId: 'a', inboundOnly: true });

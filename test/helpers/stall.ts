@@ -1,0 +1,58 @@
+import { PerformanceObserver } from 'node:perf_hooks';
+
+/** The longest the event loop went without a turn while `work` ran, in ms of wall-clock time (a 1 ms timer's gaps). */
+export async function longestGap(work: () => Promise<void>): Promise<number> {
+  let longest = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 1);
+  try {
+    await work();
+  } finally {
+    clearInterval(timer);
+  }
+  return Math.max(longest, performance.now() - last);
+}
+
+/**
+ * The longest the event loop went without a turn while `work` ran, in ms (a 1 ms timer's gaps).
+ * Of a gap, only what this process spent running counts (a loaded machine deschedules it for
+ * tens of ms at a time), less the garbage collector's pauses: those are of the test's heap, which
+ * may hold a whole import, and on a loaded machine one can take 80 ms whatever the code under test does.
+ */
+export async function longestOwnStall(work: () => Promise<void>): Promise<number> {
+  const pauses: { start: number; end: number }[] = [];
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) pauses.push({ start: e.startTime, end: e.startTime + e.duration });
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  const gaps: { start: number; end: number; cpuMs: number }[] = [];
+  const cpuMs = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1000;
+  };
+  let last = performance.now();
+  let lastCpu = cpuMs();
+  const tick = () => {
+    const now = performance.now();
+    const cpu = cpuMs();
+    if (now - last > 20) gaps.push({ start: last, end: now, cpuMs: cpu - lastCpu });
+    last = now;
+    lastCpu = cpu;
+  };
+  const timer = setInterval(tick, 1);
+  try {
+    await work();
+  } finally {
+    clearInterval(timer);
+    tick();
+  }
+  // The observer's entries arrive on a later turn.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  gc.disconnect();
+  const inGc = (g: { start: number; end: number }) => pauses.reduce((sum, p) => sum + Math.max(0, Math.min(p.end, g.end) - Math.max(p.start, g.start)), 0);
+  return Math.max(0, ...gaps.map((g) => Math.min(g.end - g.start, g.cpuMs) - inGc(g)));
+}

@@ -10,12 +10,29 @@ import { z } from 'zod';
 export const EntryKindSchema = z.enum(['number', 'prefix']);
 export type EntryKind = z.infer<typeof EntryKindSchema>;
 
+export const OrganisationKindSchema = z.enum(['bank', 'government', 'utility', 'other']);
+export type OrganisationKind = z.infer<typeof OrganisationKindSchema>;
+
+const OVERSEAS_ORIGINS_DESCRIPTION =
+  'the `origin.trunk` or `origin.carrier` values authorised to present this number on calls from abroad (an offshore call centre): such a call gets CLI_OVERSEAS_AUTHORISED instead of CLI_DOMESTIC_FROM_ABROAD';
+
+/**
+ * An organisation whose numbers the registry protects: a bank, a government body, a utility.
+ * The contract calls it a bank (`bankId`, `/v1/registry/banks`), after the first ones it served.
+ */
 export const BankSchema = z
   .strictObject({
     id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
       error: 'bank id must be 1-64 lowercase letters, digits, - or _',
     }),
     name: z.string().trim().min(1).max(200),
+    kind: OrganisationKindSchema.optional().describe('what kind of organisation this is (absent: `bank`): the registry protects any organisation whose numbers are spoofed (HMRC is `government`)'),
+    announcesCalls: z
+      .boolean()
+      .optional()
+      .describe(
+        '(absent: false) true: the organisation announces every call it makes from its outbound numbers (POST /v1/calls/expected), so a call from them that no announcement matches gets BANK_CALL_UNEXPECTED (at least flag)',
+      ),
     callbackNumbers: z
       .array(z.string().max(64))
       .max(100)
@@ -40,6 +57,7 @@ export const RegistryEntrySchema = z
     bankId: z.string(),
     inboundOnly: z.boolean().describe('true: the bank only receives calls on it; never a genuine caller ID (do-not-originate)'),
     authorisedSpcs: z.array(z.string()).optional().describe('service provider codes allowed to originate calls from it; absent means any'),
+    overseasOrigins: z.array(z.string()).optional().describe(OVERSEAS_ORIGINS_DESCRIPTION),
   })
   .meta({ id: 'RegistryEntry' });
 
@@ -56,12 +74,13 @@ export const RegistryFileEntrySchema = z.object({
   bankId: z.string().min(1).max(64),
   inboundOnly: RegistryEntrySchema.shape.inboundOnly,
   authorisedSpcs: z.array(z.string().max(16)).max(1000).optional().describe('service provider codes allowed to originate calls from it; absent means any'),
+  overseasOrigins: z.array(z.string().max(64)).max(100).optional().describe(OVERSEAS_ORIGINS_DESCRIPTION),
 });
 
 export type NumberEntryInput = z.infer<typeof RegistryFileEntrySchema>;
 
 /** The body of PUT /v1/registry/{numbers|prefixes}/{key}: a line without its key (the path names it). */
-export const EntryBodySchema = RegistryFileEntrySchema.pick({ bankId: true, inboundOnly: true, authorisedSpcs: true }).meta({ id: 'RegistryEntryBody' });
+export const EntryBodySchema = RegistryFileEntrySchema.pick({ bankId: true, inboundOnly: true, authorisedSpcs: true, overseasOrigins: true }).meta({ id: 'RegistryEntryBody' });
 
 /** The registry file of the contract: what the service loads at start, and import and export use. */
 export const RegistryFileSchema = z
@@ -74,8 +93,12 @@ export const RegistryFileSchema = z
 export type RegistryFile = z.infer<typeof RegistryFileSchema>;
 
 /** What a caller ID matched in the registry: the entry, with its bank's name. */
-export const RegistryMatchSchema = RegistryEntrySchema.pick({ bankId: true, inboundOnly: true, authorisedSpcs: true, key: true }).extend({
+export const RegistryMatchSchema = RegistryEntrySchema.pick({ bankId: true, inboundOnly: true, authorisedSpcs: true, overseasOrigins: true, key: true }).extend({
   bankName: z.string(),
+  /** The organisation's kind; absent for a bank (the default), to keep a million cached matches small. */
+  bankKind: OrganisationKindSchema.exclude(['bank']).optional(),
+  /** Present (true) when the organisation announces all its calls. */
+  announcesCalls: z.literal(true).optional(),
   match: EntryKindSchema,
 });
 

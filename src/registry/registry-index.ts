@@ -309,6 +309,8 @@ export class RegistryIndex {
       bankName: bank?.name ?? t.bankId,
       inboundOnly: t.inboundOnly,
       ...(t.authorisedSpcs ? { authorisedSpcs: t.authorisedSpcs } : {}),
+      ...(bank?.kind !== undefined && bank.kind !== 'bank' ? { bankKind: bank.kind } : {}),
+      ...(bank?.announcesCalls === true ? { announcesCalls: true as const } : {}),
       match,
       key,
     };

@@ -59,8 +59,15 @@ export const DEFAULT_POLICY: Policy = {
     CLI_DNO: 90,
     CLI_DOMESTIC_FROM_ABROAD: 75,
     CLI_MOBILE_FROM_ABROAD: 35,
+    // The number's own organisation names the trunk or carrier it calls from abroad (an offshore
+    // call centre): Ofcom's legitimate exception, and evidence of the organisation's own call.
+    CLI_OVERSEAS_AUTHORISED: -10,
     BANK_UNAUTHORISED_ORIGIN: 65,
     BANK_VERIFIED: -50,
+    // The organisation told the network of this very call: a spoofer who knows its number cannot.
+    BANK_CALL_EXPECTED: -50,
+    // The organisation announces every call it makes, and not this one.
+    BANK_CALL_UNEXPECTED: 35,
     SHAKEN_ABSENT: 5,
     // A PASSporT that could not be checked proves nothing either way: exactly as risky as none.
     SHAKEN_UNVERIFIED: 5,
@@ -82,6 +89,8 @@ export const DEFAULT_POLICY: Policy = {
     CLI_DNO: 'block',
     // A replayed PASSporT is someone else's signature: the call it vouched for has already happened.
     PASSPORT_REPLAY: 'flag',
+    // An organisation that announces all its calls did not announce this one: never delivered unmarked.
+    BANK_CALL_UNEXPECTED: 'flag',
   },
   velocity: {
     windows: [

@@ -14,7 +14,7 @@ const SAMPLE: Full<Evidence> = {
     network: { e164: '+442079460124', valid: true, withheld: false, type: 'FIXED_LINE', country: 'GB', shortCode: { code: '999', service: 'emergency services', emergency: true } },
     callee: { e164: '+447700900001', valid: true, withheld: false, type: 'MOBILE', country: 'GB', shortCode: { code: '999', service: 'emergency services', emergency: true } },
     origin: { international: true, carrier: '1234', country: 'FR', trunk: 't1', roamingVerified: true },
-    registry: { bankId: 'b', bankName: 'B', inboundOnly: false, authorisedSpcs: ['1234'], match: 'number', key: '+442079460123' },
+    registry: { bankId: 'b', bankName: 'B', inboundOnly: false, authorisedSpcs: ['1234'], overseasOrigins: ['t1'], bankKind: 'government', announcesCalls: true, match: 'number', key: '+442079460123' },
     numbering: { status: 'allocated', operator: 'Op' },
     shaken: { source: 'passport', verstat: 'TN-Validation-Passed', attestation: 'A', spc: '1234', orig: '442079460123', authority: 'spc', diversion: 'spc', origid: 'o', errors: ['BAD_SIGNATURE'] },
   },

@@ -20,7 +20,7 @@ describe('health and docs', () => {
   it('GET /readyz says ready on the embedded store, with the registry loaded', async () => {
     const res = await app.inject('/readyz');
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ status: 'ready', redis: null, registry: { version: expect.any(String), banks: 3 } });
+    expect(res.json()).toMatchObject({ status: 'ready', redis: null, registry: { version: expect.any(String), banks: 5 } });
   });
 
   it('serves Swagger UI at /docs and the OpenAPI document', async () => {

@@ -50,7 +50,7 @@ describe('metrics', () => {
     expect(text).toMatch(/callguard_verdict_cache_lookups_total\{result="hit"\} 1/);
     expect(text).toMatch(/callguard_verdict_cache_lookups_total\{result="miss"\} 1/);
     expect(text).toMatch(/callguard_http_request_duration_seconds_count\{method="POST",route="\/v1\/calls\/score",status_code="200"\} 2/);
-    expect(text).toMatch(/callguard_registry_banks 3/);
+    expect(text).toMatch(/callguard_registry_banks 5/); // the sample registry's five organisations
   });
 });
 

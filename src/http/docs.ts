@@ -28,13 +28,13 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         version,
         description:
           'Caller-ID spoof detection: scores the claimed caller ID of each incoming call for spoofing risk ' +
-          '(bank number registry, STIR/SHAKEN attestation, numbering rules, behaviour across calls).',
+          '(registry of the numbers of banks and other organisations, STIR/SHAKEN attestation, numbering rules, behaviour across calls).',
       },
       tags: [
         { name: 'calls', description: 'Per-call decisions for switches' },
         { name: 'stir', description: 'STIR/SHAKEN verification service (STI-VS) in the 3GPP Ms REST shape' },
         { name: 'callbacks', description: "Bank call centres: is this number the bank's, and what became of recent calls" },
-        { name: 'registry', description: 'Bank number registry administration (bank keys: their own bank only)' },
+        { name: 'registry', description: 'Registry administration: the numbers of banks and other organisations (government bodies, utilities), each a "bank" of the API (bank keys: their own organisation only)' },
         { name: 'operators', description: 'Running spoofing campaigns and fraud reports' },
         { name: 'ops', description: 'Health, readiness and metrics' },
       ],

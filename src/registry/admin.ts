@@ -211,12 +211,16 @@ export interface ImportInput {
   rejected: { line: number; error: string }[];
 }
 
+/** A list column of the CSV import: values separated by `;` (or `|`, `,` or spaces), none of which a value holds. */
+const csvList = (cell: string | undefined) => (cell ?? '').split(/[\s;|,]+/).filter(Boolean);
+
 /** One CSV record (columns by header) as an import row, or why its line is rejected. */
 export function csvRecordToRow(record: Record<string, string>, line: number): ImportRow | { line: number; error: string } {
   const inbound = (record.inboundOnly ?? '').toLowerCase();
   const inboundOnly = ['true', 'yes', '1', 'y'].includes(inbound) ? true : ['false', 'no', '0', 'n'].includes(inbound) ? false : undefined;
   if (inboundOnly === undefined) return { line, error: `inboundOnly must be true or false, not "${record.inboundOnly ?? ''}"` };
-  const spcs = (record.authorisedSpcs ?? '').split(/[\s;|,]+/).filter(Boolean);
+  const spcs = csvList(record.authorisedSpcs);
+  const origins = csvList(record.overseasOrigins);
   return {
     line,
     raw: {
@@ -225,11 +229,15 @@ export function csvRecordToRow(record: Record<string, string>, line: number): Im
       bankId: record.bankId ?? '',
       inboundOnly,
       ...(spcs.length ? { authorisedSpcs: spcs } : {}),
+      ...(origins.length ? { overseasOrigins: origins } : {}),
     },
   };
 }
 
-/** Reads the CSV import format: header `number,bankId,inboundOnly,authorisedSpcs` (or `prefix`). */
+/**
+ * Reads the CSV import format: header `number,bankId,inboundOnly,authorisedSpcs` (or `prefix`),
+ * and optionally an `overseasOrigins` column.
+ */
 export function readCsvRows(text: string): ImportInput {
   const rejected: ImportInput['rejected'] = [];
   let records: { record: Record<string, string>; info: { lines: number } }[];

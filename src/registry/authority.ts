@@ -84,8 +84,13 @@ export function enclosingOwnPrefix(index: RegistryIndex, entry: RegistryEntry): 
 /** Whether two entries say the same: writing one over the other changes nothing. */
 export function sameEntry(a: RegistryEntry | undefined, b: RegistryEntry): boolean {
   if (!a || a.kind !== b.kind || a.key !== b.key || a.bankId !== b.bankId || a.inboundOnly !== b.inboundOnly) return false;
-  const x = a.authorisedSpcs ?? null;
-  const y = b.authorisedSpcs ?? null;
+  return sameList(a.authorisedSpcs, b.authorisedSpcs) && sameList(a.overseasOrigins, b.overseasOrigins);
+}
+
+/** Two optional lists, absent equal only to absent (an absent carrier list means any carrier, an empty one none). */
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  const x = a ?? null;
+  const y = b ?? null;
   return x === y || (x !== null && y !== null && x.length === y.length && x.every((s, i) => s === y[i]));
 }
 

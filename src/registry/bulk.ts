@@ -1,7 +1,8 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { ValidationError } from '../errors';
 import { csvRecordToRow, readJsonRows, type ImportInput, type ImportRow } from './admin';
-import type { Bank, RegistryEntry } from './model';
+import { toFileBank, toFileEntry } from './format';
+import type { RegistryEntry } from './model';
 import { entryAt, type CompactRegistry } from './number-table';
 import { Slicer } from './slicer';
 
@@ -224,12 +225,12 @@ const EXPORT_CHUNK = 2000;
  */
 export async function* exportChunks(view: CompactRegistry, bankId: string | null): AsyncGenerator<string> {
   const banks = bankId === null ? view.banks : view.banks.filter((b) => b.id === bankId);
-  yield `{"banks":${JSON.stringify(banks.map((b: Bank) => ({ id: b.id, name: b.name, callbackNumbers: b.callbackNumbers })))},"numbers":[`;
+  yield `{"banks":${JSON.stringify(banks.map(toFileBank))},"numbers":[`;
   const { numbers } = view;
   const ofBank = numbers.templates.map((t) => bankId === null || t.bankId === bankId);
   let parts: string[] = [];
   let first = true;
-  const out = (e: RegistryEntry) => parts.push(JSON.stringify({ [e.kind]: e.key, bankId: e.bankId, inboundOnly: e.inboundOnly, ...(e.authorisedSpcs ? { authorisedSpcs: e.authorisedSpcs } : {}) }));
+  const out = (e: RegistryEntry) => parts.push(JSON.stringify(toFileEntry(e)));
   const chunk = () => {
     const text = (first ? '\n' : ',\n') + parts.join(',\n');
     first = false;

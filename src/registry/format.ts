@@ -1,7 +1,7 @@
 import { type z } from 'zod';
 import { parseNumber } from '../numbers';
-import { BankSchema, type Bank, type NumberEntryInput, type RegistryData, type RegistryEntry, type RegistryFile, type RegistryProblem } from './model';
-import { entryAt, internSpcs, keyString, type NumberTable } from './number-table';
+import { BankSchema, OVERSEAS_ORIGIN_RE, OVERSEAS_ORIGINS_MAX, type Bank, type NumberEntryInput, type RegistryData, type RegistryEntry, type RegistryFile, type RegistryProblem } from './model';
+import { entryAt, internList, internOrigins, keyString, type NumberTable } from './number-table';
 
 /**
  * The registry file of the contract, validated entry by entry so that one bad line names
@@ -9,7 +9,7 @@ import { entryAt, internSpcs, keyString, type NumberTable } from './number-table
  */
 
 const SPC_RE = /^[A-Za-z0-9]{1,16}$/;
-const ENTRY_FIELDS = new Set(['number', 'prefix', 'bankId', 'inboundOnly', 'authorisedSpcs']);
+const ENTRY_FIELDS = new Set(['number', 'prefix', 'bankId', 'inboundOnly', 'authorisedSpcs', 'overseasOrigins']);
 
 /**
  * Checks one raw number entry's shape. Hand-written rather than a zod schema because a
@@ -18,11 +18,12 @@ const ENTRY_FIELDS = new Set(['number', 'prefix', 'bankId', 'inboundOnly', 'auth
 export function readEntryInput(raw: unknown): NumberEntryInput | { error: string } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { error: 'an entry must be an object' };
   const e = raw as Record<string, unknown>;
-  const { number, prefix, bankId, inboundOnly, authorisedSpcs } = e;
+  const { number, prefix, bankId, inboundOnly, authorisedSpcs, overseasOrigins } = e;
   let known = 2;
   if (number !== undefined) known++;
   if (prefix !== undefined) known++;
   if (authorisedSpcs !== undefined) known++;
+  if (overseasOrigins !== undefined) known++;
   // Counting beats walking the keys: an extra field is the rare case, looked for only then.
   if (Object.keys(e).length !== known) {
     const extra = Object.keys(e).find((k) => !ENTRY_FIELDS.has(k));
@@ -37,6 +38,13 @@ export function readEntryInput(raw: unknown): NumberEntryInput | { error: string
     if (!Array.isArray(authorisedSpcs) || authorisedSpcs.length > 1000) return { error: 'authorisedSpcs: must be an array of at most 1000 codes' };
     for (const spc of authorisedSpcs) {
       if (typeof spc !== 'string' || !SPC_RE.test(spc)) return { error: 'authorisedSpcs: a service provider code is 1-16 letters or digits' };
+    }
+  }
+  if (overseasOrigins !== undefined) {
+    if (!Array.isArray(overseasOrigins) || overseasOrigins.length > OVERSEAS_ORIGINS_MAX) return { error: `overseasOrigins: must be an array of at most ${OVERSEAS_ORIGINS_MAX} trunks or carriers` };
+    for (const origin of overseasOrigins) {
+      if (typeof origin !== 'string' || !OVERSEAS_ORIGIN_RE.test(origin))
+        return { error: 'overseasOrigins: a trunk or carrier is 1-64 printable ASCII characters, without spaces, commas, semicolons or |' };
     }
   }
   // Checked field by field above: the object itself is the input, no copy needed.
@@ -95,7 +103,9 @@ export function toEntry(
   const key = entryKeyOf(raw, defaultCountry, bankIds, deferPlanCheck);
   if (typeof key !== 'string') return key;
   const entry: RegistryEntry = { kind: raw.number !== undefined ? 'number' : 'prefix', key, bankId: raw.bankId, inboundOnly: raw.inboundOnly };
-  if (raw.authorisedSpcs) entry.authorisedSpcs = internSpcs(raw.authorisedSpcs);
+  if (raw.authorisedSpcs) entry.authorisedSpcs = internList(raw.authorisedSpcs);
+  const origins = internOrigins(raw.overseasOrigins);
+  if (origins) entry.overseasOrigins = origins;
   return entry;
 }
 
@@ -192,15 +202,29 @@ export function parseRegistryDocument(
   return { data: { banks, entries }, problems };
 }
 
+/** A bank as the registry file writes it: the fields it was given, in the contract's order. */
+export function toFileBank(b: Bank): RegistryFile['banks'][number] {
+  return {
+    id: b.id,
+    name: b.name,
+    ...(b.kind !== undefined ? { kind: b.kind } : {}),
+    ...(b.announcesCalls !== undefined ? { announcesCalls: b.announcesCalls } : {}),
+    callbackNumbers: b.callbackNumbers,
+  };
+}
+
+/** An entry as a line of the registry file's `numbers`. */
+export function toFileEntry(e: RegistryEntry): RegistryFile['numbers'][number] {
+  return {
+    [e.kind]: e.key,
+    bankId: e.bankId,
+    inboundOnly: e.inboundOnly,
+    ...(e.authorisedSpcs ? { authorisedSpcs: e.authorisedSpcs } : {}),
+    ...(e.overseasOrigins ? { overseasOrigins: e.overseasOrigins } : {}),
+  };
+}
+
 /** The registry file of the contract, from data: what export writes and import reads. */
 export function toRegistryDocument(data: RegistryData): RegistryFile {
-  return {
-    banks: data.banks.map((b) => ({ id: b.id, name: b.name, callbackNumbers: b.callbackNumbers })),
-    numbers: data.entries.map((e) => ({
-      [e.kind]: e.key,
-      bankId: e.bankId,
-      inboundOnly: e.inboundOnly,
-      ...(e.authorisedSpcs ? { authorisedSpcs: e.authorisedSpcs } : {}),
-    })),
-  };
+  return { banks: data.banks.map(toFileBank), numbers: data.entries.map(toFileEntry) };
 }

@@ -14,7 +14,17 @@ export const OrganisationKindSchema = z.enum(['bank', 'government', 'utility', '
 export type OrganisationKind = z.infer<typeof OrganisationKindSchema>;
 
 const OVERSEAS_ORIGINS_DESCRIPTION =
-  'the `origin.trunk` or `origin.carrier` values authorised to present this number on calls from abroad (an offshore call centre): such a call gets CLI_OVERSEAS_AUTHORISED instead of CLI_DOMESTIC_FROM_ABROAD';
+  'the `origin.trunk` or `origin.carrier` values authorised to present this number on calls from abroad (an offshore call centre): such a call gets CLI_OVERSEAS_AUTHORISED instead of CLI_DOMESTIC_FROM_ABROAD or CLI_MOBILE_FROM_ABROAD. A carrier listed here must also pass `authorisedSpcs`; a trunk needs only this list. At most 100; an empty list is the same as none';
+
+/**
+ * One overseas origin: a trunk name or carrier code as the switch passes it in `origin.trunk` or
+ * `origin.carrier`, 1-64 printable ASCII characters. Not a space, and not `,` `;` or `|`: those
+ * separate the values of the CSV import's list columns. ASCII only, because the value is
+ * compared byte for byte with what the switch sends, and a look-alike Unicode letter would make
+ * an entry that silently never matches.
+ */
+export const OVERSEAS_ORIGIN_RE = /^[!-+\--:<-{}~]{1,64}$/;
+export const OVERSEAS_ORIGINS_MAX = 100;
 
 /**
  * An organisation whose numbers the registry protects: a bank, a government body, a utility.
@@ -74,7 +84,11 @@ export const RegistryFileEntrySchema = z.object({
   bankId: z.string().min(1).max(64),
   inboundOnly: RegistryEntrySchema.shape.inboundOnly,
   authorisedSpcs: z.array(z.string().max(16)).max(1000).optional().describe('service provider codes allowed to originate calls from it; absent means any'),
-  overseasOrigins: z.array(z.string().max(64)).max(100).optional().describe(OVERSEAS_ORIGINS_DESCRIPTION),
+  overseasOrigins: z
+    .array(z.string().regex(OVERSEAS_ORIGIN_RE, { error: 'an overseas origin is 1-64 printable ASCII characters, without spaces, commas, semicolons or |' }))
+    .max(OVERSEAS_ORIGINS_MAX)
+    .optional()
+    .describe(OVERSEAS_ORIGINS_DESCRIPTION),
 });
 
 export type NumberEntryInput = z.infer<typeof RegistryFileEntrySchema>;

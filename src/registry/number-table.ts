@@ -7,9 +7,10 @@ import type { Slicer } from './slicer';
  *
  * - an E.164 number is at most 15 digits, so its digits are exactly an integer below 2^53: a
  *   double. The numbers sit sorted in a Float64Array and are found by binary search;
- * - what the registry says of a number (bank, inbound-only, authorised carriers) is shared by
- *   thousands of numbers: each distinct combination is one "template", and a number holds only
- *   its template's id (a Uint16Array while there are at most 65,536 templates).
+ * - what the registry says of a number (bank, inbound-only, authorised carriers, overseas
+ *   origins) is shared by thousands of numbers: each distinct combination is one "template",
+ *   and a number holds only its template's id (a Uint16Array while there are at most 65,536
+ *   templates).
  *
  * A table is never changed in place: changes make a new one (see `mergeNumbers`). So a table can
  * be shared (the seed, the index, a snapshot being written, the background plan check) and read
@@ -22,6 +23,8 @@ export interface EntryTemplate {
   inboundOnly: boolean;
   /** Absent means any carrier may originate calls from the number. */
   authorisedSpcs?: string[];
+  /** Trunks and carriers that may present the number on calls from abroad; absent (never empty) means none. */
+  overseasOrigins?: string[];
 }
 
 export interface NumberTable {
@@ -41,19 +44,27 @@ export interface CompactRegistry {
 }
 
 /**
- * One shared array per distinct list of carriers: a million entries name a handful of lists,
- * and a copy each would cost tens of megabytes. Entries are never mutated in place.
+ * One shared array per distinct list of carriers or overseas origins: a million entries name a
+ * handful of lists, and a copy each would cost tens of megabytes. Entries are never mutated in
+ * place, so a carrier list and an origin list that say the same may share one array. Duplicates
+ * are dropped.
  */
-const spcLists = new Map<string, string[]>();
-export function internSpcs(spcs: readonly string[]): string[] {
-  const unique = [...new Set(spcs)];
+const sharedLists = new Map<string, string[]>();
+export function internList(items: readonly string[]): string[] {
+  const unique = [...new Set(items)];
+  // Neither a carrier code nor an overseas origin holds a comma (format.ts checks both).
   const key = unique.join(',');
-  let shared = spcLists.get(key);
+  let shared = sharedLists.get(key);
   if (!shared) {
-    if (spcLists.size > 10_000) spcLists.clear();
-    spcLists.set(key, (shared = unique));
+    if (sharedLists.size > 10_000) sharedLists.clear();
+    sharedLists.set(key, (shared = unique));
   }
   return shared;
+}
+
+/** An entry's overseas origins as the registry keeps them: shared, and absent rather than empty (an empty list authorises nothing, as none does). */
+export function internOrigins(origins: readonly string[] | undefined): string[] | undefined {
+  return origins && origins.length > 0 ? internList(origins) : undefined;
 }
 
 export const EMPTY_TABLE: NumberTable = { keys: new Float64Array(0), templateIds: new Uint16Array(0), templates: [] };
@@ -115,27 +126,33 @@ export function entryAt(table: NumberTable, i: number): RegistryEntry {
 export function toEntryObject(kind: 'number' | 'prefix', key: string, t: EntryTemplate): RegistryEntry {
   const entry: RegistryEntry = { kind, key, bankId: t.bankId, inboundOnly: t.inboundOnly };
   if (t.authorisedSpcs) entry.authorisedSpcs = t.authorisedSpcs;
+  if (t.overseasOrigins) entry.overseasOrigins = t.overseasOrigins;
   return entry;
 }
 
 /**
- * Hands out one id per distinct template. A template's carrier list is the shared one of
- * `internSpcs` (duplicates dropped), as an entry made by `toEntry` has.
+ * Hands out one id per distinct template. A template's lists are the shared ones of `internList`
+ * (duplicates dropped; an empty list of overseas origins dropped), as an entry made by `toEntry`
+ * has. Takes anything shaped like a template: an entry, a checked line of a file, a template.
  */
 export class TemplateInterner {
   readonly templates: EntryTemplate[] = [];
-  /** Templates without a carrier list (most of them) by bank id, inbound-only or not: no key to build. */
-  private readonly anyCarrier = [new Map<string, number>(), new Map<string, number>()] as const;
-  private readonly withCarriers = new Map<string, number>();
+  /** Templates without lists (most of them) by bank id, inbound-only or not: no key to build. */
+  private readonly plain = [new Map<string, number>(), new Map<string, number>()] as const;
+  private readonly withLists = new Map<string, number>();
 
-  id(bankId: string, inboundOnly: boolean, authorisedSpcs: readonly string[] | undefined): number {
-    const map = authorisedSpcs ? this.withCarriers : this.anyCarrier[inboundOnly ? 1 : 0];
-    const key = authorisedSpcs ? `${inboundOnly ? 1 : 0}${authorisedSpcs.join(',')}|${bankId}` : bankId;
+  id({ bankId, inboundOnly, authorisedSpcs, overseasOrigins }: EntryTemplate): number {
+    const origins = overseasOrigins && overseasOrigins.length > 0 ? overseasOrigins : undefined;
+    const plain = !authorisedSpcs && !origins;
+    const map = plain ? this.plain[inboundOnly ? 1 : 0] : this.withLists;
+    // `|` is in no carrier code, origin or bank id; `S` and `O` tell an empty list from none.
+    const key = plain ? bankId : `${inboundOnly ? 1 : 0}|${authorisedSpcs ? `S${authorisedSpcs.join(',')}` : ''}|${origins ? `O${origins.join(',')}` : ''}|${bankId}`;
     let id = map.get(key);
     if (id === undefined) {
       id = this.templates.length;
       const t: EntryTemplate = { bankId, inboundOnly };
-      if (authorisedSpcs) t.authorisedSpcs = internSpcs(authorisedSpcs);
+      if (authorisedSpcs) t.authorisedSpcs = internList(authorisedSpcs);
+      if (origins) t.overseasOrigins = internList(origins);
       this.templates.push(t);
       map.set(key, id);
     }
@@ -352,7 +369,7 @@ function* mergeSteps(table: NumberTable, changes: ReadonlyMap<number, EntryTempl
     let id = remapped[old]!;
     if (id < 0) {
       const t = templates[old]!;
-      remapped[old] = id = interner.id(t.bankId, t.inboundOnly, t.authorisedSpcs);
+      remapped[old] = id = interner.id(t);
     }
     outKeys[m] = keys[at]!;
     outIds[m++] = id;
@@ -370,7 +387,7 @@ function* mergeSteps(table: NumberTable, changes: ReadonlyMap<number, EntryTempl
     const t = changes.get(key)!;
     if (t) {
       outKeys[m] = key;
-      outIds[m++] = interner.id(t.bankId, t.inboundOnly, t.authorisedSpcs);
+      outIds[m++] = interner.id(t);
     }
     if (++steps === MERGE_STEP) {
       steps = 0;

@@ -110,7 +110,7 @@ export function readRegistry(src: ByteSource, defaultCountry: string, opts: Read
     if ('error' in input) return entryProblems.push({ place: i, problem: { at: `numbers[${i}]`, error: input.error } });
     const key = entryKeyOf(input, defaultCountry, bankIds, opts.deferPlanCheck);
     if (typeof key !== 'string') return entryProblems.push({ place: i, problem: { at: `numbers[${i}]`, error: key.error } });
-    const templateId = builder.interner.id(input.bankId, input.inboundOnly, input.authorisedSpcs);
+    const templateId = builder.interner.id(input);
     if (input.number !== undefined) {
       const n = numberKey(key);
       // Cannot happen for a number normalised to E.164, but a NaN key would corrupt the table's order.

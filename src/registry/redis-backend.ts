@@ -108,7 +108,7 @@ export class RedisRegistryBackend implements RegistryBackend {
       (_, json) => {
         const e = JSON.parse(json) as RegistryEntry;
         if (e.kind === 'prefix') prefixes.push(e);
-        else numbers.set(requireNumberKey(e.key), interner.templates[interner.id(e.bankId, e.inboundOnly, e.authorisedSpcs)]!);
+        else numbers.set(requireNumberKey(e.key), interner.templates[interner.id(e)]!);
       },
       slicer,
     );

@@ -90,7 +90,7 @@ export class RegistryIndex {
       const builder = new NumberTableBuilder();
       for (const entry of content.entries) {
         if (entry.kind === 'prefix') this.setPrefix(entry);
-        else builder.add(requireNumberKey(entry.key), builder.interner.id(entry.bankId, entry.inboundOnly, entry.authorisedSpcs));
+        else builder.add(requireNumberKey(entry.key), builder.interner.id(entry));
       }
       // Of a number given twice the last one stays, as with one set after the other.
       this.table = builder.build().table;
@@ -309,6 +309,7 @@ export class RegistryIndex {
       bankName: bank?.name ?? t.bankId,
       inboundOnly: t.inboundOnly,
       ...(t.authorisedSpcs ? { authorisedSpcs: t.authorisedSpcs } : {}),
+      ...(t.overseasOrigins ? { overseasOrigins: t.overseasOrigins } : {}),
       ...(bank?.kind !== undefined && bank.kind !== 'bank' ? { bankKind: bank.kind } : {}),
       ...(bank?.announcesCalls === true ? { announcesCalls: true as const } : {}),
       match,

@@ -80,7 +80,13 @@ export function decodeSnapshot(buf: Buffer, defaultCountry: string): { data: Com
     return t;
   });
   const prefixes = header.prefixes.map((e, i) => {
-    const input = readEntryInput({ prefix: e.key, bankId: e.bankId, inboundOnly: e.inboundOnly, ...(e.authorisedSpcs ? { authorisedSpcs: e.authorisedSpcs } : {}) });
+    const input = readEntryInput({
+      prefix: e.key,
+      bankId: e.bankId,
+      inboundOnly: e.inboundOnly,
+      ...(e.authorisedSpcs ? { authorisedSpcs: e.authorisedSpcs } : {}),
+      ...(e.overseasOrigins ? { overseasOrigins: e.overseasOrigins } : {}),
+    });
     if ('error' in input) throw new Error(`prefixes[${i}]: ${input.error}`);
     if (e.kind !== 'prefix' || normalisePrefix(e.key) !== e.key) throw new Error(`prefixes[${i}]: not a prefix`);
     return e;

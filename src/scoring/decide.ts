@@ -76,10 +76,38 @@ function decideFrom(own: readonly Reason[], facts: CallFacts, behaviour: Behavio
   return { score, verdict, reasons, presentation: presentationOf(facts, policy) };
 }
 
-/** A UK mobile caller ID from abroad, not confirmed as a roamer, is shown or withheld as the policy says. */
-function presentationOf({ caller, origin }: CallFacts, policy: Policy): Presentation {
-  if (origin.international === true && origin.roamingVerified !== true && ukCategory(caller) === 'mobile') return policy.presentation.ukMobileFromAbroad;
+/**
+ * A UK mobile caller ID from abroad, not confirmed as a roamer, is shown or withheld as the
+ * policy says; one its organisation authorises from this trunk or carrier (an offshore call
+ * centre) is shown.
+ */
+function presentationOf(facts: CallFacts, policy: Policy): Presentation {
+  const { caller, origin } = facts;
+  if (origin.international === true && origin.roamingVerified !== true && ukCategory(caller) === 'mobile' && !overseasOrigin(facts))
+    return policy.presentation.ukMobileFromAbroad;
   return 'allowed';
+}
+
+/**
+ * The trunk or carrier through which the caller ID's own organisation presents it from abroad
+ * (its entry's `overseasOrigins`), when this call from abroad came through one; else undefined.
+ * Ofcom's exception to blocking UK caller IDs from abroad: a UK organisation calling from an
+ * overseas network or call centre.
+ *
+ * A trunk is where the call entered this network, which the switch knows first hand: listed, it
+ * is enough. A carrier is also judged by `authorisedSpcs` (bankRules): one the entry names as an
+ * overseas origin but not as an authorised carrier is an unauthorised origin, not an exception,
+ * so an offshore carrier must be listed in both. An inbound-only number never makes calls, from
+ * anywhere.
+ */
+function overseasOrigin({ caller, origin, registry }: Pick<CallSignals, 'caller' | 'origin' | 'registry'>): { via: 'trunk' | 'carrier'; name: string } | undefined {
+  if (origin.international !== true || !registry?.overseasOrigins || registry.inboundOnly || ukCategory(caller) === null) return undefined;
+  const listed = registry.overseasOrigins;
+  if (origin.trunk !== undefined && listed.includes(origin.trunk)) return { via: 'trunk', name: origin.trunk };
+  const { carrier } = origin;
+  if (carrier !== undefined && listed.includes(carrier) && (registry.authorisedSpcs === undefined || registry.authorisedSpcs.includes(carrier)))
+    return { via: 'carrier', name: carrier };
+  return undefined;
 }
 
 const SIGNATURE_CODES: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['BANK_VERIFIED', 'SHAKEN_ATTEST_A', 'SHAKEN_ATTEST_B', 'SHAKEN_ATTEST_C']);
@@ -104,18 +132,21 @@ function attestsCaller({ shaken, caller }: Pick<CallSignals, 'shaken' | 'caller'
 }
 
 /**
- * Whether the call carries its bank's own evidence of where it came from: a verified signature
- * for the number (BANK_VERIFIED), or a carrier the bank names in authorisedSpcs, with nothing on
- * the call contradicting it. Counts across calls are kept per presented number, so a spoofer
- * presenting a bank's number fills them (velocity, the bank's campaign, reports against the
- * number) as much as the bank does: such counts describe the spoofers, and a call that shows the
- * bank's evidence is evidence against them, not one of them.
+ * Whether the call carries its organisation's own evidence of where it came from: a verified
+ * signature for the number (BANK_VERIFIED), a carrier the organisation names in authorisedSpcs,
+ * or, on a call from abroad, a trunk or carrier it names in overseasOrigins, with nothing on the
+ * call contradicting it. Counts across calls are kept per presented number, so a spoofer
+ * presenting an organisation's number fills them (velocity, the organisation's campaign, reports
+ * against the number) as much as the organisation does: such counts describe the spoofers, and a
+ * call that shows the organisation's evidence is evidence against them, not one of them.
  */
-function bankOriginShown({ registry, origin }: CallFacts, reasons: readonly Reason[]): boolean {
+function bankOriginShown(facts: CallFacts, reasons: readonly Reason[]): boolean {
+  const { registry, origin } = facts;
   if (!registry || registry.inboundOnly) return false;
   if (reasons.some((r) => r.code === 'BANK_UNAUTHORISED_ORIGIN')) return false;
   if (reasons.some((r) => r.code === 'BANK_VERIFIED')) return true;
-  return registry.authorisedSpcs !== undefined && origin.carrier !== undefined && registry.authorisedSpcs.includes(origin.carrier);
+  if (registry.authorisedSpcs !== undefined && origin.carrier !== undefined && registry.authorisedSpcs.includes(origin.carrier)) return true;
+  return overseasOrigin(facts) !== undefined;
 }
 
 function isEmergency({ callee }: Pick<CallSignals, 'callee'>): boolean {
@@ -189,11 +220,18 @@ function bankRules(signals: CallSignals, add: Add): void {
   }
 }
 
-function abroadRules({ caller, origin }: CallSignals, add: Add): void {
+function abroadRules(signals: CallSignals, add: Add): void {
+  const { caller, origin, registry } = signals;
   if (origin.international !== true) return;
   const category = ukCategory(caller);
   const from = origin.country ? ` (from ${origin.country})` : '';
-  if (category === 'domestic')
+  const authorised = overseasOrigin(signals);
+  if (authorised && registry)
+    add(
+      'CLI_OVERSEAS_AUTHORISED',
+      `UK ${category === 'mobile' ? 'mobile ' : ''}number ${caller.e164} presented on a call arriving from abroad${from} through ${authorised.via} ${authorised.name}, which ${registry.bankName} authorises to present it from abroad`,
+    );
+  else if (category === 'domestic')
     add('CLI_DOMESTIC_FROM_ABROAD', `UK number ${caller.e164} presented on a call arriving from abroad${from}`);
   // A roamer its home network vouches for is one of the legitimate cases Ofcom names.
   else if (category === 'mobile' && origin.roamingVerified !== true)

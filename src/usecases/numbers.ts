@@ -12,7 +12,7 @@ export function requireNumber(field: string, input: string, country: string): Ph
   const why = n.withheld
     ? 'is a withheld caller ID marker, not a number'
     : n.shortCode
-      ? `is the short code ${n.shortCode.code}, not a number a bank calls from`
+      ? `is the short code ${n.shortCode.code}, not a number an organisation calls from`
       : 'is not a phone number (E.164, national, tel: or sip: URI)';
   throw new ValidationError(field, `${field}: ${JSON.stringify(input.slice(0, 64))} ${why}`, { details: [{ field, message: why }] });
 }

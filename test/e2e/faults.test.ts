@@ -138,7 +138,7 @@ describe('registry bugs found by the fault drill', () => {
     const deadline = Date.now() + 10_000;
     while ((await status(c, '+441174960400')) !== 200 && Date.now() < deadline) await sleep(100);
     expect(await status(c, '+441174960400')).toBe(200); // c has caught up with Redis
-    expect(await banks()).toEqual(['examplebank', 'harbour', 'northwind']);
+    expect(await banks()).toEqual(['brightwater', 'examplebank', 'harbour', 'northwind', 'revenueoffice']);
     const score = await fetch(`${c.url}/v1/calls/score`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...bearer('switch') },

@@ -38,7 +38,7 @@ const hostileValue = fc.oneof(
   fc.array(fc.string({ maxLength: 20 }), { maxLength: 5 }),
 );
 const requestLike = fc.dictionary(
-  fc.constantFrom('from', 'to', 'pai', 'identity', 'attestation', 'verstat', 'origin', 'callId', 'receivedAt', 'number', 'customer', 'since', 'category', 'note', 'name', 'bankId', 'inboundOnly', 'authorisedSpcs', 'banks', 'numbers', 'verificationRequest', '__proto__'),
+  fc.constantFrom('from', 'to', 'pai', 'identity', 'attestation', 'verstat', 'origin', 'callId', 'receivedAt', 'number', 'customer', 'since', 'category', 'note', 'name', 'bankId', 'inboundOnly', 'authorisedSpcs', 'overseasOrigins', 'kind', 'announcesCalls', 'banks', 'numbers', 'verificationRequest', '__proto__'),
   fc.oneof(hostileValue, fc.dictionary(fc.string({ maxLength: 10 }), hostileValue, { maxKeys: 4 })),
   { maxKeys: 8 },
 );

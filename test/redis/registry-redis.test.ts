@@ -2,7 +2,7 @@ import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
 import { until } from '../../scripts/lib/process';
-import { planImport, planPutEntry, readCsvRows, type Actor } from '../../src/registry/admin';
+import { planImport, planPutBank, planPutEntry, readCsvRows, type Actor } from '../../src/registry/admin';
 import { parseRegistryDocument } from '../../src/registry/format';
 import { RedisRegistryBackend } from '../../src/registry/redis-backend';
 import { RegistryStore } from '../../src/registry/store';
@@ -126,6 +126,25 @@ describe('registry shared through Redis', () => {
     expect(again.index.lookup('+442079460123')?.match).toBe('prefix');
     const audit = await again.readAudit({ limit: 5 });
     expect(audit[0]).toMatchObject({ actor: 'admin', action: 'prefix.create', target: 'prefix:+4420794601', bankId: 'b' });
+    await again.close();
+  });
+
+  it("an organisation's kind and an entry's overseas origins reach the other instance, and a restarted one", async () => {
+    const a = await openStore();
+    const b = await openStore();
+    await a.change((i) => planPutBank(i, ADMIN, 'b', { name: 'Bank B', kind: 'government', announcesCalls: true }, 'GB'));
+    await a.change((i) => planPutEntry(i, ADMIN, 'number', '+442079460006', { bankId: 'b', inboundOnly: false, authorisedSpcs: ['1234'], overseasOrigins: ['trunk-offshore-in', '1234'] }, 'GB'));
+    await a.change((i) => planPutEntry(i, ADMIN, 'prefix', '+4420794607', { bankId: 'b', inboundOnly: false, overseasOrigins: ['trunk-offshore-in'] }, 'GB'));
+    const expected = { bankKind: 'government', announcesCalls: true, authorisedSpcs: ['1234'], overseasOrigins: ['trunk-offshore-in', '1234'] };
+    await until(() => b.index.lookup('+442079460006') !== null && b.index.lookup('+442079460712') !== null, 1000, 'b to see the changes');
+    expect(b.index.lookup('+442079460006')).toMatchObject(expected);
+    expect(b.index.lookup('+442079460712')).toMatchObject({ match: 'prefix', overseasOrigins: ['trunk-offshore-in'] });
+    await Promise.all([a.close(), b.close()]);
+    // Read back from the hashes, into the compact table.
+    const again = await openStore();
+    expect(again.index.lookup('+442079460006')).toMatchObject(expected);
+    expect(again.index.lookup('+442079460712')).toMatchObject({ overseasOrigins: ['trunk-offshore-in'] });
+    expect(again.index.bank('b')).toMatchObject({ kind: 'government', announcesCalls: true });
     await again.close();
   });
 

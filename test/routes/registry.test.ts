@@ -135,7 +135,8 @@ describe('registry administration', () => {
     const replace = await req('admin', 'POST', '/v1/registry/import?mode=replace', { banks: [{ id: 'only', name: 'Only Bank' }], numbers: [{ number: 'bad', bankId: 'only', inboundOnly: true }] });
     expect(replace.statusCode).toBe(422);
     expect(replace.json()).toMatchObject({ applied: false, rejected: [{ line: 1 }] });
-    expect((await req('admin', 'GET', '/v1/registry/banks')).json().banks).toHaveLength(3);
+    // The sample's five organisations, untouched.
+    expect((await req('admin', 'GET', '/v1/registry/banks')).json().banks).toHaveLength(5);
   });
 
   it('export and import round-trip the registry file', async () => {
@@ -154,7 +155,8 @@ describe('registry administration', () => {
     const after = (await req('admin', 'GET', '/v1/registry/export')).json();
     // The banks stay; their callback numbers left with the numbers the import took away.
     expect(after.banks).toEqual(before.banks.map((b: { callbackNumbers: string[] }) => ({ ...b, callbackNumbers: [] })));
-    expect(res.json().callbackNumbersDropped).toHaveLength(4);
+    // Every callback number of the sample's five organisations (six numbers) was one of theirs.
+    expect(res.json().callbackNumbersDropped).toHaveLength(6);
     expect(after.numbers).toEqual([{ number: '+442079460800', bankId: 'northwind', inboundOnly: true }]);
     // Back as it was, for whatever runs next.
     expect((await req('admin', 'POST', '/v1/registry/import?mode=replace', before)).statusCode).toBe(200);
@@ -353,9 +355,11 @@ describe('imports, exports and the audit log at size', () => {
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(res.headers['content-length']).toBeUndefined();
     const doc = res.json();
-    expect(doc.banks).toHaveLength(3);
+    expect(doc.banks).toHaveLength(5);
+    expect(doc.banks).toContainEqual({ id: 'revenueoffice', name: 'Crown Revenue Office', kind: 'government', callbackNumbers: ['+443069990300'] });
     expect(doc.numbers).toContainEqual({ prefix: '+4420794601', bankId: 'examplebank', inboundOnly: true });
     expect(doc.numbers).toContainEqual({ number: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'] });
+    expect(doc.numbers).toContainEqual({ number: '+441214960300', bankId: 'harbour', inboundOnly: false, overseasOrigins: ['trunk-offshore-in'] });
     const mine = (await req('northwind', 'GET', '/v1/registry/export')).json();
     expect(mine.banks.map((b: { id: string }) => b.id)).toEqual(['northwind']);
     expect(mine.numbers).toHaveLength(4);
@@ -394,4 +398,94 @@ describe('imports, exports and the audit log at size', () => {
     // for long (a generous bound for a loaded test machine: on its own a slice is a few ms).
     expect(longest).toBeLessThan(150);
   }, 60_000);
+});
+
+describe('organisations other than banks, and numbers presented from abroad (overseasOrigins)', () => {
+  it("a bank key names the trunks that present its own number from abroad: stored, shown, audited, and scored as Ofcom's exception", async () => {
+    const abroad = (trunk: string) => req('switch', 'POST', '/v1/calls/score', { from: '+442079460000', to: '+447400123456', origin: { international: true, trunk } });
+    expect((await abroad('trunk-lisbon')).json().reasons.map((r: { code: string }) => r.code)).toContain('CLI_DOMESTIC_FROM_ABROAD');
+
+    const put = await req('examplebank', 'PUT', '/v1/registry/numbers/+442079460000', { bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'], overseasOrigins: ['trunk-lisbon', 'trunk-lisbon'] });
+    expect(put.statusCode).toBe(200);
+    // Repeats dropped, as for carriers.
+    const entry = { kind: 'number', key: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'], overseasOrigins: ['trunk-lisbon'] };
+    expect(put.json()).toEqual(entry);
+    expect((await req('examplebank', 'GET', '/v1/registry/numbers/+442079460000')).json()).toEqual({ ...entry, match: 'number', bankName: 'Example Bank' });
+    const [record] = (await req('examplebank', 'GET', '/v1/registry/audit?limit=1')).json().records;
+    expect(record).toMatchObject({ action: 'number.update', before: { authorisedSpcs: ['1234'] }, after: { overseasOrigins: ['trunk-lisbon'] } });
+    expect(record.before.overseasOrigins).toBeUndefined();
+
+    const named = (await abroad('trunk-lisbon')).json();
+    expect(named).toMatchObject({ verdict: 'allow', presentation: 'allowed', cached: false });
+    expect(named.reasons.map((r: { code: string }) => r.code)).toEqual(['CLI_OVERSEAS_AUTHORISED', 'SHAKEN_ABSENT']);
+    expect(named.reasons[0].message).toMatch(/trunk trunk-lisbon.*Example Bank/);
+    expect((await abroad('trunk-elsewhere')).json()).toMatchObject({ verdict: 'block' });
+
+    // The export carries it, and an import of that export changes nothing.
+    const exported = (await req('examplebank', 'GET', '/v1/registry/export')).json();
+    expect(exported.numbers).toContainEqual({ number: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'], overseasOrigins: ['trunk-lisbon'] });
+    expect((await req('examplebank', 'POST', '/v1/registry/import?mode=merge', exported)).json()).toMatchObject({ applied: true, rejected: [] });
+
+    // An empty list is no list: the number is back to having no overseas origin.
+    const cleared = await req('examplebank', 'PUT', '/v1/registry/numbers/+442079460000', { bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'], overseasOrigins: [] });
+    expect(cleared.json()).toEqual({ kind: 'number', key: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'] });
+  });
+
+  it('overseasOrigins that are not a list of trunk or carrier names: 400 naming the field', async () => {
+    for (const overseasOrigins of [['two words'], ['a,b'], ['a;b'], ['a|b'], [''], ['x'.repeat(65)], ['tronc-é'], Array.from({ length: 101 }, (_, i) => `t${i}`), 'trunk-lisbon', [7]]) {
+      const res = await req('examplebank', 'PUT', '/v1/registry/numbers/+442079460000', { bankId: 'examplebank', inboundOnly: false, overseasOrigins });
+      expect([overseasOrigins, res.statusCode]).toEqual([overseasOrigins, 400]);
+      expect(res.json().message).toMatch(/^overseasOrigins/);
+    }
+  });
+
+  it("an organisation's kind and announcesCalls are taken, listed and exported; a bad one is 400 naming the field", async () => {
+    const created = await req('admin', 'PUT', '/v1/registry/banks/waterboard', { name: 'Fenland Water', kind: 'utility', announcesCalls: true });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toEqual({ id: 'waterboard', name: 'Fenland Water', kind: 'utility', announcesCalls: true, callbackNumbers: [] });
+    const banks = (await req('admin', 'GET', '/v1/registry/banks')).json().banks;
+    expect(banks).toContainEqual({ id: 'waterboard', name: 'Fenland Water', kind: 'utility', announcesCalls: true, callbackNumbers: [] });
+    expect(banks).toContainEqual({ id: 'revenueoffice', name: 'Crown Revenue Office', kind: 'government', callbackNumbers: ['+443069990300'] });
+    // A bank says nothing of its kind unless told: absent is `bank`.
+    expect(banks.find((b: { id: string }) => b.id === 'examplebank')).not.toHaveProperty('kind');
+    expect((await req('admin', 'GET', '/v1/registry/export')).json().banks).toContainEqual({ id: 'waterboard', name: 'Fenland Water', kind: 'utility', announcesCalls: true, callbackNumbers: [] });
+
+    for (const [body, field] of [
+      [{ name: 'Fenland Water', kind: 'ministry' }, 'kind'],
+      [{ name: 'Fenland Water', kind: 'Utility' }, 'kind'],
+      [{ name: 'Fenland Water', announcesCalls: 'yes' }, 'announcesCalls'],
+    ] as const) {
+      const res = await req('admin', 'PUT', '/v1/registry/banks/waterboard', body);
+      expect([body, res.statusCode]).toEqual([body, 400]);
+      expect(res.json().message).toMatch(new RegExp(`^${field}`));
+    }
+  });
+
+  it('imports kinds and overseas origins from JSON, and overseas origins from an optional CSV column', async () => {
+    const json = await req('admin', 'POST', '/v1/registry/import', {
+      banks: [
+        { id: 'waterboard', name: 'Fenland Water', kind: 'utility', callbackNumbers: [] },
+        { id: 'council', name: 'Borough Council', kind: 'town hall' },
+      ],
+      numbers: [
+        { prefix: '+4412149605', bankId: 'waterboard', inboundOnly: false, overseasOrigins: ['trunk-manila'] },
+        { number: '+441214960590', bankId: 'waterboard', inboundOnly: false, overseasOrigins: ['has space'] },
+      ],
+    });
+    expect(json.json()).toMatchObject({
+      applied: true,
+      added: 1,
+      rejected: [
+        { line: 2, error: expect.stringMatching(/^banks\[1\]: kind/) },
+        { line: 2, error: expect.stringMatching(/^overseasOrigins/) },
+      ],
+    });
+    expect((await req('admin', 'GET', '/v1/registry/numbers/+441214960500')).json()).toMatchObject({ key: '+4412149605', overseasOrigins: ['trunk-manila'] });
+
+    const csv = 'number,bankId,inboundOnly,authorisedSpcs,overseasOrigins\n+441214960501,waterboard,false,1234;7788,trunk-manila;7788\n+441214960502,waterboard,false,,\n+441214960503,waterboard,false,,tronc-é\n';
+    const res = await req('admin', 'POST', '/v1/registry/import', csv, { 'content-type': 'text/csv' });
+    expect(res.json()).toMatchObject({ applied: true, added: 2, rejected: [{ line: 4, error: expect.stringMatching(/^overseasOrigins/) }] });
+    expect((await req('admin', 'GET', '/v1/registry/numbers/+441214960501')).json()).toMatchObject({ authorisedSpcs: ['1234', '7788'], overseasOrigins: ['trunk-manila', '7788'] });
+    expect((await req('admin', 'GET', '/v1/registry/numbers/+441214960502')).json()).not.toHaveProperty('overseasOrigins');
+  });
 });

@@ -113,6 +113,44 @@ describe('POST /v1/calls/score', () => {
   });
 });
 
+describe('POST /v1/calls/score: UK organisations calling from abroad (overseasOrigins in the sample registry)', () => {
+  // Harbour Savings Bank names its offshore call centre's trunk; Brightwater Energy (a utility)
+  // names carrier 7788, which it also authorises; the Crown Revenue Office names neither.
+  const fromAbroad = (from: string, origin: Record<string, unknown>) => score({ from, to: '+447400123456', origin: { international: true, country: 'IN', ...origin } });
+
+  it("a bank's number on the trunk it names: CLI_OVERSEAS_AUTHORISED, not blocked, shown", async () => {
+    const json = (await fromAbroad('+441214960300', { trunk: 'trunk-offshore-in' })).json();
+    expect(codes(json)).toEqual(['CLI_OVERSEAS_AUTHORISED', 'SHAKEN_ABSENT']);
+    expect(json.reasons[0].message).toMatch(/Harbour Savings Bank/);
+    expect(json).toMatchObject({ verdict: 'allow', presentation: 'allowed', registry: { bankId: 'harbour', match: 'number' } });
+  });
+
+  it('the same number and called party on another trunk: blocked as any UK number from abroad (no cached verdict of the other)', async () => {
+    const json = (await fromAbroad('+441214960300', { trunk: 'trunk-elsewhere' })).json();
+    expect(codes(json)).toEqual(['CLI_DOMESTIC_FROM_ABROAD', 'SHAKEN_ABSENT']);
+    expect(json).toMatchObject({ verdict: 'block', cached: false });
+  });
+
+  it("a utility's number from the offshore carrier it names and authorises", async () => {
+    const json = (await fromAbroad('+441614960400', { carrier: '7788' })).json();
+    expect(codes(json)).toEqual(['CLI_OVERSEAS_AUTHORISED', 'SHAKEN_ABSENT']);
+    expect(json.reasons[0].message).toMatch(/carrier 7788.*Brightwater Energy/);
+    expect(json.verdict).toBe('allow');
+  });
+
+  it("a government body's number from abroad, through a carrier it does not name: blocked", async () => {
+    const json = (await fromAbroad('+442079460500', { carrier: '7788', trunk: 'trunk-offshore-in' })).json();
+    expect(codes(json)).toEqual(expect.arrayContaining(['BANK_UNAUTHORISED_ORIGIN', 'CLI_DOMESTIC_FROM_ABROAD']));
+    expect(json).toMatchObject({ verdict: 'block', registry: { bankId: 'revenueoffice', bankName: 'Crown Revenue Office' } });
+  });
+
+  it("a government body's inbound-only helpline is never a caller ID", async () => {
+    const json = (await score({ from: '0808 157 0300', to: '07400 123456' })).json();
+    expect(codes(json)).toContain('CLI_DNO');
+    expect(json.verdict).toBe('block');
+  });
+});
+
 describe('POST /v1/calls/score: bad input gets a 4xx naming the field', () => {
   it.each([
     [{}, 'from'],

@@ -371,3 +371,119 @@ describe('decide: presentation', () => {
     expect(codes(call({ caller: n('+447400123456'), origin: { ...abroad, roamingVerified: true } }))).toEqual(['SHAKEN_ABSENT']);
   });
 });
+
+describe('decide: a UK organisation calling from abroad through a trunk or carrier it names (overseasOrigins)', () => {
+  const offshore: RegistryMatch = {
+    bankId: 'brightwater', bankName: 'Brightwater Energy', bankKind: 'utility', inboundOnly: false,
+    authorisedSpcs: ['4601', '7788'], overseasOrigins: ['trunk-offshore-in', '7788', '6600'], match: 'number', key: '+441614960400',
+  };
+  const caller = n('+441614960400');
+  const abroad = { international: true, country: 'IN' };
+  const decideAbroad = (over: Partial<CallSignals> = {}, origin: CallSignals['origin'] = {}) =>
+    decide(call({ caller, registry: offshore, ...over, origin: { ...abroad, ...origin } }), DEFAULT_POLICY);
+  const codesOf = (d: ReturnType<typeof decide>) => d.reasons.map((r) => r.code);
+
+  it('a trunk it names: CLI_OVERSEAS_AUTHORISED, naming the organisation and the trunk, and no CLI_DOMESTIC_FROM_ABROAD', () => {
+    const d = decideAbroad({}, { trunk: 'trunk-offshore-in' });
+    expect(codesOf(d)).toEqual(['CLI_OVERSEAS_AUTHORISED', 'SHAKEN_ABSENT']);
+    const reason = d.reasons[0]!;
+    expect(reason.weight).toBe(DEFAULT_POLICY.weights.CLI_OVERSEAS_AUTHORISED);
+    expect(reason.weight).toBeLessThanOrEqual(0);
+    expect(reason.message).toMatch(/Brightwater Energy/);
+    expect(reason.message).toMatch(/trunk trunk-offshore-in/);
+    expect(reason.message).toMatch(/from IN/);
+    expect(d).toMatchObject({ verdict: 'allow', presentation: 'allowed' });
+  });
+
+  it('a carrier it names, and authorises in authorisedSpcs: CLI_OVERSEAS_AUTHORISED', () => {
+    const d = decideAbroad({}, { carrier: '7788' });
+    expect(codesOf(d)).toEqual(['CLI_OVERSEAS_AUTHORISED', 'SHAKEN_ABSENT']);
+    expect(d.reasons[0]!.message).toMatch(/carrier 7788/);
+    expect(d.verdict).toBe('allow');
+  });
+
+  it('a carrier it names as an overseas origin but not in authorisedSpcs is an unauthorised origin, not the exception', () => {
+    const d = decideAbroad({}, { carrier: '6600' });
+    expect(codesOf(d)).toEqual(expect.arrayContaining(['BANK_UNAUTHORISED_ORIGIN', 'CLI_DOMESTIC_FROM_ABROAD']));
+    expect(codesOf(d)).not.toContain('CLI_OVERSEAS_AUTHORISED');
+    expect(d.verdict).toBe('block');
+  });
+
+  it('a carrier it names, when the entry authorises any carrier: CLI_OVERSEAS_AUTHORISED', () => {
+    const anyCarrier: RegistryMatch = { ...offshore };
+    delete anyCarrier.authorisedSpcs;
+    const d = decide(call({ caller, registry: anyCarrier, origin: { ...abroad, carrier: '6600' } }), DEFAULT_POLICY);
+    expect(codesOf(d)).toEqual(['CLI_OVERSEAS_AUTHORISED', 'SHAKEN_ABSENT']);
+  });
+
+  it('a trunk it names stands on its own; a carrier on the call it does not authorise still counts against the call', () => {
+    const d = decideAbroad({}, { trunk: 'trunk-offshore-in', carrier: '9999' });
+    expect(codesOf(d)).toEqual(expect.arrayContaining(['CLI_OVERSEAS_AUTHORISED', 'BANK_UNAUTHORISED_ORIGIN']));
+    expect(codesOf(d)).not.toContain('CLI_DOMESTIC_FROM_ABROAD');
+    expect(d.verdict).not.toBe('allow');
+  });
+
+  it.each([
+    ['a trunk it does not name', { trunk: 'trunk-other' }],
+    ['no trunk or carrier at all', {}],
+    ['a name that differs only in case', { trunk: 'TRUNK-OFFSHORE-IN' }],
+  ])('%s: CLI_DOMESTIC_FROM_ABROAD as for any UK number from abroad', (_what, origin) => {
+    const d = decideAbroad({}, origin);
+    expect(codesOf(d)).toContain('CLI_DOMESTIC_FROM_ABROAD');
+    expect(codesOf(d)).not.toContain('CLI_OVERSEAS_AUTHORISED');
+    expect(d.verdict).toBe('block');
+  });
+
+  it('an inbound-only number never calls, from anywhere: CLI_DNO and CLI_DOMESTIC_FROM_ABROAD, whatever trunk it names', () => {
+    const d = decide(call({ caller, registry: { ...offshore, inboundOnly: true }, origin: { ...abroad, trunk: 'trunk-offshore-in' } }), DEFAULT_POLICY);
+    expect(codesOf(d)).toEqual(expect.arrayContaining(['CLI_DNO', 'CLI_DOMESTIC_FROM_ABROAD']));
+    expect(codesOf(d)).not.toContain('CLI_OVERSEAS_AUTHORISED');
+  });
+
+  it('a call that is not from abroad has nothing to be excepted from', () => {
+    expect(codes(call({ caller, registry: offshore, origin: { trunk: 'trunk-offshore-in' } }))).toEqual(['SHAKEN_ABSENT']);
+  });
+
+  it('a foreign number is not the UK exception: nothing is said of it from abroad', () => {
+    const foreign = n('+33123456789');
+    expect(codes(call({ caller: foreign, registry: { ...offshore, key: '+33123456789' }, origin: { ...abroad, trunk: 'trunk-offshore-in' } }))).toEqual(['SHAKEN_ABSENT']);
+  });
+
+  it('a UK mobile it names the trunk for: CLI_OVERSEAS_AUTHORISED instead of CLI_MOBILE_FROM_ABROAD, and shown', () => {
+    const mobile = n('+447400123456');
+    const registry: RegistryMatch = { ...offshore, key: '+447400123456' };
+    const named = decide(call({ caller: mobile, registry, origin: { ...abroad, trunk: 'trunk-offshore-in' } }), DEFAULT_POLICY);
+    expect(codesOf(named)).toEqual(['CLI_OVERSEAS_AUTHORISED', 'SHAKEN_ABSENT']);
+    expect(named.reasons[0]!.message).toMatch(/UK mobile number/);
+    expect(named.presentation).toBe('allowed');
+    const other = decide(call({ caller: mobile, registry, origin: { ...abroad, trunk: 'trunk-other' } }), DEFAULT_POLICY);
+    expect(codesOf(other)).toContain('CLI_MOBILE_FROM_ABROAD');
+    expect(other.presentation).toBe('withheld');
+  });
+
+  describe("is the organisation's own evidence: what spoofers of its number did does not weigh on it", () => {
+    const crowd: CallSignals['behaviour'] = {
+      distinctDestinations: [{ seconds: 60, count: 500 }],
+      campaign: { bankId: 'brightwater', bankName: 'Brightwater Energy', failedCalls: 40, since: '2026-12-07T10:00:00Z' },
+      reports: { count: 3, newestAgeS: 60, categories: ['spoof'] },
+    };
+    const counted = /^(VELOCITY_HIGH|CAMPAIGN_ACTIVE|REPORTED_FRAUD)$/;
+
+    it.each([
+      ['through a trunk it names', { trunk: 'trunk-offshore-in' }],
+      ['through a carrier it names and authorises', { carrier: '7788' }],
+    ])('%s: no VELOCITY_HIGH, CAMPAIGN_ACTIVE or REPORTED_FRAUD', (_what, origin) => {
+      const d = decideAbroad({ behaviour: crowd }, origin);
+      expect(codesOf(d).filter((c) => counted.test(c))).toEqual([]);
+      expect(d.verdict).toBe('allow');
+    });
+
+    it.each([
+      ['through a trunk it does not name', { trunk: 'trunk-other' }],
+      ['through a trunk it names, with a carrier it does not authorise', { trunk: 'trunk-offshore-in', carrier: '9999' }],
+    ])('%s: the counts weigh on the call as before', (_what, origin) => {
+      const d = decideAbroad({ behaviour: crowd }, origin);
+      expect(codesOf(d)).toEqual(expect.arrayContaining(['VELOCITY_HIGH', 'CAMPAIGN_ACTIVE', 'REPORTED_FRAUD']));
+    });
+  });
+});

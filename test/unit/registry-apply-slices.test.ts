@@ -8,7 +8,7 @@ import { longestGap } from '../helpers/stall';
 /** A registry of `count` numbers +4411300000000 upwards, every third one, for bank a. */
 function largeIndex(count: number): RegistryIndex {
   const builder = new NumberTableBuilder(count);
-  const template = builder.interner.id('a', false, undefined);
+  const template = builder.interner.id({ bankId: 'a', inboundOnly: false });
   for (let i = 0; i < count; i++) builder.add(4411300000000 + i * 3, template);
   return new RegistryIndex({ banks: [{ id: 'a', name: 'Bank A', callbackNumbers: [] }], numbers: builder.build().table, prefixes: [] }, 'v1');
 }

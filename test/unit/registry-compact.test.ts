@@ -33,7 +33,7 @@ describe('NumberTableBuilder', () => {
   it('sorts numbers of any order and shares one template per distinct entry', () => {
     const b = new NumberTableBuilder();
     const keys = [442079460003, 15550001, 442079460001, 999999999999999, 442079460002];
-    keys.forEach((k, i) => b.add(k, b.interner.id(i % 2 ? 'a' : 'b', false, i === 4 ? ['1234', '1234', '5678'] : undefined), i));
+    keys.forEach((k, i) => b.add(k, b.interner.id({ bankId: i % 2 ? 'a' : 'b', inboundOnly: false, ...(i === 4 ? { authorisedSpcs: ['1234', '1234', '5678'] } : {}) }), i));
     const { table, duplicates } = b.build();
     expect(duplicates).toEqual([]);
     expect([...table.keys]).toEqual([...keys].sort((x, y) => x - y));
@@ -48,8 +48,8 @@ describe('NumberTableBuilder', () => {
 
   it('finds duplicates by sorting: the later places are named, the last one added stays', () => {
     const b = new NumberTableBuilder();
-    const a = b.interner.id('a', false, undefined);
-    const z = b.interner.id('z', true, undefined);
+    const a = b.interner.id({ bankId: 'a', inboundOnly: false });
+    const z = b.interner.id({ bankId: 'z', inboundOnly: true });
     b.add(5, a, 0);
     b.add(7, a, 2);
     b.add(5, a, 3);
@@ -72,16 +72,40 @@ describe('NumberTableBuilder', () => {
     // Keys spread over every radix digit, including the top bits of 15-digit numbers.
     for (let i = 0; i < 20_000; i++) keys.push(Math.floor(((i * 7919) % 20_000) * 49_999_999_999.95) + 1);
     keys.forEach((k, i) => b.add(k, 0, i));
-    b.interner.id('a', false, undefined);
+    b.interner.id({ bankId: 'a', inboundOnly: false });
     const { table } = b.build();
     expect([...table.keys]).toEqual([...new Set(keys)].sort((x, y) => x - y));
   });
 
+  it('tells templates apart by their overseas origins, shares their lists, and takes an empty list for none', () => {
+    const b = new NumberTableBuilder();
+    const withOrigins = b.interner.id({ bankId: 'a', inboundOnly: false, overseasOrigins: ['trunk-1', 'trunk-1', '1234'] });
+    const again = b.interner.id({ bankId: 'a', inboundOnly: false, overseasOrigins: ['trunk-1', '1234'] });
+    const asCarriers = b.interner.id({ bankId: 'a', inboundOnly: false, authorisedSpcs: ['trunk-1', '1234'] });
+    const both = b.interner.id({ bankId: 'a', inboundOnly: false, authorisedSpcs: ['1234'], overseasOrigins: ['1234'] });
+    const plain = b.interner.id({ bankId: 'a', inboundOnly: false });
+    expect(b.interner.id({ bankId: 'a', inboundOnly: false, overseasOrigins: [] })).toBe(plain);
+    expect(new Set([withOrigins, asCarriers, both, plain]).size).toBe(4);
+    const t = b.interner.templates;
+    expect(t[withOrigins]).toEqual({ bankId: 'a', inboundOnly: false, overseasOrigins: ['trunk-1', '1234'] });
+    expect(t[again]!.overseasOrigins).toBe(t[withOrigins]!.overseasOrigins);
+    expect(t[both]).toEqual({ bankId: 'a', inboundOnly: false, authorisedSpcs: ['1234'], overseasOrigins: ['1234'] });
+    expect(t[plain]).toEqual({ bankId: 'a', inboundOnly: false });
+  });
+
+  it('mergeNumbers keeps overseas origins, of the table and of the changes', () => {
+    const b = new NumberTableBuilder();
+    b.add(10, b.interner.id({ bankId: 'a', inboundOnly: false, overseasOrigins: ['trunk-1'] }));
+    b.add(20, b.interner.id({ bankId: 'a', inboundOnly: false }));
+    const merged = mergeNumbers(b.build().table, new Map([[30, { bankId: 'a', inboundOnly: false, overseasOrigins: ['trunk-2'] }]]));
+    expect([...merged.templateIds].map((id) => merged.templates[id]!.overseasOrigins)).toEqual([['trunk-1'], undefined, ['trunk-2']]);
+  });
+
   it('mergeNumbers applies changes and drops the templates no number uses', () => {
     const b = new NumberTableBuilder();
-    b.add(10, b.interner.id('a', false, undefined));
-    b.add(20, b.interner.id('b', false, undefined));
-    b.add(30, b.interner.id('a', false, undefined));
+    b.add(10, b.interner.id({ bankId: 'a', inboundOnly: false }));
+    b.add(20, b.interner.id({ bankId: 'b', inboundOnly: false }));
+    b.add(30, b.interner.id({ bankId: 'a', inboundOnly: false }));
     const { table } = b.build();
     const merged = mergeNumbers(
       table,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -208,12 +209,14 @@ describe('the snapshot format', () => {
   const text = JSON.stringify({
     banks: [
       { id: 'a', name: 'A', callbackNumbers: ['+443450000000'] },
-      { id: 'b', name: 'B' },
+      { id: 'b', name: 'B', kind: 'utility', announcesCalls: true },
     ],
     numbers: [
       { number: '+442079460000', bankId: 'a', inboundOnly: true },
       { number: '+15550001234', bankId: 'b', inboundOnly: false, authorisedSpcs: ['1234'] },
+      { number: '+15550001235', bankId: 'b', inboundOnly: false, authorisedSpcs: ['1234'], overseasOrigins: ['trunk-offshore-in'] },
       { prefix: '+4420794601', bankId: 'a', inboundOnly: true },
+      { prefix: '+4420794602', bankId: 'b', inboundOnly: false, overseasOrigins: ['1234'] },
     ],
   });
   const { data } = read(text);
@@ -223,6 +226,24 @@ describe('the snapshot format', () => {
     expect(back.version).toBe('v7');
     expect(sortEntries([...new RegistryIndex(back.data, 'x').allEntries()])).toEqual(sortEntries([...new RegistryIndex(data, 'x').allEntries()]));
     expect(back.data.banks).toEqual(data.banks);
+    // What the file says of organisations and overseas origins survives the snapshot.
+    expect(back.data.banks[1]).toMatchObject({ kind: 'utility', announcesCalls: true });
+    const index = new RegistryIndex(back.data, 'x');
+    expect(index.entry('number', '+15550001235')?.overseasOrigins).toEqual(['trunk-offshore-in']);
+    expect(index.entry('prefix', '+4420794602')?.overseasOrigins).toEqual(['1234']);
+  });
+
+  it('refuses a snapshot whose overseas origins are not what a file may hold', () => {
+    const good = encodeSnapshot(data, 'v7');
+    const nl = good.indexOf(0x0a);
+    const unsigned = JSON.parse(good.toString('utf8', 0, nl)) as { templates: { overseasOrigins?: string[] }[]; sha256?: string };
+    delete unsigned.sha256;
+    unsigned.templates.find((x) => x.overseasOrigins)!.overseasOrigins = ['two words'];
+    // Checksummed afresh: the damage is one a checksum cannot catch (a bug, or a hand-made file).
+    const body = good.subarray(nl + 1);
+    const sha = createHash('sha256').update(JSON.stringify(unsigned)).update('\n').update(body).digest('hex');
+    const bad = Buffer.concat([Buffer.from(`${JSON.stringify({ ...unsigned, sha256: sha })}\n`), body]);
+    expect(() => decodeSnapshot(bad, 'GB')).toThrow(/templates\[\d+\]: overseasOrigins/);
   });
 
   it('refuses a damaged snapshot, saying how', () => {

@@ -218,6 +218,25 @@ describe('durability on the embedded default', () => {
     await again.close();
   });
 
+  it("keeps an organisation's kind and an entry's overseas origins through the journal and the snapshot", async () => {
+    const { store, dir } = await open(undefined, 3);
+    await store.change((i) => planPutBank(i, ADMIN, 'other', { name: 'Other Water', kind: 'utility', announcesCalls: true }, 'GB'));
+    await store.change((i) => planPutEntry(i, ADMIN, 'number', '+441614960200', { bankId: 'other', inboundOnly: false, overseasOrigins: ['trunk-offshore-in'] }, 'GB'));
+    await store.close();
+    const expected = { bankKind: 'utility', announcesCalls: true, overseasOrigins: ['trunk-offshore-in'] };
+    // From the journal...
+    const { store: second } = await open(dir, 3);
+    expect(second.index.lookup('+441614960200')).toMatchObject(expected);
+    await second.change((i) => planPutEntry(i, ADMIN, 'prefix', '+4416149603', { bankId: 'other', inboundOnly: false, overseasOrigins: ['7788'] }, 'GB'));
+    await second.close();
+    // ...and from the snapshot the third change folded it into.
+    expect(readFileSync(join(dir, 'registry.journal'), 'utf8')).toBe('');
+    const { store: third } = await open(dir, 3);
+    expect(third.index.lookup('+441614960200')).toMatchObject(expected);
+    expect(third.index.lookup('+441614960399')).toMatchObject({ match: 'prefix', overseasOrigins: ['7788'] });
+    await third.close();
+  });
+
   it('ignores a torn last journal line (a crash mid-write) and keeps appending safely', async () => {
     const { store, dir } = await open();
     await store.change((i) => planPutBank(i, ADMIN, 'newbank', { name: 'New Bank' }, 'GB'));

@@ -1,4 +1,4 @@
-import { findInvalidNumbers, parseRegistryDocument, toRegistryDocument } from '../../src/registry/format';
+import { findInvalidNumbers, parseRegistryDocument, readEntryInput, toRegistryDocument } from '../../src/registry/format';
 import { loadRegistryFile, RegistryLoadError } from '../../src/registry/load';
 import { RegistryIndex } from '../../src/registry/registry-index';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -136,5 +136,84 @@ describe('numbers checked against the numbering plan after start', () => {
       'GB',
     );
     expect(data.entries[0]!.authorisedSpcs).toBe(data.entries[1]!.authorisedSpcs);
+  });
+});
+
+describe('organisations of any kind, and overseas origins', () => {
+  const orgs = {
+    banks: [
+      { id: 'revenue', name: 'Crown Revenue Office', kind: 'government', callbackNumbers: [] },
+      { id: 'water', name: 'Fenland Water', kind: 'utility', announcesCalls: true },
+      { id: 'plain', name: 'Plain Bank', kind: 'bank', announcesCalls: false },
+    ],
+    numbers: [
+      { number: '+442079460000', bankId: 'revenue', inboundOnly: false, authorisedSpcs: ['1234'], overseasOrigins: ['trunk-offshore-in', '1234'] },
+      { number: '+442079460001', bankId: 'water', inboundOnly: false, overseasOrigins: ['trunk-offshore-in', '1234'] },
+      { number: '+442079460002', bankId: 'plain', inboundOnly: false, overseasOrigins: [] },
+      { prefix: '+4420794601', bankId: 'water', inboundOnly: false, overseasOrigins: ['sip:gw1@carrier.example:5060'] },
+    ],
+  };
+
+  it('are read, kept and written back by export as they were given', () => {
+    const { data, problems } = parseRegistryDocument(orgs, 'GB');
+    expect(problems).toEqual([]);
+    const file = toRegistryDocument(data);
+    expect(file.banks).toEqual(orgs.banks.map((b) => ({ callbackNumbers: [], ...b })));
+    // An empty list of overseas origins is none: not written back.
+    expect(file.numbers).toEqual(orgs.numbers.map((n) => (n.overseasOrigins?.length === 0 ? { number: n.number, bankId: n.bankId, inboundOnly: n.inboundOnly } : n)));
+    expect(parseRegistryDocument(file, 'GB').data).toEqual(data);
+  });
+
+  it('the lookup carries the overseas origins, the kind (but `bank`) and announcesCalls', () => {
+    const index = new RegistryIndex(parseRegistryDocument(orgs, 'GB').data, 'v');
+    expect(index.lookup('+442079460000')).toEqual({
+      bankId: 'revenue', bankName: 'Crown Revenue Office', bankKind: 'government', inboundOnly: false,
+      authorisedSpcs: ['1234'], overseasOrigins: ['trunk-offshore-in', '1234'], match: 'number', key: '+442079460000',
+    });
+    expect(index.lookup('+442079460001')).toMatchObject({ bankKind: 'utility', announcesCalls: true });
+    expect(index.lookup('+442079460123')).toMatchObject({ match: 'prefix', overseasOrigins: ['sip:gw1@carrier.example:5060'] });
+    const plain = index.lookup('+442079460002')!;
+    expect(plain).not.toHaveProperty('bankKind');
+    expect(plain).not.toHaveProperty('announcesCalls');
+    expect(plain).not.toHaveProperty('overseasOrigins');
+  });
+
+  it('entries naming the same overseas origins share one list, as with carriers', () => {
+    const { data } = parseRegistryDocument(orgs, 'GB');
+    expect(data.entries[0]!.overseasOrigins).toBe(data.entries[1]!.overseasOrigins);
+    const index = new RegistryIndex(data, 'v');
+    expect(index.lookup('+442079460000')!.overseasOrigins).toBe(index.lookup('+442079460001')!.overseasOrigins);
+  });
+
+  it.each([
+    ['not an array', 'trunk-offshore-in', /overseasOrigins: must be an array/],
+    ['more than 100', Array.from({ length: 101 }, (_, i) => `t${i}`), /at most 100/],
+    ['an empty name', [''], /1-64 printable ASCII/],
+    ['a name of 65 characters', ['x'.repeat(65)], /1-64 printable ASCII/],
+    ['a space', ['trunk offshore'], /without spaces/],
+    ['a comma (a CSV list separator)', ['a,b'], /commas, semicolons or \|/],
+    ['a semicolon', ['a;b'], /commas, semicolons or \|/],
+    ['a bar', ['a|b'], /commas, semicolons or \|/],
+    ['a letter outside ASCII', ['tronc-é'], /ASCII/],
+    ['a control character', ['trunk\u0000'], /ASCII/],
+    ['not a string', [7], /ASCII/],
+  ])('a line with %s in overseasOrigins is refused, naming the field', (_what, overseasOrigins, message) => {
+    const input = readEntryInput({ number: '+442079460000', bankId: 'b', inboundOnly: false, overseasOrigins });
+    expect(input).toEqual({ error: expect.stringMatching(/^overseasOrigins: /) });
+    expect((input as { error: string }).error).toMatch(message);
+  });
+
+  it('100 names, each of 64 printable characters, are fine', () => {
+    const overseasOrigins = Array.from({ length: 100 }, (_, i) => `${'!#$%&()*+-./:<=>?@[]^_{}~'}${String(i).padStart(39, 'x')}`);
+    expect(overseasOrigins[0]).toHaveLength(64);
+    expect(readEntryInput({ number: '+442079460000', bankId: 'b', inboundOnly: false, overseasOrigins })).not.toHaveProperty('error');
+  });
+
+  it('a bad kind or announcesCalls is named', () => {
+    const { problems } = parseRegistryDocument({ banks: [{ id: 'a', name: 'A', kind: 'ministry' }, { id: 'b', name: 'B', announcesCalls: 'yes' }], numbers: [] }, 'GB');
+    expect(problems).toEqual([
+      { at: 'banks[0]', error: expect.stringMatching(/^kind: /) },
+      { at: 'banks[1]', error: expect.stringMatching(/^announcesCalls: /) },
+    ]);
   });
 });

@@ -185,11 +185,11 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
         bodyLimit: IMPORT_BODY_LIMIT,
         schema: {
           tags: ['registry'],
-          summary: 'Import the registry file (JSON) or CSV (number,bankId,inboundOnly,authorisedSpcs)',
+          summary: 'Import the registry file (JSON) or CSV (number,bankId,inboundOnly,authorisedSpcs[,overseasOrigins])',
           description:
             '`mode=merge` (default) adds and updates; `mode=replace` makes the registry (a bank key: its own bank) exactly the import, ' +
             'and applies nothing when any line is rejected (then answers 422). CSV: header row, one entry a line, ' +
-            '`authorisedSpcs` separated by `;`, a `prefix` column may stand for `number`. Every line is held to the rules of a single edit ' +
+            '`authorisedSpcs` and `overseasOrigins` separated by `;` (the `overseasOrigins` column may be left out), a `prefix` column may stand for `number`. Every line is held to the rules of a single edit ' +
             '(a bank key may not place an entry inside another bank\'s range, nor create one outside its own bank\'s prefixes; no new prefix shorter than REGISTRY_MIN_PREFIX_DIGITS), ' +
             "and the banks' callbackNumbers are judged against the registry as the import would leave it. The body is at most 32 MB (413 past it); " +
             `the answer lists the first ${REJECTED_SHOWN} rejected lines and counts them all (\`rejectedCount\`).`,

@@ -62,7 +62,9 @@ function callReasons(signals: CallFacts, policy: Policy): Reason[] {
 function decideFrom(own: readonly Reason[], facts: CallFacts, behaviour: BehaviourSignals | undefined, policy: Policy): Decision {
   // A replayed signature vouches for a call that already happened: whatever it earned this one goes.
   const reasons = behaviour?.replayed === true ? own.filter((r) => !isSignatureCredit(r)) : [...own];
-  behaviourRules(behaviour, bankOriginShown(facts, reasons), policy, (code, message, weight = policy.weights[code]) => reasons.push({ code, weight, message }));
+  const add: Add = (code, message, weight = policy.weights[code]) => reasons.push({ code, weight, message });
+  announcementRules(facts, behaviour, reasons, add);
+  behaviourRules(behaviour, bankOriginShown(facts, reasons), policy, add);
 
   const total = reasons.reduce((sum, r) => sum + r.weight, policy.baseScore);
   const score = Math.max(0, Math.min(100, Math.round(total)));
@@ -105,7 +107,8 @@ function attestsCaller({ shaken, caller }: Pick<CallSignals, 'shaken' | 'caller'
 
 /**
  * Whether the call carries its bank's own evidence of where it came from: a verified signature
- * for the number (BANK_VERIFIED), or a carrier the bank names in authorisedSpcs, with nothing on
+ * for the number (BANK_VERIFIED), the bank's announcement of this very call (BANK_CALL_EXPECTED),
+ * or a carrier the bank names in authorisedSpcs, with nothing on
  * the call contradicting it. Counts across calls are kept per presented number, so a spoofer
  * presenting a bank's number fills them (velocity, the bank's campaign, reports against the
  * number) as much as the bank does: such counts describe the spoofers, and a call that shows the
@@ -114,7 +117,7 @@ function attestsCaller({ shaken, caller }: Pick<CallSignals, 'shaken' | 'caller'
 function bankOriginShown({ registry, origin }: CallFacts, reasons: readonly Reason[]): boolean {
   if (!registry || registry.inboundOnly) return false;
   if (reasons.some((r) => r.code === 'BANK_UNAUTHORISED_ORIGIN')) return false;
-  if (reasons.some((r) => r.code === 'BANK_VERIFIED')) return true;
+  if (reasons.some((r) => r.code === 'BANK_VERIFIED' || r.code === 'BANK_CALL_EXPECTED')) return true;
   return registry.authorisedSpcs !== undefined && origin.carrier !== undefined && registry.authorisedSpcs.includes(origin.carrier);
 }
 
@@ -231,6 +234,33 @@ function shakenRules(signals: CallSignals, add: Add, policy: Policy): void {
     return;
   }
   add('SHAKEN_ABSENT', 'no STIR/SHAKEN attestation on the call');
+}
+
+/**
+ * What on the call says it did not come from where the organisation calls from: a carrier it does
+ * not use, a UK number arriving from abroad, a PASSporT that failed. An announcement is no
+ * credit against these: a spoofer who times a call to an announced one must not borrow it.
+ */
+const CONTRARY_TO_ANNOUNCEMENT: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['BANK_UNAUTHORISED_ORIGIN', 'CLI_DOMESTIC_FROM_ABROAD', 'CLI_MOBILE_FROM_ABROAD', 'SHAKEN_INVALID']);
+
+/**
+ * Announced calls. An organisation that told the network it is calling this number from this
+ * one now gave evidence a spoofer presenting its number cannot give; one that announces every
+ * call and did not announce this one gave evidence against it. The announcement is about the From
+ * number, and that is what was matched (see Behaviour): no signature enters into it, so a
+ * PASSporT signed for the PAI cannot turn into this credit. A replayed PASSporT, or a reason in
+ * CONTRARY_TO_ANNOUNCEMENT, withholds the credit. Emergency calls are left as they are.
+ */
+function announcementRules(facts: CallFacts, behaviour: BehaviourSignals | undefined, reasons: readonly Reason[], add: Add): void {
+  const { registry, caller, callee } = facts;
+  if (!registry || registry.inboundOnly || behaviour?.announced === undefined || isEmergency(facts)) return;
+  const call = `${describe(caller)} to ${describe(callee)}`;
+  if (behaviour.announced) {
+    if (behaviour.replayed === true || reasons.some((r) => CONTRARY_TO_ANNOUNCEMENT.has(r.code))) return;
+    add('BANK_CALL_EXPECTED', `${registry.bankName} announced this call (${call}) and its announcement is still in its window`);
+  } else if (registry.announcesCalls === true) {
+    add('BANK_CALL_UNEXPECTED', `${registry.bankName} announces every call it makes, and announced no call ${call} in force now`);
+  }
 }
 
 function behaviourRules(behaviour: BehaviourSignals | undefined, bankOrigin: boolean, policy: Policy, add: Add): void {

@@ -30,6 +30,9 @@ const unavailable = ErrorResponseSchema.describe(
   '`announcements_unavailable`: the shared store (Redis) did not confirm the change, which may or may not have been made (list before trying again); `announcements_full`: the embedded store holds as many announcements in their window as it keeps',
 );
 
+/** 204 has no body: `type` says so to the OpenAPI document (zod writes a null as a nullable string for OpenAPI 3.0). */
+const NO_BODY = z.null().meta({ description: 'withdrawn: no body', type: 'null' });
+
 /** Announced bank calls: a bank tells the network which calls it is about to make. */
 export const expectedCallRoutes: FastifyPluginAsyncZod<{ announcements: CallAnnouncements }> = async (app, { announcements }) => {
   const { metrics } = app.services;
@@ -102,7 +105,7 @@ export const expectedCallRoutes: FastifyPluginAsyncZod<{ announcements: CallAnno
           "bank's (to a bank key), is 404.",
         security: [{ bearer: [] }],
         params: z.object({ id: z.string().min(1).max(64) }),
-        response: { 204: z.null().describe('withdrawn'), 400: ErrorResponseSchema, ...authErrorResponses, 404: ErrorResponseSchema, ...rateLimitedResponses, 503: unavailable },
+        response: { 204: NO_BODY, 400: ErrorResponseSchema, ...authErrorResponses, 404: ErrorResponseSchema, ...rateLimitedResponses, 503: unavailable },
       },
     },
     async (request, reply) => {

@@ -51,7 +51,7 @@ export function groupByTag(items: readonly { tag: string }[]): Map<string, numbe
  * write, and the reply is a flat array of a few integers and strings.
  *
  * The script is an interpreter of small ops rather than one script per use, so that every store
- * (behaviour, history, reports, verdict cache) describes its part of a call as ops and a
+ * (behaviour, history, reports, announcements, verdict cache) describes its part of a call as ops and a
  * round trip sends them all in one command, and so that a Cluster can be served by splitting the
  * same ops by hash tag (one script call per slot, all sent at once: still one round trip of
  * latency). It only gathers and stores state: every rule that turns counts into signals stays

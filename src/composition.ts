@@ -26,7 +26,7 @@ import { MemoryCallState } from './state/memory/call-state';
 import { RedisCallState } from './state/redis/call-state';
 import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
 import { keyspace } from './state/redis/keyspace';
-import { CallbackVerification, KeyRing, Operators } from './usecases';
+import { CallAnnouncements, CallbackVerification, KeyRing, Operators } from './usecases';
 
 /** Every dependency of a request, built once by `compose`; routes reach it through `app.services`. */
 export interface Services {
@@ -48,6 +48,7 @@ export interface Services {
   registryAdmin: RegistryAdministration;
   callbacks: CallbackVerification;
   operators: Operators;
+  announcements: CallAnnouncements;
 }
 
 /**
@@ -85,6 +86,7 @@ export interface Overrides {
   registryAdmin?: RegistryAdministration;
   callbacks?: CallbackVerification;
   operators?: Operators;
+  announcements?: CallAnnouncements;
 }
 
 export interface Composition {
@@ -216,7 +218,12 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
     const registryIndex = () => registry.index;
     const registryAdmin =
       opts.registryAdmin ?? new RegistryAdministration(registry, { defaultCountry: config.defaultCountry, minPrefixDigits: config.registryMinPrefixDigits, now });
-    const callbacks = opts.callbacks ?? new CallbackVerification({ registry: registryIndex, history: behaviour.history, now, defaultCountry: config.defaultCountry });
+    const callbacks =
+      opts.callbacks ??
+      new CallbackVerification({ registry: registryIndex, history: behaviour.history, announcements: behaviour.announcements, now, defaultCountry: config.defaultCountry });
+    // Announcements live beside the call state that matches them (one read a call, one store).
+    const announcements =
+      opts.announcements ?? new CallAnnouncements({ registry: registryIndex, store: behaviour.announcements, now, defaultCountry: config.defaultCountry });
     const operators =
       opts.operators ??
       new Operators({
@@ -250,6 +257,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         registryAdmin,
         callbacks,
         operators,
+        announcements,
       },
       start: () => checkSeedNumbers(seed.data.numbers, config.defaultCountry, registryCheck, log),
       close,

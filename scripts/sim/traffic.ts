@@ -18,6 +18,8 @@ export const KINDS = {
   'UK mobile roaming (verified)': false,
   'withheld caller': false,
   'organisation, own carrier': false,
+  'organisation via transit, carrier unknown': false,
+  'contact centre, not in the registry': false,
   'bank, offshore call centre': false,
   'bank, announced call': false,
   'emergency call': false,
@@ -29,6 +31,7 @@ export const KINDS = {
   'invalid caller ID': true,
   'campaign rotating a bank\'s numbers': true,
   'unannounced call from an announcing bank': true,
+  'organisation number via transit, carrier unknown': true,
 } as const;
 
 export type Kind = keyof typeof KINDS;
@@ -60,11 +63,13 @@ export interface TrafficOptions {
 
 /** A call's mix, in parts per thousand of all calls. */
 const MIX: Record<Kind, number> = {
-  'domestic caller': 470,
+  'domestic caller': 430,
   'foreign caller': 60,
   'UK mobile roaming (verified)': 25,
   'withheld caller': 50,
-  'organisation, own carrier': 90,
+  'organisation, own carrier': 80,
+  'organisation via transit, carrier unknown': 10,
+  'contact centre, not in the registry': 30,
   'bank, offshore call centre': 30,
   'bank, announced call': 40,
   'emergency call': 10,
@@ -75,6 +80,7 @@ const MIX: Record<Kind, number> = {
   'invalid caller ID': 20,
   "campaign rotating a bank's numbers": 40,
   'unannounced call from an announcing bank': 10,
+  'organisation number via transit, carrier unknown': 10,
 };
 
 // The organisations of registry.json: their numbers and their carriers.
@@ -129,6 +135,7 @@ export function generateTraffic(opts: TrafficOptions): SimEvent[] {
   // Callers and customers come from pools, so that numbers recur as they do on a network.
   const customers = Array.from({ length: Math.max(50, Math.round(opts.calls / 8)) }, () => (rnd() < 0.7 ? ukMobile() : ukLandline()));
   const callers = Array.from({ length: Math.max(50, Math.round(opts.calls / 4)) }, () => (rnd() < 0.6 ? ukMobile() : ukLandline()));
+  const contactCentre = Array.from({ length: 4 }, ukLandline);
   const roamers = Array.from({ length: Math.max(10, Math.round(opts.calls / 100)) }, ukMobile);
   // A UK number is +44 and ten digits: the organisations' prefixes leave the last two.
   const outboundOf = (org: { outbound: string }) => `${org.outbound}${digits(13 - org.outbound.length)}`;
@@ -174,6 +181,16 @@ export function generateTraffic(opts: TrafficOptions): SimEvent[] {
         body = { ...base, from: outboundOf(org), to, origin: { trunk: `trunk-uk-${int(8)}`, carrier: org.carrier, international: false } };
         break;
       }
+      case 'organisation via transit, carrier unknown': {
+        // Handed over by a transit network: the switch cannot name the originating carrier.
+        const org = pick(OWN_CARRIER_CALLERS);
+        body = { ...base, from: outboundOf(org), to, origin: { trunk: `trunk-uk-${int(8)}`, international: false } };
+        break;
+      }
+      case 'contact centre, not in the registry':
+        // A courier's or a surgery's outbound team: a few numbers, each agent a call a minute or so.
+        body = { ...base, from: pick(contactCentre), to, origin: domestic() };
+        break;
       case 'bank, offshore call centre':
         body = { ...base, from: outboundOf(ALBION), to, origin: { trunk: ALBION.offshoreTrunk, international: true, country: 'IN' } };
         break;
@@ -208,6 +225,10 @@ export function generateTraffic(opts: TrafficOptions): SimEvent[] {
         // Albion's numbers, one after another, through whatever carrier the spoofers rent.
         body = { ...base, from: outboundOf(ALBION), to, origin: { trunk: `trunk-uk-${int(8)}`, carrier: pick([...VOIP_CARRIERS, ...DOMESTIC_CARRIERS]), international: false } };
         break;
+      case 'organisation number via transit, carrier unknown':
+        // A spoofer's call handed over by a transit network: nothing names its carrier.
+        body = { ...base, from: outboundOf(pick(OWN_CARRIER_CALLERS)), to, origin: { trunk: `trunk-uk-${int(8)}`, international: false } };
+        break;
       case 'unannounced call from an announcing bank':
         // The switch could not tell the carrier: only the missing announcement gives it away.
         body = { ...base, from: outboundOf(THISTLE), to, origin: { trunk: `trunk-uk-${int(8)}`, international: false } };
@@ -217,8 +238,9 @@ export function generateTraffic(opts: TrafficOptions): SimEvent[] {
         throw new Error(`unknown kind ${String(kind)}`);
     }
     events.push({ at, type: 'score', kind, body });
-    // Some of the people a fraud reached report it, a little later.
-    if (KINDS[kind] && body.from !== 'anonymous' && rnd() < 0.05)
+    // Some of the people a fraud reached report it, a little later (a number that is no number
+    // cannot be reported).
+    if (KINDS[kind] && kind !== 'invalid caller ID' && rnd() < 0.05)
       events.push({ at: at + 60_000 + int(600_000), type: 'report', body: { number: body.from, category: 'spoof', callId } });
   }
   // Time order; among events at the same millisecond, the order they were made in.

@@ -47,6 +47,10 @@ export class Behaviour<V extends object> {
     return this.state.reports;
   }
 
+  get announcements(): CallStateStore<V>['announcements'] {
+    return this.state.announcements;
+  }
+
   /** What the store's one read is asked for this call; `cacheKey` rides along when given. */
   readOf(call: ObservedCall, token: string, cacheKey: string | null): CallStateQuery {
     const v = velocityKeys(call);
@@ -58,6 +62,7 @@ export class Behaviour<V extends object> {
       token,
       reportsOf: call.caller.e164,
       campaign: bank ? { bankId: bank.bankId, since: call.at - this.campaignWindowMs } : null,
+      announcement: announcementOf(call),
       cacheKey,
     };
   }
@@ -69,6 +74,7 @@ export class Behaviour<V extends object> {
     signals.reports = call.caller.e164 === null ? null : reportsSignal(r.reports, call.at, this.policy.reports.maxAgeS);
     const bank = call.registry;
     signals.campaign = bank && r.campaign ? campaignSignal(this.policy, bank, r.campaign.count, r.campaign.firstAt) : null;
+    if (r.announced !== null) signals.announced = r.announced;
     return signals;
   }
 
@@ -105,6 +111,17 @@ export class Behaviour<V extends object> {
     }
     return sortCampaigns(out);
   }
+}
+
+/**
+ * The announcement a call could match: only a caller ID an organisation calls from (an outbound
+ * registry entry) can have been announced, and only to a number (an announcement names an E.164
+ * one). The From number is what is matched, whatever number a PASSporT vouches for.
+ */
+function announcementOf(call: ObservedCall): CallStateQuery['announcement'] {
+  const { registry, caller, callee } = call;
+  if (!registry || registry.inboundOnly || caller.e164 === null || callee.e164 === null) return null;
+  return { caller: caller.e164, callee: callee.e164 };
 }
 
 /** The callee a history entry names: emergency and other short codes have no E.164 but are worth finding again. */

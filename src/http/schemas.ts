@@ -152,6 +152,13 @@ export const RecentCallSchema = z.object({
   reasons: z.array(z.string()).describe('reason codes the call got'),
 });
 
+export const ExpectedCallSchema = z.object({
+  from: z.string().describe("E.164: the bank's number the call was announced from"),
+  at: z.string().describe('when the bank announced the call (ISO 8601)'),
+  expiresAt: z.string().describe('the end of its window (ISO 8601)'),
+  reference: z.string().optional().describe("the bank's own reference for the call"),
+});
+
 export const CallbackVerifyResponseSchema = z
   .object({
     number: z.object({ e164: z.string(), valid: z.boolean() }),
@@ -163,8 +170,46 @@ export const CallbackVerifyResponseSchema = z
       .array(RecentCallSchema)
       .optional()
       .describe('calls scored from number to customer since `since`, newest first (at most 100); only when customer is given'),
+    expectedCalls: z
+      .array(ExpectedCallSchema)
+      .optional()
+      .describe(
+        "calls the number's bank announced to customer (POST /v1/calls/expected), from any of its numbers, whose window reached `since` or later, newest first (at most 100); only when customer is given. A bank key sees its own bank's only",
+      ),
   })
   .meta({ id: 'CallbackVerifyResponse' });
+
+/** Announced bank calls: /v1/calls/expected. */
+export const AnnouncementRequestSchema = z
+  .object({
+    from: numberField('from (the outbound number the bank calls from)'),
+    to: numberField('to (the number it calls)'),
+    validForS: z
+      .number({ error: 'validForS must be a number' })
+      .int({ error: 'validForS must be a whole number of seconds' })
+      .min(1, { error: 'validForS must be at least 1' })
+      .max(86400, { error: 'validForS must be at most 86400 (a day)' })
+      .optional()
+      .describe('how long the announcement matches calls, in seconds (1-86400); default 600'),
+    reference: z
+      .string({ error: 'reference must be a string' })
+      .max(128, { error: 'reference is longer than 128 characters' })
+      .optional()
+      .describe("the bank's own reference for the call (a case number, an agent), shown to its call centre"),
+  })
+  .meta({ id: 'AnnouncementRequest' });
+
+export const AnnouncementSchema = z
+  .object({
+    id: z.string().describe('withdraw it with DELETE /v1/calls/expected/{id}'),
+    from: z.string().describe('E.164'),
+    to: z.string().describe('E.164'),
+    bankId: z.string().describe('the organisation whose registry entry covers `from`'),
+    at: z.string().describe('when it was made (ISO 8601)'),
+    expiresAt: z.string().describe('RFC 3339: it matches calls from `from` to `to` received before this time'),
+    reference: z.string().optional(),
+  })
+  .meta({ id: 'Announcement' });
 
 /** Operators: fraud reports. */
 export const ReportBodySchema = z

@@ -45,6 +45,9 @@ export interface DecisionObservation {
   cached: boolean;
 }
 
+export const ANNOUNCEMENT_ACTIONS = ['created', 'withdrawn'] as const;
+export type AnnouncementAction = (typeof ANNOUNCEMENT_ACTIONS)[number];
+
 export interface MetricsOptions {
   /** Process metrics (CPU, memory, event loop lag, GC), shared by every app in the process. Default true. */
   defaultMetrics?: boolean;
@@ -59,6 +62,8 @@ export interface Metrics {
   certFetch(outcome: CertFetchOutcome): void;
   /** A Redis command that failed or timed out (the call went on without it). */
   redisError(): void;
+  /** An announced bank call made or withdrawn (calls that matched one, or did not, are counted by reason). */
+  announcement(action: AnnouncementAction): void;
   /** One HTTP response; the `metricsRoutes` hook calls it for every request. */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
   /** Registers the readers that gauges consult at scrape time; later calls replace the readers they name. */
@@ -254,6 +259,14 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers,
   }).tally('');
 
+  const announcements = new TallyCounter({
+    name: 'callguard_announcements_total',
+    help: 'Announced bank calls, by action (created, withdrawn); calls that matched one are callguard_reasons_total{code="BANK_CALL_EXPECTED"}, unannounced ones BANK_CALL_UNEXPECTED',
+    labelName: 'action',
+    known: ANNOUNCEMENT_ACTIONS,
+    registers,
+  });
+
   new Gauge({
     name: 'callguard_redis_degraded',
     help: '1 while Redis is unavailable and the service runs on in-process state, else 0 (also 0 without Redis)',
@@ -311,6 +324,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     redisError() {
       redisErrors.total++;
     },
+    announcement(action) {
+      announcements.tally(action).total++;
+    },
     observeRequest(method, route, statusCode, seconds) {
       httpDuration.observe(method, route, statusCode, seconds);
     },
@@ -360,7 +376,7 @@ export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (ap
         summary: 'Prometheus metrics',
         description:
           'Prometheus text exposition: request latency per route, verdicts, reasons, verdict cache hits, certificate ' +
-          'fetches, Redis errors and degraded time, registry size, and process metrics. All names start with `callguard_`.',
+          'fetches, Redis errors and degraded time, registry size, announced calls, and process metrics. All names start with `callguard_`.',
       },
     },
     async (_request, reply) => {

@@ -62,7 +62,9 @@ function callReasons(signals: CallFacts, policy: Policy): Reason[] {
 function decideFrom(own: readonly Reason[], facts: CallFacts, behaviour: BehaviourSignals | undefined, policy: Policy): Decision {
   // A replayed signature vouches for a call that already happened: whatever it earned this one goes.
   const reasons = behaviour?.replayed === true ? own.filter((r) => !isSignatureCredit(r)) : [...own];
-  behaviourRules(behaviour, bankOriginShown(facts, reasons), policy, (code, message, weight = policy.weights[code]) => reasons.push({ code, weight, message }));
+  const add: Add = (code, message, weight = policy.weights[code]) => reasons.push({ code, weight, message });
+  announcementRules(facts, behaviour, reasons, add);
+  behaviourRules(behaviour, bankOriginShown(facts, reasons), policy, add);
 
   const total = reasons.reduce((sum, r) => sum + r.weight, policy.baseScore);
   const score = Math.max(0, Math.min(100, Math.round(total)));
@@ -133,18 +135,19 @@ function attestsCaller({ shaken, caller }: Pick<CallSignals, 'shaken' | 'caller'
 
 /**
  * Whether the call carries its organisation's own evidence of where it came from: a verified
- * signature for the number (BANK_VERIFIED), a carrier the organisation names in authorisedSpcs,
- * or, on a call from abroad, a trunk or carrier it names in overseasOrigins, with nothing on the
- * call contradicting it. Counts across calls are kept per presented number, so a spoofer
- * presenting an organisation's number fills them (velocity, the organisation's campaign, reports
- * against the number) as much as the organisation does: such counts describe the spoofers, and a
- * call that shows the organisation's evidence is evidence against them, not one of them.
+ * signature for the number (BANK_VERIFIED), its announcement of this very call
+ * (BANK_CALL_EXPECTED), a carrier it names in authorisedSpcs, or, on a call from abroad, a trunk
+ * or carrier it names in overseasOrigins, with nothing on the call contradicting it. Counts across
+ * calls are kept per presented number, so a spoofer presenting an organisation's number fills them
+ * (velocity, the organisation's campaign, reports against the number) as much as the organisation
+ * does: such counts describe the spoofers, and a call that shows the organisation's evidence is
+ * evidence against them, not one of them.
  */
 function bankOriginShown(facts: CallFacts, reasons: readonly Reason[]): boolean {
   const { registry, origin } = facts;
   if (!registry || registry.inboundOnly) return false;
   if (reasons.some((r) => r.code === 'BANK_UNAUTHORISED_ORIGIN')) return false;
-  if (reasons.some((r) => r.code === 'BANK_VERIFIED')) return true;
+  if (reasons.some((r) => r.code === 'BANK_VERIFIED' || r.code === 'BANK_CALL_EXPECTED')) return true;
   if (registry.authorisedSpcs !== undefined && origin.carrier !== undefined && registry.authorisedSpcs.includes(origin.carrier)) return true;
   return overseasOrigin(facts) !== undefined;
 }
@@ -271,25 +274,57 @@ function shakenRules(signals: CallSignals, add: Add, policy: Policy): void {
   add('SHAKEN_ABSENT', 'no STIR/SHAKEN attestation on the call');
 }
 
+/**
+ * What on the call says it did not come from where the organisation calls from: a carrier it does
+ * not use, a UK number arriving from abroad, a PASSporT that failed. An announcement is no
+ * credit against these: a spoofer who times a call to an announced one must not borrow it.
+ */
+const CONTRARY_TO_ANNOUNCEMENT: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['BANK_UNAUTHORISED_ORIGIN', 'CLI_DOMESTIC_FROM_ABROAD', 'CLI_MOBILE_FROM_ABROAD', 'SHAKEN_INVALID']);
+
+/**
+ * Announced calls. An organisation that told the network it is calling this number from this
+ * one now gave evidence a spoofer presenting its number cannot give; one that announces every
+ * call and did not announce this one gave evidence against it. The announcement is about the From
+ * number, and that is what was matched (see Behaviour): no signature enters into it, so a
+ * PASSporT signed for the PAI cannot turn into this credit. A replayed PASSporT, or a reason in
+ * CONTRARY_TO_ANNOUNCEMENT, withholds the credit. Emergency calls are left as they are.
+ */
+function announcementRules(facts: CallFacts, behaviour: BehaviourSignals | undefined, reasons: readonly Reason[], add: Add): void {
+  const { registry, caller, callee } = facts;
+  if (!registry || registry.inboundOnly || behaviour?.announced === undefined || isEmergency(facts)) return;
+  const call = `${describe(caller)} to ${describe(callee)}`;
+  if (behaviour.announced) {
+    if (behaviour.replayed === true || reasons.some((r) => CONTRARY_TO_ANNOUNCEMENT.has(r.code))) return;
+    add('BANK_CALL_EXPECTED', `${registry.bankName} announced this call (${call}) and its announcement is still in its window`);
+  } else if (registry.announcesCalls === true) {
+    add('BANK_CALL_UNEXPECTED', `${registry.bankName} announces every call it makes, and announced no call ${call} in force now`);
+  }
+}
+
 function behaviourRules(behaviour: BehaviourSignals | undefined, bankOrigin: boolean, policy: Policy, add: Add): void {
   if (!behaviour) return;
   // A replayed signature is about this call's own evidence, whoever else presents the number.
   if (behaviour.replayed) add('PASSPORT_REPLAY', 'this PASSporT was already presented on another call: its signature earns this call no credit');
   if (bankOrigin) return;
+  // A campaign against the organisation is the one signal that others present its numbers: a
+  // number of it reaching many people, or reported by them, is that same campaign counted again
+  // (the organisation's own calls reach many people too). Summed, they would block its genuine
+  // calls that carry no evidence either way; under a campaign they are shown at weight 0, and
+  // the campaign alone flags the call. Shown, they still count as the call's failed checks.
+  const campaign = behaviour.campaign;
+  if (campaign)
+    add('CAMPAIGN_ACTIVE', `a spoofing campaign presenting ${campaign.bankName}'s numbers is running (${campaign.failedCalls} failing calls since ${campaign.since})`);
+  const within = campaign ? ' (part of the campaign: no weight of its own)' : '';
   const over = behaviour.distinctDestinations?.find((d) => {
     const limit = policy.velocity.windows.find((w) => w.seconds === d.seconds)?.maxDistinct;
     return limit !== undefined && d.count > limit;
   });
-  if (over) add('VELOCITY_HIGH', `caller ID reached ${over.count} distinct numbers in ${over.seconds} s`);
-  if (behaviour.campaign) {
-    const c = behaviour.campaign;
-    add('CAMPAIGN_ACTIVE', `a spoofing campaign presenting ${c.bankName}'s numbers is running (${c.failedCalls} failing calls since ${c.since})`);
-  }
+  if (over) add('VELOCITY_HIGH', `caller ID reached ${over.count} distinct numbers in ${over.seconds} s${within}`, campaign ? 0 : undefined);
   const reports = behaviour.reports;
   if (reports && reports.count > 0 && reports.newestAgeS <= policy.reports.maxAgeS) {
     // Reports fade: full weight when fresh, halved every half-life.
     const weight = Math.round(policy.weights.REPORTED_FRAUD * Math.pow(0.5, reports.newestAgeS / policy.reports.halfLifeS));
     if (weight > 0)
-      add('REPORTED_FRAUD', `caller ID reported for fraud ${reports.count} time(s) (${reports.categories.join(', ')})`, weight);
+      add('REPORTED_FRAUD', `caller ID reported for fraud ${reports.count} time(s) (${reports.categories.join(', ')})${within}`, campaign ? 0 : weight);
   }
 }

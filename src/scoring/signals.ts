@@ -54,4 +54,10 @@ export interface BehaviourSignals {
   campaign?: { bankId: string; bankName: string; failedCalls: number; since: string } | null;
   /** Fraud reports against the caller ID: count and age of the newest, in seconds. */
   reports?: { count: number; newestAgeS: number; categories: string[] } | null;
+  /**
+   * An announcement by the caller ID's organisation of a call from this number to the called one
+   * is in its window (true) or none is (false); absent when not asked (the caller ID matched no
+   * outbound registry entry, or the called number has no E.164 form).
+   */
+  announced?: boolean;
 }

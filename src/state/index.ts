@@ -5,3 +5,11 @@
 export type { CallStateQuery, CallStateReading, CallStateStore, CallStateWrite } from './ports';
 export type { HistoryEntry, HistoryQuery, HistoryStore } from './history';
 export { REPORT_CATEGORIES, type FraudReport, type NewFraudReport, type ReportCategory, type ReportStore, type ReportSummary } from './reports';
+export {
+  DEFAULT_ANNOUNCEMENT_RETENTION_S,
+  MAX_ANNOUNCEMENT_WINDOW_S,
+  type ActiveAnnouncementsQuery,
+  type Announcement,
+  type AnnouncementStore,
+  type AnnouncementsToQuery,
+} from './announcements';

@@ -1,3 +1,4 @@
+import type { AnnouncementStore } from './announcements';
 import type { HistoryRecord, HistoryStore } from './history';
 import type { ReportStore, ReportSummary } from './reports';
 
@@ -26,6 +27,11 @@ export interface CallStateQuery {
   reportsOf: string | null;
   /** The bank whose failing calls at or after `since` are counted; null: none. */
   campaign: { bankId: string; since: number } | null;
+  /**
+   * Whether an announcement from `caller` to `callee` is still in its window at `at`; null: not
+   * asked. Read on every call, never cached: an announcement made or withdrawn counts at once.
+   */
+  announcement: { caller: string; callee: string } | null;
   /** The verdict cache entry to fetch in the same round trip; null: none. */
   cacheKey: string | null;
 }
@@ -38,6 +44,8 @@ export interface CallStateReading<V> {
   reports: ReportSummary | null;
   /** The bank's failing calls since the cutoff and the time of the oldest; null when not asked. */
   campaign: { count: number; firstAt: number | null } | null;
+  /** An announcement matches the call; null when not asked. */
+  announced: boolean | null;
   /** The verdict cache entry, when asked and found. */
   cached: V | undefined;
 }
@@ -74,5 +82,6 @@ export interface CallStateStore<V> {
   campaignCalls(since: number): Promise<CampaignCalls[]>;
   readonly history: HistoryStore;
   readonly reports: ReportStore;
+  readonly announcements: AnnouncementStore;
 }
 

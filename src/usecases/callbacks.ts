@@ -1,15 +1,18 @@
 import { ValidationError } from '../errors';
+import type { Announcement, AnnouncementStore } from '../state/announcements';
 import type { HistoryEntry, HistoryQuery, HistoryStore } from '../state/history';
 import { callbackBankOf, requireNumber, type BankLookup } from './numbers';
 import type { Principal } from './principal';
 
 const DEFAULT_LOOKBACK_MS = 7 * 86400_000;
 const RECENT_CALLS_LIMIT = 100;
+const EXPECTED_CALLS_LIMIT = 100;
 
 export interface CallbackVerificationDeps {
   /** The registry as it is now (it is replaced as it changes). */
   registry: () => BankLookup;
   history: Pick<HistoryStore, 'query'>;
+  announcements: Pick<AnnouncementStore, 'toNumber'>;
   now: () => number;
   defaultCountry: string;
 }
@@ -29,9 +32,14 @@ export interface CallbackAnswer {
   callbackNumbers: string[];
   /** Only when a customer is given: the calls from the number to the customer, newest first. */
   recentCalls?: HistoryEntry[];
+  /** Only when a customer is given: the bank's announced calls to the customer, newest first. */
+  expectedCalls?: Announcement[];
 }
 
-/** A bank call centre asks whether a number is genuinely a bank's, and what became of recent calls presenting it. */
+/**
+ * A bank call centre asks whether a number is genuinely a bank's, what became of recent calls
+ * presenting it, and which calls the bank announced to the customer.
+ */
 export class CallbackVerification {
   constructor(private readonly deps: CallbackVerificationDeps) {}
 
@@ -58,8 +66,22 @@ export class CallbackVerification {
       callbackNumbers: bank?.callbackNumbers ?? [],
     };
     if (!customer) return answer;
-    const recentCalls = await this.recentCalls(principal, { caller: number.e164, callee: customer.e164, since: sinceMs, limit: RECENT_CALLS_LIMIT });
-    return { ...answer, recentCalls };
+    const [recentCalls, expectedCalls] = await Promise.all([
+      this.recentCalls(principal, { caller: number.e164, callee: customer.e164, since: sinceMs, limit: RECENT_CALLS_LIMIT }),
+      this.expectedCalls(principal, bankId, customer.e164, sinceMs),
+    ]);
+    return { ...answer, recentCalls, expectedCalls };
+  }
+
+  /**
+   * The calls the number's bank announced to the customer (from any of its numbers: the customer
+   * may have been called from another line of the bank), in their window at any time since
+   * `since`. A bank key sees its own bank's announcements only: for another bank's number, none.
+   */
+  private expectedCalls(principal: Principal, bankId: string | null, customer: string, since: number): Promise<Announcement[]> {
+    if (bankId === null) return Promise.resolve([]);
+    if (principal.role === 'bank' && principal.bankId !== bankId) return Promise.resolve([]);
+    return this.deps.announcements.toNumber({ to: customer, bankId, since, limit: EXPECTED_CALLS_LIMIT });
   }
 
   /**

@@ -1,4 +1,5 @@
 /** Use cases of the people-facing API: what a route calls, one use case a request. */
+export { CallAnnouncements, type AnnouncementFilter, type AnnouncementInput } from './announcements';
 export { CallbackVerification, type CallbackAnswer, type CallbackQuestion } from './callbacks';
 export { Operators, type FraudReportInput } from './operators';
 export type { Principal, Role } from './principal';

@@ -45,6 +45,20 @@ describe('two instances on a Redis Cluster', () => {
     expect(last.reasons.map((r) => r.code)).toContain('VELOCITY_HIGH');
   });
 
+  it('share announced calls: announced on one, matched on the other; withdrawn on the other, unexpected on both', async () => {
+    const put = (path: string, payload: object) => a.inject({ method: 'PUT', url: path, payload }).then((r) => r.statusCode);
+    expect(await put('/v1/registry/banks/announcer', { name: 'Announcer Bank', announcesCalls: true })).toBe(201);
+    expect(await put('/v1/registry/numbers/+441134960570', { bankId: 'announcer', inboundOnly: false })).toBe(201);
+    await until(() => b.services.registryStore.index.lookup('+441134960570')?.announcesCalls === true, 1000, 'the bank to reach b');
+    const call = { from: '+441134960570', to: '+447400123456' };
+    const made = await a.inject({ method: 'POST', url: '/v1/calls/expected', payload: call });
+    expect(made.statusCode).toBe(201);
+    expect((await score(b, call)).reasons.map((r: { code: string }) => r.code)).toContain('BANK_CALL_EXPECTED');
+    expect((await b.inject('/v1/calls/expected')).json().announcements).toEqual([made.json()]);
+    expect((await b.inject({ method: 'DELETE', url: `/v1/calls/expected/${made.json().id}` })).statusCode).toBe(204);
+    for (const app of [a, b]) expect((await score(app, call)).reasons.map((r: { code: string }) => r.code)).toContain('BANK_CALL_UNEXPECTED');
+  });
+
   it('say ready, not degraded', async () => {
     expect((await a.inject('/readyz')).json()).toMatchObject({ status: 'ready', redis: { connected: true, degraded: false } });
   });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { announcingRegistryFile, NORTHWIND_OUT } from '../helpers/announcing-registry';
 import { build, VECTORS_DIR } from '../helpers/build';
 import { sleep, until } from '../../scripts/lib/process';
 import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
@@ -23,7 +24,8 @@ let seen: string[] = [];
 
 beforeAll(async () => {
   await requireRedis();
-  app = await build({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX, SHAKEN_TRUST_ANCHORS: resolve(VECTORS_DIR, 'certs/root.pem') });
+  // A registry of its own: the sample's numbers these calls use, and an organisation that announces its calls.
+  app = await build({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX, SHAKEN_TRUST_ANCHORS: resolve(VECTORS_DIR, 'certs/root.pem'), REGISTRY_FILE: announcingRegistryFile() });
   const client = app.services.redisGuard!.client;
   await until(() => client.status === 'ready', 5000, 'redis');
   const stream = (client as unknown as { stream: NodeJS.WritableStream & NodeJS.ReadableStream }).stream;
@@ -69,12 +71,14 @@ async function quiet(): Promise<void> {
   }
 }
 
-async function tripsFor(body: object): Promise<number> {
+/** `reasons`, when given, are the reason codes the call must get: what the one read answered. */
+async function tripsFor(body: object, reasons?: string[]): Promise<number> {
   await quiet();
   count();
   seen = [];
   const res = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: body });
   expect(res.statusCode).toBe(200);
+  if (reasons) expect(res.json().reasons.map((r: { code: string }) => r.code)).toEqual(reasons);
   await sleep(30); // the writes after the decision
   const sent = commands;
   const trips = count();
@@ -110,6 +114,18 @@ describe('Redis round trips per scored call', () => {
     expect(await tripsFor(call)).toBeLessThanOrEqual(2);
     // The same call again: served from the verdict cache.
     expect(await tripsFor({ ...call, callId: unique() })).toBeLessThanOrEqual(2);
+  });
+
+  it('a number of an organisation that announces its calls, announced or not: the announcement is one more op of the same read', async () => {
+    const unannounced = { from: NORTHWIND_OUT, to: unique(), callId: unique() };
+    expect(await tripsFor(unannounced, ['SHAKEN_ABSENT', 'BANK_CALL_UNEXPECTED'])).toBeLessThanOrEqual(2);
+    expect(await tripsFor({ ...unannounced, callId: unique() }, ['SHAKEN_ABSENT', 'BANK_CALL_UNEXPECTED'])).toBeLessThanOrEqual(2);
+    const announced = { from: NORTHWIND_OUT, to: unique(), callId: unique() };
+    const made = await app.inject({ method: 'POST', url: '/v1/calls/expected', payload: { from: announced.from, to: announced.to } });
+    expect(made.statusCode).toBe(201);
+    expect(await tripsFor(announced, ['SHAKEN_ABSENT', 'BANK_CALL_EXPECTED'])).toBeLessThanOrEqual(2);
+    // Served from the verdict cache, and the announcement still read fresh.
+    expect(await tripsFor({ ...announced, callId: unique() }, ['SHAKEN_ABSENT', 'BANK_CALL_EXPECTED'])).toBeLessThanOrEqual(2);
   });
 
   it('a verdict cached by another instance costs no extra round trip', async () => {

@@ -8,7 +8,7 @@ import {
   rateLimitedResponses,
 } from '../schemas';
 
-/** Bank call centres: validates, lets the use case answer, and shapes the recent calls. */
+/** Bank call centres: validates, lets the use case answer, and shapes the recent and expected calls. */
 export const callbackRoutes: FastifyPluginAsyncZod<{ callbacks: CallbackVerification }> = async (app, { callbacks }) => {
   app.post(
     '/v1/callbacks/verify',
@@ -23,24 +23,39 @@ export const callbackRoutes: FastifyPluginAsyncZod<{ callbacks: CallbackVerifica
           "bank's number included: which bank a published number belongs to is what a customer may be told anyway, and " +
           "\"no, that is not our number, but it is Example Bank's\" is a legitimate answer. `recentCalls` (only with " +
           '`customer`) is scoped: a bank key sees only calls that presented its own bank\'s numbers as the registry stood ' +
-          "when each call was scored, so for another bank's number it is empty, and so it is for calls made before a number became the bank's.",
+          "when each call was scored, so for another bank's number it is empty, and so it is for calls made before a number became the bank's. " +
+          "`expectedCalls` (only with `customer`) lists the calls the number's bank announced to the customer (POST /v1/calls/expected), " +
+          "from any of its numbers, in their window at any time since `since`; a bank key sees its own bank's only.",
         security: [{ bearer: [] }],
         body: CallbackVerifyRequestSchema,
         response: { 200: CallbackVerifyResponseSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses },
       },
     },
     async (request) => {
-      const { recentCalls, ...answer } = await callbacks.verify(request.principal, request.body);
-      if (!recentCalls) return answer;
+      const { recentCalls, expectedCalls, ...answer } = await callbacks.verify(request.principal, request.body);
       return {
         ...answer,
-        recentCalls: recentCalls.map((e) => ({
-          ...(e.callId !== undefined ? { callId: e.callId } : {}),
-          at: e.at,
-          verdict: e.verdict,
-          score: e.score,
-          reasons: e.reasons,
-        })),
+        ...(recentCalls
+          ? {
+              recentCalls: recentCalls.map((e) => ({
+                ...(e.callId !== undefined ? { callId: e.callId } : {}),
+                at: e.at,
+                verdict: e.verdict,
+                score: e.score,
+                reasons: e.reasons,
+              })),
+            }
+          : {}),
+        ...(expectedCalls
+          ? {
+              expectedCalls: expectedCalls.map((a) => ({
+                from: a.from,
+                at: new Date(a.at).toISOString(),
+                expiresAt: new Date(a.expiresAt).toISOString(),
+                ...(a.reference !== undefined ? { reference: a.reference } : {}),
+              })),
+            }
+          : {}),
       };
     },
   );

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { MemoryAnnouncementStore } from '../announcements';
 import { campaignMember } from '../campaign-member';
 import { MemoryHistoryStore } from '../history';
 import { LruSlots } from '../lru-slots';
@@ -27,6 +28,7 @@ export interface MemoryCallStateOptions {
   now?: () => number;
   history?: MemoryHistoryStore;
   reports?: MemoryReportStore;
+  announcements?: MemoryAnnouncementStore;
 }
 
 
@@ -135,6 +137,7 @@ class BankCalls {
 export class MemoryCallState<V extends object> implements CallStateStore<V> {
   readonly history: MemoryHistoryStore;
   readonly reports: MemoryReportStore;
+  readonly announcements: MemoryAnnouncementStore;
   /** Callers whose destinations are tracked; what each holds is in the arrays below, by slot. */
   private readonly callers: LruSlots;
   /**
@@ -174,6 +177,7 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
     this.verdicts = new LRUCache<string, V>({ max: Math.max(1, opts.verdictCacheSize ?? 10_000), ttlAutopurge: false, perf: { now: this.now }, ttlResolution: 0 });
     this.history = opts.history ?? new MemoryHistoryStore();
     this.reports = opts.reports ?? new MemoryReportStore({ maxAgeS: opts.reportsMaxAgeS ?? 30 * 86400 });
+    this.announcements = opts.announcements ?? new MemoryAnnouncementStore();
   }
 
   peekCached(key: string): V | undefined {
@@ -196,6 +200,7 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
       presenters: this.presented(q.fingerprints, q.token, q.at),
       reports: q.reportsOf === null ? null : this.reports.summarySync(q.reportsOf, q.at),
       campaign: q.campaign ? this.campaign(q.campaign.bankId, q.campaign.since) : null,
+      announced: q.announcement ? this.announcements.matchSync(q.announcement.caller, q.announcement.callee, q.at) : null,
       // The in-process level was peeked before the read; a miss there is a miss here.
       cached: undefined,
     };

@@ -7,6 +7,7 @@
  * hash tag involved, all sent at once: one round trip of latency.
  */
 import { hash } from 'node:crypto';
+import { RedisAnnouncementStore } from '../announcements';
 import { campaignMember, campaignMemberNumber } from '../campaign-member';
 import { historyEntry, RedisHistoryStore } from '../history';
 import type { MemoryCallState } from '../memory/call-state';
@@ -35,6 +36,7 @@ export interface RedisCallStateOptions<V extends object> {
   /** Defaults: Redis stores with the same guard and prefix, falling back on `fallback`'s. */
   history?: RedisHistoryStore;
   reports?: RedisReportStore;
+  announcements?: RedisAnnouncementStore;
   historyRetentionS?: number;
 }
 
@@ -43,6 +45,7 @@ export class RedisCallState<V extends object> implements CallStateStore<V> {
   private readonly keys: Keyspace;
   readonly history: RedisHistoryStore;
   readonly reports: RedisReportStore;
+  readonly announcements: RedisAnnouncementStore;
   readonly fallback: MemoryCallState<V>;
   private readonly verdictPrefix: string;
   private readonly replayTtlS: number;
@@ -67,6 +70,7 @@ export class RedisCallState<V extends object> implements CallStateStore<V> {
         ...(opts.historyRetentionS !== undefined ? { retentionS: opts.historyRetentionS } : {}),
       });
     this.reports = opts.reports ?? new RedisReportStore(guard, { prefix: this.prefix, maxAgeS: opts.reportsMaxAgeS ?? 30 * 86400, fallback: opts.fallback.reports });
+    this.announcements = opts.announcements ?? new RedisAnnouncementStore(guard, { prefix: this.prefix, fallback: opts.fallback.announcements });
   }
 
   peekCached(key: string): V | undefined {
@@ -197,6 +201,8 @@ export class RedisCallState<V extends object> implements CallStateStore<V> {
       const tag = bankTag(q.campaign.bankId);
       campaign = add(ops.campaign(tag, this.keys.campaign(tag), q.campaign.since));
     }
+    // Tagged by the caller: one more op in the velocity key's script call, never another round trip.
+    const announced = q.announcement === null ? -1 : add(this.announcements.matchOp(q.announcement.caller, q.announcement.callee, at));
 
     return (r, local) => {
       const oldest = campaign === -1 ? undefined : replyScored(r[campaign + 1])[0];
@@ -206,6 +212,8 @@ export class RedisCallState<V extends object> implements CallStateStore<V> {
         // This instance's copy may hold reports not yet sent to Redis (made while it was away).
         reports: reports === -1 ? null : mergeReportSummaries(this.reports.parseSummary([r[reports], r[reports + 1]]), local.reports),
         campaign: campaign === -1 ? null : { count: replyNumber(r[campaign]), firstAt: oldest ? oldest[1] : null },
+        // Redis holds every announcement this instance's copy does (a change is made there first).
+        announced: announced === -1 ? null : replyNumber(r[announced]) > 0,
         cached: undefined,
       };
     };

@@ -16,6 +16,12 @@
  *   {p}h:{<caller>}               ZSET  verdict history of a caller: member = compact JSON, score = ms
  *   {p}h:{<caller>}:<callee>      ZSET  verdict history of a caller to one callee
  *   {p}hw:{<callee>}              ZSET  verdict history of withheld/invalid callers to a callee
+ *   {p}ann:{<caller>}:<callee>    ZSET  announced calls from caller to callee: member = announcement id,
+ *                                       score = end of its window (ms); counted by the call's read
+ *   {p}anid:{<id>}                STR   an announcement (JSON), until its window ends + retention
+ *   {p}anb:{b:<bankId>}           ZSET  a bank's active announcements: member = JSON, score = end of window
+ *   {p}anc:{<callee>}             ZSET  announcements to a number, past ones kept for the retention
+ *                                       (callback answers): member = JSON, score = end of window
  *   {p}verdict:<digest>           STR   the shared verdict cache: {e: expiry ms, v: Evidence}
  *                                       (no hash tag: its own group on a Cluster)
  *   {p}x5u:<sha256 of the URL>    STR   a judged certificate chain (PEM with its expiry)
@@ -61,6 +67,11 @@ export function keyspace(prefix: string = DEFAULT_PREFIX) {
     campaignNames: () => taggedKey(prefix, 'cname', 'campaigns'),
     history: (callerTag: string, callee?: string) => taggedKey(prefix, 'h', callerTag, callee !== undefined ? `:${callee}` : ''),
     withheldHistory: (calleeTag: string) => taggedKey(prefix, 'hw', calleeTag),
+    /** Tagged by the caller, as its velocity and history keys are: the call's read counts it in the same script call. */
+    announced: (callerTag: string, callee: string) => taggedKey(prefix, 'ann', callerTag, `:${callee}`),
+    announcement: (idTag: string) => taggedKey(prefix, 'anid', idTag),
+    bankAnnouncements: (bankTag: string) => taggedKey(prefix, 'anb', bankTag),
+    announcementsTo: (calleeTag: string) => taggedKey(prefix, 'anc', calleeTag),
     /** The shared verdict cache: `{verdict}<digest of the cache key>`. */
     verdict: `${prefix}verdict:`,
     /** Judged certificate chains: `{certificates}<sha256 of the x5u URL>`. */

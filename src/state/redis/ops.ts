@@ -51,7 +51,7 @@ export function groupByTag(items: readonly { tag: string }[]): Map<string, numbe
  * write, and the reply is a flat array of a few integers and strings.
  *
  * The script is an interpreter of small ops rather than one script per use, so that every store
- * (behaviour, history, reports, verdict cache) describes its part of a call as ops and a
+ * (behaviour, history, reports, announcements, verdict cache) describes its part of a call as ops and a
  * round trip sends them all in one command, and so that a Cluster can be served by splitting the
  * same ops by hash tag (one script call per slot, all sent at once: still one round trip of
  * latency). It only gathers and stores state: every rule that turns counts into signals stays
@@ -120,6 +120,11 @@ while a <= #ARGV do
     out[#out + 1] = call('ZCOUNT', KEYS[k], ARGV[a + 1], '+inf')
     out[#out + 1] = call('ZRANGEBYSCORE', KEYS[k], ARGV[a + 1], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     k, a = k + 1, a + 2
+  elseif op == 'A' then
+    -- A from: announced calls (a sorted set scored by the end of each window). Pushes how many
+    -- are still in their window at the call's time (from is exclusive: '(<ms>').
+    out[#out + 1] = call('ZCOUNT', KEYS[k], ARGV[a + 1], '+inf')
+    k, a = k + 1, a + 2
   elseif op == 'Z' then
     -- Z nkeys gt score member trimBefore keepStop expireMs: adds one member to nkeys sorted
     -- sets (ZADD, GT when gt is 'GT'), trims each by time (unless trimBefore is '') and by size
@@ -180,6 +185,8 @@ export const ops = {
     replies: 2,
   }),
   campaign: (tag: string, key: string, from: number): RedisOp => ({ tag, keys: [key], args: ['C', from], replies: 2 }),
+  /** Announcements whose window ends after `at`. */
+  announced: (tag: string, key: string, at: number): RedisOp => ({ tag, keys: [key], args: ['A', `(${at}`], replies: 1 }),
   /**
    * One member into sorted sets of one tag: trimmed to scores >= `trimBefore` (none when null),
    * to the newest `keep` members (none when null), expiring after `expireMs`.

@@ -11,7 +11,7 @@
 #   apt-get install -y kamailio kamailio-utils-modules kamailio-extra-modules sip-tester curl python3 openssl
 #   npm ci && test/e2e/kamailio/run.sh
 # CI runs it (.ci/run) after `npm run check`. The calls come from 127.0.0.1 to 127.0.0.4, one
-# trunk each; everything it starts is stopped on exit; it takes about 15 s. Exits non-zero when
+# trunk each; everything it starts is stopped on exit; it takes about 20 s. Exits non-zero when
 # any call gets the wrong answer, 2 when a tool is missing.
 #   KEEP_LOGS=1     keep the logs and SIP traces of a passing run too (a failing run keeps them)
 #   KAMAILIO_CFG=f  test another Kamailio configuration

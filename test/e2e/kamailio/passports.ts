@@ -1,0 +1,48 @@
+/**
+ * PASSporTs for test/e2e/kamailio/run.sh: a throwaway STI PKI, and Identity header values signed
+ * under it for one call, fresh at the time this runs.
+ *
+ *   tsx test/e2e/kamailio/passports.ts <out-dir> <x5u> <orig> <dest>
+ *
+ * Writes <out-dir>/root.pem (the trust anchor to give the service) and <out-dir>/chain.pem (what
+ * the x5u URL must serve), and prints one line per PASSporT: its name, a tab, the Identity value.
+ *   good           attestation A, signed for orig and dest: verifies
+ *   bad-signature  the same claims, its signature altered by one bit: fails (BAD_SIGNATURE)
+ *   stale          well signed, but an hour old: fails (STALE)
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { identity, makePki } from '../../shaken/helpers';
+
+const [outDir, x5u, orig, dest] = process.argv.slice(2);
+if (!outDir || !x5u || !orig || !dest) {
+  process.stderr.write('usage: passports.ts <out-dir> <x5u> <orig> <dest>\n');
+  process.exit(2);
+}
+
+/** Flips one bit in the middle of the JWS signature; the header parameters after it stay. */
+function alterSignature(value: string): string {
+  const end = value.indexOf(';');
+  const token = end < 0 ? value : value.slice(0, end);
+  const [h, p, s] = token.split('.') as [string, string, string];
+  const sig = Buffer.from(s, 'base64url');
+  sig[sig.length >> 1]! ^= 0x01;
+  return `${h}.${p}.${sig.toString('base64url')}${end < 0 ? '' : value.slice(end)}`;
+}
+
+const pki = makePki();
+try {
+  writeFileSync(join(outDir, 'root.pem'), pki.root.certPem);
+  writeFileSync(join(outDir, 'chain.pem'), pki.chainPem);
+  const now = Math.floor(Date.now() / 1000);
+  const signed = (iat: number) => identity({ x5u, key: pki.leaf.key, iat, orig, dest: [dest], attest: 'A', origid: randomUUID() });
+  const lines = [
+    ['good', signed(now)],
+    ['bad-signature', alterSignature(signed(now))],
+    ['stale', signed(now - 3600)],
+  ];
+  process.stdout.write(lines.map(([name, value]) => `${name}\t${value}\n`).join(''));
+} finally {
+  pki.cleanup();
+}

@@ -205,6 +205,7 @@ function fromVerification(v: ShakenVerification): ShakenSignal {
     ...(v.authority !== undefined ? { authority: v.authority } : {}),
     ...(v.diversion !== undefined ? { diversion: v.diversion } : {}),
     ...(v.origid !== undefined ? { origid: v.origid } : {}),
+    ...(v.x5u !== undefined ? { x5u: v.x5u } : {}),
     errors: v.errors,
   };
 }

@@ -26,7 +26,7 @@ import { MemoryCallState } from './state/memory/call-state';
 import { RedisCallState } from './state/redis/call-state';
 import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
 import { keyspace } from './state/redis/keyspace';
-import { CallbackVerification, KeyRing, Operators } from './usecases';
+import { CallbackVerification, DecisionRecords, KeyRing, Operators } from './usecases';
 
 /** Every dependency of a request, built once by `compose`; routes reach it through `app.services`. */
 export interface Services {
@@ -48,6 +48,7 @@ export interface Services {
   registryAdmin: RegistryAdministration;
   callbacks: CallbackVerification;
   operators: Operators;
+  decisionRecords: DecisionRecords;
 }
 
 /**
@@ -85,6 +86,7 @@ export interface Overrides {
   registryAdmin?: RegistryAdministration;
   callbacks?: CallbackVerification;
   operators?: Operators;
+  decisionRecords?: DecisionRecords;
 }
 
 export interface Composition {
@@ -226,6 +228,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         now,
         defaultCountry: config.defaultCountry,
       });
+    const decisionRecords = opts.decisionRecords ?? new DecisionRecords({ decisions: behaviour.state.decisions });
 
     metrics.bind({
       registrySize: () => registry.index.size,
@@ -250,6 +253,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         registryAdmin,
         callbacks,
         operators,
+        decisionRecords,
       },
       start: () => checkSeedNumbers(seed.data.numbers, config.defaultCountry, registryCheck, log),
       close,

@@ -77,7 +77,12 @@ export class CallAssessor {
 
     // One write, after the decision and not awaited: the record, and the evidence when it is new.
     const ttl = !cached && useCache ? this.cacheTtl(input, evidence, receivedAtMs) : 0;
-    void behaviour.state.write(behaviour.writeOf(call, token, decision, ttl > 0 ? { key, value: evidence, ttlMs: ttl } : null));
+    // A call that names itself also leaves its decision record, for "why?" and traceback.
+    const context =
+      call.callId !== undefined
+        ? { facts: evidence.signals, cached, decidedAt: deps.now(), policyVersion: deps.policyVersion, registryVersion: registry.version }
+        : undefined;
+    void behaviour.state.write(behaviour.writeOf(call, token, decision, ttl > 0 ? { key, value: evidence, ttlMs: ttl } : null, context));
 
     const outcome: CallOutcome = { decision, evidence, cached };
     if (input.callId !== undefined) outcome.callId = input.callId;

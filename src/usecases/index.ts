@@ -1,5 +1,6 @@
 /** Use cases of the people-facing API: what a route calls, one use case a request. */
 export { CallbackVerification, type CallbackAnswer, type CallbackQuestion } from './callbacks';
 export { Operators, type FraudReportInput } from './operators';
+export { DecisionRecords } from './decisions';
 export type { Principal, Role } from './principal';
 export { KeyFileError, KeyRing, sha256Hex } from './key-ring';

@@ -16,6 +16,8 @@ const PREFIX = `test:callguard:round-trips-${process.pid}-${Date.now().toString(
  * carries. The registry follower's polls share the client and are left out of both counts.
  */
 let app: FastifyInstance;
+/** A connection of the test's own, off the counted wire. */
+let observer: Awaited<ReturnType<typeof connect>>;
 let count: () => number;
 let commands = 0;
 /** What was sent since the last count, named by command and first key: said when a count is over. */
@@ -23,6 +25,7 @@ let seen: string[] = [];
 
 beforeAll(async () => {
   await requireRedis();
+  observer = await connect();
   app = await build({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX, SHAKEN_TRUST_ANCHORS: resolve(VECTORS_DIR, 'certs/root.pem') });
   const client = app.services.redisGuard!.client;
   await until(() => client.status === 'ready', 5000, 'redis');
@@ -56,9 +59,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app.close();
-  const client = await connect();
-  await deleteByPrefix(client, PREFIX);
-  client.disconnect();
+  await deleteByPrefix(observer, PREFIX);
+  observer.disconnect();
 });
 
 /** Until nothing has been sent for a while: the writes of an earlier call must not count as this one's. */
@@ -108,8 +110,12 @@ describe('Redis round trips per scored call', () => {
   ])('%s: at most two, on a miss and on a hit', async (_what, body) => {
     const call = body();
     expect(await tripsFor(call)).toBeLessThanOrEqual(2);
+    // The decision record rode in the write: no round trip of its own.
+    expect(await observer.llen(`${PREFIX}d:{${call.callId}}`)).toBe(1);
     // The same call again: served from the verdict cache.
-    expect(await tripsFor({ ...call, callId: unique() })).toBeLessThanOrEqual(2);
+    const again = { ...call, callId: unique() };
+    expect(await tripsFor(again)).toBeLessThanOrEqual(2);
+    expect(await observer.llen(`${PREFIX}d:{${again.callId}}`)).toBe(1);
   });
 
   it('a verdict cached by another instance costs no extra round trip', async () => {

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { campaignMember } from '../campaign-member';
+import { MemoryDecisionStore } from '../decisions';
 import { MemoryHistoryStore } from '../history';
 import { LruSlots } from '../lru-slots';
 import { DEFAULT_REPLAY_TTL_S, type CallStateQuery, type CallStateReading, type CallStateStore, type CallStateWrite, type CampaignCalls } from '../ports';
@@ -27,6 +28,8 @@ export interface MemoryCallStateOptions {
   now?: () => number;
   history?: MemoryHistoryStore;
   reports?: MemoryReportStore;
+  /** Default: one on the same clock, with its default bounds. */
+  decisions?: MemoryDecisionStore;
 }
 
 
@@ -135,6 +138,7 @@ class BankCalls {
 export class MemoryCallState<V extends object> implements CallStateStore<V> {
   readonly history: MemoryHistoryStore;
   readonly reports: MemoryReportStore;
+  readonly decisions: MemoryDecisionStore;
   /** Callers whose destinations are tracked; what each holds is in the arrays below, by slot. */
   private readonly callers: LruSlots;
   /**
@@ -174,6 +178,7 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
     this.verdicts = new LRUCache<string, V>({ max: Math.max(1, opts.verdictCacheSize ?? 10_000), ttlAutopurge: false, perf: { now: this.now }, ttlResolution: 0 });
     this.history = opts.history ?? new MemoryHistoryStore();
     this.reports = opts.reports ?? new MemoryReportStore({ maxAgeS: opts.reportsMaxAgeS ?? 30 * 86400 });
+    this.decisions = opts.decisions ?? new MemoryDecisionStore({ now: this.now });
   }
 
   peekCached(key: string): V | undefined {
@@ -205,6 +210,7 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
     try {
       this.countCampaign(w.campaign);
       this.history.addRecord(w.history);
+      if (w.decision) this.decisions.add(w.decision);
       if (w.cache) this.setCached(w.cache.key, w.cache.value, w.cache.ttlMs);
     } catch {
       // Recording is best effort: a verdict has already been returned.

@@ -16,6 +16,8 @@
  *   {p}h:{<caller>}               ZSET  verdict history of a caller: member = compact JSON, score = ms
  *   {p}h:{<caller>}:<callee>      ZSET  verdict history of a caller to one callee
  *   {p}hw:{<callee>}              ZSET  verdict history of withheld/invalid callers to a callee
+ *   {p}d:{<callId>}               LIST  decision records of one call id, newest first: compact
+ *                                       JSON each, at most 20 (LTRIM), PEXPIRE = history retention
  *   {p}verdict:<digest>           STR   the shared verdict cache: {e: expiry ms, v: Evidence}
  *                                       (no hash tag: its own group on a Cluster)
  *   {p}x5u:<sha256 of the URL>    STR   a judged certificate chain (PEM with its expiry)
@@ -61,6 +63,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX) {
     campaignNames: () => taggedKey(prefix, 'cname', 'campaigns'),
     history: (callerTag: string, callee?: string) => taggedKey(prefix, 'h', callerTag, callee !== undefined ? `:${callee}` : ''),
     withheldHistory: (calleeTag: string) => taggedKey(prefix, 'hw', calleeTag),
+    decisions: (callIdTag: string) => taggedKey(prefix, 'd', callIdTag),
     /** The shared verdict cache: `{verdict}<digest of the cache key>`. */
     verdict: `${prefix}verdict:`,
     /** Judged certificate chains: `{certificates}<sha256 of the x5u URL>`. */

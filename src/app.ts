@@ -59,6 +59,9 @@ export async function wireApp(composition: Composition): Promise<FastifyInstance
       http: { requestTimeout: config.requestTimeoutMs, headersTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1000 },
       return503OnClosing: true,
       ajv: { customOptions: { coerceTypes: false } },
+      // A path parameter as long as a callId the score route takes (256 characters), percent-encoded
+      // (up to 9 characters each), reaches its route and its schema's 400 rather than a bare 414.
+      routerOptions: { maxParamLength: 256 * 9 },
     });
     app.addHook('onSend', async (request, reply) => {
       reply.header('x-request-id', request.id);

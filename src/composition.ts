@@ -26,7 +26,7 @@ import { MemoryCallState } from './state/memory/call-state';
 import { RedisCallState } from './state/redis/call-state';
 import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
 import { keyspace } from './state/redis/keyspace';
-import { CallAnnouncements, CallbackVerification, KeyRing, Operators } from './usecases';
+import { CallAnnouncements, CallbackVerification, DecisionRecords, KeyRing, Operators } from './usecases';
 
 /** Every dependency of a request, built once by `compose`; routes reach it through `app.services`. */
 export interface Services {
@@ -49,6 +49,7 @@ export interface Services {
   callbacks: CallbackVerification;
   operators: Operators;
   announcements: CallAnnouncements;
+  decisionRecords: DecisionRecords;
 }
 
 /**
@@ -87,6 +88,7 @@ export interface Overrides {
   callbacks?: CallbackVerification;
   operators?: Operators;
   announcements?: CallAnnouncements;
+  decisionRecords?: DecisionRecords;
 }
 
 export interface Composition {
@@ -233,6 +235,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         now,
         defaultCountry: config.defaultCountry,
       });
+    const decisionRecords = opts.decisionRecords ?? new DecisionRecords({ decisions: behaviour.state.decisions });
 
     metrics.bind({
       registrySize: () => registry.index.size,
@@ -258,6 +261,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         callbacks,
         operators,
         announcements,
+        decisionRecords,
       },
       start: () => checkSeedNumbers(seed.data.numbers, config.defaultCountry, registryCheck, log),
       close,

@@ -77,7 +77,12 @@ export class CallAssessor {
 
     // One write, after the decision and not awaited: the record, and the evidence when it is new.
     const ttl = !cached && useCache ? this.cacheTtl(input, evidence, receivedAtMs) : 0;
-    void behaviour.state.write(behaviour.writeOf(call, token, decision, ttl > 0 ? { key, value: evidence, ttlMs: ttl } : null));
+    // A call that names itself also leaves its decision record, for "why?" and traceback.
+    const context =
+      call.callId !== undefined
+        ? { facts: evidence.signals, cached, decidedAt: deps.now(), policyVersion: deps.policyVersion, registryVersion: registry.version }
+        : undefined;
+    void behaviour.state.write(behaviour.writeOf(call, token, decision, ttl > 0 ? { key, value: evidence, ttlMs: ttl } : null, context));
 
     const outcome: CallOutcome = { decision, evidence, cached };
     if (input.callId !== undefined) outcome.callId = input.callId;
@@ -205,6 +210,7 @@ function fromVerification(v: ShakenVerification): ShakenSignal {
     ...(v.authority !== undefined ? { authority: v.authority } : {}),
     ...(v.diversion !== undefined ? { diversion: v.diversion } : {}),
     ...(v.origid !== undefined ? { origid: v.origid } : {}),
+    ...(v.x5u !== undefined ? { x5u: v.x5u } : {}),
     errors: v.errors,
   };
 }

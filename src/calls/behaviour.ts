@@ -18,6 +18,7 @@ import {
 import { historyEntry as storedEntry, type HistoryEntry } from '../state/history';
 import type { HistoryRecord } from '../state/history';
 import type { CallStateQuery, CallStateReading, CallStateStore, CallStateWrite } from '../state/ports';
+import { decisionRecord, numberText, type DecisionContext } from './decision-record';
 
 /**
  * Behaviour across calls: a call put into the plain terms a store keeps (`query`, `record`),
@@ -78,9 +79,13 @@ export class Behaviour<V extends object> {
     return signals;
   }
 
-  /** What the store's one write keeps of the call and its decision. */
-  writeOf(call: ObservedCall, token: string, decision: Decision, cache: CallStateWrite<V>['cache']): CallStateWrite<V> {
+  /**
+   * What the store's one write keeps of the call and its decision; with `context`, a call that
+   * names itself (a callId) also leaves its decision record.
+   */
+  writeOf(call: ObservedCall, token: string, decision: Decision, cache: CallStateWrite<V>['cache'], context?: DecisionContext): CallStateWrite<V> {
     const bank = call.registry;
+    const callId = call.callId;
     return {
       history: historyRecord(call, decision),
       // Only calls that failed checks count towards a campaign against the bank they presented.
@@ -89,6 +94,7 @@ export class Behaviour<V extends object> {
           ? { bankId: bank.bankId, bankName: bank.bankName, number: call.caller.e164 ?? bank.key, token, at: call.at, windowMs: this.campaignWindowMs }
           : null,
       cache,
+      decision: context && callId !== undefined ? decisionRecord(call, callId, decision, context) : null,
     };
   }
 
@@ -126,7 +132,7 @@ function announcementOf(call: ObservedCall): CallStateQuery['announcement'] {
 
 /** The callee a history entry names: emergency and other short codes have no E.164 but are worth finding again. */
 export function historyCallee(call: Pick<ObservedCall, 'callee'>): string | null {
-  return call.callee.e164 ?? call.callee.shortCode?.code ?? null;
+  return numberText(call.callee);
 }
 
 export function historyRecord(call: ObservedCall, decision: Decision): HistoryRecord {

@@ -7,6 +7,7 @@ import { registerLoadShedding } from './load-shedding';
 import { registerRateLimit } from './rate-limit';
 import { callbackRoutes } from './routes/callbacks';
 import { expectedCallRoutes } from './routes/expected';
+import { callRoutes } from './routes/calls';
 import { operatorRoutes } from './routes/operators';
 import { registryRoutes } from './routes/registry';
 import { scoreRoutes } from './routes/score';
@@ -34,11 +35,12 @@ export const api: FastifyPluginAsync = async (app) => {
   });
 
   // The use cases come composed (see composition.ts); each route plugin gets the one it calls.
-  const { registryAdmin, callbacks, operators, announcements } = app.services;
+  const { registryAdmin, callbacks, operators, announcements, decisionRecords } = app.services;
   await app.register(scoreRoutes);
   await app.register(registryRoutes, { registry: registryAdmin });
   await app.register(stirRoutes);
   await app.register(callbackRoutes, { callbacks });
   await app.register(operatorRoutes, { operators });
   await app.register(expectedCallRoutes, { announcements });
+  await app.register(callRoutes, { decisionRecords });
 };

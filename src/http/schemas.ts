@@ -244,3 +244,56 @@ export const CampaignSchema = z
     lastSeen: z.string().describe('latest failing call (ISO 8601)'),
   })
   .meta({ id: 'Campaign' });
+
+/** Decision records: GET /v1/calls/{callId}. */
+export const CallIdParamsSchema = z.object({
+  callId: z
+    .string()
+    .min(1, { error: 'callId must not be empty' })
+    .max(256, { error: 'callId is longer than 256 characters' })
+    .describe('the callId the call was scored with (URL-encoded)'),
+});
+
+export const DecisionRecordSchema = z
+  .object({
+    at: z.string().describe("when the call was received (ISO 8601): the switch's receivedAt, else when it was scored"),
+    decidedAt: z.string().describe("when the decision was made (ISO 8601), on the service's clock; decisions are ordered by it"),
+    from: z.string().nullable().describe('the caller ID as E.164 (valid or not: see the reasons), the short code presented, or null when withheld or unreadable'),
+    to: z.string().nullable().describe('the called number as E.164 or the short code dialled; null when unreadable'),
+    bankId: z.string().optional().describe("the bank whose registry entry the caller ID matched when the call was scored"),
+    verdict: z.enum(VERDICTS as ['allow', 'flag', 'block']),
+    score: z.number().int(),
+    presentation: z.enum(['allowed', 'withheld']),
+    reasons: z.array(z.string()).describe('reason codes, as the score answered them'),
+    reasonDetails: z.array(z.object({ code: z.string(), weight: z.number().int(), message: z.string() })).describe('every reason with its weight and message, as the score answered them'),
+    cached: z.boolean().describe("the evidence came from the verdict cache"),
+    shaken: z.object({
+      source: z.string().describe('passport (verified here), upstream (the switch reported it), none'),
+      verstat: z.string().describe('TN-Validation-Passed, TN-Validation-Failed or No-TN-Validation'),
+      attestation: z.string().nullable(),
+      spc: z.string().optional().describe("service provider code of the signing certificate (who signed the call)"),
+      origid: z.string().optional().describe("the PASSporT's origid: the originating carrier's identifier of where the call entered its network"),
+      x5u: z.string().optional().describe('the certificate URL of the PASSporT judged: the one that passed, else the first that named one'),
+      errors: z.array(z.string()).describe('shaken.errors codes'),
+    }),
+    origin: z
+      .object({
+        trunk: z.string().optional(),
+        carrier: z.string().optional(),
+        country: z.string().optional(),
+        international: z.boolean().optional(),
+        roamingVerified: z.boolean().optional(),
+      })
+      .optional()
+      .describe("the call's origin as the decision read it (country upper-cased; international inferred from the country when not given); absent when the switch sent none"),
+    policyVersion: z.string().describe('the scoring policy the decision was made under'),
+    registryVersion: z.string().describe('the registry version the caller ID was looked up in'),
+  })
+  .meta({ id: 'DecisionRecord' });
+
+export const CallDecisionsResponseSchema = z
+  .object({
+    callId: z.string(),
+    decisions: z.array(DecisionRecordSchema).describe('newest first; at most 20, kept 30 days'),
+  })
+  .meta({ id: 'CallDecisions' });

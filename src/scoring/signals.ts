@@ -42,6 +42,8 @@ export interface ShakenSignal {
   /** Passport only: reached the called number through a diversion, and who signed it (see ShakenVerification). */
   diversion?: 'spc' | 'tn';
   origid?: string;
+  /** Passport only: the certificate URL of the PASSporT judged (see ShakenVerification.x5u), for traceback. */
+  x5u?: string;
   errors: ShakenErrorCode[];
 }
 

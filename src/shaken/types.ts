@@ -76,6 +76,11 @@ export interface ShakenVerification {
    * diversion from its own numbers (so a captured PASSporT can be "diverted" to anyone), else `spc`.
    */
   diversion?: 'spc' | 'tn';
+  /**
+   * The `x5u` (certificate URL) of the PASSporT judged: the one that passed, else the first that
+   * names one. Who signed the call, for traceback; absent when no shaken PASSporT named one.
+   */
+  x5u?: string;
   /** Every check that failed (not only the first), deduplicated. */
   errors: ShakenErrorCode[];
   /** `iat` of the shaken PASSporT, when it could be read: lets callers bound cache lifetimes. */

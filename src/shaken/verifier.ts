@@ -259,6 +259,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
       const c = passed.passport.claims;
       const out: ShakenVerification = { verstat: 'TN-Validation-Passed', attestation: c.attest!, errors: [], fingerprints };
       if (c.origid !== undefined) out.origid = c.origid;
+      if (passed.passport.x5u !== undefined) out.x5u = passed.passport.x5u;
       if (passed.cert?.spc !== undefined) out.spc = passed.cert.spc;
       // A certificate that names no SPC passed only through its telephone numbers (a delegate
       // certificate): it vouches for orig and nothing else, and never for a carrier.
@@ -272,6 +273,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     const errors = sortedCodes(results.flatMap((r) => [...r.errors]));
     const origid = results.find((r) => r.passport.claims.origid !== undefined)?.passport.claims.origid;
     const iat = results.find((r) => r.passport.claims.iat !== undefined)?.passport.claims.iat;
+    const x5u = results.find((r) => r.passport.x5u !== undefined)?.passport.x5u;
     // An SPC is only news when a trusted CA vouched for it: anyone can mint a certificate naming any carrier.
     const spc = results.find((r) => r.cert?.spc !== undefined && !r.cert.errors.includes('CERT_UNTRUSTED'))?.cert?.spc;
     return {
@@ -280,6 +282,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
       verstat: errors.length > 0 && errors.every((e) => UNAVAILABLE.has(e)) ? 'No-TN-Validation' : 'TN-Validation-Failed',
       attestation: null,
       ...(origid !== undefined ? { origid } : {}),
+      ...(x5u !== undefined ? { x5u } : {}),
       ...(spc !== undefined ? { spc } : {}),
       errors,
       ...(iat !== undefined ? { iat } : {}),

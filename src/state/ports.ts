@@ -1,4 +1,5 @@
 import type { AnnouncementStore } from './announcements';
+import type { DecisionRecord, DecisionStore } from './decisions';
 import type { HistoryRecord, HistoryStore } from './history';
 import type { ReportStore, ReportSummary } from './reports';
 
@@ -57,6 +58,8 @@ export interface CallStateWrite<V> {
   campaign: { bankId: string; bankName: string; number: string; token: string; at: number; windowMs: number } | null;
   /** The verdict cache entry to store; null: none. */
   cache: { key: string; value: V; ttlMs: number } | null;
+  /** The call's decision record, kept under its call id; absent or null: none (a call without a callId). */
+  decision?: DecisionRecord | null;
 }
 
 /** A bank's failing calls in a window, as the campaign list shows them. */
@@ -83,5 +86,6 @@ export interface CallStateStore<V> {
   readonly history: HistoryStore;
   readonly reports: ReportStore;
   readonly announcements: AnnouncementStore;
+  readonly decisions: DecisionStore;
 }
 

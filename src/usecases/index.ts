@@ -2,5 +2,6 @@
 export { CallAnnouncements, type AnnouncementFilter, type AnnouncementInput } from './announcements';
 export { CallbackVerification, type CallbackAnswer, type CallbackQuestion } from './callbacks';
 export { Operators, type FraudReportInput } from './operators';
+export { DecisionRecords } from './decisions';
 export type { Principal, Role } from './principal';
 export { KeyFileError, KeyRing, sha256Hex } from './key-ring';

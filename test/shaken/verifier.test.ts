@@ -95,6 +95,7 @@ describe('verifier end to end over a local TLS server (own PKI, openssl-made)', 
       verstat: 'TN-Validation-Passed',
       attestation: 'B',
       origid: 'oid-1',
+      x5u: X5U,
       spc: '5678',
       authority: 'spc',
       orig: '442079460123',
@@ -298,6 +299,20 @@ describe('several identities', () => {
     expect(await v.verify(call(['garbage;ppt=shaken;info=<x>', shaken()]))).toMatchObject({ verstat: 'TN-Validation-Passed' });
     const r = await v.verify(call([shaken({ key: other }), shaken({ iat: IAT - 3600 }), 'garbage']));
     expect(r).toMatchObject({ verstat: 'TN-Validation-Failed', attestation: null, errors: ['MALFORMED', 'BAD_SIGNATURE', 'STALE'] });
+  });
+
+  it('names the x5u of the PASSporT it judged: the one that passed, else the first that names one', async () => {
+    const OTHER = 'https://cr.example.net/other.pem';
+    const v = fixtureVerifier({ [OTHER]: pki.chainPem });
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    // The first fails (wrong key), the second passes: the passing one's certificate is named.
+    expect(await v.verify(call([shaken({ key: other }), shaken({ x5u: OTHER })]))).toMatchObject({ verstat: 'TN-Validation-Passed', x5u: OTHER });
+    // None passes: the first one's, whatever the second says.
+    expect(await v.verify(call([shaken({ key: other, x5u: OTHER }), shaken({ iat: IAT - 3600 })]))).toMatchObject({ verstat: 'TN-Validation-Failed', x5u: OTHER });
+    // A certificate that could not be had is named too: it is the URL an operator traces.
+    const missing = 'https://cr.example.net/missing.pem';
+    expect(await v.verify(call(shaken({ x5u: missing })))).toMatchObject({ verstat: 'No-TN-Validation', x5u: missing });
+    expect(await v.verify(call('garbage'))).not.toHaveProperty('x5u');
   });
 
   it('no identity at all is No-TN-Validation', async () => {

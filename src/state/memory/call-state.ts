@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { MemoryAnnouncementStore } from '../announcements';
 import { campaignMember } from '../campaign-member';
+import { MemoryDecisionStore } from '../decisions';
 import { MemoryHistoryStore } from '../history';
 import { LruSlots } from '../lru-slots';
 import { DEFAULT_REPLAY_TTL_S, type CallStateQuery, type CallStateReading, type CallStateStore, type CallStateWrite, type CampaignCalls } from '../ports';
@@ -29,6 +30,8 @@ export interface MemoryCallStateOptions {
   history?: MemoryHistoryStore;
   reports?: MemoryReportStore;
   announcements?: MemoryAnnouncementStore;
+  /** Default: one on the same clock, with its default bounds. */
+  decisions?: MemoryDecisionStore;
 }
 
 
@@ -138,6 +141,7 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
   readonly history: MemoryHistoryStore;
   readonly reports: MemoryReportStore;
   readonly announcements: MemoryAnnouncementStore;
+  readonly decisions: MemoryDecisionStore;
   /** Callers whose destinations are tracked; what each holds is in the arrays below, by slot. */
   private readonly callers: LruSlots;
   /**
@@ -178,6 +182,7 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
     this.history = opts.history ?? new MemoryHistoryStore();
     this.reports = opts.reports ?? new MemoryReportStore({ maxAgeS: opts.reportsMaxAgeS ?? 30 * 86400 });
     this.announcements = opts.announcements ?? new MemoryAnnouncementStore();
+    this.decisions = opts.decisions ?? new MemoryDecisionStore({ now: this.now });
   }
 
   peekCached(key: string): V | undefined {
@@ -210,6 +215,7 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
     try {
       this.countCampaign(w.campaign);
       this.history.addRecord(w.history);
+      if (w.decision) this.decisions.add(w.decision);
       if (w.cache) this.setCached(w.cache.key, w.cache.value, w.cache.ttlMs);
     } catch {
       // Recording is best effort: a verdict has already been returned.

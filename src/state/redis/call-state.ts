@@ -9,6 +9,7 @@
 import { hash } from 'node:crypto';
 import { RedisAnnouncementStore } from '../announcements';
 import { campaignMember, campaignMemberNumber } from '../campaign-member';
+import { decisionEntry, RedisDecisionStore } from '../decisions';
 import { historyEntry, RedisHistoryStore } from '../history';
 import type { MemoryCallState } from '../memory/call-state';
 import { DEFAULT_REPLAY_TTL_S, type CallStateQuery, type CallStateReading, type CallStateStore, type CallStateWrite, type CampaignCalls } from '../ports';
@@ -37,6 +38,7 @@ export interface RedisCallStateOptions<V extends object> {
   history?: RedisHistoryStore;
   reports?: RedisReportStore;
   announcements?: RedisAnnouncementStore;
+  decisions?: RedisDecisionStore;
   historyRetentionS?: number;
 }
 
@@ -46,6 +48,7 @@ export class RedisCallState<V extends object> implements CallStateStore<V> {
   readonly history: RedisHistoryStore;
   readonly reports: RedisReportStore;
   readonly announcements: RedisAnnouncementStore;
+  readonly decisions: RedisDecisionStore;
   readonly fallback: MemoryCallState<V>;
   private readonly verdictPrefix: string;
   private readonly replayTtlS: number;
@@ -71,6 +74,15 @@ export class RedisCallState<V extends object> implements CallStateStore<V> {
       });
     this.reports = opts.reports ?? new RedisReportStore(guard, { prefix: this.prefix, maxAgeS: opts.reportsMaxAgeS ?? 30 * 86400, fallback: opts.fallback.reports });
     this.announcements = opts.announcements ?? new RedisAnnouncementStore(guard, { prefix: this.prefix, fallback: opts.fallback.announcements });
+    // Kept as long as the history.
+    this.decisions =
+      opts.decisions ??
+      new RedisDecisionStore(guard, {
+        prefix: this.prefix,
+        fallback: opts.fallback.decisions,
+        now: opts.fallback.now,
+        ...(opts.historyRetentionS !== undefined ? { retentionS: opts.historyRetentionS } : {}),
+      });
   }
 
   peekCached(key: string): V | undefined {
@@ -114,8 +126,10 @@ export class RedisCallState<V extends object> implements CallStateStore<V> {
     try {
       this.fallback.countCampaign(w.campaign);
       const entry = historyEntry(w.history);
+      const decision = w.decision ? decisionEntry(w.decision) : null;
       const list = this.campaignWrites(w.campaign);
       for (const op of this.history.writeOps(entry)) list.push(op);
+      if (decision) for (const op of this.decisions.writeOps(decision)) list.push(op);
       if (w.cache && w.cache.ttlMs > 0) {
         const { key, value, ttlMs } = w.cache;
         this.fallback.setCached(key, value, ttlMs);
@@ -124,7 +138,10 @@ export class RedisCallState<V extends object> implements CallStateStore<V> {
       }
       if (list.length === 0) return;
       const ok = await this.guard.run(async (r) => (await execOps(r, list), true), false);
-      if (!ok) this.history.keepWhileDegraded(entry);
+      if (!ok) {
+        this.history.keepWhileDegraded(entry);
+        if (decision) this.decisions.keepWhileDegraded(decision);
+      }
     } catch {
       // Recording is best effort: the verdict has already gone back to the switch.
     }
@@ -236,9 +253,9 @@ export class RedisCallState<V extends object> implements CallStateStore<V> {
    * awaited) and one batch at a time, so recovery never adds a round trip to a call.
    */
   private flushBacklogs(): void {
-    if (this.flushing || (this.history.backlogSize === 0 && this.reports.backlogSize === 0)) return;
+    if (this.flushing || (this.history.backlogSize === 0 && this.reports.backlogSize === 0 && this.decisions.backlogSize === 0)) return;
     this.flushing = true;
-    void Promise.all([this.history.flushBacklog(), this.reports.flushBacklog()])
+    void Promise.all([this.history.flushBacklog(), this.reports.flushBacklog(), this.decisions.flushBacklog()])
       .catch(() => undefined)
       .finally(() => (this.flushing = false));
   }

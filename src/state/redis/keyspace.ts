@@ -22,6 +22,8 @@
  *   {p}anb:{b:<bankId>}           ZSET  a bank's active announcements: member = JSON, score = end of window
  *   {p}anc:{<callee>}             ZSET  announcements to a number, past ones kept for the retention
  *                                       (callback answers): member = JSON, score = end of window
+ *   {p}d:{<callId>}               LIST  decision records of one call id, newest first: compact
+ *                                       JSON each, at most 20 (LTRIM), PEXPIRE = history retention
  *   {p}verdict:<digest>           STR   the shared verdict cache: {e: expiry ms, v: Evidence}
  *                                       (no hash tag: its own group on a Cluster)
  *   {p}x5u:<sha256 of the URL>    STR   a judged certificate chain (PEM with its expiry)
@@ -72,6 +74,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX) {
     announcement: (idTag: string) => taggedKey(prefix, 'anid', idTag),
     bankAnnouncements: (bankTag: string) => taggedKey(prefix, 'anb', bankTag),
     announcementsTo: (calleeTag: string) => taggedKey(prefix, 'anc', calleeTag),
+    decisions: (callIdTag: string) => taggedKey(prefix, 'd', callIdTag),
     /** The shared verdict cache: `{verdict}<digest of the cache key>`. */
     verdict: `${prefix}verdict:`,
     /** Judged certificate chains: `{certificates}<sha256 of the x5u URL>`. */

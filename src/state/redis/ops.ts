@@ -142,6 +142,13 @@ while a <= #ARGV do
       call('PEXPIRE', key, ARGV[a + 7])
     end
     k, a = k + n, a + 8
+  elseif op == 'L' then
+    -- L value keepStop expireMs: LPUSH value, LTRIM to indexes 0..keepStop (the newest), and
+    -- renew the expiry.
+    call('LPUSH', KEYS[k], ARGV[a + 1])
+    call('LTRIM', KEYS[k], '0', ARGV[a + 2])
+    call('PEXPIRE', KEYS[k], ARGV[a + 3])
+    k, a = k + 1, a + 4
   elseif op == 'H' then
     -- H field value expireMs: HSET and renew the expiry.
     call('HSET', KEYS[k], ARGV[a + 1], ARGV[a + 2])
@@ -202,6 +209,13 @@ export const ops = {
     replies: 0,
   }),
   hset: (tag: string, key: string, field: string, value: string, expireMs: number): RedisOp => ({ tag, keys: [key], args: ['H', field, value, expireMs], replies: 0 }),
+  /** One value onto the head of a list that keeps its newest `keep` values, expiring after `expireMs`. */
+  lpush: (tag: string, key: string, value: string, keep: number, expireMs: number): RedisOp => ({
+    tag,
+    keys: [key],
+    args: ['L', value, Math.max(1, keep) - 1, Math.ceil(expireMs)],
+    replies: 0,
+  }),
 };
 
 const SCRIPT_COMMAND = 'callguardOps';

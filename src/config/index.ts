@@ -45,6 +45,9 @@ const EnvSchema = z.object({
   SHAKEN_X5U_ALLOW_INSECURE: bool('SHAKEN_X5U_ALLOW_INSECURE').default(false),
   SHAKEN_VERIFY: bool('SHAKEN_VERIFY').default(true),
   SHAKEN_MAX_AGE_S: int('SHAKEN_MAX_AGE_S', 1, 3600).default(60),
+  SHAKEN_CRL_REQUIRED: bool('SHAKEN_CRL_REQUIRED').default(false),
+  SHAKEN_SIGNING_KEY: z.string().min(1).optional(),
+  SHAKEN_SIGNING_X5U: z.string().url().optional(),
   // Below a switch's usual budget for the whole answer: a cold fetch must not make the switch give up.
   SHAKEN_FETCH_TIMEOUT_MS: int('SHAKEN_FETCH_TIMEOUT_MS', 50, 10000).default(250),
   API_KEYS_FILE: z.string().min(1).optional(),
@@ -88,6 +91,12 @@ export interface Config {
     verify: boolean;
     allowInsecureX5u: boolean;
     maxAgeS: number;
+    /** True: a certificate whose CRL cannot be had fails (CERT_REVOKED); false: it is logged, counted and judged on the rest. */
+    crlRequired: boolean;
+    /** PEM file of the EC P-256 key POST /stir/v1/signing signs with; unset: no signing (404). */
+    signingKey: string | undefined;
+    /** The https URL of the signing certificate chain, the x5u of every PASSporT signed here. */
+    signingX5u: string | undefined;
     fetchTimeoutMs: number;
   };
   apiKeysFile: string | undefined;
@@ -166,6 +175,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       allowInsecureX5u: e.SHAKEN_X5U_ALLOW_INSECURE,
       maxAgeS: e.SHAKEN_MAX_AGE_S,
       fetchTimeoutMs: e.SHAKEN_FETCH_TIMEOUT_MS,
+      crlRequired: e.SHAKEN_CRL_REQUIRED,
+      signingKey: e.SHAKEN_SIGNING_KEY,
+      signingX5u: e.SHAKEN_SIGNING_X5U,
     },
     apiKeysFile: e.API_KEYS_FILE,
     logLevel: e.LOG_LEVEL,

@@ -7,9 +7,9 @@ import type { ShakenErrorCode } from './types';
 const SIP_REASONS: readonly [readonly ShakenErrorCode[], number, string][] = [
   [['STALE', 'FUTURE_IAT'], 403, 'Stale Date'],
   [['X5U_POLICY', 'X5U_FETCH_FAILED'], 436, 'Bad Identity Info'],
-  [['CERT_UNTRUSTED', 'CERT_EXPIRED', 'CERT_NO_TNAUTHLIST'], 437, 'Unsupported Credential'],
+  [['CERT_UNTRUSTED', 'CERT_EXPIRED', 'CERT_REVOKED', 'CERT_NO_TNAUTHLIST'], 437, 'Unsupported Credential'],
   // TN_NOT_AUTHORISED: the signer's certificate does not cover orig, like ORIG_MISMATCH a claim the signature cannot back.
-  [['MALFORMED', 'UNSUPPORTED_ALG', 'BAD_SIGNATURE', 'MISSING_CLAIM', 'INFO_X5U_MISMATCH', 'ORIG_MISMATCH', 'DEST_MISMATCH', 'TN_NOT_AUTHORISED'], 438, 'Invalid Identity Header'],
+  [['MALFORMED', 'UNSUPPORTED_ALG', 'BAD_SIGNATURE', 'MISSING_CLAIM', 'INFO_X5U_MISMATCH', 'ORIG_MISMATCH', 'DEST_MISMATCH', 'TN_NOT_AUTHORISED', 'RCD_INVALID'], 438, 'Invalid Identity Header'],
 ];
 
 export interface SipReason {

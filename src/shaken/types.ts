@@ -21,6 +21,8 @@ export const SHAKEN_ERROR_CODES = [
   'INFO_X5U_MISMATCH',
   'MISSING_CLAIM',
   'TN_NOT_AUTHORISED',
+  'CERT_REVOKED',
+  'RCD_INVALID',
 ] as const;
 export type ShakenErrorCode = (typeof SHAKEN_ERROR_CODES)[number];
 

@@ -19,7 +19,7 @@ import {
   type NumberTable,
 } from './registry';
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
-import { createShakenVerifier, loadTrustAnchors } from './shaken';
+import { createShakenVerifier, loadPassportSigner, loadTrustAnchors, type PassportSigner } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
 import { Behaviour } from './calls/behaviour';
 import { MemoryCallState } from './state/memory/call-state';
@@ -42,6 +42,8 @@ export interface Services {
   metrics: Metrics;
   behaviour: Behaviour<Evidence>;
   verifier: ShakenVerifier;
+  /** The STI-AS of POST /stir/v1/signing; null when no SHAKEN_SIGNING_KEY is configured. */
+  signer: PassportSigner | null;
   redisGuard: RedisGuard | null;
   policy: Policy;
   /** The use cases the routes call. */
@@ -79,6 +81,8 @@ export interface Overrides {
   /** Where the default verifier gets certificates (the network by default). */
   certFetcher?: CertificateFetcher;
   verifier?: ShakenVerifier;
+  /** Instead of SHAKEN_SIGNING_KEY; null: no signing. */
+  signer?: PassportSigner | null;
   policy?: Policy;
   /** State across calls and the verdict cache, with the policy's rules over it. */
   behaviour?: Behaviour<Evidence>;
@@ -140,6 +144,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
   const seed = loadRegistryFile(config.registryFile, config.defaultCountry);
   const numbering = opts.numbering !== undefined ? opts.numbering : config.numberingDataDir ? loadNumbering(config.numberingDataDir) : null;
   const trustAnchors = opts.trustAnchors ?? (config.shaken.trustAnchors ? loadTrustAnchors(config.shaken.trustAnchors) : []);
+  const signer = opts.signer !== undefined ? opts.signer : config.shaken.signingKey ? loadSigner(config, now, log) : null;
 
   const closers: (() => void | Promise<void>)[] = [];
   const close = async () => {
@@ -255,6 +260,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         metrics,
         behaviour,
         verifier,
+        signer,
         redisGuard,
         policy,
         registryAdmin,
@@ -270,6 +276,20 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
     await close();
     throw err;
   }
+}
+
+/** The signing key, checked at start (see loadPassportSigner); its warnings go to the log. */
+function loadSigner(config: Config, now: () => number, log: Logger): PassportSigner {
+  const { signer, warnings } = loadPassportSigner({
+    keyFile: config.shaken.signingKey!,
+    x5u: config.shaken.signingX5u,
+    certFile: config.shaken.signingCert,
+    allowInsecureX5u: config.shaken.allowInsecureX5u,
+    now,
+  });
+  for (const warning of warnings) log.warn(warning);
+  log.info({ x5u: signer.x5u }, 'PASSporT signing enabled (POST /stir/v1/signing)');
+  return signer;
 }
 
 /**

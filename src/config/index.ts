@@ -48,6 +48,7 @@ const EnvSchema = z.object({
   SHAKEN_CRL_REQUIRED: bool('SHAKEN_CRL_REQUIRED').default(false),
   SHAKEN_SIGNING_KEY: z.string().min(1).optional(),
   SHAKEN_SIGNING_X5U: z.string().url().optional(),
+  SHAKEN_SIGNING_CERT: z.string().min(1).optional(),
   // Below a switch's usual budget for the whole answer: a cold fetch must not make the switch give up.
   SHAKEN_FETCH_TIMEOUT_MS: int('SHAKEN_FETCH_TIMEOUT_MS', 50, 10000).default(250),
   API_KEYS_FILE: z.string().min(1).optional(),
@@ -97,6 +98,8 @@ export interface Config {
     signingKey: string | undefined;
     /** The https URL of the signing certificate chain, the x5u of every PASSporT signed here. */
     signingX5u: string | undefined;
+    /** PEM file of the signing certificate (first of the file); when set, the key must match it at start. */
+    signingCert: string | undefined;
     fetchTimeoutMs: number;
   };
   apiKeysFile: string | undefined;
@@ -178,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       crlRequired: e.SHAKEN_CRL_REQUIRED,
       signingKey: e.SHAKEN_SIGNING_KEY,
       signingX5u: e.SHAKEN_SIGNING_X5U,
+      signingCert: e.SHAKEN_SIGNING_CERT,
     },
     apiKeysFile: e.API_KEYS_FILE,
     logLevel: e.LOG_LEVEL,

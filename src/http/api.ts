@@ -11,6 +11,7 @@ import { callRoutes } from './routes/calls';
 import { operatorRoutes } from './routes/operators';
 import { registryRoutes } from './routes/registry';
 import { scoreRoutes } from './routes/score';
+import { signingRoutes } from './routes/signing';
 import { stirRoutes } from './routes/stir';
 import { keyspace } from '../state/redis/keyspace';
 
@@ -39,6 +40,7 @@ export const api: FastifyPluginAsync = async (app) => {
   await app.register(scoreRoutes);
   await app.register(registryRoutes, { registry: registryAdmin });
   await app.register(stirRoutes);
+  await app.register(signingRoutes);
   await app.register(callbackRoutes, { callbacks });
   await app.register(operatorRoutes, { operators });
   await app.register(expectedCallRoutes, { announcements });

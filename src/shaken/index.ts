@@ -31,3 +31,14 @@ export { findExtension, parseTnAuthList, readTnAuthList, subjectKeyIsP256, DerEr
 export { FetchSlots, IP_LITERAL_SITE, siteOf, type FetchSlotsOptions } from './fetch-slots';
 export { loadTrustAnchors } from './trust-anchors';
 export { sipReasonHeader, sipReasonsFor, type SipReason } from './sip-reasons';
+export {
+  canonicalJson,
+  loadPassportSigner,
+  PassportSigner,
+  shakenIdentity,
+  signJwsEs256,
+  SigningKeyError,
+  type ShakenClaims,
+  type SigningRequest,
+  type SigningSettings,
+} from './signer';

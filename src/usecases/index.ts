@@ -5,3 +5,4 @@ export { Operators, type FraudReportInput } from './operators';
 export { DecisionRecords } from './decisions';
 export type { Principal, Role } from './principal';
 export { KeyFileError, KeyRing, sha256Hex } from './key-ring';
+export { requireNumber } from './numbers';

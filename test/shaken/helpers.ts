@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, sign as cryptoSign, X509Certificate, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import type { CertificateFetcher } from '../../src/shaken';
+import { signJwsEs256, type CertificateFetcher } from '../../src/shaken';
 
 
 /** Independent vectors made with another toolchain (Python's cryptography), kept as fixtures. */
@@ -173,12 +173,11 @@ export function makePki(): Pki {
 // ---------------------------------------------------------------------------------------------
 // PASSporT signing with Node crypto (ES256, raw r||s).
 
-const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+const json = (v: object | string) => (typeof v === 'string' ? v : JSON.stringify(v));
 
+/** Signs the header and payload as given (objects in their own key order), so tests can make odd tokens too. */
 export function signToken(header: object | string, payload: object | string, key: KeyObject): string {
-  const input = `${b64(header)}.${b64(payload)}`;
-  const sig = cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
-  return `${input}.${sig.toString('base64url')}`;
+  return signJwsEs256(json(header), json(payload), key);
 }
 
 export interface PassportSpec {

@@ -19,7 +19,7 @@ import {
   type NumberTable,
 } from './registry';
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
-import { createShakenVerifier, loadTrustAnchors } from './shaken';
+import { createShakenVerifier, loadCrlSigners, loadTrustAnchors } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
 import { Behaviour } from './calls/behaviour';
 import { MemoryCallState } from './state/memory/call-state';
@@ -78,6 +78,8 @@ export interface Overrides {
   trustAnchors?: X509Certificate[];
   /** Where the default verifier gets certificates (the network by default). */
   certFetcher?: CertificateFetcher;
+  /** Where CRLs come from (tests); certFetcher when unset, then the guarded HTTPS fetcher. */
+  crlFetcher?: CertificateFetcher;
   verifier?: ShakenVerifier;
   policy?: Policy;
   /** State across calls and the verdict cache, with the policy's rules over it. */
@@ -140,6 +142,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
   const seed = loadRegistryFile(config.registryFile, config.defaultCountry);
   const numbering = opts.numbering !== undefined ? opts.numbering : config.numberingDataDir ? loadNumbering(config.numberingDataDir) : null;
   const trustAnchors = opts.trustAnchors ?? (config.shaken.trustAnchors ? loadTrustAnchors(config.shaken.trustAnchors) : []);
+  const crlSigners = config.shaken.crlSigners ? loadCrlSigners(config.shaken.crlSigners) : [];
 
   const closers: (() => void | Promise<void>)[] = [];
   const close = async () => {
@@ -185,6 +188,13 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         ...(redis ? { redis, redisPrefix: keyspace(config.redisKeyPrefix).certificates } : {}),
         logger: log,
         onCertFetch: (outcome) => metrics.certFetch(outcome),
+        // A test's fetcher serves CRLs too; in production each has its own size cap.
+        ...((opts.crlFetcher ?? opts.certFetcher) ? { crlFetcher: (opts.crlFetcher ?? opts.certFetcher)! } : {}),
+        crlSigners,
+        crlRequired: config.shaken.crlRequired,
+        ...(redis ? { crlRedisPrefix: keyspace(config.redisKeyPrefix).crls } : {}),
+        onCrlFetch: (outcome) => metrics.crlFetch(outcome),
+        onCrlUnavailable: () => metrics.crlUnavailable(),
         now,
       });
       closers.push(() => made.close());

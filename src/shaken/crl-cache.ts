@@ -42,6 +42,8 @@ export interface CrlCacheOptions {
   maxTtlMs?: number;
   /** CRLs kept in memory (default 1,000: one per CA and the STI-PA's). */
   maxEntries?: number;
+  /** Bytes of CRLs kept in memory, all together (default 64 MiB): 1,000 CRLs at the cap would be 256 MiB. */
+  maxMemoryBytes?: number;
   /** Largest CRL accepted (default DEFAULT_MAX_CRL_BYTES). */
   maxBytes?: number;
   redis?: RedisLike | null;
@@ -102,11 +104,17 @@ export class CrlCache {
       negativeTtlMs: opts.negativeTtlMs ?? 30_000,
       maxTtlMs: opts.maxTtlMs ?? 86_400_000,
       maxEntries: opts.maxEntries ?? 1000,
+      maxMemoryBytes: opts.maxMemoryBytes ?? 64 * 1024 * 1024,
       maxBytes: opts.maxBytes ?? DEFAULT_MAX_CRL_BYTES,
       redisTimeoutMs: opts.redisTimeoutMs ?? 200,
       now: opts.now ?? Date.now,
     };
-    this.entries = new LRUCache<string, Entry>({ max: this.o.maxEntries });
+    this.entries = new LRUCache<string, Entry>({
+      max: this.o.maxEntries,
+      maxSize: this.o.maxMemoryBytes,
+      // The DER it was read from, and about 64 bytes a serial in the Set.
+      sizeCalculation: (e) => (e.crl ? e.crl.tbs.length + e.crl.signature.length + 64 * e.crl.revoked.size : 0) + 64,
+    });
     // CRL URLs come only from certificates that chain to a trust anchor: few sites, few fetches.
     this.slots = new FetchSlots({ total: 16, perSite: 2, queuePerSite: 8, queueTotal: 64, reservedForTrusted: 0, maxWaitMs: fetchTimeoutMs });
   }
@@ -217,7 +225,10 @@ export class CrlCache {
     const shared = await this.readRedis(url);
     if (shared) {
       const accepted = this.accept(shared, this.o.now());
-      if ('entry' in accepted) return accepted.entry;
+      // A refresh takes the shared copy only when another instance already has a newer CRL
+      // than the one in hand; otherwise it fetches (and shares what it got).
+      const held = this.entries.get(url)?.crl;
+      if ('entry' in accepted && (!held || accepted.entry.crl!.thisUpdateMs > held.thisUpdateMs)) return accepted.entry;
     }
 
     if (signal.aborted) return this.negative();

@@ -365,6 +365,36 @@ describe('CRL cache on its own', () => {
     expect(fetches).toBe(1);
   });
 
+  it('is bounded in bytes as well as entries', async () => {
+    const body = directCrl(pki.intermediate, manySerials(100));
+    const fetcher: CertificateFetcher = { fetch: async () => ({ body }) };
+    const cache = new CrlCache({ fetcher, maxMemoryBytes: 2 * (body.length + 64 * 100) + 500 });
+    for (const u of ['https://a.test/1.crl', 'https://a.test/2.crl', 'https://a.test/3.crl']) expect(await cache.get(u)).not.toBeNull();
+    expect(cache.size).toBe(2);
+    expect(cache.peek('https://a.test/1.crl')).toBeUndefined();
+    cache.close();
+  });
+
+  it('a background refresh fetches rather than take back the same CRL from Redis', async () => {
+    const redis = fakeRedis();
+    let t = NOW;
+    const bodies = [directCrl(pki.intermediate, [], { nextUpdateMs: NOW + 10 * HOUR }), directCrl(pki.intermediate, [leaf.cert.serialNumber], { thisUpdateMs: NOW + 8 * HOUR, nextUpdateMs: NOW + 20 * HOUR })];
+    let fetches = 0;
+    const fetcher: CertificateFetcher = { fetch: async () => ({ body: bodies[fetches++]! }) };
+    const cache = new CrlCache({ fetcher, redis, now: () => t });
+    await cache.get(INT_CRL);
+    await new Promise((r) => setImmediate(r));
+    t = NOW + 9 * HOUR;
+    await cache.load(INT_CRL);
+    expect(fetches).toBe(2);
+    expect((cache.peek(INT_CRL) as { revoked: Set<string> }).revoked.size).toBe(1);
+    // Another instance now takes the newer CRL from Redis without a fetch.
+    const other = new CrlCache({ fetcher, redis, now: () => t });
+    await new Promise((r) => setImmediate(r));
+    expect((await other.get(INT_CRL))?.revoked.size).toBe(1);
+    expect(fetches).toBe(2);
+  });
+
   it('concurrent callers of one URL share one fetch', async () => {
     let fetches = 0;
     const fetcher: CertificateFetcher = {

@@ -387,7 +387,7 @@ describe('CRL cache on its own', () => {
     t = NOW + 9 * HOUR;
     await cache.load(INT_CRL);
     expect(fetches).toBe(2);
-    expect((cache.peek(INT_CRL) as { revoked: Set<string> }).revoked.size).toBe(1);
+    expect((cache.peek(INT_CRL) as { revoked: ReadonlySet<string> }).revoked.size).toBe(1);
     // Another instance now takes the newer CRL from Redis without a fetch.
     const other = new CrlCache({ fetcher, redis, now: () => t });
     await new Promise((r) => setImmediate(r));

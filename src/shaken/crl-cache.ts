@@ -132,13 +132,13 @@ export class CrlCache {
     return entry.crl ?? 'unavailable';
   }
 
-  /** The CRL within the call's budget; null when it cannot be had (a fetch past the budget keeps running and fills the cache). */
-  async get(url: string): Promise<CachedCrl | null> {
+  /** The CRL within the call's budget (fetchTimeoutMs, or what is left of it); null when it cannot be had (a fetch past the budget keeps running and fills the cache). */
+  async get(url: string, budgetMs = this.o.fetchTimeoutMs): Promise<CachedCrl | null> {
     const known = this.peek(url);
     if (known !== undefined) return known === 'unavailable' ? null : known;
     let timer: NodeJS.Timeout | undefined;
     const budget = new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), this.o.fetchTimeoutMs);
+      timer = setTimeout(() => resolve(null), Math.max(0, budgetMs));
       timer.unref();
     });
     try {

@@ -132,6 +132,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
   });
   const revocation = new RevocationChecker({ cache: crlCache, signers: opts.crlSigners ?? [], now, ...(opts.logger ? { logger: opts.logger } : {}) });
   const crlRequired = opts.crlRequired ?? false;
+  const crlBudgetMs = opts.fetchTimeoutMs ?? 1500;
 
   /**
    * CERT_REVOKED or nothing, once per chain and call. Revoked is revoked; a CRL that cannot be
@@ -219,6 +220,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
 
     const certs = new Map<string, CertLookup>();
     const pending: Promise<void>[] = [];
+    const started = performance.now();
     const want = (p: DecodedPassport) => {
       if (!p.es256 || p.x5u === undefined || certs.has(p.x5u)) return;
       const url = p.x5u;
@@ -234,11 +236,15 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     divs.forEach(want);
     if (pending.length > 0) await Promise.all(pending);
 
-    // CRLs nobody has asked for yet are loaded within the call's budget, all at once; a cached
-    // CRL costs no wait (and refreshes itself in the background before its nextUpdate).
+    // CRLs nobody has asked for yet are loaded all at once, within what the certificates left of
+    // the call's one fetch budget (the switch waits for the whole call); a cached CRL costs no
+    // wait (and refreshes itself in the background before its nextUpdate).
     const coldCrls = new Set<string>();
     for (const l of certs.values()) if (l.ok && l.info.revocation) for (const url of revocation.cold(l.info.revocation)) coldCrls.add(url);
-    if (coldCrls.size > 0) await Promise.all([...coldCrls].slice(0, MAX_COLD_CRLS_PER_CALL).map((url) => crlCache.get(url)));
+    if (coldCrls.size > 0) {
+      const left = crlBudgetMs - (performance.now() - started);
+      await Promise.all([...coldCrls].slice(0, MAX_COLD_CRLS_PER_CALL).map((url) => crlCache.get(url, left)));
+    }
     const revoked = new Map<CertChainInfo, ShakenErrorCode | null>();
 
     // Each div is verified once, however many shaken PASSporTs lean on it.

@@ -241,6 +241,19 @@ describe('revocation through the verifier', () => {
     expect((await strict.v.verify(call(leaf.key))).errors).toEqual(['CERT_REVOKED']);
   });
 
+  it('a cold chain and a cold CRL share one budget: the call never waits for both in turn', async () => {
+    const slowChain: Answer = async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      return { body: leaf.certPem + pki.intermediate.certPem };
+    };
+    const w = world({ [X5U]: slowChain, [INT_CRL]: () => new Promise(() => {}) }, { fetchTimeoutMs: 400 });
+    const started = Date.now();
+    expect((await w.v.verify(call(leaf.key))).errors).toEqual([]);
+    // 400 ms in all, not 300 for the chain and 400 more for its CRL.
+    expect(Date.now() - started).toBeLessThan(600);
+    expect(w.unavailable).toBe(1);
+  });
+
   it('an unreachable CRL is remembered as a failure for the negative lifetime', async () => {
     const w = world({ [INT_CRL]: () => Promise.reject(new Error('ECONNREFUSED')) }, { negativeTtlMs: 30_000 });
     expect((await w.v.verify(call(leaf.key))).errors).toEqual([]);

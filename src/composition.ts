@@ -19,7 +19,7 @@ import {
   type NumberTable,
 } from './registry';
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
-import { createShakenVerifier, loadPassportSigner, loadTrustAnchors, type PassportSigner } from './shaken';
+import { createShakenVerifier, loadCrlSigners, loadPassportSigner, loadTrustAnchors, type PassportSigner } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
 import { Behaviour } from './calls/behaviour';
 import { MemoryCallState } from './state/memory/call-state';
@@ -80,6 +80,8 @@ export interface Overrides {
   trustAnchors?: X509Certificate[];
   /** Where the default verifier gets certificates (the network by default). */
   certFetcher?: CertificateFetcher;
+  /** Where CRLs come from (tests); certFetcher when unset, then the guarded HTTPS fetcher. */
+  crlFetcher?: CertificateFetcher;
   verifier?: ShakenVerifier;
   /** Instead of SHAKEN_SIGNING_KEY; null: no signing. */
   signer?: PassportSigner | null;
@@ -145,6 +147,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
   const numbering = opts.numbering !== undefined ? opts.numbering : config.numberingDataDir ? loadNumbering(config.numberingDataDir) : null;
   const trustAnchors = opts.trustAnchors ?? (config.shaken.trustAnchors ? loadTrustAnchors(config.shaken.trustAnchors) : []);
   const signer = opts.signer !== undefined ? opts.signer : config.shaken.signingKey ? loadSigner(config, now, log) : null;
+  const crlSigners = config.shaken.crlSigners ? loadCrlSigners(config.shaken.crlSigners) : [];
 
   const closers: (() => void | Promise<void>)[] = [];
   const close = async () => {
@@ -190,6 +193,13 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         ...(redis ? { redis, redisPrefix: keyspace(config.redisKeyPrefix).certificates } : {}),
         logger: log,
         onCertFetch: (outcome) => metrics.certFetch(outcome),
+        // A test's fetcher serves CRLs too; in production each has its own size cap.
+        ...((opts.crlFetcher ?? opts.certFetcher) ? { crlFetcher: (opts.crlFetcher ?? opts.certFetcher)! } : {}),
+        crlSigners,
+        crlRequired: config.shaken.crlRequired,
+        ...(redis ? { crlRedisPrefix: keyspace(config.redisKeyPrefix).crls } : {}),
+        onCrlFetch: (outcome) => metrics.crlFetch(outcome),
+        onCrlUnavailable: () => metrics.crlUnavailable(),
         now,
       });
       closers.push(() => made.close());

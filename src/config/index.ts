@@ -46,6 +46,7 @@ const EnvSchema = z.object({
   SHAKEN_VERIFY: bool('SHAKEN_VERIFY').default(true),
   SHAKEN_MAX_AGE_S: int('SHAKEN_MAX_AGE_S', 1, 3600).default(60),
   SHAKEN_CRL_REQUIRED: bool('SHAKEN_CRL_REQUIRED').default(false),
+  SHAKEN_CRL_SIGNERS: z.string().min(1).optional(),
   SHAKEN_SIGNING_KEY: z.string().min(1).optional(),
   SHAKEN_SIGNING_X5U: z.string().url().optional(),
   SHAKEN_SIGNING_CERT: z.string().min(1).optional(),
@@ -94,6 +95,8 @@ export interface Config {
     maxAgeS: number;
     /** True: a certificate whose CRL cannot be had fails (CERT_REVOKED); false: it is logged, counted and judged on the rest. */
     crlRequired: boolean;
+    /** PEM file or folder of the certificates trusted to sign indirect CRLs (the STI-PA's); unset: an indirect CRL is unavailable. */
+    crlSigners: string | undefined;
     /** PEM file of the EC P-256 key POST /stir/v1/signing signs with; unset: no signing (404). */
     signingKey: string | undefined;
     /** The https URL of the signing certificate chain, the x5u of every PASSporT signed here. */
@@ -179,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAgeS: e.SHAKEN_MAX_AGE_S,
       fetchTimeoutMs: e.SHAKEN_FETCH_TIMEOUT_MS,
       crlRequired: e.SHAKEN_CRL_REQUIRED,
+      crlSigners: e.SHAKEN_CRL_SIGNERS,
       signingKey: e.SHAKEN_SIGNING_KEY,
       signingX5u: e.SHAKEN_SIGNING_X5U,
       signingCert: e.SHAKEN_SIGNING_CERT,

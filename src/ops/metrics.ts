@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { REASON_CODES, VERDICTS, type Verdict } from '../scoring/reasons';
-import { CERT_FETCH_OUTCOMES, type CertFetchOutcome } from '../shaken/types';
+import { CERT_FETCH_OUTCOMES, CRL_FETCH_OUTCOMES, type CertFetchOutcome, type CrlFetchOutcome } from '../shaken/types';
 
 /**
  * Prometheus metrics, on a registry of the app's own: prom-client's global registry would make
@@ -60,6 +60,10 @@ export interface Metrics {
   /** One scored call: its verdict, each reason that fired, and whether the verdict cache answered. */
   observeDecision(decision: DecisionObservation): void;
   certFetch(outcome: CertFetchOutcome): void;
+  /** How one CRL fetch ended. */
+  crlFetch(outcome: CrlFetchOutcome): void;
+  /** A trusted chain judged without one of its CRLs (failed or not, as SHAKEN_CRL_REQUIRED says). */
+  crlUnavailable(): void;
   /** A Redis command that failed or timed out (the call went on without it). */
   redisError(): void;
   /** An announced bank call made or withdrawn (calls that matched one, or did not, are counted by reason). */
@@ -253,6 +257,18 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     known: CERT_FETCH_OUTCOMES,
     registers,
   });
+  const crlFetches = new TallyCounter({
+    name: 'callguard_shaken_crl_fetches_total',
+    help: 'CRL fetches, by outcome (ok, timeout, error, invalid, stale: past its nextUpdate)',
+    labelName: 'outcome',
+    known: CRL_FETCH_OUTCOMES,
+    registers,
+  });
+  const crlUnavailable = new TallyCounter({
+    name: 'callguard_shaken_crl_unavailable_total',
+    help: 'Certificate chains checked without one of their CRLs (CERT_REVOKED when SHAKEN_CRL_REQUIRED, else judged on the rest)',
+    registers,
+  }).tally('');
   const redisErrors = new TallyCounter({
     name: 'callguard_redis_errors_total',
     help: 'Redis commands that failed or timed out',
@@ -320,6 +336,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     certFetch(outcome) {
       certFetches.tally(outcome).total++;
+    },
+    crlFetch(outcome) {
+      crlFetches.tally(outcome).total++;
+    },
+    crlUnavailable() {
+      crlUnavailable.total++;
     },
     redisError() {
       redisErrors.total++;

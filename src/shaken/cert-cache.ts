@@ -31,7 +31,7 @@ export interface CertCacheOptions {
   backgroundTimeoutMs?: number;
   /** How long a failure is remembered, so that a failing URL is not fetched on every call (default 30 s). */
   negativeTtlMs?: number;
-  /** Lifetime when the answer has no Cache-Control max-age (default 1 h). */
+  /** Lifetime when the answer has no Cache-Control max-age (default 24 h, as Asterisk keeps certificates). */
   defaultTtlMs?: number;
   /** Upper bound on any lifetime, whatever max-age says (default 24 h). */
   maxTtlMs?: number;
@@ -110,7 +110,7 @@ export class CertCache {
       fetchTimeoutMs,
       backgroundTimeoutMs: opts.backgroundTimeoutMs ?? Math.max(10_000, 4 * fetchTimeoutMs),
       negativeTtlMs: opts.negativeTtlMs ?? 30_000,
-      defaultTtlMs: opts.defaultTtlMs ?? 3_600_000,
+      defaultTtlMs: opts.defaultTtlMs ?? 86_400_000,
       maxTtlMs: opts.maxTtlMs ?? 86_400_000,
       maxEntries: opts.maxEntries ?? 10_000,
       maxOtherEntries: opts.maxOtherEntries ?? Math.max(1, Math.floor((opts.maxEntries ?? 10_000) / 5)),

@@ -1,6 +1,6 @@
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { DerError, readTnAuthList, subjectKeyIsP256, type TnAuthList } from './der';
+import { DerError, readCrlDistributionPoint, readTnAuthList, serialKey, subjectKeyIsP256, type TnAuthList } from './der';
 import type { ShakenErrorCode } from './types';
 
 /** The telephone numbers a delegate certificate (ATIS-1000092) may sign for, ready to look up. */
@@ -28,6 +28,23 @@ export interface CertChainInfo {
   /** The window (ms) in which every certificate on the path is valid; outside it, CERT_EXPIRED. */
   validFromMs: number;
   validToMs: number;
+  /** The certificates of the trusted path (anchor excepted) that name a CRL: checked on every use (revocation.ts). */
+  revocation?: readonly RevocationTarget[];
+}
+
+/** One certificate to look up on a CRL. */
+export interface RevocationTarget {
+  /** serialKey of the certificate's serial number. */
+  serial: string;
+  /** Its CRL distribution point. */
+  url: string;
+  /** True when the distribution point names a cRLIssuer (ATIS-1000080's STI-PA CRL): signed by a configured CRL signer, not the issuer. */
+  indirect: boolean;
+  /** The issuing CA's key, which signs a direct CRL. */
+  issuerKey: KeyObject;
+  /** The issuing CA certificate's digest, to remember signature checks by. */
+  issuerId: string;
+  subject: string;
 }
 
 const PEM_CERT_RE = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
@@ -246,9 +263,11 @@ export class ChainJudge {
     const spc = list?.spcs[0];
     const tnAuth = list && (list.tns.length > 0 || list.ranges.length > 0) ? authorisation(list) : undefined;
 
+    const revocation = path ? revocationTargets(path) : [];
     return {
       key: leaf.key,
       keyIsP256: leaf.p256,
+      ...(revocation.length > 0 ? { revocation } : {}),
       ...(spc !== undefined ? { spc } : {}),
       ...(tnAuth ? { tnAuth } : {}),
       errors,
@@ -256,6 +275,29 @@ export class ChainJudge {
       ...windowOf((path ?? [leaf]).map((c) => c.x509)),
     };
   }
+}
+
+/**
+ * Every certificate of a trusted path but the anchor (the operator's own choice, revoked by
+ * removing it) that names a CRL. A distribution point that cannot be read is no distribution
+ * point: the CA signed it, so it is not an attacker's doing, and there is no URL to fetch.
+ */
+function revocationTargets(path: readonly Cert[]): RevocationTarget[] {
+  const out: RevocationTarget[] = [];
+  for (let i = 0; i < path.length - 1; i++) {
+    const c = path[i]!;
+    let dp;
+    try {
+      dp = readCrlDistributionPoint(c.x509.raw);
+    } catch (err) {
+      if (!(err instanceof DerError)) throw err;
+      continue;
+    }
+    if (!dp) continue;
+    const issuer = path[i + 1]!;
+    out.push({ serial: serialKey(c.x509.serialNumber), url: dp.url, indirect: dp.indirect, issuerKey: issuer.key, issuerId: issuer.id, subject: c.subject });
+  }
+  return out;
 }
 
 function authorisation(list: TnAuthList): TnAuthorisation {

@@ -239,3 +239,174 @@ export function readTnAuthList(certDer: Uint8Array): TnAuthList | null {
   const value = findExtension(certDer, TN_AUTH_LIST_OID);
   return value ? parseTnAuthList(value) : null;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Revocation (RFC 5280 §4.2.1.13 and §5): the CRL Distribution Points of a certificate and the
+// few fields of a CRL that a revocation check needs. Same reader, same strictness: the bytes
+// come from a CA's server, fetched because a certificate said so, and are capped before this
+// reads them (see crl-cache.ts).
+
+/** 2.5.29.31 id-ce-cRLDistributionPoints, as DER content bytes. */
+export const CRL_DISTRIBUTION_POINTS_OID = Buffer.from([0x55, 0x1d, 0x1f]);
+/** Distribution points read from one certificate; ATIS-1000080 certificates carry one. */
+const MAX_DISTRIBUTION_POINTS = 4;
+const MAX_URI_LENGTH = 2048;
+
+/** Where a certificate's CRL is, and whether someone other than its issuer signs it (cRLIssuer: an indirect CRL). */
+export interface CrlDistributionPoint {
+  url: string;
+  indirect: boolean;
+}
+
+/**
+ * The first http(s) distribution point of a DER certificate, or null when it names none.
+ * DistributionPoint ::= SEQUENCE { distributionPoint [0] { fullName [0] GeneralNames },
+ * reasons [1], cRLIssuer [2] GeneralNames }; a URI is GeneralName [6] IA5String. Throws
+ * DerError when the extension is present but cannot be read.
+ */
+export function readCrlDistributionPoint(certDer: Uint8Array): CrlDistributionPoint | null {
+  const value = findExtension(certDer, CRL_DISTRIBUTION_POINTS_OID);
+  if (!value) return null;
+  const seq = expect(readTlv(value, 0), SEQUENCE, 'CRLDistributionPoints');
+  if (seq.end !== value.length) throw new DerError('trailing bytes');
+  const points = children(value, seq);
+  if (points.length > MAX_DISTRIBUTION_POINTS) throw new DerError('too many distribution points');
+  for (const point of points) {
+    expect(point, SEQUENCE, 'DistributionPoint');
+    const fields = children(value, point);
+    const indirect = fields.some((f) => f.tag === 0xa2);
+    const name = fields.find((f) => f.tag === 0xa0);
+    if (!name) continue;
+    const fullName = children(value, name).find((f) => f.tag === 0xa0);
+    if (!fullName) continue;
+    for (const general of children(value, fullName)) {
+      if (general.tag !== 0x86) continue;
+      const n = general.end - general.start;
+      if (n === 0 || n > MAX_URI_LENGTH) throw new DerError('bad URI length');
+      for (let i = general.start; i < general.end; i++) if (value[i]! < 0x21 || value[i]! > 0x7e) throw new DerError('URI is not printable IA5');
+      const url = Buffer.from(value.subarray(general.start, general.end)).toString('latin1');
+      if (/^https?:\/\//i.test(url)) return { url, indirect };
+    }
+  }
+  return null;
+}
+
+/** What a revocation check needs of a CRL; the serials are ready for a Set lookup. */
+export interface ParsedCrl {
+  /** The DER of tbsCertList: what the signature covers. */
+  tbs: Uint8Array;
+  /** Node's digest name for the signature algorithm. */
+  digest: 'sha256' | 'sha384' | 'sha512';
+  signature: Uint8Array;
+  thisUpdateMs: number;
+  nextUpdateMs: number;
+  /** Revoked serial numbers, upper-case hex without leading zeros (as serialKey makes them). */
+  revoked: ReadonlySet<string>;
+}
+
+const UTC_TIME = 0x17;
+const GENERALIZED_TIME = 0x18;
+const BIT_STRING = 0x03;
+
+/** Signature algorithms accepted on a CRL, by OID content bytes (hex): ECDSA as SHAKEN's CAs use, and RSA PKCS#1 v1.5 for an STI-PA. */
+const CRL_SIGNATURE_ALGORITHMS = new Map<string, ParsedCrl['digest']>([
+  ['2a8648ce3d040302', 'sha256'], // ecdsa-with-SHA256
+  ['2a8648ce3d040303', 'sha384'], // ecdsa-with-SHA384
+  ['2a8648ce3d040304', 'sha512'], // ecdsa-with-SHA512
+  ['2a864886f70d01010b', 'sha256'], // sha256WithRSAEncryption
+  ['2a864886f70d01010c', 'sha384'], // sha384WithRSAEncryption
+  ['2a864886f70d01010d', 'sha512'], // sha512WithRSAEncryption
+]);
+
+/** A serial number as a lookup key: upper-case hex, leading zeros dropped (X509Certificate.serialNumber pads to whole bytes). */
+export function serialKey(hex: string): string {
+  return hex.toUpperCase().replace(/^0+(?=.)/, '');
+}
+
+function time(buf: Uint8Array, tlv: Tlv | undefined, what: string): number {
+  if (!tlv || (tlv.tag !== UTC_TIME && tlv.tag !== GENERALIZED_TIME)) throw new DerError(`expected ${what}`);
+  const s = Buffer.from(buf.subarray(tlv.start, tlv.end)).toString('latin1');
+  const m = (tlv.tag === UTC_TIME ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/ : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/).exec(s);
+  if (!m) throw new DerError(`bad ${what}`);
+  let year = Number(m[1]);
+  // RFC 5280 §4.1.2.5.1: two-digit years 50-99 are 19xx, 00-49 are 20xx.
+  if (tlv.tag === UTC_TIME) year += year >= 50 ? 1900 : 2000;
+  const ms = Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  if (!Number.isFinite(ms)) throw new DerError(`bad ${what}`);
+  return ms;
+}
+
+/**
+ * Reads a DER CertificateList (RFC 5280 §5.1). Only what a check needs is kept: the signed
+ * bytes, the algorithm, the signature, the two dates and the revoked serials (entry extensions,
+ * CRL extensions and revocation dates are not read: a listed serial is revoked, whatever the
+ * reason or date). nextUpdate is required (RFC 5280 says a CRL issuer MUST include it), so
+ * that no CRL is trusted forever. Throws DerError on anything else; one pass, no recursion, so
+ * the cost is linear in the bytes, which the caller has capped.
+ */
+export function parseCrl(der: Uint8Array): ParsedCrl {
+  const list = expect(readTlv(der, 0), SEQUENCE, 'CertificateList');
+  if (list.end !== der.length) throw new DerError('trailing bytes');
+  const tbs = expect(readTlv(der, list.start, list.end), SEQUENCE, 'TBSCertList');
+  const outerAlg = expect(readTlv(der, tbs.end, list.end), SEQUENCE, 'signatureAlgorithm');
+  const sig = expect(readTlv(der, outerAlg.end, list.end), BIT_STRING, 'signatureValue');
+  if (sig.end !== list.end) throw new DerError('trailing fields');
+  if (sig.end - sig.start < 2 || der[sig.start] !== 0) throw new DerError('bad signature BIT STRING');
+
+  let pos = tbs.start;
+  const next = () => {
+    if (pos >= tbs.end) return undefined;
+    const t = readTlv(der, pos, tbs.end);
+    pos = t.end;
+    return t;
+  };
+  let field = next();
+  if (field?.tag === INTEGER) {
+    // v2 is the only version with a version field.
+    if (field.end - field.start !== 1 || der[field.start] !== 1) throw new DerError('unsupported CRL version');
+    field = next();
+  }
+  const innerAlg = expect(field, SEQUENCE, 'signature');
+  // The signed algorithm must be the one the signature claims (RFC 5280 §5.1.1.2).
+  if (!bytesEqual(der.subarray(innerAlg.start, innerAlg.end), der.subarray(outerAlg.start, outerAlg.end))) throw new DerError('signature algorithms differ');
+  const algOid = expect(children(der, outerAlg)[0], OID, 'algorithm');
+  const digest = CRL_SIGNATURE_ALGORITHMS.get(Buffer.from(der.subarray(algOid.start, algOid.end)).toString('hex'));
+  if (!digest) throw new DerError('unsupported CRL signature algorithm');
+  expect(next(), SEQUENCE, 'issuer');
+  const thisUpdateMs = time(der, next(), 'thisUpdate');
+  field = next();
+  if (!field || (field.tag !== UTC_TIME && field.tag !== GENERALIZED_TIME)) throw new DerError('CRL without nextUpdate');
+  const nextUpdateMs = time(der, field, 'nextUpdate');
+  if (nextUpdateMs < thisUpdateMs) throw new DerError('nextUpdate before thisUpdate');
+
+  const revoked = new Set<string>();
+  field = next();
+  if (field?.tag === SEQUENCE) {
+    for (let p = field.start; p < field.end; ) {
+      const entry = expect(readTlv(der, p, field.end), SEQUENCE, 'revokedCertificate');
+      p = entry.end;
+      const serial = expect(readTlv(der, entry.start, entry.end), INTEGER, 'userCertificate');
+      const n = serial.end - serial.start;
+      // RFC 5280 §4.1.2.2: serials are at most 20 octets (21 with a sign byte).
+      if (n === 0 || n > 21) throw new DerError('bad serial length');
+      revoked.add(serialKey(Buffer.from(der.subarray(serial.start, serial.end)).toString('hex')));
+    }
+    field = next();
+  }
+  if (field && field.tag !== 0xa0) throw new DerError('unexpected field in TBSCertList');
+  if (next()) throw new DerError('trailing fields in TBSCertList');
+
+  return {
+    // The TBSCertList's own TLV starts where the CertificateList's content does.
+    tbs: der.subarray(list.start, tbs.end),
+    digest,
+    signature: der.subarray(sig.start + 1, sig.end),
+    thisUpdateMs,
+    nextUpdateMs,
+    revoked,
+  };
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

@@ -26,10 +26,15 @@ export {
 export { createX5uFetcher, parseMaxAge, X5uFetchError, DEFAULT_MAX_X5U_BYTES, DEFAULT_X5U_CONNECT_TIMEOUT_MS, type X5uFetcherOptions, type ResolvedAddress } from './x5u-fetcher';
 export { checkX5uUrl, isPublicAddress, X5uPolicyError } from './url-policy';
 export { CertCache, redisKeyFor, type CertCacheOptions, type CertLookup, type RedisLike, type ShakenLogger } from './cert-cache';
-export { buildPath, ChainJudge, evaluateChain, MAX_CERTS_PER_ANSWER, MAX_SIGNATURE_CHECKS, parsePemCertificates, tnAuthorised, validityError, type CertChainInfo, type TnAuthorisation } from './chain';
+export { buildPath, ChainJudge, evaluateChain, MAX_CERTS_PER_ANSWER, MAX_SIGNATURE_CHECKS, parsePemCertificates, tnAuthorised, validityError, type CertChainInfo, type RevocationTarget, type TnAuthorisation } from './chain';
 export { findExtension, parseTnAuthList, readTnAuthList, subjectKeyIsP256, DerError, TN_AUTH_LIST_OID, type TnAuthList, type TnRange } from './der';
 export { FetchSlots, IP_LITERAL_SITE, siteOf, type FetchSlotsOptions } from './fetch-slots';
 export { loadTrustAnchors } from './trust-anchors';
+export { loadCrlSigners } from './crl-signers';
+export { CrlCache, crlDer, crlRedisKeyFor, DEFAULT_MAX_CRL_BYTES, type CachedCrl, type CrlCacheOptions, type CrlPeek } from './crl-cache';
+export { RevocationChecker, type RevocationStatus } from './revocation';
+export { CRL_FETCH_OUTCOMES, type CrlFetchOutcome } from './types';
+export { parseCrl, readCrlDistributionPoint, serialKey, type CrlDistributionPoint, type ParsedCrl } from './der';
 export { sipReasonHeader, sipReasonsFor, type SipReason } from './sip-reasons';
 export {
   canonicalJson,

@@ -122,6 +122,13 @@ export type CertFetchOutcome =
 export const CERT_FETCH_OUTCOMES: readonly CertFetchOutcome[] = ['ok', 'timeout', 'error', 'invalid'];
 
 /**
+ * What happened to one CRL fetch (a CRL from memory or Redis is no fetch): the outcomes of an
+ * x5u fetch, and `stale`, a CRL whose nextUpdate has passed, which counts as unavailable.
+ */
+export type CrlFetchOutcome = CertFetchOutcome | 'stale';
+export const CRL_FETCH_OUTCOMES: readonly CrlFetchOutcome[] = ['ok', 'timeout', 'error', 'invalid', 'stale'];
+
+/**
  * `shaken` and `div` are verified; `other` (another ppt, or a plain RFC 8225 PASSporT with no
  * ppt) is ignored. An identity whose kind cannot be told at all because the token is unreadable
  * counts as `shaken`: a garbled Identity header must surface as MALFORMED, not vanish.

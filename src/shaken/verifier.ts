@@ -1,5 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
-import type { CertFetchOutcome } from './types';
+import type { CertFetchOutcome, CrlFetchOutcome } from './types';
 import { CertCache, type CertLookup, type RedisLike, type ShakenLogger } from './cert-cache';
 import { tnAuthorised, validityError, type CertChainInfo } from './chain';
 import { parseIdentityHeaders, type IdentityEntry } from './identity-header';
@@ -14,6 +14,8 @@ import {
   type VerifyInput,
 } from './types';
 import { createX5uFetcher } from './x5u-fetcher';
+import { CrlCache, DEFAULT_MAX_CRL_BYTES } from './crl-cache';
+import { RevocationChecker } from './revocation';
 
 export interface ShakenVerifierOptions {
   /** STI-CA roots. Empty means nothing is trusted: every certificate is CERT_UNTRUSTED. */
@@ -50,16 +52,32 @@ export interface ShakenVerifierOptions {
   maxColdLoadsPerCall?: number;
   /** Told how each x5u fetch ended (see CertCacheOptions.onFetch). */
   onCertFetch?: (outcome: CertFetchOutcome) => void;
+  /** Where CRLs come from; the guarded HTTPS fetcher with a cap of DEFAULT_MAX_CRL_BYTES by default. */
+  crlFetcher?: CertificateFetcher;
+  /** Signers trusted for indirect CRLs (SHAKEN_CRL_SIGNERS). */
+  crlSigners?: readonly X509Certificate[];
+  /** SHAKEN_CRL_REQUIRED: a certificate whose CRL cannot be had fails with CERT_REVOKED (default false). */
+  crlRequired?: boolean;
+  /** Where CRLs are kept in Redis (default under `callguard:`). */
+  crlRedisPrefix?: string;
+  /** Told how each CRL fetch ended. */
+  onCrlFetch?: (outcome: CrlFetchOutcome) => void;
+  /** Told of each chain judged without its CRL (whatever crlRequired says). */
+  onCrlUnavailable?: () => void;
 }
 
 export interface DefaultShakenVerifier extends ShakenVerifier {
   readonly certCache: CertCache;
+  readonly crlCache: CrlCache;
   /** Aborts background certificate fetches. */
   close(): void;
 }
 
 /** The answer for an Identity that could not be read at all, or that verification broke on. */
 const malformedCall = (): ShakenVerification => ({ verstat: 'TN-Validation-Failed', attestation: null, errors: ['MALFORMED'], fingerprints: [] });
+
+/** A chain is a leaf and one or two intermediates with a CRL each: two chains a call at most need loading. */
+const MAX_COLD_CRLS_PER_CALL = 4;
 
 const UNAVAILABLE = new Set<ShakenErrorCode>(['X5U_FETCH_FAILED', 'X5U_POLICY']);
 const CODE_ORDER = new Map<ShakenErrorCode, number>(SHAKEN_ERROR_CODES.map((c, i) => [c, i]));
@@ -101,8 +119,33 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     ...(opts.onCertFetch ? { onFetch: opts.onCertFetch } : {}),
     now,
   });
+  const crlCache = new CrlCache({
+    fetcher: opts.crlFetcher ?? createX5uFetcher({ allowInsecure, maxBytes: DEFAULT_MAX_CRL_BYTES }),
+    allowInsecure,
+    ...(opts.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: opts.fetchTimeoutMs } : {}),
+    ...(opts.negativeTtlMs !== undefined ? { negativeTtlMs: opts.negativeTtlMs } : {}),
+    redis: opts.redis ?? null,
+    ...(opts.crlRedisPrefix !== undefined ? { redisPrefix: opts.crlRedisPrefix } : {}),
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.onCrlFetch ? { onFetch: opts.onCrlFetch } : {}),
+    now,
+  });
+  const revocation = new RevocationChecker({ cache: crlCache, signers: opts.crlSigners ?? [], now, ...(opts.logger ? { logger: opts.logger } : {}) });
+  const crlRequired = opts.crlRequired ?? false;
+  const crlBudgetMs = opts.fetchTimeoutMs ?? 1500;
 
-  async function assess(p: DecodedPassport, certs: Map<string, CertLookup>, receivedAtMs: number): Promise<Assessment> {
+  /**
+   * CERT_REVOKED or nothing, once per chain and call. Revoked is revoked; a CRL that cannot be
+   * had fails the chain only when SHAKEN_CRL_REQUIRED says so, and is counted either way.
+   */
+  function revocationError(cert: CertChainInfo): ShakenErrorCode | null {
+    if (!cert.revocation) return null;
+    const status = revocation.status(cert.revocation);
+    if (status === 'unavailable') opts.onCrlUnavailable?.();
+    return status === 'revoked' || (status === 'unavailable' && crlRequired) ? 'CERT_REVOKED' : null;
+  }
+
+  async function assess(p: DecodedPassport, certs: Map<string, CertLookup>, receivedAtMs: number, revoked: Map<CertChainInfo, ShakenErrorCode | null>): Promise<Assessment> {
     const errors = new Set(p.errors);
     const out: Assessment = { passport: p, errors };
     if (p.claims.iat !== undefined) {
@@ -118,6 +161,12 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     const cert = lookup.info;
     out.cert = cert;
     for (const e of cert.errors) errors.add(e);
+    let rev = revoked.get(cert);
+    if (rev === undefined) {
+      rev = revocationError(cert);
+      revoked.set(cert, rev);
+    }
+    if (rev) errors.add(rev);
     // A delegate certificate (ATIS-1000092) signs only for its own numbers: the caller's for a
     // shaken PASSporT, the diverting number for a div one (RFC 8946).
     if (cert.tnAuth) {
@@ -171,6 +220,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
 
     const certs = new Map<string, CertLookup>();
     const pending: Promise<void>[] = [];
+    const started = performance.now();
     const want = (p: DecodedPassport) => {
       if (!p.es256 || p.x5u === undefined || certs.has(p.x5u)) return;
       const url = p.x5u;
@@ -186,12 +236,23 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     divs.forEach(want);
     if (pending.length > 0) await Promise.all(pending);
 
+    // CRLs nobody has asked for yet are loaded all at once, within what the certificates left of
+    // the call's one fetch budget (the switch waits for the whole call); a cached CRL costs no
+    // wait (and refreshes itself in the background before its nextUpdate).
+    const coldCrls = new Set<string>();
+    for (const l of certs.values()) if (l.ok && l.info.revocation) for (const url of revocation.cold(l.info.revocation)) coldCrls.add(url);
+    if (coldCrls.size > 0) {
+      const left = crlBudgetMs - (performance.now() - started);
+      await Promise.all([...coldCrls].slice(0, MAX_COLD_CRLS_PER_CALL).map((url) => crlCache.get(url, left)));
+    }
+    const revoked = new Map<CertChainInfo, ShakenErrorCode | null>();
+
     // Each div is verified once, however many shaken PASSporTs lean on it.
     const divAssessments = new Map<DecodedPassport, Promise<Assessment>>();
     const assessDiv = (d: DecodedPassport) => {
       let a = divAssessments.get(d);
       if (!a) {
-        a = assess(d, certs, receivedAtMs);
+        a = assess(d, certs, receivedAtMs, revoked);
         divAssessments.set(d, a);
       }
       return a;
@@ -233,7 +294,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
 
     // The shaken PASSporTs' signatures are checked side by side, on the thread pool.
     const results = await Promise.all(shaken.map(async (p) => {
-      const a = await assess(p, certs, receivedAtMs);
+      const a = await assess(p, certs, receivedAtMs, revoked);
       const { orig, dest: signedDest } = p.claims;
       if (orig !== undefined && !origs.has(orig)) a.errors.add('ORIG_MISMATCH');
       if (signedDest.length > 0 && !reachesDest(p)) {
@@ -292,7 +353,11 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
 
   return {
     certCache,
-    close: () => certCache.close(),
+    crlCache,
+    close: () => {
+      certCache.close();
+      crlCache.close();
+    },
     read,
     async verify(input: VerifyInput): Promise<ShakenVerification> {
       try {

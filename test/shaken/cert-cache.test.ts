@@ -75,6 +75,17 @@ describe('certificate cache: lifetimes', () => {
     expect(f2.calls).toHaveLength(2);
   });
 
+  it('keeps a chain 24 hours when the answer has no Cache-Control, as Asterisk does', async () => {
+    const c = clock();
+    const f = serve();
+    const cache = cacheWith(f, c);
+    await cache.get(URL1);
+    c.t += 23 * 3_600_000;
+    expect(cache.peek(URL1)?.ok).toBe(true);
+    c.t += 2 * 3_600_000;
+    expect(cache.peek(URL1)).toBeUndefined();
+  });
+
   it('max-age=0 (or no-store) is not cached', async () => {
     const f = serve(0);
     const cache = cacheWith(f, clock());

@@ -76,7 +76,10 @@ export interface Pki {
   chainPem: string;
   /** A self-signed TLS certificate for 127.0.0.1 and certs.test, for a local HTTPS server. */
   tls: { certPem: string; keyPem: string };
-  issueLeaf(name: string, opts?: { tnAuthListDer?: string | null; days?: number; startDate?: string; endDate?: string; issuer?: string; keyUsage?: string | null }): Issued;
+  issueLeaf(
+    name: string,
+    opts?: { tnAuthListDer?: string | null; days?: number; startDate?: string; endDate?: string; issuer?: string; keyUsage?: string | null; extraExt?: string[] },
+  ): Issued;
   cleanup(): void;
 }
 
@@ -92,7 +95,12 @@ function ecKey(): { keyPem: string; key: KeyObject } {
   return { keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), key: privateKey };
 }
 
-export function makePki(): Pki {
+export interface PkiOptions {
+  /** More extension lines for the intermediate (e.g. a crlDistributionPoints). */
+  intermediateExt?: string[];
+}
+
+export function makePki(pkiOpts: PkiOptions = {}): Pki {
   const dir = mkdtempSync(join(tmpdir(), 'callguard-pki-'));
   const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let serial = 1;
@@ -138,6 +146,7 @@ export function makePki(): Pki {
     'keyUsage=critical,keyCertSign,cRLSign',
     'subjectKeyIdentifier=hash',
     'authorityKeyIdentifier=keyid',
+    ...(pkiOpts.intermediateExt ?? []),
   ]);
   const issueLeaf: Pki['issueLeaf'] = (name, opts = {}) => {
     const tn = opts.tnAuthListDer === undefined ? tnAuthListDer('5678') : opts.tnAuthListDer;
@@ -151,6 +160,8 @@ export function makePki(): Pki {
         'subjectKeyIdentifier=hash',
         'authorityKeyIdentifier=keyid',
         ...(tn ? [`1.3.6.1.5.5.7.1.26=DER:${tn}`] : []),
+        // Last: it may open config sections of its own (e.g. a cRLIssuer's dirName).
+        ...(opts.extraExt ?? []),
       ],
       opts,
     );

@@ -27,6 +27,7 @@
  *   {p}verdict:<digest>           STR   the shared verdict cache: {e: expiry ms, v: Evidence}
  *                                       (no hash tag: its own group on a Cluster)
  *   {p}x5u:<sha256 of the URL>    STR   a judged certificate chain (PEM with its expiry)
+ *   {p}crl:<sha256 of the URL>    STR   a CRL (base64 DER with its expiry), PX until its nextUpdate
  *   {p}rl:*                             the rate limiter's counters
  *   {p}{registry}:*                     the registry (see registryKeys below)
  *
@@ -79,6 +80,8 @@ export function keyspace(prefix: string = DEFAULT_PREFIX) {
     verdict: `${prefix}verdict:`,
     /** Judged certificate chains: `{certificates}<sha256 of the x5u URL>`. */
     certificates: `${prefix}x5u:`,
+    /** CRLs of certificate chains: `{crls}<sha256 of the CRL URL>`. */
+    crls: `${prefix}crl:`,
     /** The rate limiter's counters (its own namespace). */
     rateLimit: `${prefix}rl:`,
     /** The registry: every key under one hash tag, so that a change is one script on a Cluster too. */

@@ -12,7 +12,20 @@ export {
   type Verstat,
   type VerifyInput,
 } from './types';
-export { createShakenVerifier, type DefaultShakenVerifier, type ShakenVerifierOptions } from './verifier';
+export { createShakenVerifier, DEFAULT_MAX_RCD_BYTES, type DefaultShakenVerifier, type ShakenVerifierOptions } from './verifier';
+export {
+  canonicalJson,
+  cleanDisplayText,
+  finishRichCallData,
+  jCardName,
+  MAX_CALL_REASON,
+  MAX_DISPLAY_NAME,
+  parseRichClaims,
+  type ParsedRichClaims,
+  type RawRichClaims,
+  type RichCallData,
+} from './rcd';
+export { RcdContentCache, type RcdContentCacheOptions } from './rcd-content';
 export { parseIdentityHeaders, parseIdentity, splitOutside, type IdentityEntry, type IdentityKind, type ParseLimits } from './identity-header';
 export {
   decodePassport,

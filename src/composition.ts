@@ -78,6 +78,8 @@ export interface Overrides {
   trustAnchors?: X509Certificate[];
   /** Where the default verifier gets certificates (the network by default). */
   certFetcher?: CertificateFetcher;
+  /** Where the default verifier gets rich call data's referenced jCards (the network by default). */
+  rcdFetcher?: CertificateFetcher;
   verifier?: ShakenVerifier;
   policy?: Policy;
   /** State across calls and the verdict cache, with the policy's rules over it. */
@@ -179,6 +181,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
       const made = createShakenVerifier({
         trustAnchors,
         ...(opts.certFetcher ? { fetcher: opts.certFetcher } : {}),
+        ...(opts.rcdFetcher ? { rcdFetcher: opts.rcdFetcher } : {}),
         allowInsecure: config.shaken.allowInsecureX5u,
         maxAgeS: config.shaken.maxAgeS,
         fetchTimeoutMs: config.shaken.fetchTimeoutMs,

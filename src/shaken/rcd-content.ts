@@ -63,7 +63,14 @@ export class RcdContentCache {
     let body: Buffer | null;
     let ttl = this.negativeTtlMs;
     try {
-      const answer = await this.opts.fetcher.fetch(url, signal);
+      // The deadline holds whatever the fetcher does with the signal: the call does not wait past it.
+      const answer = await Promise.race([
+        this.opts.fetcher.fetch(url, signal),
+        new Promise<never>((_, reject) => {
+          if (signal.aborted) reject(new Error('aborted'));
+          else signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+        }),
+      ]);
       body = Buffer.isBuffer(answer.body) ? answer.body : Buffer.from(answer.body, 'utf8');
       ttl = Math.min(this.ttlMs, answer.maxAgeS !== undefined ? answer.maxAgeS * 1000 : this.ttlMs);
     } catch {

@@ -11,6 +11,11 @@ export interface RcdContentCacheOptions {
   ttlMs?: number;
   /** How long a failed fetch is remembered, ms (default 30 s). */
   negativeTtlMs?: number;
+  /**
+   * Fetches running at once (default 32): a signer naming a new URL on every call gets no more
+   * sockets than this; past it the content counts as not had (it is not remembered as failed).
+   */
+  maxInflight?: number;
   now?: () => number;
 }
 
@@ -48,6 +53,7 @@ export class RcdContentCache {
     if (hit) this.entries.delete(url);
     let pending = this.inflight.get(url);
     if (!pending) {
+      if (this.inflight.size >= (this.opts.maxInflight ?? 32)) return Promise.resolve(null);
       pending = this.load(url).finally(() => this.inflight.delete(url));
       this.inflight.set(url, pending);
     }

@@ -101,3 +101,25 @@ describe('rich call data in a verified PASSporT', () => {
     expect([r.verstat, r.errors, r.rcd]).toEqual(['TN-Validation-Failed', ['BAD_SIGNATURE'], undefined]);
   });
 });
+
+describe('RcdContentCache', () => {
+  it('bounds the fetches running at once: past the limit the content is not had, and not remembered as failed', async () => {
+    const { RcdContentCache } = await import('../../src/shaken');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const fetcher = mapFetcher({
+      'https://a.example/1': async () => {
+        await gate;
+        return { body: 'one' };
+      },
+      'https://a.example/2': async () => ({ body: 'two' }),
+    });
+    const cache = new RcdContentCache({ fetcher, timeoutMs: 1000, maxInflight: 1 });
+    const first = cache.get('https://a.example/1');
+    expect(await cache.get('https://a.example/2')).toBeNull();
+    release();
+    expect((await first)?.toString()).toBe('one');
+    expect((await cache.get('https://a.example/2'))?.toString()).toBe('two');
+    cache.close();
+  });
+});

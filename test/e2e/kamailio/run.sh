@@ -395,6 +395,12 @@ uac_call good-passport "$K_PORT" 127.0.0.1 +442071234567 486 \
       Reason: STIR;cause=438;text=\"Invalid Identity Header\"" \
   'X-Echo-Verdict: allow' 'X-Echo-From: <sip:\+442071234567;verstat=TN-Validation-Passed@' '!X-Echo-Reason: STIR'
 
+# (k2) a well signed PASSporT with rich call data (RFC 9795): its name, cleaned by callguard (no
+# quotes or angle brackets), is the From's display name the callee sees.
+uac_call rcd-display "$K_PORT" 127.0.0.1 +442071234567 486 \
+  "      Identity: $(passport rcd)" \
+  'X-Echo-Verdict: allow' 'X-Echo-From: "Acme Parcels sip:x@evil" <sip:\+442071234567;verstat=TN-Validation-Passed@'
+
 # (l) a bank's number that only its carrier 1234 may originate: from the trunk whose table entry
 # says carrier 5555, blocked (BANK_UNAUTHORISED_ORIGIN); from the one that says 1234, allowed.
 uac_call bank-other-carrier "$K_PORT" 127.0.0.1 +442079460000 603 "" 'SIP/2.0 603 Decline'

@@ -82,6 +82,8 @@ export interface Overrides {
   certFetcher?: CertificateFetcher;
   /** Where CRLs come from (tests); certFetcher when unset, then the guarded HTTPS fetcher. */
   crlFetcher?: CertificateFetcher;
+  /** Where the default verifier gets rich call data's referenced jCards (the network by default). */
+  rcdFetcher?: CertificateFetcher;
   verifier?: ShakenVerifier;
   /** Instead of SHAKEN_SIGNING_KEY; null: no signing. */
   signer?: PassportSigner | null;
@@ -187,6 +189,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
       const made = createShakenVerifier({
         trustAnchors,
         ...(opts.certFetcher ? { fetcher: opts.certFetcher } : {}),
+        ...(opts.rcdFetcher ? { rcdFetcher: opts.rcdFetcher } : {}),
         allowInsecure: config.shaken.allowInsecureX5u,
         maxAgeS: config.shaken.maxAgeS,
         fetchTimeoutMs: config.shaken.fetchTimeoutMs,

@@ -124,7 +124,7 @@ export class CallAssessor {
         receivedAt: new Date(receivedAtMs),
         ...(prepared.identity ? { reading: prepared.identity } : {}),
       });
-      shaken = fromVerification(verification);
+      shaken = fromVerification(verification, caller.e164);
       if (verification.verstat === 'TN-Validation-Passed') iat = verification.iat;
     } else if (input.attestation !== undefined || input.verstat !== undefined) {
       shaken = {
@@ -156,7 +156,8 @@ export class CallAssessor {
     const ttl = this.deps.cacheTtlMs;
     if (this.passportsOf(input) === undefined) return ttl;
     const errors = stat.signals.shaken.errors;
-    if (errors.includes('X5U_FETCH_FAILED') || errors.includes('FUTURE_IAT')) return 0;
+    // RCD_INVALID may come of a jCard that could not be fetched just now: judged again next call.
+    if (errors.includes('X5U_FETCH_FAILED') || errors.includes('FUTURE_IAT') || errors.includes('RCD_INVALID')) return 0;
     // With an explicit receivedAt the verification is a function of the inputs alone.
     if (input.receivedAt !== undefined) return ttl;
     // A failed verification stays failed; a passed one holds only while the token is fresh.
@@ -200,7 +201,10 @@ function normaliseOrigin(origin: CallInput['origin'], defaultCountry: string): C
   };
 }
 
-function fromVerification(v: ShakenVerification): ShakenSignal {
+function fromVerification(v: ShakenVerification, callerE164: string | null): ShakenSignal {
+  // Rich call data describes the number its PASSporT signed: shown for another (a PASSporT
+  // signed for the PAI), it would put a verified name on a caller ID nobody verified.
+  const rcd = v.rcd !== undefined && v.orig !== undefined && callerE164 === `+${v.orig}` ? v.rcd : undefined;
   return {
     source: 'passport',
     verstat: v.verstat,
@@ -211,6 +215,7 @@ function fromVerification(v: ShakenVerification): ShakenSignal {
     ...(v.diversion !== undefined ? { diversion: v.diversion } : {}),
     ...(v.origid !== undefined ? { origid: v.origid } : {}),
     ...(v.x5u !== undefined ? { x5u: v.x5u } : {}),
+    ...(rcd !== undefined ? { rcd } : {}),
     errors: v.errors,
   };
 }

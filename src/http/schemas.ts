@@ -69,6 +69,13 @@ export const ShakenResultSchema = z.object({
     .enum(['spc', 'tn'])
     .optional()
     .describe("what the verified PASSporT's certificate authorised: a service provider code (`spc`), or telephone numbers (`tn`: a delegate certificate)"),
+  rcd: z
+    .object({
+      name: z.string().optional().describe('the caller name the signer vouched for (`nam`, else the jCard `fn`), cleaned for a SIP display name, at most 64 characters'),
+      callReason: z.string().optional().describe('the call reason (`crn`), cleaned, at most 128 characters'),
+    })
+    .optional()
+    .describe("verified rich call data (RFC 9795) of the PASSporT that passed and vouches for the caller ID shown; absent when none, or when it failed its integrity check (RCD_INVALID in errors)"),
   errors: z.array(z.enum(SHAKEN_ERROR_CODES)),
 });
 
@@ -102,6 +109,13 @@ export const ScoreResponseSchema = z
       .string()
       .optional()
       .describe('when a PASSporT failed verification and the call is not blocked: the RFC 8224 Reason header value to attach downstream'),
+    display: z
+      .object({
+        name: z.string().describe('the name to show, fit for a SIP display name (no quotes, backslashes, angle brackets or control characters), at most 64 characters'),
+        source: z.enum(['registry', 'rcd']).describe("registry: the organisation's registry name (the call earned BANK_VERIFIED or BANK_CALL_EXPECTED); rcd: the verified rich call data name"),
+      })
+      .optional()
+      .describe('what the switch may show the called party as the caller name; only for a verified caller on a call not blocked'),
     cached: z.boolean(),
   })
   .meta({ id: 'ScoreResponse' });

@@ -124,7 +124,7 @@ function isSignatureCredit(r: Reason): boolean {
  * of a From number that differs. An upstream verifier's attestation carries no `orig`, so it is
  * taken to be about the caller ID, as the switch that passed it on presents it.
  */
-function attestsCaller({ shaken, caller }: Pick<CallSignals, 'shaken' | 'caller'>): boolean {
+export function attestsCaller({ shaken, caller }: Pick<CallSignals, 'shaken' | 'caller'>): boolean {
   if (shaken.source !== 'passport') return true;
   // Carried to this called number by a diversion a delegate certificate signed: its holder can
   // "divert" a PASSporT it received (a bank's call to its own line, say) to anyone, so the
@@ -248,9 +248,12 @@ function shakenRules(signals: CallSignals, add: Add, policy: Policy): void {
     add('SHAKEN_INVALID', `caller ID attestation failed verification: ${why}`);
     return;
   }
-  if (shaken.errors.length > 0) {
+  // RCD_INVALID is about the rich call data alone: the signature still verified the call (its
+  // attestation counts), and the data that failed its integrity check is already gone.
+  const unchecked = shaken.errors.filter((e) => e !== 'RCD_INVALID');
+  if (unchecked.length > 0) {
     // The certificate could not be had: nothing was proven, neither the signature nor a forgery.
-    add('SHAKEN_UNVERIFIED', `a PASSporT could not be checked (${shaken.errors.join(', ')}): scored as unverified`);
+    add('SHAKEN_UNVERIFIED', `a PASSporT could not be checked (${unchecked.join(', ')}): scored as unverified`);
     return;
   }
   if (shaken.attestation) {

@@ -6,6 +6,7 @@ export { REASON_CODES, VERDICTS, type Reason, type ReasonCode, type Verdict } fr
 export { DEFAULT_POLICY, policyVersion, type Policy, type Presentation } from './policy';
 export type { BehaviourSignals, CallSignals, ShakenSignal } from './signals';
 export { decide, type CallFacts, type Decision } from './decide';
+export { displayOf, type Display } from './display';
 export {
   CAMPAIGN_FAILING_REASONS,
   callToken,

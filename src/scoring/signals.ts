@@ -44,6 +44,12 @@ export interface ShakenSignal {
   origid?: string;
   /** Passport only: the certificate URL of the PASSporT judged (see ShakenVerification.x5u), for traceback. */
   x5u?: string;
+  /**
+   * Passport only: verified rich call data (RFC 9795), cleaned and bounded; kept only when the
+   * PASSporT that passed vouches for the caller ID shown (its orig is the From number).
+   */
+  rcd?: { name?: string; callReason?: string };
+  /** RCD_INVALID beside TN-Validation-Passed: the call verified, its rich call data did not (and is gone). */
   errors: ShakenErrorCode[];
 }
 

@@ -12,7 +12,20 @@ export {
   type Verstat,
   type VerifyInput,
 } from './types';
-export { createShakenVerifier, type DefaultShakenVerifier, type ShakenVerifierOptions } from './verifier';
+export { createShakenVerifier, DEFAULT_MAX_RCD_BYTES, type DefaultShakenVerifier, type ShakenVerifierOptions } from './verifier';
+export { canonicalJson } from './canonical-json';
+export {
+  cleanDisplayText,
+  finishRichCallData,
+  jCardName,
+  MAX_CALL_REASON,
+  MAX_DISPLAY_NAME,
+  parseRichClaims,
+  type ParsedRichClaims,
+  type RawRichClaims,
+  type RichCallData,
+} from './rcd';
+export { RcdContentCache, type RcdContentCacheOptions } from './rcd-content';
 export { parseIdentityHeaders, parseIdentity, splitOutside, type IdentityEntry, type IdentityKind, type ParseLimits } from './identity-header';
 export {
   decodePassport,
@@ -37,7 +50,6 @@ export { CRL_FETCH_OUTCOMES, type CrlFetchOutcome } from './types';
 export { parseCrl, readCrlDistributionPoint, serialKey, type CrlDistributionPoint, type ParsedCrl } from './der';
 export { sipReasonHeader, sipReasonsFor, type SipReason } from './sip-reasons';
 export {
-  canonicalJson,
   loadPassportSigner,
   PassportSigner,
   shakenIdentity,

@@ -1,5 +1,6 @@
 import { hash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { IdentityEntry } from './identity-header';
+import type { RawRichClaims } from './rcd';
 import type { Attestation, ShakenErrorCode } from './types';
 
 /**
@@ -17,6 +18,11 @@ export interface PassportClaims {
   dest: string[];
   /** `div.tn` of a div PASSporT, digits only. */
   div?: string;
+  /**
+   * Rich call data claims (RFC 9795: `rcd`, `crn`, `rcdi`) of a shaken PASSporT, as carried:
+   * judged (rcd.ts) only once the PASSporT verified, and never part of its verification.
+   */
+  rich?: RawRichClaims;
 }
 
 export interface DecodedPassport {
@@ -115,6 +121,14 @@ function readClaims(p: Record<string, unknown>, kind: 'shaken' | 'div', claims: 
     if (p.origid === undefined) errors.add('MISSING_CLAIM');
     else if (typeof p.origid === 'string' && p.origid !== '') claims.origid = p.origid;
     else errors.add('MALFORMED');
+
+    if (p.rcd !== undefined || p.crn !== undefined || p.rcdi !== undefined) {
+      claims.rich = {
+        ...(p.rcd !== undefined ? { rcd: p.rcd } : {}),
+        ...(p.crn !== undefined ? { crn: p.crn } : {}),
+        ...(p.rcdi !== undefined ? { rcdi: p.rcdi } : {}),
+      };
+    }
   } else {
     const div = p.div;
     if (!isObject(div) || div.tn === undefined) errors.add('MISSING_CLAIM');

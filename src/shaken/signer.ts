@@ -1,3 +1,4 @@
+import { canonicalJson } from './canonical-json';
 import { createPrivateKey, randomUUID, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { StartupError } from '../errors';
@@ -13,21 +14,6 @@ import { checkX5uUrl, X5uPolicyError } from './url-policy';
 
 /** The signing key or its companions cannot be used; names the variable to fix. */
 export class SigningKeyError extends StartupError {}
-
-/**
- * JSON with object keys in lexicographic order and no whitespace: the canonical form RFC 8225
- * section 9 asks of PASSporT header and claims, so any verifier rebuilding it gets the same bytes.
- */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /**
  * A JWS compact serialisation signed ES256 over the exact header and payload text given. The

@@ -4,6 +4,8 @@
  * normalised to E.164 ("+442079460123"), and PASSporT TNs are compared by their digits.
  */
 
+import type { RichCallData } from './rcd';
+
 /** Error codes of the service contract (`shaken.errors`). */
 export const SHAKEN_ERROR_CODES = [
   'MALFORMED',
@@ -83,6 +85,13 @@ export interface ShakenVerification {
    * names one. Who signed the call, for traceback; absent when no shaken PASSporT named one.
    */
   x5u?: string;
+  /**
+   * Rich call data (RFC 9795) of the PASSporT that passed, its integrity checked, cleaned and
+   * bounded. Absent when it carried none, or when it failed its check (then `errors` is
+   * ['RCD_INVALID'] and verstat stays TN-Validation-Passed: the signature still vouches for the
+   * call, only the rich data may not be shown).
+   */
+  rcd?: RichCallData;
   /** Every check that failed (not only the first), deduplicated. */
   errors: ShakenErrorCode[];
   /** `iat` of the shaken PASSporT, when it could be read: lets callers bound cache lifetimes. */

@@ -13,9 +13,14 @@ import {
   type ShakenVerifier,
   type VerifyInput,
 } from './types';
+import { finishRichCallData, needsJcl, parseRichClaims, type RichCallData } from './rcd';
+import { RcdContentCache } from './rcd-content';
 import { createX5uFetcher } from './x5u-fetcher';
 import { CrlCache, DEFAULT_MAX_CRL_BYTES } from './crl-cache';
 import { RevocationChecker } from './revocation';
+
+/** Largest jCard fetched for rich call data: a name card, not a photo album. */
+export const DEFAULT_MAX_RCD_BYTES = 8 * 1024;
 
 export interface ShakenVerifierOptions {
   /** STI-CA roots. Empty means nothing is trusted: every certificate is CERT_UNTRUSTED. */
@@ -64,6 +69,13 @@ export interface ShakenVerifierOptions {
   onCrlFetch?: (outcome: CrlFetchOutcome) => void;
   /** Told of each chain judged without its CRL (whatever crlRequired says). */
   onCrlUnavailable?: () => void;
+  /**
+   * Where rich call data's referenced jCards (`jcl`) come from: the x5u fetcher's guards (https
+   * only unless allowInsecure, public addresses, no redirects) with a DEFAULT_MAX_RCD_BYTES cap by default.
+   */
+  rcdFetcher?: CertificateFetcher;
+  /** Deadline of a `jcl` fetch on the call's path, ms (default 1000, never more than fetchTimeoutMs). */
+  rcdFetchTimeoutMs?: number;
 }
 
 export interface DefaultShakenVerifier extends ShakenVerifier {
@@ -133,6 +145,25 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
   const revocation = new RevocationChecker({ cache: crlCache, signers: opts.crlSigners ?? [], now, ...(opts.logger ? { logger: opts.logger } : {}) });
   const crlRequired = opts.crlRequired ?? false;
   const crlBudgetMs = opts.fetchTimeoutMs ?? 1500;
+  const rcdContent = new RcdContentCache({
+    fetcher: opts.rcdFetcher ?? createX5uFetcher({ allowInsecure, maxBytes: DEFAULT_MAX_RCD_BYTES }),
+    timeoutMs: Math.min(opts.rcdFetchTimeoutMs ?? 1000, opts.fetchTimeoutMs ?? 1500),
+    now,
+  });
+
+  /**
+   * The rich call data of the PASSporT that passed: null when it fails its integrity check or is
+   * malformed (RCD_INVALID), undefined when it carries none worth showing.
+   */
+  async function richCallData(p: DecodedPassport): Promise<RichCallData | null | undefined> {
+    const raw = p.claims.rich;
+    if (!raw) return undefined;
+    const parsed = parseRichClaims(raw, allowInsecure);
+    if (!parsed) return null;
+    const jclBody = needsJcl(parsed) ? await rcdContent.get(parsed.jcl!) : undefined;
+    const result = finishRichCallData(parsed, jclBody);
+    return result.ok ? result.rcd : null;
+  }
 
   /**
    * CERT_REVOKED or nothing, once per chain and call. Revoked is revoked; a CRL that cannot be
@@ -328,6 +359,9 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
       if (c.orig !== undefined) out.orig = c.orig;
       if (passed.diversion !== undefined) out.diversion = passed.diversion;
       if (c.iat !== undefined) out.iat = c.iat;
+      const rich = await richCallData(passed.passport);
+      if (rich === null) out.errors = ['RCD_INVALID'];
+      else if (rich !== undefined) out.rcd = rich;
       return out;
     }
 
@@ -357,6 +391,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     close: () => {
       certCache.close();
       crlCache.close();
+      rcdContent.close();
     },
     read,
     async verify(input: VerifyInput): Promise<ShakenVerification> {

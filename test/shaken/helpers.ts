@@ -203,6 +203,8 @@ export interface PassportSpec {
   div?: string;
   /** Identity parameters after the token; default info=<x5u>;alg=ES256;ppt=<ppt>. */
   params?: string;
+  /** More payload claims (rich call data: rcd, crn, rcdi), signed with the rest. */
+  claims?: Record<string, unknown>;
 }
 
 export function identity(spec: PassportSpec): string {
@@ -219,6 +221,7 @@ export function identity(spec: PassportSpec): string {
   } else {
     payload.div = { tn: spec.div ?? '447400123456' };
   }
+  if (spec.claims) Object.assign(payload, spec.claims);
   const params = spec.params ?? `;info=<${spec.x5u}>;alg=ES256;ppt=${ppt}`;
   return signToken(header, payload, spec.key) + params;
 }

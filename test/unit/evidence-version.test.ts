@@ -16,7 +16,7 @@ const SAMPLE: Full<Evidence> = {
     origin: { international: true, carrier: '1234', country: 'FR', trunk: 't1', roamingVerified: true },
     registry: { bankId: 'b', bankName: 'B', inboundOnly: false, authorisedSpcs: ['1234'], overseasOrigins: ['t1'], bankKind: 'government', announcesCalls: true, match: 'number', key: '+442079460123' },
     numbering: { status: 'allocated', operator: 'Op' },
-    shaken: { source: 'passport', verstat: 'TN-Validation-Passed', attestation: 'A', spc: '1234', orig: '442079460123', authority: 'spc', diversion: 'spc', origid: 'o', x5u: 'https://certs.example/sp.pem', errors: ['BAD_SIGNATURE'] },
+    shaken: { source: 'passport', verstat: 'TN-Validation-Passed', attestation: 'A', spc: '1234', orig: '442079460123', authority: 'spc', diversion: 'spc', origid: 'o', x5u: 'https://certs.example/sp.pem', rcd: { name: 'Bank', callReason: 'Fraud check' }, errors: ['BAD_SIGNATURE'] },
   },
   fingerprints: ['fp'],
   iat: 1,

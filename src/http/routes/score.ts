@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import type { z } from 'zod';
 import type { CallOutcome } from '../../calls/types';
+import { displayOf } from '../../scoring';
 import { sipReasonHeader } from '../../shaken';
 import { authErrorResponses, errorResponses, ScoreRequestSchema, ScoreResponseSchema } from '../schemas';
 
@@ -41,6 +42,7 @@ export function scoreResponse({ callId, decision, evidence, cached }: CallOutcom
   if (shaken.origid !== undefined) shakenView.origid = shaken.origid;
   if (shaken.spc !== undefined) shakenView.spc = shaken.spc;
   if (shaken.authority !== undefined) shakenView.authority = shaken.authority;
+  if (shaken.rcd !== undefined) shakenView.rcd = { ...shaken.rcd };
   const answer: ScoreResponse = {
     score: decision.score,
     verdict: decision.verdict,
@@ -56,6 +58,8 @@ export function scoreResponse({ callId, decision, evidence, cached }: CallOutcom
     const reason = sipReasonHeader(shaken.errors);
     if (reason !== null) answer.sipReason = reason;
   }
+  const display = displayOf(evidence.signals, decision);
+  if (display !== undefined) answer.display = display;
   if (callId !== undefined) answer.callId = callId;
   return answer;
 }

@@ -9,6 +9,8 @@
  *   good           attestation A, signed for orig and dest: verifies
  *   bad-signature  the same claims, its signature altered by one bit: fails (BAD_SIGNATURE)
  *   stale          well signed, but an hour old: fails (STALE)
+ *   rcd            verifies, and carries rich call data (RFC 9795) whose name has quotes and
+ *                  angle brackets a display name must not get
  */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -36,11 +38,13 @@ try {
   writeFileSync(join(outDir, 'root.pem'), pki.root.certPem);
   writeFileSync(join(outDir, 'chain.pem'), pki.chainPem);
   const now = Math.floor(Date.now() / 1000);
-  const signed = (iat: number) => identity({ x5u, key: pki.leaf.key, iat, orig, dest: [dest], attest: 'A', origid: randomUUID() });
+  const signed = (iat: number, claims?: Record<string, unknown>) =>
+    identity({ x5u, key: pki.leaf.key, iat, orig, dest: [dest], attest: 'A', origid: randomUUID(), ...(claims ? { claims } : {}) });
   const lines = [
     ['good', signed(now)],
     ['bad-signature', alterSignature(signed(now))],
     ['stale', signed(now - 3600)],
+    ['rcd', signed(now, { rcd: { nam: 'Acme "Parcels" <sip:x@evil>' }, crn: 'Your parcel is at the door' })],
   ];
   process.stdout.write(lines.map(([name, value]) => `${name}\t${value}\n`).join(''));
 } finally {

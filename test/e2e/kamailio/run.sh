@@ -129,9 +129,15 @@ PGIDS+=($!)
 
 # --- callguard, with an API key for the switch, as in production --------------------------
 SWITCH_KEY="e2e-switch-key-$RANDOM$RANDOM"
-python3 - "$SWITCH_KEY" >"$WORK/keys.json" <<'EOF'
+# Example Bank's key, to announce a call (README "Announced calls").
+BANK_KEY="e2e-bank-key-$RANDOM$RANDOM"
+python3 - "$SWITCH_KEY" "$BANK_KEY" >"$WORK/keys.json" <<'EOF'
 import hashlib, json, sys
-print(json.dumps([{"name": "e2e-kamailio", "role": "switch", "sha256": hashlib.sha256(sys.argv[1].encode()).hexdigest()}]))
+digest = lambda k: hashlib.sha256(k.encode()).hexdigest()
+print(json.dumps([
+    {"name": "e2e-kamailio", "role": "switch", "sha256": digest(sys.argv[1])},
+    {"name": "e2e-examplebank", "role": "bank", "bankId": "examplebank", "sha256": digest(sys.argv[2])},
+]))
 EOF
 (
   cd "$ROOT"
@@ -389,10 +395,30 @@ uac_call good-passport "$K_PORT" 127.0.0.1 +442071234567 486 \
       Reason: STIR;cause=438;text=\"Invalid Identity Header\"" \
   'X-Echo-Verdict: allow' 'X-Echo-From: <sip:\+442071234567;verstat=TN-Validation-Passed@' '!X-Echo-Reason: STIR'
 
+# (k2) a well signed PASSporT with rich call data (RFC 9795): its name, cleaned by callguard (no
+# quotes or angle brackets), is the From's display name the callee sees.
+uac_call rcd-display "$K_PORT" 127.0.0.1 +442071234567 486 \
+  "      Identity: $(passport rcd)" \
+  'X-Echo-Verdict: allow' 'X-Echo-From: "Acme Parcels sip:x@evil" <sip:\+442071234567;verstat=TN-Validation-Passed@'
+
 # (l) a bank's number that only its carrier 1234 may originate: from the trunk whose table entry
 # says carrier 5555, blocked (BANK_UNAUTHORISED_ORIGIN); from the one that says 1234, allowed.
 uac_call bank-other-carrier "$K_PORT" 127.0.0.1 +442079460000 603 "" 'SIP/2.0 603 Decline'
-uac_call bank-own-carrier "$K_PORT" 127.0.0.4 +442079460000 486 "" 'X-Echo-Verdict: allow'
+uac_call bank-own-carrier "$K_PORT" 127.0.0.4 +442079460000 486 "" 'X-Echo-Verdict: allow' '!X-Echo-From: "'
+
+# (m) the bank announces its call first (BANK_CALL_EXPECTED): callguard gives the registry name
+# as `display`, and the callee sees it as the From's display name.
+announced=$(curl -s -o "$WORK/announce.json" -w '%{http_code}' -m 2 "http://127.0.0.1:$CG_PORT/v1/calls/expected" \
+  -H 'content-type: application/json' -H "authorization: Bearer $BANK_KEY" \
+  -d "{\"from\":\"+442079460000\",\"to\":\"$CALLEE\"}")
+if [[ $announced == 201 ]]; then
+  RESULTS+=("PASS  Example Bank announced its call to $CALLEE (201)")
+else
+  FAILED=1
+  RESULTS+=("FAIL  announcing the bank's call answered $announced: $(cat "$WORK/announce.json")")
+fi
+uac_call bank-announced-display "$K_PORT" 127.0.0.4 +442079460000 486 "" 'X-Echo-Verdict: allow' \
+  'X-Echo-From: "Example Bank" <sip:\+442079460000;verstat=No-TN-Validation@127\.0\.0\.4;user=phone>;tag='
 
 # (e) the service accepts the connection and never answers: delivered unchecked, in time.
 uac_call fail-open-timeout "$K_SLOW_PORT" 127.0.0.1 +442071234567 486 "" 'X-Echo-Verdict: unavailable'

@@ -6,7 +6,7 @@ import { CallAssessor } from './calls/assess';
 import type { Evidence } from './calls/evidence';
 import type { Config } from './config';
 import { loggerOptions } from './ops/logger';
-import { createMetrics, type Metrics } from './ops/metrics';
+import { CACHED_CERT_EXPIRY_WINDOW_MS, createMetrics, type Metrics } from './ops/metrics';
 import { loadNumbering, type NumberingIndex } from './numbering';
 import {
   FileRegistryBackend,
@@ -19,7 +19,7 @@ import {
   type NumberTable,
 } from './registry';
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
-import { createShakenVerifier, loadTrustAnchors } from './shaken';
+import { createShakenVerifier, fixedTrustAnchors, loadTrustAnchors, trustAnchorSet, TrustAnchorSource, type TrustAnchorsStatus } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
 import { Behaviour } from './calls/behaviour';
 import { MemoryCallState } from './state/memory/call-state';
@@ -42,6 +42,8 @@ export interface Services {
   metrics: Metrics;
   behaviour: Behaviour<Evidence>;
   verifier: ShakenVerifier;
+  /** The STI-CA roots in force, and their reload (SIGHUP; file changes are watched for). */
+  trustAnchors: TrustAnchorsStatus;
   redisGuard: RedisGuard | null;
   policy: Policy;
   /** The use cases the routes call. */
@@ -140,6 +142,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
   const seed = loadRegistryFile(config.registryFile, config.defaultCountry);
   const numbering = opts.numbering !== undefined ? opts.numbering : config.numberingDataDir ? loadNumbering(config.numberingDataDir) : null;
   const trustAnchors = opts.trustAnchors ?? (config.shaken.trustAnchors ? loadTrustAnchors(config.shaken.trustAnchors) : []);
+  let anchors: TrustAnchorsStatus = fixedTrustAnchors(trustAnchorSet(trustAnchors));
 
   const closers: (() => void | Promise<void>)[] = [];
   const close = async () => {
@@ -189,6 +192,21 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
       });
       closers.push(() => made.close());
       verifier = made;
+      // Anchors handed in stay as they are; anchors from SHAKEN_TRUST_ANCHORS are kept current.
+      if (config.shaken.trustAnchors && !opts.trustAnchors) {
+        const source = new TrustAnchorSource({
+          path: config.shaken.trustAnchors,
+          initial: anchors.current(),
+          apply: (set) => made.setTrustAnchors(set.certs),
+          logger: log,
+          now,
+          onReload: (outcome) => metrics.trustAnchorReload(outcome),
+        });
+        source.start();
+        closers.push(() => source.close());
+        anchors = source;
+      }
+      metrics.bind({ certCache: (nowMs) => made.certCache.expiryStats(nowMs, CACHED_CERT_EXPIRY_WINDOW_MS) });
     }
 
     // State across calls and the verdict cache: in-process always (warm when Redis fails), Redis
@@ -240,6 +258,10 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
     metrics.bind({
       registrySize: () => registry.index.size,
       redis: () => (redisGuard ? { ...redisGuard.status(), degradedMsTotal: redisGuard.degradedMsTotal } : null),
+      trustAnchors: () => {
+        const set = anchors.current();
+        return { count: set.certs.length, soonestExpiryMs: set.soonestExpiryMs };
+      },
     });
 
     const registryCheck: { invalidNumbers: number | null } = { invalidNumbers: null };
@@ -255,6 +277,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         metrics,
         behaviour,
         verifier,
+        trustAnchors: anchors,
         redisGuard,
         policy,
         registryAdmin,

@@ -29,5 +29,18 @@ export { CertCache, redisKeyFor, type CertCacheOptions, type CertLookup, type Re
 export { buildPath, ChainJudge, evaluateChain, MAX_CERTS_PER_ANSWER, MAX_SIGNATURE_CHECKS, parsePemCertificates, tnAuthorised, validityError, type CertChainInfo, type TnAuthorisation } from './chain';
 export { findExtension, parseTnAuthList, readTnAuthList, subjectKeyIsP256, DerError, TN_AUTH_LIST_OID, type TnAuthList, type TnRange } from './der';
 export { FetchSlots, IP_LITERAL_SITE, siteOf, type FetchSlotsOptions } from './fetch-slots';
-export { loadTrustAnchors } from './trust-anchors';
+export {
+  fixedTrustAnchors,
+  loadTrustAnchors,
+  readTrustAnchorSet,
+  trustAnchorSet,
+  TrustAnchorSource,
+  MAX_ANCHOR_FILES,
+  MAX_ANCHOR_FILE_BYTES,
+  type ReloadOutcome,
+  type ReloadResult,
+  type TrustAnchorSet,
+  type TrustAnchorSourceOptions,
+  type TrustAnchorsStatus,
+} from './trust-anchors';
 export { sipReasonHeader, sipReasonsFor, type SipReason } from './sip-reasons';

@@ -54,6 +54,12 @@ export interface ShakenVerifierOptions {
 
 export interface DefaultShakenVerifier extends ShakenVerifier {
   readonly certCache: CertCache;
+  /**
+   * Puts a new set of STI-CA roots in force (see CertCache.setTrustAnchors). A call's
+   * certificates are all looked up in one turn of the event loop, so each call is judged under
+   * one set: the one in force when it began, or the new one.
+   */
+  setTrustAnchors(anchors: readonly X509Certificate[]): void;
   /** Aborts background certificate fetches. */
   close(): void;
 }
@@ -292,6 +298,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
 
   return {
     certCache,
+    setTrustAnchors: (anchors) => certCache.setTrustAnchors(anchors),
     close: () => certCache.close(),
     read,
     async verify(input: VerifyInput): Promise<ShakenVerification> {

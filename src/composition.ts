@@ -202,8 +202,8 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
           now,
           onReload: (outcome) => metrics.trustAnchorReload(outcome),
         });
-        source.start();
         closers.push(() => source.close());
+        await source.start();
         anchors = source;
       }
       metrics.bind({ certCache: (nowMs) => made.certCache.expiryStats(nowMs, CACHED_CERT_EXPIRY_WINDOW_MS) });
@@ -228,6 +228,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         // Cached assessments carry the numbering result, so its data version is part of the key too.
         policyVersion: numbering ? `${policyVersion(policy)}+${numbering.version}` : policyVersion(policy),
         numbering,
+        trustVersion: () => anchors.current().fingerprint,
         maxPassportAgeS: config.shaken.maxAgeS,
         verifyPassports: config.shaken.verify,
         now,

@@ -147,6 +147,8 @@ export interface TrustAnchorSourceOptions {
   now?: () => number;
   /** Quiet time after a file event before the anchors are re-read (default 500 ms): an editor's save is several events. */
   debounceMs?: number;
+  /** Whether fs.watch is used (default true); the periodic check runs either way. */
+  watch?: boolean;
   /** How often the files' stat is compared, for filesystems where fs.watch says nothing (default 30 s; 0 turns it off). */
   pollMs?: number;
   /** Anchors expiring within this are warned about, once a day each (default 30 days). */
@@ -186,18 +188,17 @@ export class TrustAnchorSource implements TrustAnchorsStatus {
     return this.set;
   }
 
-  /** Starts watching; the initial set is assumed to be what the files hold now. */
-  start(): void {
-    void this.statSignature().then((s) => {
-      this.signature ??= s;
-    });
-    this.watch();
+  /** Starts watching; the initial set is taken to be what the files hold now. Resolves once their stat is noted. */
+  async start(): Promise<void> {
+    if (this.o.watch !== false) this.watch();
     const pollMs = this.o.pollMs ?? 30_000;
     if (pollMs > 0) {
       this.poller = setInterval(() => void this.poll(), pollMs);
       this.poller.unref();
     }
     this.warnExpiring();
+    const signature = await this.statSignature();
+    this.signature ??= signature;
   }
 
   close(): void {

@@ -160,6 +160,31 @@ describe('TrustAnchorSource: reloads', () => {
     expect(applied).toHaveLength(1);
   });
 
+  it('a reload of a folder of tens of roots never holds the event loop for long', async () => {
+    for (let i = 0; i < 60; i++) writeFileSync(join(dir, `root-${String(i).padStart(2, '0')}.pem`), i % 2 === 0 ? a.root.certPem : b.root.certPem);
+    // The swap itself too: the new chain judge is built from every root.
+    const cache = new CertCache({ fetcher: mapFetcher({}), trustAnchors: [a.root.cert] });
+    const applied: number[] = [];
+    const { source } = sourceFor(dir, trustAnchorSet([a.root.cert]), { apply: (set) => void applied.push(cache.setTrustAnchors(set.certs) ?? set.certs.length) });
+    let longest = 0;
+    let last = performance.now();
+    let ticking = true;
+    const tick = () => {
+      const t = performance.now();
+      longest = Math.max(longest, t - last);
+      last = t;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    expect((await source.reload('SIGHUP')).count).toBe(60);
+    ticking = false;
+    expect(applied).toHaveLength(1);
+    // Files are parsed one a turn, and the swap (a chain judge over 60 roots) is about 10 ms on its
+    // own: the bound is generous for a busy test machine, and far below a read of all at once on one.
+    expect(longest).toBeLessThan(100);
+    cache.close();
+  });
+
   it('reloads when the file is replaced (fs.watch, debounced)', async () => {
     const file = join(dir, 'roots.pem');
     writeFileSync(file, a.root.certPem);

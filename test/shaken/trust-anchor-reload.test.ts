@@ -180,7 +180,7 @@ describe('TrustAnchorSource: reloads', () => {
     ticking = false;
     expect(applied).toHaveLength(1);
     // Files are parsed one a turn, and the swap (a chain judge over 60 roots) is about 10 ms on its
-    // own: the bound is generous for a busy test machine, and far below a read of all at once on one.
+    // own: the bound is generous, for a busy test machine.
     expect(longest).toBeLessThan(100);
     cache.close();
   });

@@ -6,7 +6,7 @@ import { CallAssessor } from './calls/assess';
 import type { Evidence } from './calls/evidence';
 import type { Config } from './config';
 import { loggerOptions } from './ops/logger';
-import { createMetrics, type Metrics } from './ops/metrics';
+import { CACHED_CERT_EXPIRY_WINDOW_MS, createMetrics, type Metrics } from './ops/metrics';
 import { loadNumbering, type NumberingIndex } from './numbering';
 import {
   FileRegistryBackend,
@@ -19,7 +19,7 @@ import {
   type NumberTable,
 } from './registry';
 import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
-import { createShakenVerifier, loadCrlSigners, loadPassportSigner, loadTrustAnchors, type PassportSigner } from './shaken';
+import { createShakenVerifier, fixedTrustAnchors, loadCrlSigners, loadPassportSigner, loadTrustAnchors, trustAnchorSet, TrustAnchorSource, type PassportSigner, type TrustAnchorsStatus } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
 import { Behaviour } from './calls/behaviour';
 import { MemoryCallState } from './state/memory/call-state';
@@ -44,6 +44,8 @@ export interface Services {
   verifier: ShakenVerifier;
   /** The STI-AS of POST /stir/v1/signing; null when no SHAKEN_SIGNING_KEY is configured. */
   signer: PassportSigner | null;
+  /** The STI-CA roots in force, and their reload (SIGHUP; file changes are watched for). */
+  trustAnchors: TrustAnchorsStatus;
   redisGuard: RedisGuard | null;
   policy: Policy;
   /** The use cases the routes call. */
@@ -150,6 +152,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
   const trustAnchors = opts.trustAnchors ?? (config.shaken.trustAnchors ? loadTrustAnchors(config.shaken.trustAnchors) : []);
   const signer = opts.signer !== undefined ? opts.signer : config.shaken.signingKey ? loadSigner(config, now, log) : null;
   const crlSigners = config.shaken.crlSigners ? loadCrlSigners(config.shaken.crlSigners) : [];
+  let anchors: TrustAnchorsStatus = fixedTrustAnchors(trustAnchorSet(trustAnchors));
 
   const closers: (() => void | Promise<void>)[] = [];
   const close = async () => {
@@ -207,6 +210,21 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
       });
       closers.push(() => made.close());
       verifier = made;
+      // Anchors handed in stay as they are; anchors from SHAKEN_TRUST_ANCHORS are kept current.
+      if (config.shaken.trustAnchors && !opts.trustAnchors) {
+        const source = new TrustAnchorSource({
+          path: config.shaken.trustAnchors,
+          initial: anchors.current(),
+          apply: (set) => made.setTrustAnchors(set.certs),
+          logger: log,
+          now,
+          onReload: (outcome) => metrics.trustAnchorReload(outcome),
+        });
+        closers.push(() => source.close());
+        await source.start();
+        anchors = source;
+      }
+      metrics.bind({ certCache: (nowMs) => made.certCache.expiryStats(nowMs, CACHED_CERT_EXPIRY_WINDOW_MS) });
     }
 
     // State across calls and the verdict cache: in-process always (warm when Redis fails), Redis
@@ -228,6 +246,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         // Cached assessments carry the numbering result, so its data version is part of the key too.
         policyVersion: numbering ? `${policyVersion(policy)}+${numbering.version}` : policyVersion(policy),
         numbering,
+        trustVersion: () => anchors.current().fingerprint,
         maxPassportAgeS: config.shaken.maxAgeS,
         verifyPassports: config.shaken.verify,
         now,
@@ -258,6 +277,10 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
     metrics.bind({
       registrySize: () => registry.index.size,
       redis: () => (redisGuard ? { ...redisGuard.status(), degradedMsTotal: redisGuard.degradedMsTotal } : null),
+      trustAnchors: () => {
+        const set = anchors.current();
+        return { count: set.certs.length, soonestExpiryMs: set.soonestExpiryMs };
+      },
     });
 
     const registryCheck: { invalidNumbers: number | null } = { invalidNumbers: null };
@@ -274,6 +297,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         behaviour,
         verifier,
         signer,
+        trustAnchors: anchors,
         redisGuard,
         policy,
         registryAdmin,

@@ -46,6 +46,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // SIGHUP re-reads SHAKEN_TRUST_ANCHORS (a broken new set is logged and the old one kept).
+  // The reload logs its own outcome and never rejects; the catch only keeps a signal from ever taking the process down.
+  process.on('SIGHUP', () => void app.services.trustAnchors.reload('SIGHUP').catch(() => undefined));
 
   await app.listen({ port: config.port, host: config.host });
 }

@@ -15,6 +15,12 @@ export interface AssessorDeps {
   cacheTtlMs: number;
   policy: Policy;
   policyVersion: string;
+  /**
+   * Names the STI-CA roots in force (their fingerprint). A call that carries PASSporTs has it in
+   * its verdict-cache key, so that once the anchors change no instance answers from evidence
+   * judged under the old ones, in memory or shared in Redis.
+   */
+  trustVersion?: () => string;
   maxPassportAgeS: number;
   /** False where the operator says PASSporTs are not verified (SHAKEN_VERIFY=false): Identity is ignored. */
   verifyPassports?: boolean;
@@ -58,7 +64,7 @@ export class CallAssessor {
     const { behaviour } = deps;
     const receivedAtMs = input.receivedAt !== undefined ? Date.parse(input.receivedAt) : deps.now();
     const registry = deps.registry();
-    const key = cacheKey(input, registry.version, deps.policyVersion);
+    const key = cacheKey(input, registry.version, this.passportsOf(input) !== undefined && deps.trustVersion ? `${deps.policyVersion}+${deps.trustVersion()}` : deps.policyVersion);
     const useCache = deps.cacheTtlMs > 0;
 
     // Facts: from the in-process cache (no I/O), else from the inputs.

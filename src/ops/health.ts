@@ -22,7 +22,9 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
         description:
           'Ready whenever the registry is loaded. A Redis outage does not make the service unready: it keeps scoring ' +
           'from in-process state and says `degraded` here. Neither does a Redis that cannot promise to keep acknowledged ' +
-          'registry changes through a crash (an operator chose it): `registry.durability` and `registry.durabilityWarning` say so.',
+          'registry changes through a crash (an operator chose it): `registry.durability` and `registry.durabilityWarning` say so. ' +
+          '`shaken.trustAnchors` is the number of STI-CA roots in force (0: no PASSporT can verify), `shaken.trustAnchorsFingerprint` ' +
+          'names the set (it changes when SIGHUP or a file change puts a new set in force).',
         response: {
           200: {
             type: 'object',
@@ -35,6 +37,14 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
                   connected: { type: 'boolean' },
                   degraded: { type: 'boolean' },
                   degradedSince: { type: 'string', nullable: true },
+                },
+              },
+              shaken: {
+                type: 'object',
+                properties: {
+                  trustAnchors: { type: 'integer', description: 'STI-CA root certificates in force (SHAKEN_TRUST_ANCHORS)' },
+                  trustAnchorsFingerprint: { type: 'string', description: 'SHA-256 over the roots in force: the same roots, the same fingerprint' },
+                  trustAnchorsExpireAt: { type: 'string', nullable: true, description: 'the soonest notAfter among the roots; null without roots' },
                 },
               },
               registry: {
@@ -74,9 +84,15 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
       const redis = redisGuard ? redisGuard.status() : null;
       const index = registryStore.index;
       const durability = registryStore.durability();
+      const anchors = app.services.trustAnchors.current();
       return {
         status: redis && (redis.degraded || !redis.connected) ? 'degraded' : 'ready',
         redis,
+        shaken: {
+          trustAnchors: anchors.certs.length,
+          trustAnchorsFingerprint: anchors.fingerprint,
+          trustAnchorsExpireAt: anchors.soonestExpiryMs !== null && Number.isFinite(anchors.soonestExpiryMs) ? new Date(anchors.soonestExpiryMs).toISOString() : null,
+        },
         registry: {
           version: index.version,
           ...index.size,

@@ -37,7 +37,31 @@ export interface MetricsReaders {
   registrySize?: () => RegistrySize;
   /** null when the service runs without Redis. */
   redis?: () => RedisState | null;
+  /** The STI-CA roots in force. */
+  trustAnchors?: () => TrustAnchorsState;
+  /** Trusted certificate chains in the in-memory x5u cache, as of `nowMs`. */
+  certCache?: (nowMs: number) => CachedCertsState;
 }
+
+export interface TrustAnchorsState {
+  count: number;
+  /** The soonest notAfter among them (ms); null when there is none. */
+  soonestExpiryMs: number | null;
+}
+
+export interface CachedCertsState {
+  trusted: number;
+  /** The soonest end of a cached chain's validity (ms); null when none is cached. */
+  soonestExpiryMs: number | null;
+  /** Chains whose validity ends within CACHED_CERT_EXPIRY_WINDOW_MS. */
+  expiringSoon: number;
+}
+
+/** Cached chains ending within this count as expiring soon (callguard_shaken_cached_certs_expiring_soon). */
+export const CACHED_CERT_EXPIRY_WINDOW_MS = 7 * 86_400_000;
+
+export const TRUST_ANCHOR_RELOAD_OUTCOMES = ['ok', 'rejected'] as const;
+export type TrustAnchorReloadOutcome = (typeof TRUST_ANCHOR_RELOAD_OUTCOMES)[number];
 
 export interface DecisionObservation {
   verdict: Verdict;
@@ -68,6 +92,8 @@ export interface Metrics {
   redisError(): void;
   /** An announced bank call made or withdrawn (calls that matched one, or did not, are counted by reason). */
   announcement(action: AnnouncementAction): void;
+  /** A re-read of SHAKEN_TRUST_ANCHORS: `ok` (in force, or unchanged) or `rejected` (the old set kept). */
+  trustAnchorReload(outcome: TrustAnchorReloadOutcome): void;
   /** One HTTP response; the `metricsRoutes` hook calls it for every request. */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
   /** Registers the readers that gauges consult at scrape time; later calls replace the readers they name. */
@@ -283,6 +309,62 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers,
   });
 
+  const anchorReloads = new TallyCounter({
+    name: 'callguard_shaken_trust_anchor_reloads_total',
+    help: 'Re-reads of SHAKEN_TRUST_ANCHORS (SIGHUP, file change), by outcome: ok (new set in force, or unchanged), rejected (broken set, old one kept)',
+    labelName: 'outcome',
+    known: TRUST_ANCHOR_RELOAD_OUTCOMES,
+    registers,
+  });
+  new Gauge({
+    name: 'callguard_shaken_trust_anchors',
+    help: 'STI-CA root certificates in force (SHAKEN_TRUST_ANCHORS)',
+    registers,
+    collect() {
+      const state = readers.trustAnchors?.();
+      if (state) this.set(state.count);
+    },
+  });
+  new Gauge({
+    name: 'callguard_shaken_trust_anchor_expiry_seconds',
+    help: 'Seconds until the soonest STI-CA root in force expires (negative once it has); absent without anchors',
+    registers,
+    collect() {
+      this.reset();
+      const soonest = readers.trustAnchors?.().soonestExpiryMs;
+      if (soonest != null && Number.isFinite(soonest)) this.set((soonest - now()) / 1000);
+    },
+  });
+  const cachedCerts = () => readers.certCache?.(now());
+  new Gauge({
+    name: 'callguard_shaken_cached_certs',
+    help: 'Trusted x5u certificate chains in the in-memory cache',
+    registers,
+    collect() {
+      const state = cachedCerts();
+      if (state) this.set(state.trusted);
+    },
+  });
+  new Gauge({
+    name: 'callguard_shaken_cached_cert_expiry_seconds',
+    help: 'Seconds until the soonest cached trusted certificate chain stops being valid; absent when none is cached',
+    registers,
+    collect() {
+      this.reset();
+      const soonest = cachedCerts()?.soonestExpiryMs;
+      if (soonest != null && Number.isFinite(soonest)) this.set((soonest - now()) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'callguard_shaken_cached_certs_expiring_soon',
+    help: 'Cached trusted certificate chains that stop being valid within 7 days',
+    registers,
+    collect() {
+      const state = cachedCerts();
+      if (state) this.set(state.expiringSoon);
+    },
+  });
+
   new Gauge({
     name: 'callguard_redis_degraded',
     help: '1 while Redis is unavailable and the service runs on in-process state, else 0 (also 0 without Redis)',
@@ -349,6 +431,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     announcement(action) {
       announcements.tally(action).total++;
     },
+    trustAnchorReload(outcome) {
+      anchorReloads.tally(outcome).total++;
+    },
     observeRequest(method, route, statusCode, seconds) {
       httpDuration.observe(method, route, statusCode, seconds);
     },
@@ -398,7 +483,7 @@ export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (ap
         summary: 'Prometheus metrics',
         description:
           'Prometheus text exposition: request latency per route, verdicts, reasons, verdict cache hits, certificate ' +
-          'fetches, Redis errors and degraded time, registry size, announced calls, and process metrics. All names start with `callguard_`.',
+          'fetches, STI-CA trust anchors (count, soonest expiry, reloads) and cached certificates nearing expiry, Redis errors and degraded time, registry size, announced calls, and process metrics. All names start with `callguard_`.',
       },
     },
     async (_request, reply) => {

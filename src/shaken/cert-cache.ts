@@ -96,8 +96,13 @@ export class CertCache {
   private readonly entries: LRUCache<string, Entry>;
   private readonly others: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, { promise: Promise<CertLookup>; abort: AbortController }>();
+  /** Loads begun under anchors since replaced: no longer shared, still aborted by close(). */
+  private readonly detached = new Set<AbortController>();
   private readonly o: Required<Omit<CertCacheOptions, 'redis' | 'logger' | 'onFetch' | 'redisPrefix'>> & Pick<CertCacheOptions, 'redis' | 'logger' | 'onFetch'>;
-  private readonly judgeChain: ChainJudge;
+  /** Replaced whole by setTrustAnchors: a chain is judged by one set of anchors or the other, never a mix. */
+  private judgeChain: ChainJudge;
+  /** Bumped by setTrustAnchors; a load judged under an earlier set is not stored. */
+  private anchorGeneration = 0;
   private readonly slots: FetchSlots;
   private readonly redisPrefix: string;
 
@@ -166,25 +171,64 @@ export class CertCache {
   load(url: string): Promise<CertLookup> {
     const running = this.inflight.get(url);
     if (running) return running.promise;
+    const generation = this.anchorGeneration;
     // Loads that are reading Redis or waiting for a fetch slot are bounded too.
     if (this.inflight.size >= 8 * this.o.maxInflight) return Promise.resolve(FETCH_FAILED);
     const abort = new AbortController();
-    const promise = this.loadUncached(url, abort.signal)
+    const promise = this.loadUncached(url, abort.signal, this.judgeChain)
       .catch((err: unknown): Entry => {
         this.o.logger?.warn({ url, err: errorMessage(err) }, 'x5u certificate load failed unexpectedly');
         return { result: FETCH_FAILED, expiresAt: this.o.now() + this.o.negativeTtlMs };
       })
       .then((entry) => {
-        if (entry.expiresAt > this.o.now()) {
+        if (entry.expiresAt > this.o.now() && generation === this.anchorGeneration) {
           const trusted = isTrusted(entry.result);
           (trusted ? this.entries : this.others).set(url, entry);
           (trusted ? this.others : this.entries).delete(url);
         }
         return entry.result;
       })
-      .finally(() => this.inflight.delete(url));
+      .finally(() => {
+        if (this.inflight.get(url)?.promise === promise) this.inflight.delete(url);
+        this.detached.delete(abort);
+      });
     this.inflight.set(url, { promise, abort });
     return promise;
+  }
+
+  /**
+   * Puts a new set of trust anchors in force for every later lookup, in one step: the new judge
+   * is built first, then swapped in, and every chain judged under the old anchors is forgotten
+   * (a chain to a root that is gone must not stay trusted). Loads already running finish for
+   * their callers under the anchors they began with, but are not stored; a later caller of the
+   * same URL starts a load of its own. Redis holds certificates, not judgements, so what it
+   * holds is judged afresh under the new anchors.
+   */
+  setTrustAnchors(anchors: readonly X509Certificate[]): void {
+    const judge = new ChainJudge(anchors);
+    this.judgeChain = judge;
+    this.anchorGeneration++;
+    for (const { abort } of this.inflight.values()) this.detached.add(abort);
+    this.inflight.clear();
+    this.clear();
+  }
+
+  /**
+   * Trusted chains in memory that are still cached at `nowMs`: how many, the soonest end of a
+   * chain's validity, and how many end within `withinMs`. Read at scrape time (walks the cache).
+   */
+  expiryStats(nowMs: number, withinMs: number): { trusted: number; soonestExpiryMs: number | null; expiringSoon: number } {
+    let trusted = 0;
+    let soonest: number | null = null;
+    let expiringSoon = 0;
+    for (const entry of this.entries.values()) {
+      if (!(entry.expiresAt > nowMs) || !entry.result.ok) continue;
+      trusted++;
+      const to = entry.result.info.validToMs;
+      if (soonest === null || to < soonest) soonest = to;
+      if (to - nowMs <= withinMs) expiringSoon++;
+    }
+    return { trusted, soonestExpiryMs: soonest, expiringSoon };
   }
 
   /** Forgets every entry (in-flight fetches still complete). */
@@ -197,6 +241,7 @@ export class CertCache {
   close(): void {
     this.slots.clear();
     for (const { abort } of this.inflight.values()) abort.abort();
+    for (const abort of this.detached) abort.abort();
     this.clear();
   }
 
@@ -218,7 +263,7 @@ export class CertCache {
     return { result, expiresAt: this.o.now() + this.o.negativeTtlMs };
   }
 
-  private async loadUncached(url: string, signal: AbortSignal): Promise<Entry> {
+  private async loadUncached(url: string, signal: AbortSignal, judge: ChainJudge): Promise<Entry> {
     let site: string;
     try {
       site = siteOf(checkX5uUrl(url, this.o.allowInsecure).hostname);
@@ -230,7 +275,7 @@ export class CertCache {
 
     const shared = await this.readRedis(url);
     if (shared) {
-      const entry = this.judge(shared.text, shared.expiresAt - this.o.now());
+      const entry = this.judge(judge, shared.text, shared.expiresAt - this.o.now());
       if (entry) {
         if (isTrusted(entry.result)) this.slots.trust(site);
         return entry;
@@ -279,7 +324,7 @@ export class CertCache {
     const text = typeof body === 'string' ? body : body.toString('utf8');
 
     const ttlMs = Math.min(maxAgeS !== undefined && Number.isFinite(maxAgeS) && maxAgeS >= 0 ? maxAgeS * 1000 : this.o.defaultTtlMs, this.o.maxTtlMs);
-    const entry = this.judge(text, ttlMs);
+    const entry = this.judge(judge, text, ttlMs);
     if (!entry) {
       fetched('invalid');
       this.o.logger?.warn({ url }, 'x5u answer holds no readable certificate');
@@ -293,10 +338,10 @@ export class CertCache {
   }
 
   /** Judges PEM text; null when it holds no readable certificate. */
-  private judge(text: string, ttlMs: number): Entry | null {
+  private judge(judge: ChainJudge, text: string, ttlMs: number): Entry | null {
     let info: CertChainInfo;
     try {
-      info = this.judgeChain.judge(text);
+      info = judge.judge(text);
     } catch {
       return null;
     }

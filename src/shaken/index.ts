@@ -42,12 +42,25 @@ export { CertCache, redisKeyFor, type CertCacheOptions, type CertLookup, type Re
 export { buildPath, ChainJudge, evaluateChain, MAX_CERTS_PER_ANSWER, MAX_SIGNATURE_CHECKS, parsePemCertificates, tnAuthorised, validityError, type CertChainInfo, type RevocationTarget, type TnAuthorisation } from './chain';
 export { findExtension, parseTnAuthList, readTnAuthList, subjectKeyIsP256, DerError, TN_AUTH_LIST_OID, type TnAuthList, type TnRange } from './der';
 export { FetchSlots, IP_LITERAL_SITE, siteOf, type FetchSlotsOptions } from './fetch-slots';
-export { loadTrustAnchors } from './trust-anchors';
 export { loadCrlSigners } from './crl-signers';
 export { CrlCache, crlDer, crlRedisKeyFor, DEFAULT_MAX_CRL_BYTES, type CachedCrl, type CrlCacheOptions, type CrlPeek } from './crl-cache';
 export { RevocationChecker, type RevocationStatus } from './revocation';
 export { CRL_FETCH_OUTCOMES, type CrlFetchOutcome } from './types';
 export { parseCrl, readCrlDistributionPoint, serialKey, type CrlDistributionPoint, type ParsedCrl } from './der';
+export {
+  fixedTrustAnchors,
+  loadTrustAnchors,
+  readTrustAnchorSet,
+  trustAnchorSet,
+  TrustAnchorSource,
+  MAX_ANCHOR_FILES,
+  MAX_ANCHOR_FILE_BYTES,
+  type ReloadOutcome,
+  type ReloadResult,
+  type TrustAnchorSet,
+  type TrustAnchorSourceOptions,
+  type TrustAnchorsStatus,
+} from './trust-anchors';
 export { sipReasonHeader, sipReasonsFor, type SipReason } from './sip-reasons';
 export {
   loadPassportSigner,

@@ -81,6 +81,12 @@ export interface ShakenVerifierOptions {
 export interface DefaultShakenVerifier extends ShakenVerifier {
   readonly certCache: CertCache;
   readonly crlCache: CrlCache;
+  /**
+   * Puts a new set of STI-CA roots in force (see CertCache.setTrustAnchors). A call's
+   * certificates are all looked up in one turn of the event loop, so each call is judged under
+   * one set: the one in force when it began, or the new one.
+   */
+  setTrustAnchors(anchors: readonly X509Certificate[]): void;
   /** Aborts background certificate fetches. */
   close(): void;
 }
@@ -388,6 +394,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
   return {
     certCache,
     crlCache,
+    setTrustAnchors: (anchors) => certCache.setTrustAnchors(anchors),
     close: () => {
       certCache.close();
       crlCache.close();

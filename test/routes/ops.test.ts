@@ -23,6 +23,11 @@ describe('health and docs', () => {
     expect(res.json()).toMatchObject({ status: 'ready', redis: null, registry: { version: expect.any(String), banks: 5 } });
   });
 
+  it('GET /readyz says how many trust anchors are in force: none without SHAKEN_TRUST_ANCHORS', async () => {
+    const res = await app.inject('/readyz');
+    expect(res.json().shaken).toEqual({ trustAnchors: 0, trustAnchorsFingerprint: expect.any(String), trustAnchorsExpireAt: null });
+  });
+
   it('serves Swagger UI at /docs and the OpenAPI document', async () => {
     const ui = await app.inject('/docs/');
     expect(ui.statusCode).toBe(200);

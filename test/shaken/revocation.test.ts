@@ -22,7 +22,8 @@ import { buildCrl, manySerials } from './crl-builder';
 import { identity, makePki, type Issued, type Pki } from './helpers';
 import { startServer, type TestServer } from './server';
 
-const NOW = Date.now();
+// A minute from now: after the test PKI's certificates are issued (openssl dates them from their making, and a loaded machine takes seconds).
+const NOW = Date.now() + 60_000;
 const IAT = Math.floor(NOW / 1000);
 const HOUR = 3_600_000;
 const X5U = 'https://certs.test/sp.pem';

@@ -53,6 +53,15 @@ function anchorsOfFile(text: string): X509Certificate[] {
  * offending path rather than starting a service that silently trusts nothing.
  */
 export function loadTrustAnchors(path: string): X509Certificate[] {
+  return loadCertificateFiles(path, 'SHAKEN_TRUST_ANCHORS', anchorsOfFile);
+}
+
+/**
+ * Every certificate of one PEM file, or of a folder's *.pem / *.crt files, for a setting read at
+ * start-up (`variable` names it in the error): throws with the offending path, and when there is
+ * no certificate at all.
+ */
+export function loadCertificateFiles(path: string, variable: string, parse: (pem: string) => X509Certificate[]): X509Certificate[] {
   let files: string[];
   try {
     files = statSync(path).isDirectory()
@@ -62,18 +71,18 @@ export function loadTrustAnchors(path: string): X509Certificate[] {
           .map((name) => join(path, name))
       : [path];
   } catch (err) {
-    throw new Error(`SHAKEN_TRUST_ANCHORS: cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`${variable}: cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
-  const anchors: X509Certificate[] = [];
+  const certs: X509Certificate[] = [];
   for (const file of files) {
     try {
-      anchors.push(...anchorsOfFile(readFileSync(file, 'utf8')));
+      certs.push(...parse(readFileSync(file, 'utf8')));
     } catch (err) {
-      throw new Error(`SHAKEN_TRUST_ANCHORS: ${file}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`${variable}: ${file}: ${(err as Error).message}`, { cause: err });
     }
   }
-  if (anchors.length === 0) throw new Error(`SHAKEN_TRUST_ANCHORS: no certificate in ${path}`);
-  return anchors;
+  if (certs.length === 0) throw new Error(`${variable}: no certificate in ${path}`);
+  return certs;
 }
 
 /** The files SHAKEN_TRUST_ANCHORS names, in order; a folder's must not be too many. */

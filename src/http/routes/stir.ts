@@ -47,7 +47,10 @@ const VerificationResponseSchema = z
   .meta({ id: 'VerificationResponse' });
 
 export function verifyResults(v: ShakenVerification): z.infer<typeof VerifyResultSchema>[] {
-  return sipReasonsFor(v.errors).map(({ cause, text, errors }) => ({ reasonCode: cause, reasonText: text, errors }));
+  // Rich call data that failed its check is dropped, not a failed verification: a passed answer
+  // carries no failure cause for it, which an SBC could read as the call's.
+  const errors = v.verstat === 'TN-Validation-Passed' ? v.errors.filter((e) => e !== 'RCD_INVALID') : v.errors;
+  return sipReasonsFor(errors).map(({ cause, text, errors }) => ({ reasonCode: cause, reasonText: text, errors }));
 }
 
 export const stirRoutes: FastifyPluginAsyncZod = async (app) => {

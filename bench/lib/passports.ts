@@ -1,11 +1,15 @@
 /**
  * The STIR/SHAKEN side of the bench: a PKI of our own (root -> intermediate -> leaf with a
  * TNAuthList SPC, made by the test helpers with openssl), the leaf chain served as an x5u on a
- * local HTTP server, and a pool of PASSporTs signed ahead of the load, one per request.
+ * local HTTP server, and a pool of PASSporTs signed ahead of the load, one per request. The
+ * intermediate and the leaf name CRL distribution points on the same server, as ATIS-1000080's
+ * certificates do, so the PASSporT path pays for its revocation checks as it would in service
+ * (each CRL fetched once, then checked from the cache on every call).
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { buildCrl } from '../../test/shaken/crl-builder';
 import { identity, makePki, type Pki } from '../../test/shaken/helpers';
 import { startServer, type TestServer } from '../../test/shaken/server';
 
@@ -24,20 +28,33 @@ export interface PassportLab {
   close(): Promise<void>;
 }
 
+const HOUR = 3600_000;
+
 export async function startPassportLab(): Promise<PassportLab> {
-  const pki: Pki = makePki();
-  let x5uServer: TestServer;
+  // The server first: the certificates name its URLs. Its answers are filled in below.
+  const served: { chain?: string; rootCrl?: Buffer; intermediateCrl?: Buffer } = {};
+  const x5uServer: TestServer = await startServer({
+    '/sp.pem': (_req: unknown, res: ServerResponse) => {
+      res.setHeader('cache-control', 'max-age=3600');
+      res.end(served.chain);
+    },
+    '/root.crl': (_req: unknown, res: ServerResponse) => res.end(served.rootCrl),
+    '/intermediate.crl': (_req: unknown, res: ServerResponse) => res.end(served.intermediateCrl),
+  });
+  let pki: Pki;
   try {
-    x5uServer = await startServer({
-      '/sp.pem': (_req: unknown, res: ServerResponse) => {
-        res.setHeader('cache-control', 'max-age=3600');
-        res.end(pki.chainPem);
-      },
-    });
+    pki = makePki({ intermediateExt: [`crlDistributionPoints=URI:${x5uServer.url}/root.crl`] });
   } catch (err) {
-    pki.cleanup();
+    await x5uServer.close();
     throw err;
   }
+  const leaf = pki.issueLeaf('bench-leaf', { extraExt: [`crlDistributionPoints=URI:${x5uServer.url}/intermediate.crl`] });
+  served.chain = leaf.certPem + pki.intermediate.certPem;
+  const now = Date.now();
+  // A few revoked serials, none of ours: a lookup that finds nothing, as almost every call's does.
+  const revoked = ['0badc0de01', '0badc0de02', '0badc0de03'];
+  served.rootCrl = buildCrl({ issuer: pki.root.cert, key: pki.root.key, revoked, thisUpdateMs: now - HOUR, nextUpdateMs: now + 12 * HOUR });
+  served.intermediateCrl = buildCrl({ issuer: pki.intermediate.cert, key: pki.intermediate.key, revoked, thisUpdateMs: now - HOUR, nextUpdateMs: now + 12 * HOUR });
   const x5u = `${x5uServer.url}/sp.pem`;
   return {
     rootPemFile: join(pki.dir, 'root.crt'),
@@ -51,7 +68,7 @@ export async function startPassportLab(): Promise<PassportLab> {
         calls.push({
           from: `+${orig}`,
           to: `+${dest}`,
-          identity: identity({ x5u, key: pki.leaf.key, iat, orig, dest: [dest], attest: 'A', origid: randomUUID() }),
+          identity: identity({ x5u, key: leaf.key, iat, orig, dest: [dest], attest: 'A', origid: randomUUID() }),
         });
       }
       return calls;

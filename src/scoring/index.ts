@@ -22,3 +22,4 @@ export {
   type CampaignSummary,
   type ObservedCall,
 } from './behaviour';
+export { DEFAULT_DOCUMENT, MAX_PROFILES, documentVersion, policyFor, readPolicyDocument, type PolicyDocument } from './policy-document';

@@ -10,6 +10,7 @@ import { loggerOptions } from './ops/logger';
 import { metricsRoutes } from './ops/metrics';
 
 export type { Services } from './composition';
+export { reloadPolicy } from './composition';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -18,7 +18,7 @@ import {
   RegistryStore,
   type NumberTable,
 } from './registry';
-import { DEFAULT_POLICY, policyVersion, type Policy } from './scoring';
+import type { Policy } from './scoring';
 import { createShakenVerifier, fixedTrustAnchors, loadCrlSigners, loadPassportSigner, loadTrustAnchors, trustAnchorSet, TrustAnchorSource, type PassportSigner, type TrustAnchorsStatus } from './shaken';
 import type { CertificateFetcher, ShakenVerifier } from './shaken/types';
 import { Behaviour } from './calls/behaviour';
@@ -26,7 +26,7 @@ import { MemoryCallState } from './state/memory/call-state';
 import { RedisCallState } from './state/redis/call-state';
 import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
 import { keyspace } from './state/redis/keyspace';
-import { CallAnnouncements, CallbackVerification, DecisionRecords, KeyRing, Operators } from './usecases';
+import { CallAnnouncements, CallbackVerification, DecisionRecords, KeyRing, Operators, PolicySource } from './usecases';
 
 /** Every dependency of a request, built once by `compose`; routes reach it through `app.services`. */
 export interface Services {
@@ -47,7 +47,10 @@ export interface Services {
   /** The STI-CA roots in force, and their reload (SIGHUP; file changes are watched for). */
   trustAnchors: TrustAnchorsStatus;
   redisGuard: RedisGuard | null;
-  policy: Policy;
+  /** The base scoring policy in force. */
+  readonly policy: Policy;
+  /** The scoring policy in force (POLICY_FILE or built in) with its profiles, and its reload (SIGHUP). */
+  policySource: PolicySource;
   /** The use cases the routes call. */
   registryAdmin: RegistryAdministration;
   callbacks: CallbackVerification;
@@ -89,6 +92,7 @@ export interface Overrides {
   verifier?: ShakenVerifier;
   /** Instead of SHAKEN_SIGNING_KEY; null: no signing. */
   signer?: PassportSigner | null;
+  /** Instead of POLICY_FILE: this policy, with no profiles. */
   policy?: Policy;
   /** State across calls and the verdict cache, with the policy's rules over it. */
   behaviour?: Behaviour<Evidence>;
@@ -139,7 +143,9 @@ export function registryClient(config: Config, hot: Redis | null, hotHandedIn: b
  */
 export async function compose(config: Config, opts: Overrides = {}): Promise<Composition> {
   const now = opts.now ?? Date.now;
-  const policy = opts.policy ?? DEFAULT_POLICY;
+  // The policy file is read with the other files, before anything is opened.
+  const policySource = new PolicySource(config.policyFile, now, opts.policy);
+  const policy = policySource.current().document.policy;
   const log = opts.log ?? pino(loggerOptions(config.logLevel) as pino.LoggerOptions);
 
   // Everything read from files comes first: a bad file stops the start before a Redis client
@@ -233,7 +239,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
     const stateOptions = { replayTtlS, reportsMaxAgeS: policy.reports.maxAgeS };
     const localState = new MemoryCallState<Evidence>({ ...stateOptions, verdictCacheSize: config.verdictCache.size, now });
     const behaviour =
-      opts.behaviour ?? new Behaviour<Evidence>(redisGuard ? new RedisCallState(redisGuard, { ...stateOptions, prefix: config.redisKeyPrefix, fallback: localState }) : localState, policy);
+      opts.behaviour ?? new Behaviour<Evidence>(redisGuard ? new RedisCallState(redisGuard, { ...stateOptions, prefix: config.redisKeyPrefix, fallback: localState }) : localState, () => policySource.current().document.policy);
 
     const assessor =
       opts.assessor ??
@@ -242,9 +248,13 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         registry: () => registry.index,
         verifier,
         cacheTtlMs: config.verdictCache.ttlS * 1000,
-        policy,
         // Cached assessments carry the numbering result, so its data version is part of the key too.
-        policyVersion: numbering ? `${policyVersion(policy)}+${numbering.version}` : policyVersion(policy),
+        policy: numbering
+          ? () => {
+              const p = policySource.current();
+              return { document: p.document, version: `${p.version}+${numbering.version}` };
+            }
+          : () => policySource.current(),
         numbering,
         trustVersion: () => anchors.current().fingerprint,
         maxPassportAgeS: config.shaken.maxAgeS,
@@ -299,7 +309,10 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         signer,
         trustAnchors: anchors,
         redisGuard,
-        policy,
+        get policy() {
+          return policySource.current().document.policy;
+        },
+        policySource,
         registryAdmin,
         callbacks,
         operators,
@@ -353,4 +366,14 @@ function checkSeedNumbers(
     },
     (err: unknown) => log.error({ err }, 'registry numbering-plan check failed'),
   );
+}
+
+/**
+ * Re-reads POLICY_FILE (SIGHUP): a good file is in force for every later call; a bad one keeps
+ * the running policy, and the log says why.
+ */
+export function reloadPolicy(services: Pick<Services, 'policySource' | 'log'>, reason: string): void {
+  const result = services.policySource.reload();
+  if (result.ok) services.log.info({ reason, version: result.version, changed: result.changed }, 'policy reloaded');
+  else services.log.error({ reason, problem: result.reason }, 'policy reload failed: the running policy is kept');
 }

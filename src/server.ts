@@ -2,7 +2,7 @@
 import './ops/thread-pool';
 import type { Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
-import { buildApp } from './app';
+import { buildApp, reloadPolicy } from './app';
 import { assertProductionSafe, loadConfig } from './config';
 import { StartupError } from './errors';
 
@@ -49,6 +49,8 @@ async function main(): Promise<void> {
   // SIGHUP re-reads SHAKEN_TRUST_ANCHORS (a broken new set is logged and the old one kept).
   // The reload logs its own outcome and never rejects; the catch only keeps a signal from ever taking the process down.
   process.on('SIGHUP', () => void app.services.trustAnchors.reload('SIGHUP').catch(() => undefined));
+  // SIGHUP also re-reads POLICY_FILE (a bad file is logged and the running policy kept).
+  process.on('SIGHUP', () => reloadPolicy(app.services, 'SIGHUP'));
 
   await app.listen({ port: config.port, host: config.host });
 }

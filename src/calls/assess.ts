@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import { createNumberParser, type PhoneNumber } from '../numbers';
 import type { NumberingIndex } from '../numbering';
 import type { RegistryIndex } from '../registry';
-import { callToken, decide, type CallSignals, type ObservedCall, type Policy, type ShakenSignal } from '../scoring';
+import { callToken, decide, policyFor, type CallSignals, type ObservedCall, type PolicyDocument, type ShakenSignal } from '../scoring';
 import type { IdentityReading, ShakenVerification, ShakenVerifier } from '../shaken/types';
 import type { Behaviour } from './behaviour';
 import { EVIDENCE_VERSION, type Evidence } from './evidence';
@@ -13,8 +13,11 @@ export interface AssessorDeps {
   registry: () => RegistryIndex;
   verifier: ShakenVerifier;
   cacheTtlMs: number;
-  policy: Policy;
-  policyVersion: string;
+  /**
+   * The policy in force and its version, read once a call (a reload swaps it whole); the call's
+   * `origin.trunk` picks its profile.
+   */
+  policy: () => { document: PolicyDocument; version: string };
   /**
    * Names the STI-CA roots in force (their fingerprint). A call that carries PASSporTs has it in
    * its verdict-cache key, so that once the anchors change no instance answers from evidence
@@ -64,7 +67,8 @@ export class CallAssessor {
     const { behaviour } = deps;
     const receivedAtMs = input.receivedAt !== undefined ? Date.parse(input.receivedAt) : deps.now();
     const registry = deps.registry();
-    const key = cacheKey(input, registry.version, this.passportsOf(input) !== undefined && deps.trustVersion ? `${deps.policyVersion}+${deps.trustVersion()}` : deps.policyVersion);
+    const policy = deps.policy();
+    const key = cacheKey(input, registry.version, this.passportsOf(input) !== undefined && deps.trustVersion ? `${policy.version}+${deps.trustVersion()}` : policy.version);
     const useCache = deps.cacheTtlMs > 0;
 
     // Facts: from the in-process cache (no I/O), else from the inputs.
@@ -79,14 +83,14 @@ export class CallAssessor {
     const cached = evidence !== undefined || reading.cached !== undefined;
     evidence ??= reading.cached ?? (await this.verify(input, prepared!, receivedAtMs));
 
-    const decision = decide(evidence.signals, deps.policy, behaviour.signals(call, token, reading), cached);
+    const decision = decide(evidence.signals, policyFor(policy.document, input.origin?.trunk), behaviour.signals(call, token, reading), cached);
 
     // One write, after the decision and not awaited: the record, and the evidence when it is new.
     const ttl = !cached && useCache ? this.cacheTtl(input, evidence, receivedAtMs) : 0;
     // A call that names itself also leaves its decision record, for "why?" and traceback.
     const context =
       call.callId !== undefined
-        ? { facts: evidence.signals, cached, decidedAt: deps.now(), policyVersion: deps.policyVersion, registryVersion: registry.version }
+        ? { facts: evidence.signals, cached, decidedAt: deps.now(), policyVersion: policy.version, registryVersion: registry.version }
         : undefined;
     void behaviour.state.write(behaviour.writeOf(call, token, decision, ttl > 0 ? { key, value: evidence, ttlMs: ttl } : null, context));
 

@@ -25,19 +25,53 @@ import { decisionRecord, numberText, type DecisionContext } from './decision-rec
  * and the store's counts turned back into the signals the decision reads (`signals`), by
  * scoring's rules. The store only counts; the policy is applied here, once, for every store.
  */
+interface Rules {
+  policy: Policy;
+  windowsMs: readonly number[];
+  keepMs: number;
+  campaignWindowMs: number;
+}
+
 /** Behaviour across calls: the call state store, read and written with the policy's rules. */
 export class Behaviour<V extends object> {
-  private readonly windowsMs: readonly number[];
-  private readonly keepMs: number;
-  private readonly campaignWindowMs: number;
+  private readonly policyOf: () => Policy;
+  private rulesOf?: Rules;
 
+  /** `policy`: the base policy, or where to read the one in force (a reload may change its windows). */
   constructor(
     readonly state: CallStateStore<V>,
-    private readonly policy: Policy,
+    policy: Policy | (() => Policy),
   ) {
-    this.windowsMs = policy.velocity.windows.map((w) => w.seconds * 1000);
-    this.keepMs = longestWindowMs(policy);
-    this.campaignWindowMs = policy.campaign.windowS * 1000;
+    this.policyOf = typeof policy === 'function' ? policy : () => policy;
+  }
+
+  /** The windows of the policy in force, worked out again only when it changes. */
+  private get rules(): Rules {
+    const policy = this.policyOf();
+    if (this.rulesOf?.policy !== policy)
+      this.rulesOf = {
+        policy,
+        windowsMs: policy.velocity.windows.map((w) => w.seconds * 1000),
+        keepMs: longestWindowMs(policy),
+        campaignWindowMs: policy.campaign.windowS * 1000,
+      };
+    return this.rulesOf;
+  }
+
+  private get policy(): Policy {
+    return this.rules.policy;
+  }
+
+  private get windowsMs(): readonly number[] {
+    return this.rules.windowsMs;
+  }
+
+  private get keepMs(): number {
+    return this.rules.keepMs;
+  }
+
+  private get campaignWindowMs(): number {
+    return this.rules.campaignWindowMs;
   }
 
   get history(): CallStateStore<V>['history'] {

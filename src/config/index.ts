@@ -53,6 +53,7 @@ const EnvSchema = z.object({
   // Below a switch's usual budget for the whole answer: a cold fetch must not make the switch give up.
   SHAKEN_FETCH_TIMEOUT_MS: int('SHAKEN_FETCH_TIMEOUT_MS', 50, 10000).default(250),
   API_KEYS_FILE: z.string().min(1).optional(),
+  POLICY_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BODY_LIMIT_BYTES: int('BODY_LIMIT_BYTES', 1024, 10 * 1024 * 1024).default(64 * 1024),
   REQUEST_TIMEOUT_MS: int('REQUEST_TIMEOUT_MS', 1000, 120_000).default(10_000),
@@ -106,6 +107,8 @@ export interface Config {
     fetchTimeoutMs: number;
   };
   apiKeysFile: string | undefined;
+  /** The scoring policy (JSON); unset: the built-in policy. */
+  policyFile: string | undefined;
   logLevel: Env['LOG_LEVEL'];
   bodyLimitBytes: number;
   /** A request (headers and body) must have arrived whole within this, or it is cut off with 408. */
@@ -188,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       signingCert: e.SHAKEN_SIGNING_CERT,
     },
     apiKeysFile: e.API_KEYS_FILE,
+    policyFile: e.POLICY_FILE,
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,

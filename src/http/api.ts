@@ -9,6 +9,7 @@ import { callbackRoutes } from './routes/callbacks';
 import { expectedCallRoutes } from './routes/expected';
 import { callRoutes } from './routes/calls';
 import { operatorRoutes } from './routes/operators';
+import { policyRoutes } from './routes/policy';
 import { registryRoutes } from './routes/registry';
 import { scoreRoutes } from './routes/score';
 import { signingRoutes } from './routes/signing';
@@ -45,4 +46,5 @@ export const api: FastifyPluginAsync = async (app) => {
   await app.register(operatorRoutes, { operators });
   await app.register(expectedCallRoutes, { announcements });
   await app.register(callRoutes, { decisionRecords });
+  await app.register(policyRoutes, { policy: app.services.policySource });
 };

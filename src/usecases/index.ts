@@ -6,3 +6,4 @@ export { DecisionRecords } from './decisions';
 export type { Principal, Role } from './principal';
 export { KeyFileError, KeyRing, sha256Hex } from './key-ring';
 export { requireNumber } from './numbers';
+export { PolicyFileError, PolicySource, type PolicyInForce } from './policy-file';

@@ -118,6 +118,10 @@ function coherence(p: Policy, prefix: string): string[] {
 
 /** Reads a policy document: the policies it gives, or every problem, each naming its path. */
 export function readPolicyDocument(raw: unknown): { document: PolicyDocument } | { problems: string[] } {
+  // A record drops a `__proto__` key: said here, rather than a profile silently lost.
+  const given = typeof raw === 'object' && raw !== null ? (raw as { profiles?: unknown }).profiles : undefined;
+  if (typeof given === 'object' && given !== null && Object.hasOwn(given, '__proto__'))
+    return { problems: ['profiles.__proto__: not a trunk name'] };
   const parsed = DocumentSchema.safeParse(raw);
   if (!parsed.success) return { problems: issues(parsed.error) };
   const { profiles: rawProfiles, ...patch } = parsed.data;

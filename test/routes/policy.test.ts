@@ -98,6 +98,19 @@ describe('POLICY_FILE', () => {
     }
   });
 
+  it('refuses a reload that changes how long reports are kept', async () => {
+    const path = file('reports.json', {});
+    const app = await build({ API_KEYS_FILE: KEYS_FILE, POLICY_FILE: path });
+    try {
+      const before = app.services.policySource.current().version;
+      writeFileSync(path, JSON.stringify({ reports: { maxAgeS: 86400, halfLifeS: 3600 } }));
+      expect(app.services.policySource.reload()).toEqual({ ok: false, reason: expect.stringMatching(/reports\.maxAgeS .*restart/) });
+      expect(app.services.policySource.current().version).toBe(before);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('changes velocity windows on reload', async () => {
     const path = file('velocity.json', { velocity: { windows: [{ seconds: 60, maxDistinct: 100 }] } });
     const app = await build({ API_KEYS_FILE: KEYS_FILE, POLICY_FILE: path });

@@ -64,6 +64,7 @@ describe('policy document', () => {
     [{ profiles: { t1: { thresholds: { flag: 90 } } } }, /^profiles\.t1\.thresholds: flag \(90\) must not exceed block/],
     [{ profiles: { t1: { nope: true } } }, /^profiles\.t1: .*nope/],
     [{ profiles: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`t${i}`, {}])) }, /^profiles: at most 100/],
+    [JSON.parse('{"profiles":{"__proto__":{"baseScore":1}}}'), /^profiles\.__proto__: /],
     [[], /object/],
   ])('rejects bad document %# naming the path', (raw, message) => {
     const found = problems(raw);

@@ -26,6 +26,9 @@ export const api: FastifyPluginAsync = async (app) => {
   app.setSerializerCompiler(({ schema }) =>
     fastJson(z.toJSONSchema(schema as z.ZodType, { io: 'output', target: 'draft-7' }) as object),
   );
+  // Every route here reads JSON: fastify's default text/plain parser would hand a JSON route a
+  // string and earn a 400 naming the body, where any other type it does not read gets a 415.
+  app.removeContentTypeParser('text/plain');
   // Shedding first: an overloaded instance should refuse before spending anything on a request.
   await registerLoadShedding(app, app.services.config.loadShedEventLoopDelayMs);
   app.addHook('onRequest', authenticate(app.services.keys));

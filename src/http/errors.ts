@@ -51,6 +51,42 @@ export function answerOf(err: unknown): ErrorAnswer | null {
 interface ValidationIssue {
   instancePath?: string;
   message?: string;
+  /** zod's issue code (`invalid_type`, ...), as the type provider passes it. */
+  keyword?: string;
+}
+
+/** The part of the request a validation context names (body, querystring, params, headers). */
+function inputOf(request: FastifyRequest, context: string | undefined): unknown {
+  switch (context) {
+    case 'body':
+      return request.body;
+    case 'querystring':
+      return request.query;
+    case 'params':
+      return request.params;
+    case 'headers':
+      return request.headers;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Whether an issue is about a field that is not there at all: zod reports it as a wrong type or
+ * value (expected string, received undefined) under whatever wording the schema gives, which
+ * tells a client who left the field out nothing it can act on.
+ */
+function isMissing(input: unknown, issue: ValidationIssue): boolean {
+  // A refinement's own message (a field required with another, ...) says more than this would.
+  if (issue.keyword === 'custom') return false;
+  const path = (issue.instancePath ?? '').split('/').filter(Boolean);
+  if (path.length === 0) return false;
+  let here: unknown = input;
+  for (const step of path.slice(0, -1)) {
+    if (typeof here !== 'object' || here === null) return false;
+    here = (here as Record<string, unknown>)[step];
+  }
+  return typeof here === 'object' && here !== null && !Array.isArray(here) && (here as Record<string, unknown>)[path[path.length - 1]!] === undefined;
 }
 
 function fieldOf(context: string | undefined, issue: ValidationIssue): string {
@@ -81,9 +117,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     if (err instanceof HttpError) return reply.status(err.status).send({ error: err.code, message: err.message });
     if (err.validation) {
+      const input = inputOf(request, err.validationContext);
       const details = (err.validation as ValidationIssue[]).map((issue) => ({
         field: fieldOf(err.validationContext, issue),
-        message: issue.message ?? 'is invalid',
+        message: isMissing(input, issue) ? 'is required' : (issue.message ?? 'is invalid'),
       }));
       const first = details[0];
       return reply.status(400).send({

@@ -229,7 +229,7 @@ export const AnnouncementSchema = z
 export const ReportBodySchema = z
   .object({
     number: numberField('number'),
-    category: z.enum(REPORT_CATEGORIES, { error: 'category must be one of spoof, scam, nuisance' }),
+    category: z.enum(REPORT_CATEGORIES, { error: `category must be one of ${REPORT_CATEGORIES.join(', ')}` }).describe('genuine: a flagged or blocked call was genuine; kept for review, it never lowers a score'),
     callId: z.string({ error: 'callId must be a string' }).max(256, { error: 'callId is longer than 256 characters' }).optional(),
     note: z.string({ error: 'note must be a string' }).max(1000, { error: 'note is longer than 1000 characters' }).optional(),
   })
@@ -246,6 +246,24 @@ export const ReportSchema = z
     reporter: z.string().describe('name of the API key that made the report'),
   })
   .meta({ id: 'Report' });
+
+export const MAX_REPORTS_LISTED = 1000;
+export const DEFAULT_REPORTS_LISTED = 100;
+
+/** Operators: the reports listed for review. */
+export const ReportsQuerySchema = z.object({
+  category: z.enum(REPORT_CATEGORIES, { error: `category must be one of ${REPORT_CATEGORIES.join(', ')}` }).optional().describe('only reports of this category'),
+  since: z.iso
+    .datetime({ offset: true, error: 'since must be an RFC 3339 date-time' })
+    .optional()
+    .describe('only reports taken at or after this time (RFC 3339); reports older than the policy\'s maximum age are gone anyway'),
+  limit: z.coerce
+    .number({ error: 'limit must be a number' })
+    .int({ error: 'limit must be a whole number' })
+    .min(1, { error: 'limit must be at least 1' })
+    .max(MAX_REPORTS_LISTED, { error: `limit must be at most ${MAX_REPORTS_LISTED}` })
+    .default(DEFAULT_REPORTS_LISTED),
+});
 
 /** Operators: spoofing campaigns running now. */
 export const CampaignSchema = z

@@ -32,6 +32,11 @@ export class LruSlots {
     return slot;
   }
 
+  /** The keys held, in no particular order, their recency untouched. */
+  held(): IterableIterator<string> {
+    return this.slots.keys();
+  }
+
   /** The key's slot, its recency untouched; -1 when the key is not held. */
   peek(key: string): number {
     return this.slots.get(key) ?? -1;

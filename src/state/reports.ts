@@ -12,8 +12,28 @@ import { execOps, ops, replyNumber, replyScored, type RedisOp } from './redis/op
  * `reports.maxAgeS` no longer count and are dropped.
  */
 
-export const REPORT_CATEGORIES = ['spoof', 'scam', 'nuisance'] as const;
+export const REPORT_CATEGORIES = ['spoof', 'scam', 'nuisance', 'genuine'] as const;
 export type ReportCategory = (typeof REPORT_CATEGORIES)[number];
+
+/**
+ * `genuine` says a flagged or blocked call was genuine. It is kept for review and never counts
+ * in the summary scoring reads: a report that could lower a score would let whoever spoofs a
+ * number vouch for it.
+ */
+export const countsAgainst = (category: string): boolean => category !== 'genuine' && (REPORT_CATEGORIES as readonly string[]).includes(category);
+
+/** Which reports a review wants: newest first, at most `limit`. */
+export interface ReportQuery {
+  category?: ReportCategory;
+  /** Milliseconds since the epoch: reports taken at or after it. */
+  since?: number;
+  limit: number;
+  /** Only reports about numbers this accepts (a bank's own numbers). */
+  about?: (number: string) => boolean;
+}
+
+/** Reports kept for review across all numbers (Redis index), newest dropped last. */
+export const REVIEW_INDEX_MAX = 100_000;
 
 export interface NewFraudReport {
   /** E.164. */
@@ -52,6 +72,12 @@ export interface ReportStore {
   summary(number: string, now: number): Promise<ReportSummary | null>;
   /** Newest first. */
   list(number: string, now: number, limit?: number): Promise<FraudReport[]>;
+  /** Reports about any number within the max age, for review: newest first, bounded by the query's limit. */
+  listAll(query: ReportQuery, now: number): Promise<FraudReport[]>;
+}
+
+function matches(r: FraudReport, q: ReportQuery, from: number): boolean {
+  return Date.parse(r.at) >= from && (q.category === undefined || r.category === q.category) && (q.about === undefined || q.about(r.number));
 }
 
 const E164 = /^\+[1-9]\d{1,14}$/;
@@ -81,7 +107,7 @@ function summarise(reports: readonly FraudReport[], cutoff: number): ReportSumma
   const categories = new Set<ReportCategory>();
   for (const r of reports) {
     const at = Date.parse(r.at);
-    if (at < cutoff) continue;
+    if (at < cutoff || !countsAgainst(r.category)) continue;
     count++;
     if (at > newestAt) newestAt = at;
     categories.add(r.category);
@@ -176,6 +202,21 @@ export class MemoryReportStore implements ReportStore {
       .sort(newestFirst)
       .slice(0, limit);
   }
+
+  async listAll(query: ReportQuery, now: number): Promise<FraudReport[]> {
+    return this.listAllSync(query, now);
+  }
+
+  /** Reads every number held: as bounded as the store (maxNumbers x maxPerNumber). */
+  listAllSync(query: ReportQuery, now: number): FraudReport[] {
+    const from = Math.max(now - this.maxAgeMs, query.since ?? Number.NEGATIVE_INFINITY);
+    const found: FraudReport[] = [];
+    for (const number of this.numbers.held()) {
+      const list = this.reportsOf(number);
+      if (list) for (const r of list) if (matches(r, query, from)) found.push(r);
+    }
+    return found.sort(newestFirst).slice(0, query.limit);
+  }
 }
 
 export interface RedisReportOptions {
@@ -238,6 +279,35 @@ export class RedisReportStore implements ReportStore {
     return replies ? mergeReportSummaries(this.parseSummary(replies), local) : local;
   }
 
+  /**
+   * Pages through the review index newest first, keeping what the query wants, until it has
+   * enough or the index (bounded by REVIEW_INDEX_MAX) ends; this instance's copy fills in what
+   * Redis missed while it was away.
+   */
+  async listAll(query: ReportQuery, now: number): Promise<FraudReport[]> {
+    const local = this.opts.fallback.listAllSync(query, now);
+    const from = Math.max(now - this.maxAgeMs, query.since ?? Number.NEGATIVE_INFINITY);
+    const key = this.keys.reportIndex();
+    const page = Math.max(100, Math.min(query.limit * 2, 5000));
+    const shared = await this.guard.run(async (r) => {
+      const found: FraudReport[] = [];
+      for (let offset = 0; found.length < query.limit && offset < REVIEW_INDEX_MAX; offset += page) {
+        const reply = await r.zrevrangebyscore(key, '+inf', from, 'LIMIT', offset, page);
+        for (const text of reply) {
+          const report = parseReport(text);
+          if (report && matches(report, query, from)) found.push(report);
+        }
+        if (reply.length < page) break;
+      }
+      return found;
+    }, null);
+    if (!shared) return local;
+    const byId = new Map<string, FraudReport>();
+    for (const r of shared) byId.set(r.id, r);
+    for (const r of local) byId.set(r.id, r);
+    return [...byId.values()].sort(newestFirst).slice(0, query.limit);
+  }
+
   async list(number: string, now: number, limit = 100): Promise<FraudReport[]> {
     const local = await this.opts.fallback.list(number, now, limit);
     const key = this.keys.reports(number);
@@ -266,9 +336,15 @@ export class RedisReportStore implements ReportStore {
     const tag = report.number;
     // Trimmed against the report's own time, like every store here: callers may pin the clock.
     const trimBefore = at - this.maxAgeMs;
+    const member = JSON.stringify(report);
+    // Every report goes to the review index; only those that count against the number go to
+    // its own keys, which the call script's summary counts whole.
+    const review = ops.zadd(REVIEW_INDEX_TAG, [this.keys.reportIndex()], { score: at, member, trimBefore, keep: REVIEW_INDEX_MAX, expireMs: this.maxAgeMs });
+    if (!countsAgainst(report.category)) return [review];
     return [
-      ops.zadd(tag, [this.keys.reports(tag)], { score: at, member: JSON.stringify(report), trimBefore, keep: this.maxPerNumber, expireMs: this.maxAgeMs }),
+      ops.zadd(tag, [this.keys.reports(tag)], { score: at, member, trimBefore, keep: this.maxPerNumber, expireMs: this.maxAgeMs }),
       ops.zadd(tag, [this.keys.reportCategories(tag)], { gt: true, score: at, member: report.category, trimBefore, keep: null, expireMs: this.maxAgeMs }),
+      review,
     ];
   }
 
@@ -281,7 +357,7 @@ export class RedisReportStore implements ReportStore {
     const count = replyNumber(replies[0]);
     const cats = replyScored(replies[1]);
     if (count === 0 || cats.length === 0) return null;
-    const known = cats.filter(([c]) => (REPORT_CATEGORIES as readonly string[]).includes(c));
+    const known = cats.filter(([c]) => countsAgainst(c));
     return {
       count,
       newestAt: Math.max(...cats.map(([, at]) => at)),
@@ -289,6 +365,9 @@ export class RedisReportStore implements ReportStore {
     };
   }
 }
+
+/** The review index's hash tag: one slot of its own on a Cluster. */
+const REVIEW_INDEX_TAG = 'reports';
 
 function parseReport(text: string): FraudReport | null {
   try {

@@ -1,7 +1,7 @@
 import { ForbiddenError, ValidationError } from '../errors';
 import { parseNumber } from '../numbers';
 import type { CampaignSummary } from '../scoring';
-import type { FraudReport, ReportCategory, ReportStore } from '../state/reports';
+import type { FraudReport, ReportCategory, ReportQuery, ReportStore } from '../state/reports';
 import { bankOfNumber, type BankLookup } from './numbers';
 import type { Principal } from './principal';
 
@@ -9,7 +9,7 @@ export interface OperatorDeps {
   /** The registry as it is now (it is replaced as it changes). */
   registry: () => BankLookup;
   listCampaigns: (now: number) => Promise<CampaignSummary[]>;
-  reports: Pick<ReportStore, 'addReport'>;
+  reports: Pick<ReportStore, 'addReport' | 'listAll'>;
   now: () => number;
   defaultCountry: string;
 }
@@ -21,6 +21,13 @@ export interface FraudReportInput {
   note?: string;
 }
 
+export interface ReportReview {
+  category?: ReportCategory;
+  /** Milliseconds since the epoch. */
+  since?: number;
+  limit: number;
+}
+
 /** What operators and fraud teams do: read the spoofing campaigns running now, report numbers for fraud. */
 export class Operators {
   constructor(private readonly deps: OperatorDeps) {}
@@ -29,6 +36,20 @@ export class Operators {
   async campaigns(principal: Principal): Promise<CampaignSummary[]> {
     const campaigns = await this.deps.listCampaigns(this.deps.now());
     return principal.role === 'bank' ? campaigns.filter((c) => c.bankId === principal.bankId) : campaigns;
+  }
+
+  /**
+   * Reports for review, newest first: an administrator sees every report, a bank key those
+   * about numbers the registry gives to its bank now (what it may act on; reports it made about
+   * numbers that are no bank's stay with the administrators).
+   */
+  async reports(principal: Principal, review: ReportReview): Promise<FraudReport[]> {
+    const query: ReportQuery = { ...review };
+    if (principal.role === 'bank') {
+      const registry = this.deps.registry();
+      query.about = (number) => bankOfNumber(registry, number) === principal.bankId;
+    }
+    return this.deps.reports.listAll(query, this.deps.now());
   }
 
   /**

@@ -206,6 +206,7 @@ describe('key layout', () => {
         'r:{fpX1}',
         'r:{fpY1}',
         'rep:{+442079460123}',
+        'repall:{reports}',
         'repc:{+442079460123}',
         'v:{+442079460123}',
       ].sort(),

@@ -306,7 +306,8 @@ export class ReferenceReports {
     const categories = new Set<ReportCategory>();
     for (const r of list) {
       const at = Date.parse(r.at);
-      if (at < cutoff) continue;
+      // A genuine report is kept for review and never counts against the number.
+      if (at < cutoff || r.category === 'genuine') continue;
       count++;
       if (at > newestAt) newestAt = at;
       categories.add(r.category);

@@ -30,6 +30,15 @@ describe('a report', () => {
 });
 
 describe('in-process reports', () => {
+  it('a genuine report is kept and listed, never counted in the summary', async () => {
+    const r = new MemoryReportStore({ maxAgeS: MAX_AGE_S });
+    await r.addReport(report({ category: 'genuine' }));
+    expect(await r.summary('+442079460123', T0)).toBeNull();
+    await r.addReport(report({ at: T0 + 1, category: 'nuisance' }));
+    expect(await r.summary('+442079460123', T0 + 1)).toEqual({ count: 1, newestAt: T0 + 1, categories: ['nuisance'] });
+    expect((await r.listAll({ limit: 10 }, T0 + 1)).map((x) => x.category)).toEqual(['nuisance', 'genuine']);
+  });
+
   it('keeps the newest reports per number, and summarises only those within the max age', async () => {
     const r = new MemoryReportStore({ maxAgeS: MAX_AGE_S, maxPerNumber: 3 });
     for (let i = 0; i < 5; i++) await r.addReport(report({ at: T0 + i * 1000, category: i === 4 ? 'spoof' : 'scam' }));
@@ -117,6 +126,31 @@ describe('reports in Redis', () => {
     expect(await client.zcard(`${r.keyPrefix}rep:{+442079460123}`)).toBe(1);
     expect(await r.summary('+442079460123', T0)).toEqual({ count: 1, newestAt: T0, categories: ['spoof'] });
     expect(await client.pttl(`${r.keyPrefix}repc:{+442079460123}`)).toBeGreaterThan(MAX_AGE_S * 1000 - 60_000);
+  });
+
+  it("genuine reports stay out of the number's keys and its summary, and are listed for review from the index", async () => {
+    const writer = store();
+    await writer.addReport(report({ at: T0, category: 'genuine' }));
+    expect(await client.exists(`${writer.keyPrefix}rep:{+442079460123}`, `${writer.keyPrefix}repc:{+442079460123}`)).toBe(0);
+    await writer.addReport(report({ at: T0 + 1, category: 'spoof' }));
+    await writer.addReport(report({ at: T0 + 2, number: '+442079460124', category: 'genuine' }));
+    // Another instance (a fresh local copy) reads what Redis holds.
+    const reader = new RedisReportStore(guardFor(client), { prefix: writer.keyPrefix, maxAgeS: MAX_AGE_S, fallback: new MemoryReportStore({ maxAgeS: MAX_AGE_S }) });
+    expect(await reader.summary('+442079460123', T0 + 10)).toEqual({ count: 1, newestAt: T0 + 1, categories: ['spoof'] });
+    expect(await reader.summary('+442079460124', T0 + 10)).toBeNull();
+    const all = await reader.listAll({ limit: 10 }, T0 + 10);
+    expect(all.map((r) => [r.number, r.category])).toEqual([['+442079460124', 'genuine'], ['+442079460123', 'spoof'], ['+442079460123', 'genuine']]);
+    expect((await reader.listAll({ limit: 10, category: 'genuine', about: (n) => n === '+442079460123' }, T0 + 10)).map((r) => r.at)).toEqual([new Date(T0).toISOString()]);
+    expect((await reader.listAll({ limit: 10, since: T0 + 1 }, T0 + 10)).length).toBe(2);
+    expect(await reader.listAll({ limit: 10 }, T0 + MAX_AGE_S * 1000 + 10)).toEqual([]);
+    expect(await client.pttl(`${writer.keyPrefix}repall:{reports}`)).toBeGreaterThan(MAX_AGE_S * 1000 - 60_000);
+  });
+
+  it('the review index pages past reports a query does not want', async () => {
+    const writer = store();
+    for (let i = 0; i < 300; i++) await writer.addReport(report({ at: T0 + i, number: i === 0 ? '+442079460999' : '+442079460123' }));
+    const reader = new RedisReportStore(guardFor(client), { prefix: writer.keyPrefix, maxAgeS: MAX_AGE_S, fallback: new MemoryReportStore({ maxAgeS: MAX_AGE_S }) });
+    expect((await reader.listAll({ limit: 1, about: (n) => n === '+442079460999' }, T0 + 1000)).map((r) => r.number)).toEqual(['+442079460999']);
   });
 
   describe('while Redis is away', () => {

@@ -11,6 +11,7 @@ import {
   rateLimitedResponses,
   ReportBodySchema,
   ReportSchema,
+  ReportsQuerySchema,
 } from '../schemas';
 
 type Campaign = z.infer<typeof CampaignSchema>;
@@ -63,9 +64,10 @@ export const operatorRoutes: FastifyPluginAsyncZod<{ operators: Operators }> = a
       config: { roles: ['bank', 'admin'] },
       schema: {
         tags: ['operators'],
-        summary: 'Report a caller ID for fraud',
+        summary: 'Report a caller ID for fraud, or a flagged call as genuine',
         description:
-          'The report counts against the number at once: calls presenting it get REPORTED_FRAUD, weighted down as the ' +
+          'A `genuine` report (a called party or agent says a flagged or blocked call was genuine) is kept for review ' +
+          '(GET /v1/reports) and never changes a score by itself. Any other report counts against the number at once: calls presenting it get REPORTED_FRAUD, weighted down as the ' +
           'report ages and dropped after the policy\'s maximum age. The reporter is the API key\'s name. A bank key may ' +
           "report its own bank's numbers and numbers that are no bank's (what its customers were called from is rarely the bank's " +
           "own), not a number the registry gives to another bank (403): a report flags that bank's genuine calls, and only it " +
@@ -76,5 +78,31 @@ export const operatorRoutes: FastifyPluginAsyncZod<{ operators: Operators }> = a
       },
     },
     async (request, reply) => reply.status(201).send(reportOf(await operators.report(request.principal, request.body))),
+  );
+
+  app.get(
+    '/v1/reports',
+    {
+      config: { roles: ['bank', 'admin'] },
+      schema: {
+        tags: ['operators'],
+        summary: 'Reports for review, newest first (a bank key sees those about its own numbers)',
+        description:
+          'Reports within the policy\'s maximum age, `genuine` ones included, narrowed by `category` and `since`; at most ' +
+          '`limit` (default 100, at most 1000). A bank key sees the reports about numbers the registry gives to its bank now.',
+        security: [{ bearer: [] }],
+        querystring: ReportsQuerySchema,
+        response: { 200: z.object({ reports: z.array(ReportSchema) }), 400: ErrorResponseSchema, ...authErrorResponses, ...rateLimitedResponses },
+      },
+    },
+    async (request) => {
+      const { category, since, limit } = request.query;
+      const list = await operators.reports(request.principal, {
+        ...(category !== undefined ? { category } : {}),
+        ...(since !== undefined ? { since: Date.parse(since) } : {}),
+        limit,
+      });
+      return { reports: list.map(reportOf) };
+    },
   );
 };

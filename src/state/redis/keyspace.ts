@@ -9,6 +9,10 @@
  *                                       PASSporT (`c:<callId>`, or `u:<random>`), EX replayTtlS
  *   {p}rep:{<number>}             ZSET  fraud reports: member = report JSON, score = time (ms)
  *   {p}repc:{<number>}            ZSET  report categories: member = category, score = newest (ms)
+ *                                       (both: reports that count against the number, not `genuine`)
+ *   {p}repall:{reports}           ZSET  every report, for review (GET /v1/reports): member = report
+ *                                       JSON, score = time (ms); trimmed to the reports' max age and
+ *                                       the newest REVIEW_INDEX_MAX (state/reports.ts)
  *   {p}c:{b:<bankId>}             ZSET  a bank's failing calls: member = `<number> <token>`,
  *                                       score = time (ms)
  *   {p}cidx:{campaigns}           ZSET  banks with failing calls: member = bankId, score = last (ms)
@@ -65,6 +69,8 @@ export function keyspace(prefix: string = DEFAULT_PREFIX) {
     presenter: (fingerprintTag: string) => taggedKey(prefix, 'r', fingerprintTag),
     reports: (numberTag: string) => taggedKey(prefix, 'rep', numberTag),
     reportCategories: (numberTag: string) => taggedKey(prefix, 'repc', numberTag),
+    /** Every report, for review across numbers; off the call path. */
+    reportIndex: () => taggedKey(prefix, 'repall', 'reports'),
     campaign: (bankTag: string) => taggedKey(prefix, 'c', bankTag),
     campaignIndex: () => taggedKey(prefix, 'cidx', 'campaigns'),
     campaignNames: () => taggedKey(prefix, 'cname', 'campaigns'),

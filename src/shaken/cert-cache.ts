@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { CertFetchOutcome } from './types';
 import { ChainJudge, type CertChainInfo } from './chain';
 import { FetchSlots, siteOf } from './fetch-slots';
+import { errorMessage, SharedCopies, withDeadline } from './shared-cache';
 import type { CertificateFetcher } from './types';
 import { checkX5uUrl, X5uPolicyError } from './url-policy';
 import { DEFAULT_MAX_X5U_BYTES } from './x5u-fetcher';
@@ -76,7 +77,6 @@ const POLICY: CertLookup = { ok: false, error: 'X5U_POLICY' };
 // RFC 7468 lets PEM text carry explanatory lines outside the blocks: the absolute expiry rides
 // along with the certificates, so an instance that reads them from Redis keeps the original
 // lifetime instead of restarting it.
-const EXPIRES_RE = /^# expires-at: (\d+)\n/;
 
 export function redisKeyFor(url: string, prefix = keyspace().certificates): string {
   return prefix + createHash('sha256').update(url).digest('hex');
@@ -105,6 +105,7 @@ export class CertCache {
   private anchorGeneration = 0;
   private readonly slots: FetchSlots;
   private readonly redisPrefix: string;
+  private readonly shared: SharedCopies;
 
   constructor(opts: CertCacheOptions) {
     this.redisPrefix = opts.redisPrefix ?? keyspace().certificates;
@@ -126,6 +127,7 @@ export class CertCache {
       redisTimeoutMs: opts.redisTimeoutMs ?? 200,
       now: opts.now ?? Date.now,
     };
+    this.shared = new SharedCopies({ redis: opts.redis, timeoutMs: this.o.redisTimeoutMs, now: this.o.now, logger: opts.logger, what: 'x5u' });
     this.entries = new LRUCache<string, Entry>({ max: this.o.maxEntries });
     this.others = new LRUCache<string, Entry>({ max: this.o.maxOtherEntries });
     this.judgeChain = new ChainJudge(this.o.trustAnchors);
@@ -154,17 +156,7 @@ export class CertCache {
   async get(url: string): Promise<CertLookup> {
     const cached = this.peek(url);
     if (cached) return cached;
-    const load = this.load(url);
-    let timer: NodeJS.Timeout | undefined;
-    const budget = new Promise<CertLookup>((resolve) => {
-      timer = setTimeout(() => resolve(FETCH_FAILED), this.o.fetchTimeoutMs);
-      timer.unref();
-    });
-    try {
-      return await Promise.race([load, budget]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return withDeadline(this.load(url), this.o.fetchTimeoutMs, FETCH_FAILED);
   }
 
   /** Loads a URL (shared between concurrent callers), with no per-call budget. */
@@ -273,7 +265,7 @@ export class CertCache {
       throw err;
     }
 
-    const shared = await this.readRedis(url);
+    const shared = await this.shared.read(redisKeyFor(url, this.redisPrefix));
     if (shared) {
       const entry = this.judge(judge, shared.text, shared.expiresAt - this.o.now());
       if (entry) {
@@ -333,7 +325,7 @@ export class CertCache {
     fetched('ok');
     if (isTrusted(entry.result)) this.slots.trust(site);
     const remaining = entry.expiresAt - this.o.now();
-    if (this.o.redis && entry.result.ok && remaining > 0) this.writeRedis(url, text, entry.expiresAt, remaining);
+    if (entry.result.ok && remaining > 0) this.shared.write(redisKeyFor(url, this.redisPrefix), text, entry.expiresAt, remaining);
     return entry;
   }
 
@@ -353,43 +345,7 @@ export class CertCache {
     return { result: { ok: true, info }, expiresAt };
   }
 
-  private async readRedis(url: string): Promise<{ text: string; expiresAt: number } | null> {
-    const redis = this.o.redis;
-    if (!redis) return null;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const value = await Promise.race([
-        redis.get(redisKeyFor(url, this.redisPrefix)),
-        new Promise<null>((resolve) => {
-          timer = setTimeout(() => resolve(null), this.o.redisTimeoutMs);
-          timer.unref();
-        }),
-      ]);
-      if (typeof value !== 'string') return null;
-      const m = EXPIRES_RE.exec(value);
-      const expiresAt = m ? Number(m[1]) : NaN;
-      if (!(expiresAt > this.o.now())) return null;
-      return { text: value, expiresAt };
-    } catch (err) {
-      this.o.logger?.warn({ err: errorMessage(err) }, 'redis read of x5u cache failed; fetching instead');
-      return null;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
 
-  private writeRedis(url: string, text: string, expiresAt: number, ttlMs: number): void {
-    const redis = this.o.redis;
-    if (!redis) return;
-    const value = `# expires-at: ${expiresAt}\n${text.replace(EXPIRES_RE, '')}`;
-    try {
-      redis.set(redisKeyFor(url, this.redisPrefix), value, 'PX', Math.max(1, Math.floor(ttlMs))).catch((err: unknown) => {
-        this.o.logger?.warn({ err: errorMessage(err) }, 'redis write of x5u cache failed');
-      });
-    } catch (err) {
-      this.o.logger?.warn({ err: errorMessage(err) }, 'redis write of x5u cache failed');
-    }
-  }
 }
 
 /** A chain to a trust anchor: what the cache is for, and what a site earns its reserved fetch slots with. */
@@ -405,6 +361,3 @@ function fresh(lru: LRUCache<string, Entry>, url: string, now: () => number): Ce
   return undefined;
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

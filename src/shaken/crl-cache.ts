@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { RedisLike, ShakenLogger } from './cert-cache';
 import { DerError, parseCrl, type ParsedCrl } from './der';
 import { FetchSlots, siteOf } from './fetch-slots';
+import { errorMessage, SharedCopies, withDeadline } from './shared-cache';
 import type { CertificateFetcher, CrlFetchOutcome } from './types';
 import { checkX5uUrl, X5uPolicyError } from './url-policy';
 import { keyspace } from '../state/redis/keyspace';
@@ -64,7 +65,6 @@ interface Entry {
   refreshAt: number;
 }
 
-const EXPIRES_RE = /^# expires-at: (\d+)\n/;
 
 export function crlRedisKeyFor(url: string, prefix = keyspace().crls): string {
   return prefix + createHash('sha256').update(url).digest('hex');
@@ -92,6 +92,7 @@ export class CrlCache {
   private readonly o: Required<Omit<CrlCacheOptions, 'redis' | 'logger' | 'onFetch' | 'redisPrefix'>> & Pick<CrlCacheOptions, 'redis' | 'logger' | 'onFetch'>;
   private readonly slots: FetchSlots;
   private readonly redisPrefix: string;
+  private readonly shared: SharedCopies;
 
   constructor(opts: CrlCacheOptions) {
     this.redisPrefix = opts.redisPrefix ?? keyspace().crls;
@@ -109,6 +110,7 @@ export class CrlCache {
       redisTimeoutMs: opts.redisTimeoutMs ?? 200,
       now: opts.now ?? Date.now,
     };
+    this.shared = new SharedCopies({ redis: opts.redis, timeoutMs: this.o.redisTimeoutMs, now: this.o.now, logger: opts.logger, what: 'CRL' });
     this.entries = new LRUCache<string, Entry>({
       max: this.o.maxEntries,
       maxSize: this.o.maxMemoryBytes,
@@ -136,16 +138,7 @@ export class CrlCache {
   async get(url: string, budgetMs = this.o.fetchTimeoutMs): Promise<CachedCrl | null> {
     const known = this.peek(url);
     if (known !== undefined) return known === 'unavailable' ? null : known;
-    let timer: NodeJS.Timeout | undefined;
-    const budget = new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), Math.max(0, budgetMs));
-      timer.unref();
-    });
-    try {
-      return await Promise.race([this.load(url), budget]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return withDeadline(this.load(url), budgetMs, null);
   }
 
   /** Loads a URL (shared between concurrent callers), with no per-call budget. */
@@ -222,7 +215,8 @@ export class CrlCache {
       throw err;
     }
 
-    const shared = await this.readRedis(url);
+    const copy = await this.shared.read(crlRedisKeyFor(url, this.redisPrefix));
+    const shared = copy ? Buffer.from(copy.text, 'base64') : null;
     if (shared) {
       const accepted = this.accept(shared, this.o.now());
       // A refresh takes the shared copy only when another instance already has a newer CRL
@@ -278,48 +272,11 @@ export class CrlCache {
       return this.negative();
     }
     fetched('ok');
-    this.writeRedis(url, der, accepted.entry.expiresAt, accepted.entry.expiresAt - now);
+    const ttlMs = accepted.entry.expiresAt - now;
+    if (ttlMs > 0) this.shared.write(crlRedisKeyFor(url, this.redisPrefix), der.toString('base64'), accepted.entry.expiresAt, ttlMs);
     return accepted.entry;
   }
 
-  private async readRedis(url: string): Promise<Buffer | null> {
-    const redis = this.o.redis;
-    if (!redis) return null;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const value = await Promise.race([
-        redis.get(crlRedisKeyFor(url, this.redisPrefix)),
-        new Promise<null>((resolve) => {
-          timer = setTimeout(() => resolve(null), this.o.redisTimeoutMs);
-          timer.unref();
-        }),
-      ]);
-      if (typeof value !== 'string') return null;
-      const m = EXPIRES_RE.exec(value);
-      if (!m || !(Number(m[1]) > this.o.now())) return null;
-      return Buffer.from(value.slice(m[0].length), 'base64');
-    } catch (err) {
-      this.o.logger?.warn({ err: errorMessage(err) }, 'redis read of CRL cache failed; fetching instead');
-      return null;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
 
-  private writeRedis(url: string, der: Buffer, expiresAt: number, ttlMs: number): void {
-    const redis = this.o.redis;
-    if (!redis || ttlMs <= 0) return;
-    const value = `# expires-at: ${expiresAt}\n${der.toString('base64')}`;
-    try {
-      redis.set(crlRedisKeyFor(url, this.redisPrefix), value, 'PX', Math.max(1, Math.floor(ttlMs))).catch((err: unknown) => {
-        this.o.logger?.warn({ err: errorMessage(err) }, 'redis write of CRL cache failed');
-      });
-    } catch (err) {
-      this.o.logger?.warn({ err: errorMessage(err) }, 'redis write of CRL cache failed');
-    }
-  }
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

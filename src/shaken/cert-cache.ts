@@ -3,21 +3,13 @@ import { LRUCache } from 'lru-cache';
 import type { CertFetchOutcome } from './types';
 import { ChainJudge, type CertChainInfo } from './chain';
 import { FetchSlots, siteOf } from './fetch-slots';
-import { errorMessage, SharedCopies, withDeadline } from './shared-cache';
+import { errorMessage, SharedCopies, withDeadline, type RedisLike, type ShakenLogger } from './shared-cache';
 import type { CertificateFetcher } from './types';
 import { checkX5uUrl, X5uPolicyError } from './url-policy';
 import { DEFAULT_MAX_X5U_BYTES } from './x5u-fetcher';
 import { keyspace } from '../state/redis/keyspace';
 
-/** The subset of an ioredis client the cache uses; any failure of it only costs a fetch. */
-export interface RedisLike {
-  get(key: string): Promise<string | null>;
-  set(key: string, value: string, mode: 'PX', ms: number): Promise<unknown>;
-}
-
-export interface ShakenLogger {
-  warn(obj: object, msg: string): void;
-}
+export type { RedisLike, ShakenLogger } from './shared-cache';
 
 export type CertLookup = { ok: true; info: CertChainInfo } | { ok: false; error: 'X5U_FETCH_FAILED' | 'X5U_POLICY' };
 

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { RedisLike, ShakenLogger } from './cert-cache';
 import { DerError, parseCrl, type ParsedCrl } from './der';
 import { FetchSlots, siteOf } from './fetch-slots';
-import { errorMessage, SharedCopies, withDeadline } from './shared-cache';
+import { errorMessage, SharedCopies, withDeadline, type RedisLike, type ShakenLogger } from './shared-cache';
 import type { CertificateFetcher, CrlFetchOutcome } from './types';
 import { checkX5uUrl, X5uPolicyError } from './url-policy';
 import { keyspace } from '../state/redis/keyspace';

@@ -1,10 +1,18 @@
-import type { RedisLike, ShakenLogger } from './cert-cache';
-
 /**
  * What the certificate and CRL caches share: a deadline that never holds a call (or the process)
  * past its time, and the Redis copy one instance leaves for the others, stored as text behind an
  * `# expires-at: <ms>` line so that a reader knows its life without a second command.
  */
+
+/** The subset of an ioredis client the caches use; any failure of it only costs a fetch. */
+export interface RedisLike {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, mode: 'PX', ms: number): Promise<unknown>;
+}
+
+export interface ShakenLogger {
+  warn(obj: object, msg: string): void;
+}
 
 const EXPIRES_RE = /^# expires-at: (\d+)\n/;
 

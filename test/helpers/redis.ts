@@ -1,4 +1,6 @@
 import Redis from 'ioredis';
+import { createRedisClient } from '../../src/state/redis/client';
+import { freePort, startRedisServer, until, type Child } from '../../scripts/lib/process';
 
 /** The Redis the shared-Redis tests use; each test keeps to a key prefix of its own. */
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -36,4 +38,17 @@ async function ask(url: string): Promise<void> {
   } finally {
     probe.disconnect();
   }
+}
+
+/**
+ * A redis-server of the test file's own, on a free port, and a registry client on it (commands
+ * may take 10 s: the registry tests make large changes). The caller stops both.
+ */
+export async function startRegistryRedis(): Promise<{ port: number; server: Child; client: Redis }> {
+  const port = await freePort();
+  const server = await startRedisServer(port);
+  const client = createRedisClient(`redis://127.0.0.1:${port}`, { commandTimeoutMs: 10_000 });
+  client.on('error', () => undefined);
+  await until(() => client.status === 'ready', 5000, 'the registry client');
+  return { port, server, client };
 }

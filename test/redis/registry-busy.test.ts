@@ -4,8 +4,8 @@ import { parseRegistryDocument } from '../../src/registry/format';
 import type { AuditRecord, RegistryEntry } from '../../src/registry/model';
 import { RedisRegistryBackend } from '../../src/registry/redis-backend';
 import { RegistryStore, type Mutation } from '../../src/registry/store';
-import { createRedisClient } from '../../src/state/redis/client';
-import { freePort, startRedisServer, until, type Child } from '../../scripts/lib/process';
+import { type Child } from '../../scripts/lib/process';
+import { startRegistryRedis } from '../helpers/redis';
 
 /** A large change tells the app (whileBusy) for as long as its script holds Redis, and only then. */
 const seed = () => ({
@@ -17,11 +17,7 @@ let server: Child;
 let client: Redis;
 
 beforeAll(async () => {
-  const port = await freePort();
-  server = await startRedisServer(port);
-  client = createRedisClient(`redis://127.0.0.1:${port}`, { commandTimeoutMs: 10_000 });
-  client.on('error', () => undefined);
-  await until(() => client.status === 'ready', 5000, 'the registry client');
+  ({ server, client } = await startRegistryRedis());
 });
 afterEach(() => jest.restoreAllMocks());
 afterAll(async () => {

@@ -6,7 +6,8 @@ import type { AuditRecord, Bank, RegistryEntry } from '../../src/registry/model'
 import { RedisRegistryBackend } from '../../src/registry/redis-backend';
 import { RegistryStore, type Mutation } from '../../src/registry/store';
 import { createRedisClient } from '../../src/state/redis/client';
-import { freePort, startRedisServer, until, type Child } from '../../scripts/lib/process';
+import { until, type Child } from '../../scripts/lib/process';
+import { startRegistryRedis } from '../helpers/redis';
 import { startCluster, type LocalCluster } from '../state/support';
 import { longestOwnStall } from '../helpers/stall';
 
@@ -30,12 +31,8 @@ let prefix: string;
 const key = (name: string) => `${prefix}{registry}:${name}`;
 
 beforeAll(async () => {
-  port = await freePort();
-  server = await startRedisServer(port);
+  ({ port, server, client } = await startRegistryRedis());
   admin = new RedisClient({ port, host: '127.0.0.1' });
-  client = createRedisClient(`redis://127.0.0.1:${port}`, { commandTimeoutMs: 10_000 });
-  client.on('error', () => undefined);
-  await until(() => client.status === 'ready', 5000, 'the registry client');
 });
 beforeEach(() => {
   prefix = `test:${randomUUID()}:`;

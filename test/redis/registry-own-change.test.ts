@@ -4,8 +4,8 @@ import { parseRegistryDocument } from '../../src/registry/format';
 import type { AuditRecord, RegistryEntry } from '../../src/registry/model';
 import { RedisRegistryBackend } from '../../src/registry/redis-backend';
 import { RegistryStore, type Mutation } from '../../src/registry/store';
-import { createRedisClient } from '../../src/state/redis/client';
-import { freePort, startRedisServer, until, type Child } from '../../scripts/lib/process';
+import { type Child } from '../../scripts/lib/process';
+import { startRegistryRedis } from '../helpers/redis';
 import { longestOwnStall } from '../helpers/stall';
 
 /**
@@ -23,11 +23,7 @@ let client: Redis;
 let prefix: string;
 
 beforeAll(async () => {
-  const port = await freePort();
-  server = await startRedisServer(port);
-  client = createRedisClient(`redis://127.0.0.1:${port}`, { commandTimeoutMs: 10_000 });
-  client.on('error', () => undefined);
-  await until(() => client.status === 'ready', 5000, 'the registry client');
+  ({ server, client } = await startRegistryRedis());
 });
 beforeEach(() => {
   prefix = `test:${randomUUID()}:`;

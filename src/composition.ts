@@ -26,7 +26,8 @@ import { MemoryCallState } from './state/memory/call-state';
 import { RedisCallState } from './state/redis/call-state';
 import { createRedisClient, RedisGuard, whenReady } from './state/redis/client';
 import { keyspace } from './state/redis/keyspace';
-import { CallAnnouncements, CallbackVerification, DecisionRecords, KeyRing, Operators, PolicySource } from './usecases';
+import { CallAnnouncements, CallbackVerification, DecisionRecords, KeyRing, Operators, PolicySource, ShadowPolicy } from './usecases';
+import { MemoryShadowStore, RedisShadowStore } from './state';
 
 /** Every dependency of a request, built once by `compose`; routes reach it through `app.services`. */
 export interface Services {
@@ -51,6 +52,8 @@ export interface Services {
   readonly policy: Policy;
   /** The scoring policy in force (POLICY_FILE or built in) with its profiles, and its reload (SIGHUP). */
   policySource: PolicySource;
+  /** A candidate policy decided beside the live one on every call (PUT /v1/policy/shadow). */
+  shadowPolicy: ShadowPolicy;
   /** The use cases the routes call. */
   registryAdmin: RegistryAdministration;
   callbacks: CallbackVerification;
@@ -241,6 +244,15 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
     const behaviour =
       opts.behaviour ?? new Behaviour<Evidence>(redisGuard ? new RedisCallState(redisGuard, { ...stateOptions, prefix: config.redisKeyPrefix, fallback: localState }) : localState, () => policySource.current().document.policy);
 
+    // The shadow policy: shared by every instance on Redis, in process otherwise.
+    const shadowPolicy = new ShadowPolicy({
+      store: redisGuard ? new RedisShadowStore(redisGuard, config.redisKeyPrefix) : new MemoryShadowStore(),
+      live: () => policySource.current().document,
+      now,
+      log,
+    });
+    closers.push(() => shadowPolicy.close());
+
     const assessor =
       opts.assessor ??
       new CallAssessor({
@@ -261,6 +273,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         verifyPassports: config.shaken.verify,
         now,
         behaviour,
+        shadow: shadowPolicy,
       });
 
     // The use cases, each given the ports it needs and nothing more.
@@ -313,13 +326,17 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
           return policySource.current().document.policy;
         },
         policySource,
+        shadowPolicy,
         registryAdmin,
         callbacks,
         operators,
         announcements,
         decisionRecords,
       },
-      start: () => checkSeedNumbers(seed.data.numbers, config.defaultCountry, registryCheck, log),
+      start: () => {
+        shadowPolicy.start();
+        checkSeedNumbers(seed.data.numbers, config.defaultCountry, registryCheck, log);
+      },
       close,
     };
   } catch (err) {

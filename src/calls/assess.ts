@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import { createNumberParser, type PhoneNumber } from '../numbers';
 import type { NumberingIndex } from '../numbering';
 import type { RegistryIndex } from '../registry';
-import { callToken, decide, policyFor, type CallSignals, type ObservedCall, type PolicyDocument, type ShakenSignal } from '../scoring';
+import { callToken, decide, policyFor, type CallSignals, type Decision, type ObservedCall, type PolicyDocument, type ShakenSignal } from '../scoring';
 import type { IdentityReading, ShakenVerification, ShakenVerifier } from '../shaken/types';
 import type { Behaviour } from './behaviour';
 import { EVIDENCE_VERSION, type Evidence } from './evidence';
@@ -32,6 +32,14 @@ export interface AssessorDeps {
   behaviour: Behaviour<Evidence>;
   /** Ofcom's number block statuses, when NUMBERING_DATA_DIR holds them. */
   numbering?: NumberingIndex | null;
+  /** A candidate policy decided beside the live one, never changing the answer. */
+  shadow?: ShadowJudge;
+}
+
+/** The shadow policy as a call sees it: no I/O, read and told once a call (usecases/shadow-policy.ts). */
+export interface ShadowJudge {
+  candidate(): { document: PolicyDocument; version: string } | null;
+  record(version: string, callId: string | undefined, at: number, live: Decision, shadow: Decision): void;
 }
 
 const NO_SHAKEN: ShakenSignal = { source: 'none', verstat: 'No-TN-Validation', attestation: null, errors: [] };
@@ -83,7 +91,10 @@ export class CallAssessor {
     const cached = evidence !== undefined || reading.cached !== undefined;
     evidence ??= reading.cached ?? (await this.verify(input, prepared!, receivedAtMs));
 
-    const decision = decide(evidence.signals, policyFor(policy.document, input.origin?.trunk), behaviour.signals(call, token, reading), cached);
+    const signals = behaviour.signals(call, token, reading);
+    const decision = decide(evidence.signals, policyFor(policy.document, input.origin?.trunk), signals, cached);
+    const candidate = deps.shadow?.candidate();
+    if (candidate) deps.shadow!.record(candidate.version, input.callId, receivedAtMs, decision, decide(evidence.signals, policyFor(candidate.document, input.origin?.trunk), signals, cached));
 
     // One write, after the decision and not awaited: the record, and the evidence when it is new.
     const ttl = !cached && useCache ? this.cacheTtl(input, evidence, receivedAtMs) : 0;

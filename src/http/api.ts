@@ -49,5 +49,5 @@ export const api: FastifyPluginAsync = async (app) => {
   await app.register(operatorRoutes, { operators });
   await app.register(expectedCallRoutes, { announcements });
   await app.register(callRoutes, { decisionRecords });
-  await app.register(policyRoutes, { policy: app.services.policySource });
+  await app.register(policyRoutes, { policy: app.services.policySource, shadow: app.services.shadowPolicy });
 };

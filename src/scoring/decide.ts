@@ -35,13 +35,23 @@ export function decide(
   return decideFrom(reused ? rememberedReasons(facts, policy) : callReasons(facts, policy), facts, behaviour, policy);
 }
 
-const factReasons = new WeakMap<CallFacts, { policy: Policy; reasons: readonly Reason[] }>();
+/**
+ * A reused call's own reasons, per policy: two, so that a call decided under the live policy and
+ * a shadow candidate (usecases/shadow-policy.ts) keeps both, instead of each evicting the other.
+ */
+interface Remembered {
+  policy: Policy;
+  reasons: readonly Reason[];
+  other?: { policy: Policy; reasons: readonly Reason[] };
+}
+const factReasons = new WeakMap<CallFacts, Remembered>();
 
 function rememberedReasons(facts: CallFacts, policy: Policy): readonly Reason[] {
   const known = factReasons.get(facts);
   if (known?.policy === policy) return known.reasons;
+  if (known?.other?.policy === policy) return known.other.reasons;
   const reasons = callReasons(facts, policy);
-  factReasons.set(facts, { policy, reasons });
+  factReasons.set(facts, { policy, reasons, ...(known ? { other: { policy: known.policy, reasons: known.reasons } } : {}) });
   return reasons;
 }
 

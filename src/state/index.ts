@@ -14,3 +14,4 @@ export {
   type AnnouncementStore,
   type AnnouncementsToQuery,
 } from './announcements';
+export { MAX_SHADOW_EXAMPLES, mergeTally, MemoryShadowStore, RedisShadowStore, type ShadowCounts, type ShadowExample, type ShadowSetting, type ShadowStore, type ShadowTally } from './shadow';

@@ -7,3 +7,4 @@ export type { Principal, Role } from './principal';
 export { KeyFileError, KeyRing, sha256Hex } from './key-ring';
 export { requireNumber } from './numbers';
 export { PolicyFileError, PolicySource, type PolicyInForce } from './policy-file';
+export { ShadowPolicy, type ShadowReport } from './shadow-policy';

@@ -59,6 +59,18 @@ describe('two instances on a Redis Cluster', () => {
     for (const app of [a, b]) expect((await score(app, call)).reasons.map((r: { code: string }) => r.code)).toContain('BANK_CALL_UNEXPECTED');
   });
 
+  it('share a shadow policy: set on one, decided on both, reported on either', async () => {
+    expect((await a.inject({ method: 'PUT', url: '/v1/policy/shadow', payload: { baseScore: 70 } })).statusCode).toBe(200);
+    await b.services.shadowPolicy.sync();
+    // Callers of their own: the velocity test before this one made +447400555222 a busy caller.
+    await score(a, { from: '+447400555301', to: '+442079460654' });
+    await score(b, { from: '+447400555302', to: '+442079460654' });
+    await a.services.shadowPolicy.sync();
+    const report = (await b.inject('/v1/policy/shadow/report')).json();
+    expect(report).toMatchObject({ calls: 2, changed: [{ live: 'allow', shadow: 'block', count: 2 }] });
+    expect((await b.inject({ method: 'DELETE', url: '/v1/policy/shadow' })).statusCode).toBe(204);
+  });
+
   it('say ready, not degraded', async () => {
     expect((await a.inject('/readyz')).json()).toMatchObject({ status: 'ready', redis: { connected: true, degraded: false } });
   });

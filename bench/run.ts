@@ -7,10 +7,14 @@
  *     on a local HTTP server), each against the baseline route (same server, same JSON body
  *     parsing, no work); then the peer, secsipidx, checking the same PASSporTs. Req/s, p50/p99,
  *     ratio to the baseline, errors, server CPU per request.
+ *     And a shadow policy's cost: the cache hit and miss paths without and with one set.
  *  2. Peak RSS (VmHWM) of every server process.
  *  3. The hot path profiled under load (node --cpu-prof): cache hit, cache miss (embedded and
  *     Redis), PASSporT.
  *  4. Start-up with a registry of BENCH_REGISTRY_NUMBERS numbers (lib/startup.ts).
+ *
+ * BENCH_PATHS=hit,hitShadow (scenario keys) times only those paths, against the baseline as
+ * always, and leaves out the profiles and the start-up: a quick look at one change.
  *
  * Prints one markdown table for README.md and the lines that go with it, and writes the same
  * to bench/results/latest.json (raw profiles to bench/results/profiles/, not committed).
@@ -45,6 +49,7 @@ const WARMUP_SECONDS = 2;
 const PROFILE_SECONDS = num('BENCH_PROFILE_SECONDS', 5);
 const REGISTRY_NUMBERS = num('BENCH_REGISTRY_NUMBERS', 1_000_000);
 const STARTUP_TIMEOUT_S = num('BENCH_STARTUP_TIMEOUT_S', 300);
+const ONLY_PATHS = process.env.BENCH_PATHS?.split(',').map((k) => k.trim()).filter(Boolean);
 /** The issues' goals for this machine. */
 const GOALS = { hit: 0.6, miss: 0.45, passport: 0.3, p99Ms: 10, startup: { readyMs: 3000, rssMb: 250 } };
 /**
@@ -74,7 +79,7 @@ interface Scenario {
   /** Measured in slices against the baseline route on the same server (the score paths). */
   vsBaseline?: true;
   /** Runs right before the path (signing PASSporTs, so they are fresh while it runs). */
-  before?: () => Promise<void>;
+  before?: (svc: Service) => Promise<void>;
 }
 
 let seq = 0;
@@ -126,6 +131,51 @@ function es256VerifyUs(): number {
   const t0 = performance.now();
   for (let i = 0; i < 300; i++) cryptoVerify('sha256', data, publicKey, sig);
   return ((performance.now() - t0) * 1000) / 300;
+}
+
+/**
+ * A shadow policy that differs from the live one in a weight and a threshold, so every call is
+ * decided twice for real (the same policy twice would be one memoised decision).
+ */
+const SHADOW_POLICY = JSON.stringify({ baseScore: 20, thresholds: { flag: 45, block: 75 } });
+async function setShadow(svc: Service, on: boolean): Promise<void> {
+  const res = await fetch(`${svc.url}/v1/policy/shadow`, on ? { method: 'PUT', headers: JSON_HEADERS, body: SHADOW_POLICY } : { method: 'DELETE' });
+  if (res.status !== (on ? 200 : 204)) throw new Error(`${on ? 'PUT' : 'DELETE'} /v1/policy/shadow: ${res.status} ${await res.text()}`);
+}
+
+interface ShadowCost {
+  path: string;
+  /** Server CPU a request, µs: medians of the slices without and with a shadow policy. */
+  withoutUs: number;
+  withUs: number;
+  /** (with - without) / without, from the slices' medians. */
+  share: number;
+  slices: { withoutUs: number[]; withUs: number[] };
+}
+
+/**
+ * What a shadow policy costs a path: slices of the path without and with one set, in ABBA order
+ * on the same server, server CPU per request compared. Slices next to each other see the same
+ * machine, where two paths timed a minute apart may not.
+ */
+async function shadowCost(s: Scenario, svc: Service): Promise<ShadowCost> {
+  const seconds = SLICE_SECONDS;
+  const slices = Math.max(4, 2 * Math.round(SECONDS / SLICE_SECONDS));
+  const cpu = { withoutUs: [] as number[], withUs: [] as number[] };
+  let set = false;
+  for (let k = 0; k < slices; k++) {
+    const on = k % 4 === 1 || k % 4 === 2;
+    if (on !== set) await setShadow(svc, (set = on));
+    const problem = await check(s, svc);
+    if (problem) throw new Error(`${s.name}${on ? ', shadow set' : ''}: ${problem}`);
+    const tally = new Tally();
+    await timed(specFor(s, svc, seconds), svc, tally);
+    (on ? cpu.withUs : cpu.withoutUs).push(tally.totals()!.serverCpuUsPerRequest!);
+  }
+  if (set) await setShadow(svc, false);
+  const withoutUs = median(cpu.withoutUs);
+  const withUs = median(cpu.withUs);
+  return { path: s.name, withoutUs, withUs, share: (withUs - withoutUs) / withoutUs, slices: cpu };
 }
 
 /** The one list of what is measured, in the order it runs; the first is the yardstick of the others. */
@@ -219,7 +269,7 @@ const median = (xs: number[]) => {
 async function runPath(s: Scenario, svc: Service | undefined, baseline: Scenario, baselineTally: Tally): Promise<PathResult> {
   const row: PathResult = { key: s.key, name: s.name, server: svc?.name ?? s.target, goal: s.goal };
   if (!svc) return { ...row, note: `${s.target} not running` };
-  await s.before?.();
+  await s.before?.(svc);
   const problem = await check(s, svc);
   if (problem) return { ...row, note: problem };
   const tally = new Tally();
@@ -273,12 +323,12 @@ interface HotPathProfile {
  */
 async function profileHotPath(s: Scenario, env: Record<string, string>, tmp: string): Promise<HotPathProfile> {
   const name = `hot-${s.key}`;
-  await s.before?.();
   const svc = await startCallguard(name, {
     env: { ...env, REGISTRY_DATA_DIR: join(tmp, name) },
     nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`, `--cpu-prof-name=${name}.cpuprofile`],
   });
   try {
+    await s.before?.(svc);
     await load(specFor(s, svc, WARMUP_SECONDS));
     const fromUs = Number(process.hrtime.bigint() / 1000n);
     const r = await load(specFor(s, svc, PROFILE_SECONDS));
@@ -299,7 +349,9 @@ interface Run {
   rows: PathResult[];
   peakRss: Record<string, ProcMemory>;
   hot: Record<string, HotPathProfile>;
-  startup: StartupResult;
+  shadow: ShadowCost[];
+  /** Left out when BENCH_PATHS picks paths. */
+  startup?: StartupResult;
   secsipidx: string | null;
   loadAverage: { before: number[]; afterPaths: number[]; end: number[] };
   seconds: number;
@@ -333,16 +385,12 @@ function report(run: Run): string {
       `- PASSporT verification against secsipidx (${run.secsipidx}), same PASSporTs, same x5u, both with warm certificate caches: callguard ${int(passport.rps)} req/s, p99 ${passport.p99!.toFixed(1)} ms; secsipidx ${int(peer.rps)} req/s, p99 ${peer.p99!.toFixed(1)} ms: callguard runs at ${(passport.rps / peer.rps).toFixed(2)} × secsipidx's rate. Server CPU per check ${int(passport.serverCpuUsPerRequest ?? NaN)} µs vs ${int(peer.serverCpuUsPerRequest ?? NaN)} µs (secsipidx, in Go, may use both cores; callguard scores on one event loop, and does the whole score besides the verification).`,
     );
   }
-  const reg = startup.registry;
-  out.push(`- Start-up with ${int(reg.numbers)} numbers, ${int(reg.prefixes)} prefixes, ${reg.banks} banks (${reg.fileMb.toFixed(0)} MB file), embedded store:`);
-  out.push(`  - ${startLine('reference, sample registry', startup.sample)}`);
-  out.push(`  - ${startLine('first start (validates the file; its first change writes the snapshot)', startup.first, GOALS.startup)}`);
-  out.push(`  - ${startLine('restart (snapshot present)', startup.restart, GOALS.startup)}`);
-  const perEntry = perEntryLine(startup);
-  if (perEntry) out.push(`  - ${perEntry}`);
+  for (const c of run.shadow)
+    out.push(`- Shadow policy, ${c.path}: server CPU ${c.withoutUs.toFixed(1)} µs a request without, ${c.withUs.toFixed(1)} µs with one set (medians of ${c.slices.withUs.length} + ${c.slices.withoutUs.length} slices in ABBA order): ${(c.share * 100).toFixed(1)} % (goal: under 5 %).`);
+  if (startup) startupLines(startup, out);
   out.push('', '```');
   for (const p of Object.values(hot)) out.push(...profileLines(`hot path, ${p.path} (${p.seconds} s at ${int(p.rps)} req/s)`, p.summary, 'ms'), '');
-  const sp = startup.profile;
+  const sp = startup?.profile;
   if (sp) {
     for (const key of Object.keys(sp.cpu)) {
       const m = key === 'first' ? sp.first : sp.restart;
@@ -351,9 +399,19 @@ function report(run: Run): string {
     }
   }
   out.push('```', '', `Run took ${(run.seconds / 60).toFixed(1)} min. Raw profiles: ${relative(ROOT, PROFILES)}/ (open in Chrome DevTools).`);
-  const missed = [...rows.filter((r) => r.goalMet === false).map((r) => r.name), ...(startup.goalsMet ? [] : ['start-up'])];
+  const missed = [...rows.filter((r) => r.goalMet === false).map((r) => r.name), ...(!startup || startup.goalsMet ? [] : ['start-up'])];
   out.push(`Goals: ${missed.length ? `missed by ${missed.join('; ')}` : 'all met'}. Results: ${relative(ROOT, join(RESULTS, 'latest.json'))}.`);
   return out.join('\n');
+}
+
+function startupLines(startup: StartupResult, out: string[]): void {
+  const reg = startup.registry;
+  out.push(`- Start-up with ${int(reg.numbers)} numbers, ${int(reg.prefixes)} prefixes, ${reg.banks} banks (${reg.fileMb.toFixed(0)} MB file), embedded store:`);
+  out.push(`  - ${startLine('reference, sample registry', startup.sample)}`);
+  out.push(`  - ${startLine('first start (validates the file; its first change writes the snapshot)', startup.first, GOALS.startup)}`);
+  out.push(`  - ${startLine('restart (snapshot present)', startup.restart, GOALS.startup)}`);
+  const perEntry = perEntryLine(startup);
+  if (perEntry) out.push(`  - ${perEntry}`);
 }
 
 async function main(): Promise<void> {
@@ -384,7 +442,9 @@ async function main(): Promise<void> {
 
     const pool = new Pool();
     const results = new Map<string, PathResult>();
-    const [baseline, ...paths] = scenarios(lab, pool, results);
+    const [baseline, ...all] = scenarios(lab, pool, results);
+    const paths = ONLY_PATHS ? all.filter((s) => ONLY_PATHS.includes(s.key)) : all;
+    if (ONLY_PATHS && paths.length !== ONLY_PATHS.length) throw new Error(`BENCH_PATHS: known paths are ${all.map((s) => s.key).join(', ')}`);
     for (const svc of [services.embedded, services.redis]) await warmUp(svc, baseline!);
     const baselineTally = new Tally();
     for (const s of paths) {
@@ -398,6 +458,13 @@ async function main(): Promise<void> {
       // callguard keeps state per token (verdict cache, replay); secsipidx keeps none, so reuse changes nothing there.
       if (r) r.note = `PASSporT pool reused ${n} time(s)${consumer === 'callguard' ? ': later calls were cache hits, the rate is overstated' : ' (secsipidx keeps no per-token state)'}`;
     }
+    const shadow: ShadowCost[] = [];
+    for (const key of ['hit', 'miss']) {
+      const s = paths.find((x) => x.key === key);
+      if (!s) continue;
+      console.log(`  shadow policy's cost, ${s.name} ...`);
+      shadow.push(await shadowCost(s, services.embedded));
+    }
     const baselineTotals = baselineTally.totals();
     const baselineRow: PathResult = { key: baseline!.key, name: baseline!.name, server: 'callguard (both)', goal: baseline!.goal, ...(baselineTotals ?? { note: 'no score path ran' }) };
     const rows = [{ ...baselineRow, goalMet: judge(baselineRow) }, ...paths.map((s) => results.get(s.key)!)];
@@ -408,15 +475,15 @@ async function main(): Promise<void> {
 
     console.log('  profiling the hot path ...');
     const hot: Record<string, HotPathProfile> = {};
-    for (const key of ['hit', 'miss', 'missRedis', 'passport']) {
+    for (const key of ONLY_PATHS ? [] : ['hit', 'miss', 'missRedis', 'passport']) {
       const s = paths.find((x) => x.key === key)!;
       hot[key] = await profileHotPath(s, s.target === 'redis' ? { ...shaken, REDIS_URL: redis.url } : shaken, tmp);
     }
 
-    console.log(`  start-up with ${int(REGISTRY_NUMBERS)} numbers ...`);
-    const startup = await measureStartup({ numbers: REGISTRY_NUMBERS, tmp, profilesDir: PROFILES, timeoutMs: STARTUP_TIMEOUT_S * 1000, goals: GOALS.startup });
+    if (!ONLY_PATHS) console.log(`  start-up with ${int(REGISTRY_NUMBERS)} numbers ...`);
+    const startup = ONLY_PATHS ? undefined : await measureStartup({ numbers: REGISTRY_NUMBERS, tmp, profilesDir: PROFILES, timeoutMs: STARTUP_TIMEOUT_S * 1000, goals: GOALS.startup });
 
-    const run: Run = { rows, peakRss, hot, startup, secsipidx, loadAverage: { before: loadBefore, afterPaths: loadAfterPaths, end: loadavg() }, seconds: (performance.now() - t0) / 1000 };
+    const run: Run = { rows, peakRss, hot, shadow, startup, secsipidx, loadAverage: { before: loadBefore, afterPaths: loadAfterPaths, end: loadavg() }, seconds: (performance.now() - t0) / 1000 };
     console.log(report(run));
     const passport = results.get('passport');
     const peer = results.get('secsipidx');
@@ -430,6 +497,7 @@ async function main(): Promise<void> {
       peakRssMb: Object.fromEntries(Object.entries(peakRss).map(([n, m]) => [n, m.peakRssMb])),
       secsipidx: passport?.rps && peer?.rps ? { version: secsipidx, rateRatio: passport.rps / peer.rps, callguard: { rps: passport.rps, p99: passport.p99 }, secsipidx: { rps: peer.rps, p99: peer.p99 } } : null,
       startup,
+      shadowCost: shadow,
       hotPathProfiles: hot,
       durationS: run.seconds,
     };

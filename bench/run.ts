@@ -4,8 +4,8 @@
  *  1. Load (autocannon, BENCH_CONNECTIONS connections, BENCH_SECONDS per path): score cache
  *     hit, cache miss on the embedded store, cache miss with Redis (a second server on a
  *     redis-server of the bench's own), score with a fresh PASSporT per call (our own PKI, x5u
- *     on a local HTTP server), each against the baseline route (same server, same JSON body
- *     parsing, no work); then the peer, secsipidx, checking the same PASSporTs. Req/s, p50/p99,
+ *     on a local HTTP server), each against the baseline: a bare Fastify app in a process of its
+ *     own (lib/bare-server.cjs: same JSON body parsing, no plugins, no hooks, no work); then the peer, secsipidx, checking the same PASSporTs. Req/s, p50/p99,
  *     ratio to the baseline, errors, server CPU per request.
  *     And a shadow policy's cost: the cache hit and miss paths without and with one set.
  *  2. Peak RSS (VmHWM) of every server process.
@@ -26,7 +26,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { load, send, Tally, type LoadResult, type LoadSpec } from './lib/load';
 import { startPassportLab, type PassportCall, type PassportLab } from './lib/passports';
-import { cpuMs, killChildren, memory, ROOT, secsipidxVersion, startCallguard, startRedis, startSecsipidx, type ProcMemory, type Service } from './lib/procs';
+import { cpuMs, killChildren, memory, ROOT, secsipidxVersion, startBareFastify, startCallguard, startRedis, startSecsipidx, type ProcMemory, type Service } from './lib/procs';
 import { summariseCpuProfile, type ProfileSummary } from './lib/profile';
 import { judge, markdownTable, profileLines, type Goal, type PathResult } from './lib/report';
 import { measureStartup, perEntryLine, startLine, type StartupResult } from './lib/startup';
@@ -64,7 +64,7 @@ const SCORE = '/v1/calls/score';
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const CALLEE = '+442079460999';
 
-type Target = 'embedded' | 'redis' | 'secsipidx';
+type Target = 'bare' | 'embedded' | 'redis' | 'secsipidx';
 
 interface Scenario {
   key: string;
@@ -76,7 +76,7 @@ interface Scenario {
   /** What a response on this path must look like; a path that fails, or takes another branch than it claims to, is not timed. */
   expect: (status: number, text: string) => string | null;
   goal: Goal;
-  /** Measured in slices against the baseline route on the same server (the score paths). */
+  /** Measured in slices interleaved with slices of the baseline (the score paths). */
   vsBaseline?: true;
   /** Runs right before the path (signing PASSporTs, so they are fresh while it runs). */
   before?: (svc: Service) => Promise<void>;
@@ -186,9 +186,9 @@ function scenarios(lab: PassportLab, pool: Pool, results: Map<string, PathResult
   return [
     {
       key: 'baseline',
-      name: 'baseline (parse body, no work)',
-      target: 'embedded',
-      path: '/bench/baseline',
+      name: 'baseline: bare Fastify, own process (parse body, no work)',
+      target: 'bare',
+      path: SCORE,
       headers: JSON_HEADERS,
       body: () => uniqueCall(),
       expect: (status) => (status === 200 ? null : `status ${status}`),
@@ -261,12 +261,18 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
+/** The yardstick: its scenario, its process, and the tally of every baseline slice (the baseline's own row). */
+interface Yardstick {
+  scenario: Scenario;
+  svc: Service;
+  tally: Tally;
+}
+
 /**
- * A score path: slices of it alternate with baseline slices on the same server (ABBA order, so
- * that a steady drift weighs on both alike); its ratio is the median of the slices' ratios. Its
- * baseline slices go into `baselineTally`, which becomes the baseline's own row.
+ * A score path: slices of it alternate with slices of the bare baseline process (ABBA order, so
+ * that a steady drift weighs on both alike); its ratio is the median of the slices' ratios.
  */
-async function runPath(s: Scenario, svc: Service | undefined, baseline: Scenario, baselineTally: Tally): Promise<PathResult> {
+async function runPath(s: Scenario, svc: Service | undefined, yardstick: Yardstick): Promise<PathResult> {
   const row: PathResult = { key: s.key, name: s.name, server: svc?.name ?? s.target, goal: s.goal };
   if (!svc) return { ...row, note: `${s.target} not running` };
   await s.before?.(svc);
@@ -281,7 +287,7 @@ async function runPath(s: Scenario, svc: Service | undefined, baseline: Scenario
       await timed(specFor(s, svc, seconds), svc, tally);
       continue;
     }
-    const baselineSlice = () => timed(specFor(baseline, svc, seconds), svc, baselineTally);
+    const baselineSlice = () => timed(specFor(yardstick.scenario, yardstick.svc, seconds), yardstick.svc, yardstick.tally);
     const pathSlice = () => timed(specFor(s, svc, seconds), svc, tally);
     let b: LoadResult;
     let p: LoadResult;
@@ -301,11 +307,10 @@ async function runPath(s: Scenario, svc: Service | undefined, baseline: Scenario
 /** JIT and connection pools warm on the routes that will be measured, so the first path is not the one that pays. */
 async function warmUp(svc: Service, baseline: Scenario): Promise<void> {
   const problem = await check(baseline, svc);
-  if (problem) throw new Error(`baseline route of ${svc.name}: ${problem} (is BENCH_BASELINE_ROUTE honoured?)`);
+  if (problem) throw new Error(`${svc.name}: ${problem}`);
   const hit = JSON.stringify({ from: '+447400123456', to: CALLEE, callId: 'warm-up' });
   let i = 0;
-  await load(specFor(baseline, svc, WARMUP_SECONDS));
-  await load({ ...specFor(baseline, svc, WARMUP_SECONDS), url: svc.url + SCORE, body: () => (i++ % 2 ? hit : uniqueCall()) });
+  await load({ ...specFor(baseline, svc, WARMUP_SECONDS), body: () => (i++ % 2 ? hit : uniqueCall()) });
 }
 
 interface HotPathProfile {
@@ -371,7 +376,7 @@ function report(run: Run): string {
   );
   out.push(markdownTable(rows), '');
   out.push(
-    `- vs baseline: each score path ran in ${SLICE_SECONDS} s slices alternating with slices of the baseline route on the same server; the ratio is the median of the slices' ratios (all in latest.json), so that load from other processes weighs on both alike. The baseline row pools those baseline slices.`,
+    `- vs baseline: each score path ran in ${SLICE_SECONDS} s slices alternating with slices of the baseline, a bare Fastify app in a process of its own (no plugins, no hooks, the same JSON body); the ratio is the median of the slices' ratios (all in latest.json), so that load from other processes weighs on both alike. The baseline row pools those baseline slices.`,
   );
   for (const r of rows) if (r.note && r.rps !== undefined) out.push(`- ${r.name}: ${r.note}`);
   if (baseline?.rps) {
@@ -429,7 +434,8 @@ async function main(): Promise<void> {
     redis = await startRedis();
     const secsipidx = secsipidxVersion();
     const shaken = { SHAKEN_TRUST_ANCHORS: lab.rootPemFile, SHAKEN_X5U_ALLOW_INSECURE: 'true', SHAKEN_MAX_AGE_S: String(FRESHNESS_S) };
-    [services.embedded, services.redis] = await Promise.all([
+    [services.bare, services.embedded, services.redis] = await Promise.all([
+      startBareFastify(),
       startCallguard('callguard (embedded)', { env: { ...shaken, REGISTRY_DATA_DIR: join(tmp, 'embedded') } }),
       startCallguard('callguard (Redis)', { env: { ...shaken, REDIS_URL: redis.url, REGISTRY_DATA_DIR: join(tmp, 'redis') } }),
     ]);
@@ -445,11 +451,11 @@ async function main(): Promise<void> {
     const [baseline, ...all] = scenarios(lab, pool, results);
     const paths = ONLY_PATHS ? all.filter((s) => ONLY_PATHS.includes(s.key)) : all;
     if (ONLY_PATHS && paths.length !== ONLY_PATHS.length) throw new Error(`BENCH_PATHS: known paths are ${all.map((s) => s.key).join(', ')}`);
-    for (const svc of [services.embedded, services.redis]) await warmUp(svc, baseline!);
-    const baselineTally = new Tally();
+    for (const svc of [services.bare, services.embedded, services.redis]) await warmUp(svc, baseline!);
+    const yardstick: Yardstick = { scenario: baseline!, svc: services.bare, tally: new Tally() };
     for (const s of paths) {
       console.log(`  ${s.name} ...`);
-      const r = await runPath(s, services[s.target], baseline!, baselineTally);
+      const r = await runPath(s, services[s.target], yardstick);
       results.set(s.key, r);
       if (r.note && r.rps === undefined) console.log(`    not timed: ${r.note}`);
     }
@@ -465,8 +471,8 @@ async function main(): Promise<void> {
       console.log(`  shadow policy's cost, ${s.name} ...`);
       shadow.push(await shadowCost(s, services.embedded));
     }
-    const baselineTotals = baselineTally.totals();
-    const baselineRow: PathResult = { key: baseline!.key, name: baseline!.name, server: 'callguard (both)', goal: baseline!.goal, ...(baselineTotals ?? { note: 'no score path ran' }) };
+    const baselineTotals = yardstick.tally.totals();
+    const baselineRow: PathResult = { key: baseline!.key, name: baseline!.name, server: services.bare.name, goal: baseline!.goal, ...(baselineTotals ?? { note: 'no score path ran' }) };
     const rows = [{ ...baselineRow, goalMet: judge(baselineRow) }, ...paths.map((s) => results.get(s.key)!)];
     const loadAfterPaths = loadavg();
     const peakRss: Record<string, ProcMemory> = {};

@@ -78,10 +78,6 @@ export async function wireApp(composition: Composition): Promise<FastifyInstance
     await app.register(metricsRoutes, { metrics: services.metrics });
     await app.register(healthRoutes);
     await app.register(api);
-    if (config.benchBaselineRoute) {
-      // Same server, same hooks, same JSON body parsing, no work: what every path is measured against.
-      app.post('/bench/baseline', { schema: { hide: true } }, async () => ({ ok: true }));
-    }
     return app;
   } catch (err) {
     await composition.close();

@@ -12,6 +12,7 @@ export { killChildren } from '../../scripts/lib/process';
 
 export const ROOT = resolve(__dirname, '../..');
 const SERVER_JS = resolve(ROOT, 'dist/server.js');
+const BARE_SERVER_JS = resolve(__dirname, 'bare-server.cjs');
 
 /** A callguard server writes its --cpu-prof file on a SIGTERM exit: given 15 s before SIGKILL. */
 const STOP_GRACE_MS = 15_000;
@@ -68,7 +69,6 @@ export async function startCallguard(name: string, opts: CallguardOptions): Prom
     PORT: String(port),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'error',
-    BENCH_BASELINE_ROUTE: 'true',
     ...opts.env,
   };
   const child = startChild(process.execPath, [...(opts.nodeArgs ?? []), SERVER_JS], { env, stdio: ['ignore', 'inherit', 'inherit'] });
@@ -80,6 +80,14 @@ export async function startCallguard(name: string, opts: CallguardOptions): Prom
     await child.stop('SIGTERM', STOP_GRACE_MS);
     throw err;
   }
+}
+
+/** The yardstick (bare-server.cjs): a bare Fastify process, ready when its port is open. */
+export async function startBareFastify(): Promise<Service> {
+  const port = await freePort();
+  const child = startChild(process.execPath, [BARE_SERVER_JS], { env: { PATH: process.env.PATH ?? '', PORT: String(port) }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const readyMs = await child.whenReady('bare fastify', () => portOpen(port), 10_000, 20);
+  return { name: 'bare fastify', child, pid: child.pid!, url: `http://127.0.0.1:${port}`, readyMs, stop: () => child.stop('SIGTERM', STOP_GRACE_MS) };
 }
 
 /** A redis-server of the bench's own on a free port, nothing persisted: the shared one on 6379 is never touched. */

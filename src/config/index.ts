@@ -60,7 +60,6 @@ const EnvSchema = z.object({
   VERDICT_CACHE_TTL_S: int('VERDICT_CACHE_TTL_S', 0, 86400).default(30),
   VERDICT_CACHE_SIZE: int('VERDICT_CACHE_SIZE', 0, 10_000_000).default(100_000),
   REDIS_COMMAND_TIMEOUT_MS: int('REDIS_COMMAND_TIMEOUT_MS', 5, 10000).default(50),
-  BENCH_BASELINE_ROUTE: bool('BENCH_BASELINE_ROUTE').default(false),
   LOAD_SHED_EVENT_LOOP_DELAY_MS: int('LOAD_SHED_EVENT_LOOP_DELAY_MS', 0, 10000).default(200),
   RATE_LIMIT_BANK_PER_MIN: int('RATE_LIMIT_BANK_PER_MIN', 0, 1_000_000).default(600),
   RATE_LIMIT_ADMIN_PER_MIN: int('RATE_LIMIT_ADMIN_PER_MIN', 0, 1_000_000).default(3000),
@@ -115,8 +114,6 @@ export interface Config {
   requestTimeoutMs: number;
   verdictCache: { ttlS: number; size: number };
   redisCommandTimeoutMs: number;
-  /** Adds POST /bench/baseline (parses the body, does nothing): the benchmark's yardstick. */
-  benchBaselineRoute: boolean;
   /** Mean event-loop delay over which API requests get 503 + Retry-After (0: never shed). */
   loadShedEventLoopDelayMs: number;
   /** Requests a minute per API key, by role; 0 means no limit. Switch keys are never limited. */
@@ -197,7 +194,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     verdictCache: { ttlS: e.VERDICT_CACHE_TTL_S, size: e.VERDICT_CACHE_SIZE },
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
-    benchBaselineRoute: e.BENCH_BASELINE_ROUTE,
     loadShedEventLoopDelayMs: e.LOAD_SHED_EVENT_LOOP_DELAY_MS,
     rateLimit: { bankPerMin: e.RATE_LIMIT_BANK_PER_MIN, adminPerMin: e.RATE_LIMIT_ADMIN_PER_MIN },
     numberingDataDir: e.NUMBERING_DATA_DIR,

@@ -11,6 +11,12 @@ export default tseslint.config(
     },
   },
   {
+    // Plain CommonJS run by plain node (the bench's bare yardstick, kept free of any loader).
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly', console: 'readonly', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Rules that need the types: a promise nobody awaits or handles is a failure nobody sees
     // (on the call path, a rejected write would crash the process), and type-only imports stay
     // visibly type-only, so a module's runtime dependencies are what its imports say.

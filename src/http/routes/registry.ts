@@ -36,6 +36,11 @@ const CsvImportSchema = z.string().meta({
   examples: ['number,bankId,inboundOnly,authorisedSpcs\n+443450000000,examplebank,true,\n+442079460000,examplebank,false,1234;5678\n'],
 });
 
+const RegistryLookupSchema = RegistryEntrySchema.extend({ match: z.enum(['number', 'prefix']), bankName: z.string() }).meta({
+  id: 'RegistryLookup',
+  examples: [{ kind: 'number', key: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'], match: 'number', bankName: 'Example Bank' }],
+});
+
 const BankListSchema = z.object({ banks: z.array(BankSchema) }).meta({ id: 'BankList', examples: [{ banks: BankSchema.meta()?.examples ?? [] }] });
 const AuditPageSchema = z
   .object({ records: z.array(LoggedAuditRecordSchema), next: z.string().nullable().describe('cursor of the next, older page; null at the oldest') })
@@ -152,11 +157,7 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
             description: 'The number may be given in any input form. A bank key sees only what the registry gives its own bank (another bank\'s entry: 403).',
             params,
             response: {
-              200: RegistryEntrySchema.extend({ match: z.enum(['number', 'prefix']), bankName: z.string() }).meta({
-                id: 'RegistryLookup',
-                description: 'The entry that covers the number, and whether it is its own (`number`) or a prefix',
-                examples: [{ kind: 'number', key: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'], match: 'number', bankName: 'Example Bank' }],
-              }),
+              200: RegistryLookupSchema.describe('The entry that covers the number, and whether it is its own (`number`) or a prefix'),
               403: forbidden,
               404: errorAnswer('`not_found`: no entry covers the number'),
             },
@@ -200,7 +201,9 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
           description: `Removes the ${kind}'s entry; a callback number it held leaves its bank's list. Written to the audit log.`,
           params,
           response: {
-            200: z.object({ deleted: RegistryEntrySchema }).meta({ description: 'Deleted: the entry as it was' }),
+            200: z
+              .object({ deleted: RegistryEntrySchema })
+              .meta({ description: 'Deleted: the entry as it was', examples: [{ deleted: { kind: 'number', key: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'] } }] }),
             404: errorAnswer(`\`not_found\`: no entry of that ${kind}`),
             ...editErrors,
           },

@@ -1,22 +1,12 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { jsonSchemaTransform, jsonSchemaTransformObject } from '@fastify/type-provider-zod';
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { documentRoute, finishDocument } from './openapi';
 
 // src/http and dist/http both sit two levels below the package root.
-const { version } = JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')) as { version: string };
-
-function isZod(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && '_zod' in value;
-}
-
-function usesZod(schema: object | undefined): boolean {
-  if (!schema) return false;
-  const { body, params, querystring, headers, response } = schema as Record<string, unknown>;
-  return [body, params, querystring, headers, ...Object.values((response as object | undefined) ?? {})].some(isZod);
-}
+const { version, license } = JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')) as { version: string; license: string };
 
 /** OpenAPI document built from the routes' own schemas, and Swagger UI at /docs. */
 export async function registerDocs(app: FastifyInstance): Promise<void> {
@@ -28,8 +18,18 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         version,
         description:
           'Caller-ID spoof detection: scores the claimed caller ID of each incoming call for spoofing risk ' +
-          '(registry of the numbers of banks and other organisations, STIR/SHAKEN attestation, numbering rules, behaviour across calls).',
+          '(registry of the numbers of banks and other organisations, STIR/SHAKEN attestation, numbering rules, behaviour across calls).\n\n' +
+          'Keys are sent as `Authorization: Bearer <key>`; health, readiness, metrics and these docs need none. ' +
+          'Every error is answered as `{ error, message, details? }`.',
+        // package.json's licence: the service is not licensed for use outside its owner.
+        license: { name: license },
+        contact: { name: 'callguard operators' },
       },
+      servers: [
+        // Relative: Swagger UI at /docs tries requests on the instance that serves it.
+        { url: '/', description: 'The instance serving this document' },
+        { url: 'http://127.0.0.1:8080', description: 'A local instance at the default HOST and PORT' },
+      ],
       tags: [
         { name: 'calls', description: 'Per-call decisions for switches' },
         { name: 'stir', description: 'STIR/SHAKEN verification service (STI-VS) in the 3GPP Ms REST shape' },
@@ -42,9 +42,8 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key' } },
       },
     },
-    // Routes of the JSON API carry zod schemas; ops routes (health) plain JSON Schema.
-    transform: (route) => (usesZod(route.schema) ? jsonSchemaTransform(route) : { schema: route.schema, url: route.url }),
-    transformObject: jsonSchemaTransformObject,
+    transform: documentRoute,
+    transformObject: finishDocument,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 }

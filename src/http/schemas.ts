@@ -52,11 +52,19 @@ export const ScoreRequestSchema = z
       .optional()
       .describe('when the switch received the call; default now'),
   })
-  .meta({ id: 'ScoreRequest' });
+  .meta({
+    id: 'ScoreRequest',
+    examples: [{ from: '+442079460000', to: '07400 123456', callId: 'c-1', origin: { international: true, country: 'NG' } }],
+  });
+
+/** A reason's weight: what a policy may give a signal (policy-document.ts), negative for a credit. */
+const Weight = z.number().int().min(-100).max(100).describe('points the signal added to the score (> 0 raises the risk, < 0 lowers it)');
+/** A score, and the thresholds it is held against. */
+const Score = z.number().int().min(0).max(100);
 
 export const ReasonSchema = z.object({
   code: z.enum(REASON_CODES),
-  weight: z.number().int(),
+  weight: Weight,
   message: z.string(),
 });
 
@@ -82,7 +90,7 @@ export const ShakenResultSchema = z.object({
 export const ScoreResponseSchema = z
   .object({
     callId: z.string().optional(),
-    score: z.number().int().min(0).max(100),
+    score: Score.describe('risk that the caller ID is spoofed, 0-100; higher is riskier'),
     verdict: z.enum(VERDICTS as ['allow', 'flag', 'block']),
     reasons: z.array(ReasonSchema),
     caller: z.object({
@@ -118,7 +126,25 @@ export const ScoreResponseSchema = z
       .describe('what the switch may show the called party as the caller name; only for a verified caller on a call not blocked'),
     cached: z.boolean(),
   })
-  .meta({ id: 'ScoreResponse' });
+  .meta({
+    id: 'ScoreResponse',
+    examples: [
+      {
+        callId: 'c-1',
+        score: 90,
+        verdict: 'block',
+        reasons: [
+          { code: 'CLI_DOMESTIC_FROM_ABROAD', weight: 75, message: 'UK number +442079460000 presented on a call arriving from abroad (from NG)' },
+          { code: 'SHAKEN_ABSENT', weight: 5, message: 'no STIR/SHAKEN attestation on the call' },
+        ],
+        caller: { e164: '+442079460000', valid: true, withheld: false, type: 'FIXED_LINE', country: 'GB' },
+        registry: { bankId: 'examplebank', bankName: 'Example Bank', inboundOnly: false, match: 'number' },
+        shaken: { verstat: 'No-TN-Validation', attestation: null, errors: [] },
+        presentation: 'allowed',
+        cached: false,
+      },
+    ],
+  });
 
 export const ErrorResponseSchema = z
   .object({
@@ -128,23 +154,12 @@ export const ErrorResponseSchema = z
   })
   .meta({ id: 'Error' });
 
-/** The error responses every JSON route can give. */
-export const errorResponses = {
-  400: ErrorResponseSchema,
-  413: ErrorResponseSchema,
-  415: ErrorResponseSchema,
-} as const;
-
-/** Errors of authenticated routes. */
-export const authErrorResponses = {
-  401: ErrorResponseSchema,
-  403: ErrorResponseSchema,
-} as const;
-
-/** Errors of routes that count requests per API key (see rate-limit.ts). */
-export const rateLimitedResponses = {
-  429: ErrorResponseSchema.describe('too many requests for this API key; the Retry-After header says when to retry'),
-} as const;
+/**
+ * An error a route gives for its own reasons, described in words; the errors every route of a
+ * kind gives (401, 403, 429, 503, and 400/413/415 for a body) are added by the conventions of
+ * the OpenAPI document (openapi.ts).
+ */
+export const errorAnswer = (description: string) => ErrorResponseSchema.describe(description);
 
 /** Bank call centres: POST /v1/callbacks/verify. */
 export const CallbackVerifyRequestSchema = z
@@ -156,13 +171,13 @@ export const CallbackVerifyRequestSchema = z
       .optional()
       .describe('since: how far back recentCalls goes (RFC 3339); default 7 days ago'),
   })
-  .meta({ id: 'CallbackVerifyRequest' });
+  .meta({ id: 'CallbackVerifyRequest', examples: [{ number: '+442079460000', customer: '+447400123456', since: '2026-12-01T00:00:00Z' }] });
 
 export const RecentCallSchema = z.object({
   callId: z.string().optional(),
   at: z.string().describe('when the call was received (ISO 8601)'),
   verdict: z.enum(VERDICTS as ['allow', 'flag', 'block']),
-  score: z.number().int(),
+  score: Score,
   reasons: z.array(z.string()).describe('reason codes the call got'),
 });
 
@@ -191,7 +206,20 @@ export const CallbackVerifyResponseSchema = z
         "calls the number's bank announced to customer (POST /v1/calls/expected), from any of its numbers, whose window reached `since` or later, newest first (at most 100); only when customer is given. A bank key sees its own bank's only",
       ),
   })
-  .meta({ id: 'CallbackVerifyResponse' });
+  .meta({
+    id: 'CallbackVerifyResponse',
+    examples: [
+      {
+        number: { e164: '+442079460000', valid: true },
+        genuine: true,
+        bank: { id: 'examplebank', name: 'Example Bank' },
+        inboundOnly: false,
+        callbackNumbers: ['+443450000000'],
+        recentCalls: [{ callId: 'c-1', at: '2026-12-07T10:01:12.000Z', verdict: 'allow', score: 0, reasons: ['BANK_CALL_EXPECTED'] }],
+        expectedCalls: [{ from: '+442079460000', at: '2026-12-07T10:00:00.000Z', expiresAt: '2026-12-07T10:05:00.000Z', reference: 'case 4711' }],
+      },
+    ],
+  });
 
 /** Announced bank calls: /v1/calls/expected. */
 export const AnnouncementRequestSchema = z
@@ -211,7 +239,7 @@ export const AnnouncementRequestSchema = z
       .optional()
       .describe("the bank's own reference for the call (a case number, an agent), shown to its call centre"),
   })
-  .meta({ id: 'AnnouncementRequest' });
+  .meta({ id: 'AnnouncementRequest', examples: [{ from: '+442079460000', to: '07400 123456', validForS: 300, reference: 'case 4711' }] });
 
 export const AnnouncementSchema = z
   .object({
@@ -223,7 +251,20 @@ export const AnnouncementSchema = z
     expiresAt: z.string().describe('RFC 3339: it matches calls from `from` to `to` received before this time'),
     reference: z.string().optional(),
   })
-  .meta({ id: 'Announcement' });
+  .meta({
+    id: 'Announcement',
+    examples: [
+      {
+        id: '0f6c3c1e-5d2b-4f0e-9a53-7c1d8e2b9a41',
+        from: '+442079460000',
+        to: '+447400123456',
+        bankId: 'examplebank',
+        at: '2026-12-07T10:00:00.000Z',
+        expiresAt: '2026-12-07T10:05:00.000Z',
+        reference: 'case 4711',
+      },
+    ],
+  });
 
 /** Operators: fraud reports. */
 export const ReportBodySchema = z
@@ -233,7 +274,7 @@ export const ReportBodySchema = z
     callId: z.string({ error: 'callId must be a string' }).max(256, { error: 'callId is longer than 256 characters' }).optional(),
     note: z.string({ error: 'note must be a string' }).max(1000, { error: 'note is longer than 1000 characters' }).optional(),
   })
-  .meta({ id: 'ReportBody' });
+  .meta({ id: 'ReportBody', examples: [{ number: '+441134960300', category: 'genuine', callId: 'c-7', note: 'customer confirms it was the bank' }] });
 
 export const ReportSchema = z
   .object({
@@ -245,7 +286,20 @@ export const ReportSchema = z
     at: z.string().describe('when the report was taken (ISO 8601)'),
     reporter: z.string().describe('name of the API key that made the report'),
   })
-  .meta({ id: 'Report' });
+  .meta({
+    id: 'Report',
+    examples: [
+      {
+        id: '7d0b1b52-3f5e-4f8e-b7a4-2c6f1f0f9a10',
+        number: '+441134960300',
+        category: 'genuine',
+        callId: 'c-7',
+        note: 'customer confirms it was the bank',
+        at: '2026-12-07T10:02:00.000Z',
+        reporter: 'examplebank-callcentre',
+      },
+    ],
+  });
 
 export const MAX_REPORTS_LISTED = 1000;
 export const DEFAULT_REPORTS_LISTED = 100;
@@ -270,12 +324,24 @@ export const CampaignSchema = z
   .object({
     bankId: z.string(),
     bankName: z.string(),
-    numbers: z.array(z.object({ number: z.string(), calls: z.number().int() })).describe("the bank's numbers the failing calls presented, most used first"),
-    failedCalls: z.number().int().describe('calls presenting the bank\'s numbers that failed the checks within the window'),
+    numbers: z.array(z.object({ number: z.string(), calls: z.number().int().min(1) })).describe("the bank's numbers the failing calls presented, most used first"),
+    failedCalls: z.number().int().min(1).describe('calls presenting the bank\'s numbers that failed the checks within the window'),
     since: z.string().describe('first failing call in the window (ISO 8601)'),
     lastSeen: z.string().describe('latest failing call (ISO 8601)'),
   })
-  .meta({ id: 'Campaign' });
+  .meta({
+    id: 'Campaign',
+    examples: [
+      {
+        bankId: 'examplebank',
+        bankName: 'Example Bank',
+        numbers: [{ number: '+443450000000', calls: 41 }, { number: '+442079460000', calls: 12 }],
+        failedCalls: 53,
+        since: '2026-12-07T09:12:40.000Z',
+        lastSeen: '2026-12-07T10:01:55.000Z',
+      },
+    ],
+  });
 
 /** Decision records: GET /v1/calls/{callId}. */
 export const CallIdParamsSchema = z.object({
@@ -294,10 +360,10 @@ export const DecisionRecordSchema = z
     to: z.string().nullable().describe('the called number as E.164 or the short code dialled; null when unreadable'),
     bankId: z.string().optional().describe("the bank whose registry entry the caller ID matched when the call was scored"),
     verdict: z.enum(VERDICTS as ['allow', 'flag', 'block']),
-    score: z.number().int(),
+    score: Score,
     presentation: z.enum(['allowed', 'withheld']),
     reasons: z.array(z.string()).describe('reason codes, as the score answered them'),
-    reasonDetails: z.array(z.object({ code: z.string(), weight: z.number().int(), message: z.string() })).describe('every reason with its weight and message, as the score answered them'),
+    reasonDetails: z.array(z.object({ code: z.string(), weight: Weight, message: z.string() })).describe('every reason with its weight and message, as the score answered them'),
     cached: z.boolean().describe("the evidence came from the verdict cache"),
     shaken: z.object({
       source: z.string().describe('passport (verified here), upstream (the switch reported it), none'),
@@ -328,4 +394,33 @@ export const CallDecisionsResponseSchema = z
     callId: z.string(),
     decisions: z.array(DecisionRecordSchema).describe('newest first; at most 20, kept 30 days'),
   })
-  .meta({ id: 'CallDecisions' });
+  .meta({
+    id: 'CallDecisions',
+    examples: [
+      {
+        callId: 'c-1',
+        decisions: [
+          {
+            at: '2026-12-07T10:01:12.000Z',
+            decidedAt: '2026-12-07T10:01:12.004Z',
+            from: '+442079460000',
+            to: '+447400123456',
+            bankId: 'examplebank',
+            verdict: 'block',
+            score: 90,
+            presentation: 'allowed',
+            reasons: ['CLI_DOMESTIC_FROM_ABROAD', 'SHAKEN_ABSENT'],
+            reasonDetails: [
+              { code: 'CLI_DOMESTIC_FROM_ABROAD', weight: 75, message: 'UK number +442079460000 presented on a call arriving from abroad (from NG)' },
+              { code: 'SHAKEN_ABSENT', weight: 5, message: 'no STIR/SHAKEN attestation on the call' },
+            ],
+            cached: false,
+            shaken: { source: 'none', verstat: 'No-TN-Validation', attestation: null, errors: [] },
+            origin: { country: 'NG', international: true },
+            policyVersion: 'Qm3xW1',
+            registryVersion: '42',
+          },
+        ],
+      },
+    ],
+  });

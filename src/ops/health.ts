@@ -5,9 +5,19 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
     '/healthz',
     {
       schema: {
+        operationId: 'getHealth',
         tags: ['ops'],
         summary: 'Liveness: the process is up',
-        response: { 200: { type: 'object', properties: { status: { type: 'string' } } } },
+        description: 'Answers as long as the process can answer at all; needs no key. Use /readyz to decide whether to send calls.',
+        response: {
+          200: {
+            description: 'The process is up',
+            type: 'object',
+            properties: { status: { type: 'string', enum: ['ok'] } },
+            required: ['status'],
+            example: { status: 'ok' },
+          },
+        },
       },
     },
     async () => ({ status: 'ok' }),
@@ -17,6 +27,7 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
     '/readyz',
     {
       schema: {
+        operationId: 'getReadiness',
         tags: ['ops'],
         summary: 'Readiness: able to score calls',
         description:
@@ -27,7 +38,24 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
           'names the set (it changes when SIGHUP or a file change puts a new set in force).',
         response: {
           200: {
+            description: 'Ready to score calls: `ready`, or `degraded` while Redis is away',
             type: 'object',
+            required: ['status', 'redis', 'shaken', 'registry'],
+            example: {
+              status: 'ready',
+              redis: { connected: true, degraded: false, degradedSince: null },
+              shaken: { trustAnchors: 2, trustAnchorsFingerprint: 'b1946ac92492d2347c6235b4d2611184', trustAnchorsExpireAt: '2031-06-30T23:59:59.000Z' },
+              registry: {
+                version: '42',
+                banks: 5,
+                numbers: 12,
+                prefixes: 3,
+                invalidNumbers: 0,
+                durability: 'waitaof',
+                durabilityWarning: null,
+                restores: { count: 0, lastAt: null },
+              },
+            },
             properties: {
               status: { type: 'string', enum: ['ready', 'degraded'] },
               redis: {

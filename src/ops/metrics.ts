@@ -479,11 +479,26 @@ export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (ap
     '/metrics',
     {
       schema: {
+        operationId: 'getMetrics',
         tags: ['ops'],
         summary: 'Prometheus metrics',
         description:
           'Prometheus text exposition: request latency per route, verdicts, reasons, verdict cache hits, certificate ' +
-          'fetches, STI-CA trust anchors (count, soonest expiry, reloads) and cached certificates nearing expiry, Redis errors and degraded time, registry size, announced calls, and process metrics. All names start with `callguard_`.',
+          'fetches, STI-CA trust anchors (count, soonest expiry, reloads) and cached certificates nearing expiry, Redis errors and degraded time, registry size, announced calls, and process metrics. All names start with `callguard_`. Needs no key.',
+        response: {
+          200: {
+            description: 'The metrics, in the Prometheus text exposition format',
+            content: {
+              'text/plain': {
+                schema: {
+                  type: 'string',
+                  example:
+                    '# HELP callguard_verdicts_total Verdicts given, by verdict\n# TYPE callguard_verdicts_total counter\ncallguard_verdicts_total{verdict="block"} 2\n',
+                },
+              },
+            },
+          },
+        },
       },
     },
     async (_request, reply) => {

@@ -51,13 +51,15 @@ export const BankSchema = z
         "the bank's official numbers customers can call back: each must be a number the registry gives to this bank (its own entry, or under its prefix; the longest match decides), otherwise 400. A callback number that the registry later moves away from the bank (deleted, or given to another bank) leaves this list, with an audit record",
       ),
   })
-  .meta({ id: 'Bank' });
+  .meta({ id: 'Bank', examples: [{ id: 'examplebank', name: 'Example Bank', callbackNumbers: ['+443450000000'] }] });
 
 /** A bank as the registry holds it: callback numbers in E.164. */
 export type Bank = z.output<typeof BankSchema>;
 
 /** The body of PUT /v1/registry/banks/{bankId}: a bank without its id (the path names it); unknown fields are dropped. */
-export const BankBodySchema = z.object(BankSchema.omit({ id: true }).shape).meta({ id: 'BankBody' });
+export const BankBodySchema = z
+  .object(BankSchema.omit({ id: true }).shape)
+  .meta({ id: 'BankBody', examples: [{ name: 'Example Bank', kind: 'bank', announcesCalls: true, callbackNumbers: ['+443450000000'] }] });
 
 /** A validated registry entry: `key` is the normalised E.164 number or prefix. */
 export const RegistryEntrySchema = z
@@ -69,7 +71,7 @@ export const RegistryEntrySchema = z
     authorisedSpcs: z.array(z.string()).optional().describe('service provider codes allowed to originate calls from it; absent means any'),
     overseasOrigins: z.array(z.string()).optional().describe(OVERSEAS_ORIGINS_DESCRIPTION),
   })
-  .meta({ id: 'RegistryEntry' });
+  .meta({ id: 'RegistryEntry', examples: [{ kind: 'number', key: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'] }] });
 
 export type RegistryEntry = z.infer<typeof RegistryEntrySchema>;
 
@@ -94,7 +96,10 @@ export const RegistryFileEntrySchema = z.object({
 export type NumberEntryInput = z.infer<typeof RegistryFileEntrySchema>;
 
 /** The body of PUT /v1/registry/{numbers|prefixes}/{key}: a line without its key (the path names it). */
-export const EntryBodySchema = RegistryFileEntrySchema.pick({ bankId: true, inboundOnly: true, authorisedSpcs: true, overseasOrigins: true }).meta({ id: 'RegistryEntryBody' });
+export const EntryBodySchema = RegistryFileEntrySchema.pick({ bankId: true, inboundOnly: true, authorisedSpcs: true, overseasOrigins: true }).meta({
+  id: 'RegistryEntryBody',
+  examples: [{ bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'] }],
+});
 
 /** The registry file of the contract: what the service loads at start, and import and export use. */
 export const RegistryFileSchema = z
@@ -102,7 +107,19 @@ export const RegistryFileSchema = z
     banks: z.array(BankSchema),
     numbers: z.array(RegistryFileEntrySchema),
   })
-  .meta({ id: 'RegistryFile' });
+  .meta({
+    id: 'RegistryFile',
+    examples: [
+      {
+        banks: [{ id: 'examplebank', name: 'Example Bank', callbackNumbers: ['+443450000000'] }],
+        numbers: [
+          { number: '+443450000000', bankId: 'examplebank', inboundOnly: true },
+          { number: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'] },
+          { prefix: '+4420794601', bankId: 'examplebank', inboundOnly: true },
+        ],
+      },
+    ],
+  });
 
 export type RegistryFile = z.infer<typeof RegistryFileSchema>;
 
@@ -123,16 +140,30 @@ export const ImportResultSchema = z
   .object({
     mode: z.enum(['merge', 'replace']),
     applied: z.boolean().describe('false when mode=replace had rejected lines: nothing was changed'),
-    added: z.number().int(),
-    updated: z.number().int(),
-    removed: z.number().int(),
-    rejected: z.array(z.object({ line: z.number().int(), error: z.string() })).describe('the first 100 rejected lines, in line order'),
-    rejectedCount: z.number().int().describe('how many lines were rejected in all'),
+    added: z.number().int().min(0),
+    updated: z.number().int().min(0),
+    removed: z.number().int().min(0),
+    rejected: z.array(z.object({ line: z.number().int().min(0), error: z.string() })).describe('the first 100 rejected lines, in line order'),
+    rejectedCount: z.number().int().min(0).describe('how many lines were rejected in all'),
     callbackNumbersDropped: z
       .array(z.object({ bankId: z.string(), number: z.string() }))
       .describe("callback numbers that left a bank's list because the import moved them away from that bank"),
   })
-  .meta({ id: 'ImportResult' });
+  .meta({
+    id: 'ImportResult',
+    examples: [
+      {
+        mode: 'merge',
+        applied: true,
+        added: 2,
+        updated: 1,
+        removed: 0,
+        rejected: [{ line: 4, error: 'number: +4420 is not a valid number' }],
+        rejectedCount: 1,
+        callbackNumbersDropped: [],
+      },
+    ],
+  });
 
 export type ImportResult = z.infer<typeof ImportResultSchema>;
 

@@ -1,12 +1,6 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import type { CallbackVerification } from '../../usecases';
-import {
-  authErrorResponses,
-  CallbackVerifyRequestSchema,
-  CallbackVerifyResponseSchema,
-  errorResponses,
-  rateLimitedResponses,
-} from '../schemas';
+import { CallbackVerifyRequestSchema, CallbackVerifyResponseSchema } from '../schemas';
 
 /** Bank call centres: validates, lets the use case answer, and shapes the recent and expected calls. */
 export const callbackRoutes: FastifyPluginAsyncZod<{ callbacks: CallbackVerification }> = async (app, { callbacks }) => {
@@ -15,6 +9,7 @@ export const callbackRoutes: FastifyPluginAsyncZod<{ callbacks: CallbackVerifica
     {
       config: { roles: ['switch', 'bank', 'admin'] },
       schema: {
+        operationId: 'verifyCallback',
         tags: ['callbacks'],
         summary: "Is this number genuinely a bank's, and what became of recent calls presenting it?",
         description:
@@ -26,9 +21,8 @@ export const callbackRoutes: FastifyPluginAsyncZod<{ callbacks: CallbackVerifica
           "when each call was scored, so for another bank's number it is empty, and so it is for calls made before a number became the bank's. " +
           "`expectedCalls` (only with `customer`) lists the calls the number's bank announced to the customer (POST /v1/calls/expected), " +
           "from any of its numbers, in their window at any time since `since`; a bank key sees its own bank's only.",
-        security: [{ bearer: [] }],
         body: CallbackVerifyRequestSchema,
-        response: { 200: CallbackVerifyResponseSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses },
+        response: { 200: CallbackVerifyResponseSchema.describe("Whether the number is a bank's, its official callback numbers, and (with `customer`) the recent and announced calls") },
       },
     },
     async (request) => {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import type { z } from 'zod';
 import type { DecisionEntry } from '../../state';
 import type { DecisionRecords } from '../../usecases';
-import { authErrorResponses, CallDecisionsResponseSchema, CallIdParamsSchema, ErrorResponseSchema, errorResponses, rateLimitedResponses, type DecisionRecordSchema } from '../schemas';
+import { CallDecisionsResponseSchema, CallIdParamsSchema, errorAnswer, type DecisionRecordSchema } from '../schemas';
 
 type DecisionView = z.infer<typeof DecisionRecordSchema>;
 
@@ -35,6 +35,7 @@ export const callRoutes: FastifyPluginAsyncZod<{ decisionRecords: DecisionRecord
     {
       config: { roles: ['bank', 'admin'] },
       schema: {
+        operationId: 'getCallDecisions',
         tags: ['calls'],
         summary: 'The decisions made for a call id, newest first',
         description:
@@ -43,9 +44,11 @@ export const callRoutes: FastifyPluginAsyncZod<{ decisionRecords: DecisionRecord
           'and the policy and registry versions it was made under. Kept 30 days, the newest 20 decisions of a call id. ' +
           "A bank key sees only decisions on calls that presented its own bank's numbers when they were scored; anything " +
           'else, like an unknown call id, is 404.',
-        security: [{ bearer: [] }],
         params: CallIdParamsSchema,
-        response: { 200: CallDecisionsResponseSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses, 404: ErrorResponseSchema },
+        response: {
+          200: CallDecisionsResponseSchema.describe('The decisions made for the call id, newest first'),
+          404: errorAnswer('`not_found`: no decision for that call id (or none the key may see)'),
+        },
       },
     },
     async (request) => {

@@ -3,14 +3,7 @@ import { z } from 'zod';
 import type { Announcement } from '../../state/announcements';
 import type { CallAnnouncements } from '../../usecases';
 import { MAX_LIST_LIMIT, DEFAULT_LIST_LIMIT } from '../../usecases/announcements';
-import {
-  AnnouncementRequestSchema,
-  AnnouncementSchema,
-  authErrorResponses,
-  ErrorResponseSchema,
-  errorResponses,
-  rateLimitedResponses,
-} from '../schemas';
+import { AnnouncementRequestSchema, AnnouncementSchema, errorAnswer } from '../schemas';
 
 type AnnouncementView = z.infer<typeof AnnouncementSchema>;
 
@@ -26,9 +19,13 @@ const viewOf = (a: Announcement): AnnouncementView => ({
 });
 
 const ANNOUNCERS = ['bank', 'admin'] as const;
-const unavailable = ErrorResponseSchema.describe(
+const unavailable = errorAnswer(
   '`announcements_unavailable`: the shared store (Redis) did not confirm the change, which may or may not have been made (list before trying again); `announcements_full`: the embedded store holds as many announcements in their window as it keeps',
 );
+
+const AnnouncementListSchema = z
+  .object({ announcements: z.array(AnnouncementSchema) })
+  .meta({ id: 'AnnouncementList', examples: [{ announcements: AnnouncementSchema.meta()?.examples ?? [] }] });
 
 /** 204 has no body: `type` says so to the OpenAPI document (zod writes a null as a nullable string for OpenAPI 3.0). */
 const NO_BODY = z.null().meta({ description: 'withdrawn: no body', type: 'null' });
@@ -42,6 +39,7 @@ export const expectedCallRoutes: FastifyPluginAsyncZod<{ announcements: CallAnno
     {
       config: { roles: ANNOUNCERS },
       schema: {
+        operationId: 'announceCall',
         tags: ['calls'],
         summary: 'Announce a call the bank is about to make',
         description:
@@ -52,9 +50,8 @@ export const expectedCallRoutes: FastifyPluginAsyncZod<{ announcements: CallAnno
           'BANK_CALL_UNEXPECTED (at least flag). A bank key announces from its own bank\'s outbound numbers only: another ' +
           "bank's number is 403, a number that is inbound-only or has no entry of the bank is 400. An admin key announces for " +
           "the bank whose entry covers `from`.",
-        security: [{ bearer: [] }],
         body: AnnouncementRequestSchema,
-        response: { 201: AnnouncementSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses, 503: unavailable },
+        response: { 201: AnnouncementSchema.describe('Announced: it matches calls from `from` to `to` until `expiresAt`, on every instance'), 503: unavailable },
       },
     },
     async (request, reply) => {
@@ -69,10 +66,10 @@ export const expectedCallRoutes: FastifyPluginAsyncZod<{ announcements: CallAnno
     {
       config: { roles: ANNOUNCERS },
       schema: {
+        operationId: 'listAnnouncements',
         tags: ['calls'],
         summary: 'The announcements in their window now (a bank key sees its own bank\'s)',
         description: `Newest first, at most \`limit\` (default ${DEFAULT_LIST_LIMIT}, at most ${MAX_LIST_LIMIT}). \`from\` and \`to\` narrow the list and take any number form.`,
-        security: [{ bearer: [] }],
         querystring: z.object({
           from: z.string().max(256).optional().describe('only announcements from this number'),
           to: z.string().max(256).optional().describe('only announcements to this number'),
@@ -83,7 +80,7 @@ export const expectedCallRoutes: FastifyPluginAsyncZod<{ announcements: CallAnno
             .max(MAX_LIST_LIMIT, { error: `limit must be at most ${MAX_LIST_LIMIT}` })
             .default(DEFAULT_LIST_LIMIT),
         }),
-        response: { 200: z.object({ announcements: z.array(AnnouncementSchema) }), 400: ErrorResponseSchema, ...authErrorResponses, ...rateLimitedResponses },
+        response: { 200: AnnouncementListSchema.describe('The announcements in their window, newest first') },
       },
     },
     async (request) => {
@@ -98,14 +95,14 @@ export const expectedCallRoutes: FastifyPluginAsyncZod<{ announcements: CallAnno
     {
       config: { roles: ANNOUNCERS },
       schema: {
+        operationId: 'withdrawAnnouncement',
         tags: ['calls'],
         summary: 'Withdraw an announcement',
         description:
           'From then on no call matches it, and the callback answers no longer list it. An id that is unknown, or another ' +
           "bank's (to a bank key), is 404.",
-        security: [{ bearer: [] }],
         params: z.object({ id: z.string().min(1).max(64) }),
-        response: { 204: NO_BODY, 400: ErrorResponseSchema, ...authErrorResponses, 404: ErrorResponseSchema, ...rateLimitedResponses, 503: unavailable },
+        response: { 204: NO_BODY, 404: errorAnswer('`not_found`: no announcement of that id (or none the key may see)'), 503: unavailable },
       },
     },
     async (request, reply) => {

@@ -4,15 +4,15 @@ import type { CampaignSummary } from '../../scoring';
 import type { FraudReport } from '../../state/reports';
 import type { Operators } from '../../usecases';
 import {
-  authErrorResponses,
   CampaignSchema,
-  ErrorResponseSchema,
-  errorResponses,
-  rateLimitedResponses,
+  errorAnswer,
   ReportBodySchema,
   ReportSchema,
   ReportsQuerySchema,
 } from '../schemas';
+
+const CampaignListSchema = z.object({ campaigns: z.array(CampaignSchema) }).meta({ id: 'CampaignList', examples: [{ campaigns: CampaignSchema.meta()?.examples ?? [] }] });
+const ReportListSchema = z.object({ reports: z.array(ReportSchema) }).meta({ id: 'ReportList', examples: [{ reports: ReportSchema.meta()?.examples ?? [] }] });
 
 type Campaign = z.infer<typeof CampaignSchema>;
 type Report = z.infer<typeof ReportSchema>;
@@ -45,14 +45,14 @@ export const operatorRoutes: FastifyPluginAsyncZod<{ operators: Operators }> = a
     {
       config: { roles: ['bank', 'admin'] },
       schema: {
+        operationId: 'listCampaigns',
         tags: ['operators'],
         summary: "Spoofing campaigns running now (a bank key sees its own bank's)",
         description:
           "A campaign is a bank's numbers failing the checks (presented from abroad, by an unauthorised carrier, with a " +
           'bad PASSporT, ...) more often than the policy allows within its window; while it runs, every call presenting ' +
           "one of that bank's numbers gets CAMPAIGN_ACTIVE.",
-        security: [{ bearer: [] }],
-        response: { 200: z.object({ campaigns: z.array(CampaignSchema) }), ...authErrorResponses, ...rateLimitedResponses },
+        response: { 200: CampaignListSchema.describe('The campaigns running now') },
       },
     },
     async (request) => ({ campaigns: (await operators.campaigns(request.principal)).map(campaignOf) }),
@@ -63,6 +63,7 @@ export const operatorRoutes: FastifyPluginAsyncZod<{ operators: Operators }> = a
     {
       config: { roles: ['bank', 'admin'] },
       schema: {
+        operationId: 'createReport',
         tags: ['operators'],
         summary: 'Report a caller ID for fraud, or a flagged call as genuine',
         description:
@@ -72,9 +73,8 @@ export const operatorRoutes: FastifyPluginAsyncZod<{ operators: Operators }> = a
           "report its own bank's numbers and numbers that are no bank's (what its customers were called from is rarely the bank's " +
           "own), not a number the registry gives to another bank (403): a report flags that bank's genuine calls, and only it " +
           'or an administrator may say its number is abused.',
-        security: [{ bearer: [] }],
         body: ReportBodySchema,
-        response: { 201: ReportSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses, 503: ErrorResponseSchema },
+        response: { 201: ReportSchema.describe('The report, as kept'), 503: errorAnswer('The shared store (Redis) did not take the report; try again') },
       },
     },
     async (request, reply) => reply.status(201).send(reportOf(await operators.report(request.principal, request.body))),
@@ -85,14 +85,14 @@ export const operatorRoutes: FastifyPluginAsyncZod<{ operators: Operators }> = a
     {
       config: { roles: ['bank', 'admin'] },
       schema: {
+        operationId: 'listReports',
         tags: ['operators'],
         summary: 'Reports for review, newest first (a bank key sees those about its own numbers)',
         description:
           'Reports within the policy\'s maximum age, `genuine` ones included, narrowed by `category` and `since`; at most ' +
           '`limit` (default 100, at most 1000). A bank key sees the reports about numbers the registry gives to its bank now.',
-        security: [{ bearer: [] }],
         querystring: ReportsQuerySchema,
-        response: { 200: z.object({ reports: z.array(ReportSchema) }), 400: ErrorResponseSchema, ...authErrorResponses, ...rateLimitedResponses },
+        response: { 200: ReportListSchema.describe('The reports, newest first') },
       },
     },
     async (request) => {

@@ -1,20 +1,28 @@
 import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import { z } from 'zod';
-import { REASON_CODES, VERDICTS, type Policy } from '../../scoring';
+import { DEFAULT_POLICY, REASON_CODES, VERDICTS, type Policy, type ReasonCode } from '../../scoring';
 import type { PolicySource, ShadowPolicy } from '../../usecases';
-import { authErrorResponses, ErrorResponseSchema, errorResponses, rateLimitedResponses } from '../schemas';
+import { errorAnswer } from '../schemas';
 
 const ReasonCodeSchema = z.enum(REASON_CODES);
 
+const Score = z.number().int().min(0).max(100);
+const Positive = z.number().int().min(1);
+const VerdictSchema = z.enum(VERDICTS as ['allow', 'flag', 'block']);
+
+/** One property a reason code, so a client reads `weights.CLI_DNO` as a field (the bounds are a policy file's). */
+const byReasonCode = <T extends z.ZodType>(value: T) =>
+  Object.fromEntries(REASON_CODES.map((code) => [code, value])) as Record<ReasonCode, T>;
+
 const PolicySchema = z
   .object({
-    baseScore: z.number().int(),
-    thresholds: z.object({ flag: z.number().int(), block: z.number().int() }),
-    weights: z.record(ReasonCodeSchema, z.number().int()),
-    verdictFloors: z.partialRecord(ReasonCodeSchema, z.enum(VERDICTS as ['allow', 'flag', 'block'])),
-    velocity: z.object({ windows: z.array(z.object({ seconds: z.number().int(), maxDistinct: z.number().int() })) }),
-    reports: z.object({ halfLifeS: z.number().int(), maxAgeS: z.number().int() }),
-    campaign: z.object({ windowS: z.number().int(), minFailedCalls: z.number().int() }),
+    baseScore: Score,
+    thresholds: z.object({ flag: Score, block: Score }),
+    weights: z.object(byReasonCode(z.number().int().min(-100).max(100))).describe('points each signal adds (> 0) or takes off (< 0)'),
+    verdictFloors: z.object(byReasonCode(VerdictSchema.optional())).describe('the least verdict a call with that reason gets'),
+    velocity: z.object({ windows: z.array(z.object({ seconds: Positive, maxDistinct: Positive })).min(1).max(10) }),
+    reports: z.object({ halfLifeS: Positive, maxAgeS: Positive }),
+    campaign: z.object({ windowS: Positive, minFailedCalls: Positive }),
     presentation: z.object({ ukMobileFromAbroad: z.enum(['allowed', 'withheld']) }),
   })
   .meta({ id: 'Policy' });
@@ -28,9 +36,19 @@ export const PolicyResponseSchema = z
     policy: PolicySchema.describe('The base policy: every call whose trunk has no profile'),
     profiles: z.record(z.string(), PolicySchema).describe("Per origin.trunk: the policy a call from that trunk is judged by (the base's velocity, campaign and report settings)"),
   })
-  .meta({ id: 'PolicyResponse' });
-
-const VerdictSchema = z.enum(VERDICTS as ['allow', 'flag', 'block']);
+  .meta({
+    id: 'PolicyResponse',
+    examples: [
+      {
+        version: 'Qm3xW1aB9cDe',
+        source: 'file',
+        path: '/etc/callguard/policy.json',
+        loadedAt: '2026-12-07T06:00:00.000Z',
+        policy: { ...DEFAULT_POLICY, baseScore: 10, thresholds: { flag: 45, block: 75 } },
+        profiles: { 'intl-gw-2': { ...DEFAULT_POLICY, thresholds: { flag: 35, block: 70 } } },
+      },
+    ],
+  });
 
 export const ShadowReportSchema = z
   .object({
@@ -55,20 +73,42 @@ export const ShadowReportSchema = z
       .max(100)
       .describe('Up to 100 recent calls whose verdict the candidate would change, newest first'),
   })
-  .meta({ id: 'ShadowPolicyReport' });
+  .meta({
+    id: 'ShadowPolicyReport',
+    examples: [
+      {
+        version: 'Zk81LqP0vT2s',
+        since: '2026-12-07T09:00:00.000Z',
+        calls: 48210,
+        changed: [{ live: 'allow', shadow: 'flag', count: 37 }],
+        examples: [
+          {
+            callId: 'c-1',
+            at: '2026-12-07T10:01:12.000Z',
+            live: 'allow',
+            shadow: 'flag',
+            liveScore: 40,
+            shadowScore: 50,
+            reasons: ['CLI_MOBILE_FROM_ABROAD', 'SHAKEN_ABSENT'],
+          },
+        ],
+      },
+    ],
+  });
 
 /** Any JSON object: the document is read (and every problem named) by the same rules as POLICY_FILE. */
 const PolicyDocumentBodySchema = z
   .record(z.string(), z.unknown())
   .meta({
     id: 'PolicyDocument',
+    examples: [{ thresholds: { flag: 40, block: 70 }, weights: { CLI_MOBILE_FROM_ABROAD: 20 }, profiles: { 'intl-gw-2': { thresholds: { flag: 35 } } } }],
     description:
       "A policy document in POLICY_FILE's format: only what differs from the built-in policy (baseScore, thresholds, weights, " +
       'verdictFloors, presentation), and optional per-trunk `profiles`. Velocity, campaign and report settings must be the live ones.',
   });
 
-const shadowNotFound = ErrorResponseSchema.describe('`not_found`: no shadow policy is set');
-const shadowUnavailable = ErrorResponseSchema.describe('`redis_unavailable`: the shared store (Redis) could not be reached; nothing is known to have changed, try again');
+const shadowNotFound = errorAnswer('`not_found`: no shadow policy is set');
+const shadowUnavailable = errorAnswer('`redis_unavailable`: the shared store (Redis) could not be reached; nothing is known to have changed, try again');
 
 function policyView(p: Policy): z.infer<typeof PolicySchema> {
   return p;
@@ -81,14 +121,14 @@ export const policyRoutes: FastifyPluginAsyncZod<{ policy: PolicySource; shadow:
     {
       config: { roles: ['admin'] },
       schema: {
+        operationId: 'getPolicy',
         tags: ['operators'],
         summary: 'The scoring policy in force',
         description:
           'The policy deciding calls now (POLICY_FILE merged over the built-in policy, or the built-in policy) with its ' +
           'per-trunk profiles, and its version: the one in every verdict cache key and decision record. ' +
           'SIGHUP re-reads POLICY_FILE; a bad file keeps the running policy.',
-        security: [{ bearer: [] }],
-        response: { 200: PolicyResponseSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses },
+        response: { 200: PolicyResponseSchema.describe('The policy in force, its per-trunk profiles and its version') },
       },
     },
     () => {
@@ -109,6 +149,7 @@ export const policyRoutes: FastifyPluginAsyncZod<{ policy: PolicySource; shadow:
     {
       config: { roles: ['admin'] },
       schema: {
+        operationId: 'setShadowPolicy',
         tags: ['operators'],
         summary: 'Try a policy in shadow',
         description:
@@ -117,9 +158,8 @@ export const policyRoutes: FastifyPluginAsyncZod<{ policy: PolicySource; shadow:
           'read by the same rules (every problem is named). The candidate is judged on the live counts across calls, so its ' +
           'velocity, campaign and report settings must be the live ones. Setting the candidate already set keeps its counts; ' +
           'another replaces it and the counts start again. Answers the report.',
-        security: [{ bearer: [] }],
         body: PolicyDocumentBodySchema,
-        response: { 200: ShadowReportSchema, ...errorResponses, ...authErrorResponses, ...rateLimitedResponses, 503: shadowUnavailable },
+        response: { 200: ShadowReportSchema.describe('The candidate is set: its report so far'), 503: shadowUnavailable },
       },
     },
     async (request) => shadow.set(request.body),
@@ -130,13 +170,13 @@ export const policyRoutes: FastifyPluginAsyncZod<{ policy: PolicySource; shadow:
     {
       config: { roles: ['admin'] },
       schema: {
+        operationId: 'getShadowPolicyReport',
         tags: ['operators'],
         summary: 'What the shadow policy would have changed',
         description:
           'Calls decided under the candidate since it was set, the verdict pairs that differ with their counts, and up to 100 ' +
           "recent examples. This instance's tally is sent first; other instances' are up to a second behind.",
-        security: [{ bearer: [] }],
-        response: { 200: ShadowReportSchema, ...authErrorResponses, 404: shadowNotFound, ...rateLimitedResponses, 503: shadowUnavailable },
+        response: { 200: ShadowReportSchema.describe('What the candidate would have changed so far'), 404: shadowNotFound, 503: shadowUnavailable },
       },
     },
     async () => shadow.report(),
@@ -147,11 +187,11 @@ export const policyRoutes: FastifyPluginAsyncZod<{ policy: PolicySource; shadow:
     {
       config: { roles: ['admin'] },
       schema: {
+        operationId: 'endShadowPolicy',
         tags: ['operators'],
         summary: 'End the shadow policy',
         description: 'Calls are no longer decided under the candidate, on any instance (within a second); its counts are dropped.',
-        security: [{ bearer: [] }],
-        response: { 204: z.null().meta({ description: 'ended: no body', type: 'null' }), ...authErrorResponses, 404: shadowNotFound, ...rateLimitedResponses, 503: shadowUnavailable },
+        response: { 204: z.null().meta({ description: 'ended: no body', type: 'null' }), 404: shadowNotFound, 503: shadowUnavailable },
       },
     },
     async (_request, reply) => {

@@ -18,22 +18,52 @@ import {
 } from '../../registry';
 import type { Principal } from '../../usecases';
 import { HttpError } from '../errors';
-import { authErrorResponses, ErrorResponseSchema } from '../schemas';
+import { errorAnswer } from '../schemas';
 
 const EDITORS = ['bank', 'admin'] as const;
-const errors = {
-  400: ErrorResponseSchema,
-  ...authErrorResponses,
-  403: ErrorResponseSchema.describe(
-    "`forbidden`: the key's role may not use the route, or a bank key touched another bank's entry or created an entry outside its own bank's prefixes (an administrator adds those)",
-  ),
-  404: ErrorResponseSchema,
-  409: ErrorResponseSchema.describe('`conflict`: a bank key may not place an entry inside another bank\'s range'),
-  413: ErrorResponseSchema,
-  415: ErrorResponseSchema,
-  422: ErrorResponseSchema,
-  503: ErrorResponseSchema,
+const forbidden = errorAnswer(
+  "`forbidden`: the key's role may not use the route, or a bank key touched another bank's entry or created an entry outside its own bank's prefixes (an administrator adds those)",
+);
+/** The answers of a change to the registry, beyond the conventional ones. */
+const editErrors = {
+  403: forbidden,
+  409: errorAnswer("`conflict`: a bank key may not place an entry inside another bank's range (or, deleting a bank, it still has entries: pass ?cascade=true)"),
+  503: errorAnswer('The registry store did not confirm the change; read the entry before trying again'),
 };
+
+const CsvImportSchema = z.string().meta({
+  description: 'A header row `number,bankId,inboundOnly,authorisedSpcs[,overseasOrigins]`, one entry a line; lists separated by `;`',
+  examples: ['number,bankId,inboundOnly,authorisedSpcs\n+443450000000,examplebank,true,\n+442079460000,examplebank,false,1234;5678\n'],
+});
+
+const RegistryLookupSchema = RegistryEntrySchema.extend({ match: z.enum(['number', 'prefix']), bankName: z.string() }).meta({
+  id: 'RegistryLookup',
+  examples: [{ kind: 'number', key: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'], match: 'number', bankName: 'Example Bank' }],
+});
+
+const BankListSchema = z.object({ banks: z.array(BankSchema) }).meta({ id: 'BankList', examples: [{ banks: BankSchema.meta()?.examples ?? [] }] });
+const AuditPageSchema = z
+  .object({ records: z.array(LoggedAuditRecordSchema), next: z.string().nullable().describe('cursor of the next, older page; null at the oldest') })
+  .meta({
+    id: 'AuditPage',
+    examples: [
+      {
+        records: [
+          {
+            id: '1733565720000-0',
+            at: '2026-12-07T10:02:00.000Z',
+            actor: 'examplebank-admin',
+            action: 'number.put',
+            bankId: 'examplebank',
+            target: '+442079460000',
+            before: null,
+            after: { bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'] },
+          },
+        ],
+        next: '1733565720000-0',
+      },
+    ],
+  });
 
 const actorOf = (p: Principal): Actor => ({ name: p.name, bankId: p.role === 'admin' ? null : p.bankId });
 
@@ -53,7 +83,13 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
     '/v1/registry/banks',
     {
       config: { roles: EDITORS },
-      schema: { tags: ['registry'], summary: 'List banks (a bank key sees its own)', security: [{ bearer: [] }], response: { 200: z.object({ banks: z.array(BankSchema) }), ...authErrorResponses } },
+      schema: {
+        operationId: 'listBanks',
+        tags: ['registry'],
+        summary: 'List banks (a bank key sees its own)',
+        description: 'The organisations the registry protects, with their kind, whether they announce their calls, and their callback numbers.',
+        response: { 200: BankListSchema.describe('The organisations') },
+      },
     },
     async (request) => ({ banks: registry.listBanks(actorOf(request.principal)) }),
   );
@@ -63,12 +99,14 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
     {
       config: { roles: EDITORS },
       schema: {
+        operationId: 'putBank',
         tags: ['registry'],
         summary: 'Create or update a bank',
-        security: [{ bearer: [] }],
+        description:
+          "Creates the organisation (201) or replaces its fields (200). Each callback number must be one the registry gives to it (400 otherwise). A bank key may change its own bank only.",
         params: z.object({ bankId: z.string().max(64) }),
         body: BankBodySchema,
-        response: { 200: BankSchema, 201: BankSchema, ...errors },
+        response: { 200: BankSchema.describe('Updated'), 201: BankSchema.describe('Created'), ...editErrors },
       },
     },
     async (request, reply) => {
@@ -82,12 +120,19 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
     {
       config: { roles: EDITORS },
       schema: {
+        operationId: 'deleteBank',
         tags: ['registry'],
         summary: 'Delete a bank (with ?cascade=true, its numbers and prefixes too)',
-        security: [{ bearer: [] }],
+        description: 'Without `cascade`, a bank that still has numbers or prefixes is 409. Written to the audit log.',
         params: z.object({ bankId: z.string().max(64) }),
-        querystring: z.object({ cascade: z.enum(['true', 'false']).optional() }),
-        response: { 200: z.object({ deleted: z.string(), removedEntries: z.number().int() }), ...errors },
+        querystring: z.object({ cascade: z.enum(['true', 'false']).optional().describe('true: delete its numbers and prefixes with it') }),
+        response: {
+          200: z
+            .object({ deleted: z.string(), removedEntries: z.number().int().min(0) })
+            .meta({ description: 'Deleted', examples: [{ deleted: 'examplebank', removedEntries: 3 }] }),
+          404: errorAnswer('`not_found`: no bank of that id'),
+          ...editErrors,
+        },
       },
     },
     async (request) => {
@@ -106,11 +151,16 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
         {
           config: { roles: EDITORS },
           schema: {
+            operationId: 'lookupNumber',
             tags: ['registry'],
             summary: 'What the registry says of a number: its own entry, or the longest prefix covering it',
-            security: [{ bearer: [] }],
+            description: 'The number may be given in any input form. A bank key sees only what the registry gives its own bank (another bank\'s entry: 403).',
             params,
-            response: { 200: RegistryEntrySchema.extend({ match: z.enum(['number', 'prefix']), bankName: z.string() }), ...errors },
+            response: {
+              200: RegistryLookupSchema.describe('The entry that covers the number, and whether it is its own (`number`) or a prefix'),
+              403: forbidden,
+              404: errorAnswer('`not_found`: no entry covers the number'),
+            },
           },
         },
         async (request) => registry.lookupNumber(actorOf(request.principal), request.params[kind]),
@@ -122,12 +172,16 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
       {
         config: { roles: EDITORS },
         schema: {
+          operationId: kind === 'number' ? 'putNumber' : 'putPrefix',
           tags: ['registry'],
           summary: `Create or update a ${kind}`,
-          security: [{ bearer: [] }],
+          description:
+            kind === 'number'
+              ? 'Creates (201) or replaces (200) the entry of one number. A bank key creates numbers only under a prefix of its own bank.'
+              : 'Creates (201) or replaces (200) the entry of every number starting with the prefix (the longest match wins). No prefix may be shorter than REGISTRY_MIN_PREFIX_DIGITS digits (400).',
           params,
           body: EntryBodySchema,
-          response: { 200: RegistryEntrySchema, 201: RegistryEntrySchema, ...errors },
+          response: { 200: RegistryEntrySchema.describe('Updated'), 201: RegistryEntrySchema.describe('Created'), 404: errorAnswer('`not_found`: the bank the entry names does not exist'), ...editErrors },
         },
       },
       async (request, reply) => {
@@ -140,7 +194,20 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
       path,
       {
         config: { roles: EDITORS },
-        schema: { tags: ['registry'], summary: `Delete a ${kind}`, security: [{ bearer: [] }], params, response: { 200: z.object({ deleted: RegistryEntrySchema }), ...errors } },
+        schema: {
+          operationId: kind === 'number' ? 'deleteNumber' : 'deletePrefix',
+          tags: ['registry'],
+          summary: `Delete a ${kind}`,
+          description: `Removes the ${kind}'s entry; a callback number it held leaves its bank's list. Written to the audit log.`,
+          params,
+          response: {
+            200: z
+              .object({ deleted: RegistryEntrySchema })
+              .meta({ description: 'Deleted: the entry as it was', examples: [{ deleted: { kind: 'number', key: '+442079460000', bankId: 'examplebank', inboundOnly: false, authorisedSpcs: ['1234'] } }] }),
+            404: errorAnswer(`\`not_found\`: no entry of that ${kind}`),
+            ...editErrors,
+          },
+        },
       },
       async (request) => {
         const { entry } = await registry.deleteEntry(actorOf(request.principal), kind, request.params[kind]);
@@ -154,11 +221,11 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
     {
       config: { roles: EDITORS },
       schema: {
+        operationId: 'exportRegistry',
         tags: ['registry'],
         summary: 'The registry file (a bank key gets its own bank)',
         description: 'Streamed as it is made: the registry as it was when the request arrived, whatever changes meanwhile.',
-        security: [{ bearer: [] }],
-        response: { 200: RegistryFileSchema, ...authErrorResponses },
+        response: { 200: RegistryFileSchema.describe('The registry file, as POST /v1/registry/import takes it') },
       },
     },
     async (request, reply) => {
@@ -184,6 +251,7 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
         config: { roles: EDITORS },
         bodyLimit: IMPORT_BODY_LIMIT,
         schema: {
+          operationId: 'importRegistry',
           tags: ['registry'],
           summary: 'Import the registry file (JSON) or CSV (number,bankId,inboundOnly,authorisedSpcs[,overseasOrigins])',
           description:
@@ -193,10 +261,17 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
             '(a bank key may not place an entry inside another bank\'s range, nor create one outside its own bank\'s prefixes; no new prefix shorter than REGISTRY_MIN_PREFIX_DIGITS), ' +
             "and the banks' callbackNumbers are judged against the registry as the import would leave it. The body is at most 32 MB (413 past it); " +
             `the answer lists the first ${REJECTED_SHOWN} rejected lines and counts them all (\`rejectedCount\`).`,
-          consumes: ['application/json', 'text/csv'],
-          security: [{ bearer: [] }],
-          querystring: z.object({ mode: z.enum(['merge', 'replace']).default('merge') }),
-          response: { 200: ImportResultSchema, 422: ImportResultSchema, ...authErrorResponses, 400: ErrorResponseSchema, 413: ErrorResponseSchema, 415: ErrorResponseSchema, 503: ErrorResponseSchema },
+          documentedBody: {
+            description: 'The registry file as JSON, or CSV with a header row',
+            content: { 'application/json': RegistryFileSchema, 'text/csv': CsvImportSchema },
+          },
+          querystring: z.object({ mode: z.enum(['merge', 'replace']).default('merge').describe('merge: add and update; replace: make the registry exactly the import') }),
+          response: {
+            200: ImportResultSchema.describe('Applied: what was added, updated and removed, and the lines rejected'),
+            422: ImportResultSchema.describe('mode=replace with rejected lines: nothing was applied'),
+            403: forbidden,
+            503: editErrors[503],
+          },
         },
       },
       async (request, reply) => {
@@ -213,21 +288,17 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
     {
       config: { roles: EDITORS },
       schema: {
+        operationId: 'listAuditRecords',
         tags: ['registry'],
         summary: 'The audit log of registry changes, newest first, a page at a time (a bank key sees its own bank)',
         description:
           'Pass `next` of one page as `before` to read the next, older page; `next` is null when nothing older is left. ' +
           'A page may hold fewer than `limit` records and still have a `next` (a bank key\'s page stops after scanning a stretch of the log).',
-        security: [{ bearer: [] }],
         querystring: z.object({
-          limit: z.coerce.number().int().min(1).max(1000).default(100),
+          limit: z.coerce.number().int().min(1).max(1000).default(100).describe('records a page, 1-1000'),
           before: z.string().min(1).max(64).optional().describe("a record's `id` or a page's `next`: only older records"),
         }),
-        response: {
-          200: z.object({ records: z.array(LoggedAuditRecordSchema), next: z.string().nullable().describe('cursor of the next, older page; null at the oldest') }),
-          400: ErrorResponseSchema,
-          ...authErrorResponses,
-        },
+        response: { 200: AuditPageSchema.describe('A page of the audit log, newest first') },
       },
     },
     async (request) => {

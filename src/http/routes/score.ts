@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import type { CallOutcome } from '../../calls/types';
 import { displayOf } from '../../scoring';
 import { sipReasonHeader } from '../../shaken';
-import { authErrorResponses, errorResponses, ScoreRequestSchema, ScoreResponseSchema } from '../schemas';
+import { ScoreRequestSchema, ScoreResponseSchema } from '../schemas';
 
 type ScoreResponse = z.infer<typeof ScoreResponseSchema>;
 
@@ -13,14 +13,14 @@ export const scoreRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: { roles: ['switch', 'admin'] },
       schema: {
+        operationId: 'scoreCall',
         tags: ['calls'],
         summary: 'Score one call',
-        security: [{ bearer: [] }],
         description:
           "The per-call decision for switches and session border controllers: the claimed caller ID's spoofing risk " +
           '(0-100), a verdict (allow, flag, block) and every reason that moved the score.',
         body: ScoreRequestSchema,
-        response: { 200: ScoreResponseSchema, ...errorResponses, ...authErrorResponses },
+        response: { 200: ScoreResponseSchema.describe('The decision: score, verdict, every reason that moved the score, and the evidence a switch is told') },
       },
     },
     async (request) => {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from '@fastify/type-provider-zod';
 import { z } from 'zod';
 import { NotFoundError } from '../../errors';
 import { requireNumber } from '../../usecases';
-import { authErrorResponses, AttestationSchema, ErrorResponseSchema } from '../schemas';
+import { AttestationSchema, errorAnswer } from '../schemas';
 
 /**
  * The STI-AS beside the STI-VS, for operators who also originate calls: the REST shape of the
@@ -25,7 +25,7 @@ const SigningRequestSchema = z
       iat: z.number().int().min(1).max(IAT_MAX).optional().describe('seconds since the epoch; the service clock when absent'),
     }),
   })
-  .meta({ id: 'SigningRequest' });
+  .meta({ id: 'SigningRequest', examples: [{ signingRequest: { orig: { tn: '442079460000' }, dest: { tn: ['447400123456'] }, attest: 'A' } }] });
 
 const SigningResponseSchema = z
   .object({
@@ -33,7 +33,17 @@ const SigningResponseSchema = z
       identity: z.string().describe('full-form Identity header value: `<jws>;info=<x5u>;alg=ES256;ppt=shaken`'),
     }),
   })
-  .meta({ id: 'SigningResponse' });
+  .meta({
+    id: 'SigningResponse',
+    examples: [
+      {
+        signingResponse: {
+          identity:
+            'eyJhbGciOiJFUzI1NiIsInBwdCI6InNoYWtlbiIsInR5cCI6InBhc3Nwb3J0IiwieDV1IjoiaHR0cHM6Ly9jZXJ0LmV4YW1wbGUub3JnL3NoYWtlbi5wZW0ifQ.eyJhdHRlc3QiOiJBIiwiZGVzdCI6eyJ0biI6WyI0NDc0MDAxMjM0NTYiXX0sImlhdCI6MTc5NjYzODQwMCwib3JpZyI6eyJ0biI6IjQ0MjA3OTQ2MDAwMCJ9LCJvcmlnaWQiOiI0NDM3YzNlMi0wZTVkLTRmNWItOWI0Yi0xYTJiM2M0ZDVlNmYifQ.c2lnbmF0dXJl;info=<https://cert.example.org/shaken.pem>;alg=ES256;ppt=shaken',
+        },
+      },
+    ],
+  });
 
 export const signingRoutes: FastifyPluginAsyncZod = async (app) => {
   const { signer, config } = app.services;
@@ -45,12 +55,12 @@ export const signingRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: { roles: ['switch', 'admin'] },
       schema: {
+        operationId: 'signIdentity',
         tags: ['stir'],
         summary: 'STI-AS signing (3GPP TS 24.229 Ms reference point REST shape)',
         description: 'Signs a SHAKEN PASSporT with SHAKEN_SIGNING_KEY, naming SHAKEN_SIGNING_X5U; 404 when no signing key is configured.',
-        security: [{ bearer: [] }],
         body: SigningRequestSchema,
-        response: { 200: SigningResponseSchema, 400: ErrorResponseSchema, 404: ErrorResponseSchema, 415: ErrorResponseSchema, ...authErrorResponses },
+        response: { 200: SigningResponseSchema.describe('The Identity header value to put on the call'), 404: errorAnswer('`not_found`: PASSporTs are not signed here (SHAKEN_SIGNING_KEY is unset)') },
       },
     },
     async (request) => {

@@ -4,7 +4,7 @@ import { parseNumber } from '../../numbers';
 import { sipReasonsFor } from '../../shaken';
 import type { ShakenVerification } from '../../shaken/types';
 import { NotFoundError } from '../../errors';
-import { authErrorResponses, ErrorResponseSchema, VerstatSchema } from '../schemas';
+import { errorAnswer, VerstatSchema } from '../schemas';
 
 /**
  * A drop-in STI-VS for session border controllers that speak the REST shape of the 3GPP
@@ -25,12 +25,26 @@ const VerificationRequestSchema = z
       requestId: z.string().max(256).optional(),
     }),
   })
-  .meta({ id: 'VerificationRequest' });
+  .meta({
+    id: 'VerificationRequest',
+    examples: [
+      {
+        verificationRequest: {
+          from: { tn: '442079460000' },
+          to: { tn: ['447400123456'] },
+          time: 1796638400,
+          identityHeader:
+            'eyJhbGciOiJFUzI1NiIsInBwdCI6InNoYWtlbiIsInR5cCI6InBhc3Nwb3J0IiwieDV1IjoiaHR0cHM6Ly9jZXJ0LmV4YW1wbGUub3JnL3NoYWtlbi5wZW0ifQ.eyJhdHRlc3QiOiJBIiwiZGVzdCI6eyJ0biI6WyI0NDc0MDAxMjM0NTYiXX0sImlhdCI6MTc5NjYzODQwMCwib3JpZyI6eyJ0biI6IjQ0MjA3OTQ2MDAwMCJ9LCJvcmlnaWQiOiI0NDM3YzNlMi0wZTVkLTRmNWItOWI0Yi0xYTJiM2M0ZDVlNmYifQ.c2lnbmF0dXJl;info=<https://cert.example.org/shaken.pem>;alg=ES256;ppt=shaken',
+          requestId: 'r-1',
+        },
+      },
+    ],
+  });
 
 const VerifyResultSchema = z.object({
-  reasonCode: z.number().int().describe('SIP response code for a failed verification (RFC 8224): 403, 428, 436, 437 or 438'),
+  reasonCode: z.number().int().min(400).max(499).describe('SIP response code for a failed verification (RFC 8224): 403, 428, 436, 437 or 438'),
   reasonText: z.string(),
-  errors: z.array(z.string()),
+  errors: z.array(z.string()).describe('the shaken.errors codes this reason answers for'),
 });
 
 const VerificationResponseSchema = z
@@ -44,7 +58,18 @@ const VerificationResponseSchema = z
       requestId: z.string().optional(),
     }),
   })
-  .meta({ id: 'VerificationResponse' });
+  .meta({
+    id: 'VerificationResponse',
+    examples: [
+      {
+        verificationResponse: {
+          verstatValue: 'TN-Validation-Failed',
+          verifyResults: [{ reasonCode: 437, reasonText: 'Unsupported Credential', errors: ['CERT_UNTRUSTED'] }],
+          requestId: 'r-1',
+        },
+      },
+    ],
+  });
 
 export function verifyResults(v: ShakenVerification): z.infer<typeof VerifyResultSchema>[] {
   // Rich call data that failed its check is dropped, not a failed verification: a passed answer
@@ -64,11 +89,15 @@ export const stirRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: { roles: ['switch', 'admin'] },
       schema: {
+        operationId: 'verifyIdentity',
         tags: ['stir'],
         summary: 'STI-VS verification (3GPP TS 24.229 Ms reference point REST shape)',
-        security: [{ bearer: [] }],
+        description:
+          'Verifies the SIP Identity header(s) of a call against its From, To and Date, as an STI-VS would: answers the ' +
+          '`verstatValue` to put on the call and, for each failure, the SIP reason code (RFC 8224) with the `shaken.errors` ' +
+          'codes behind it. No Identity header answers `No-TN-Validation` with 428. 404 when verification is switched off (SHAKEN_VERIFY=false).',
         body: VerificationRequestSchema,
-        response: { 200: VerificationResponseSchema, 400: ErrorResponseSchema, 404: ErrorResponseSchema, 415: ErrorResponseSchema, ...authErrorResponses },
+        response: { 200: VerificationResponseSchema.describe('The verification result'), 404: errorAnswer('`not_found`: PASSporTs are not verified here (SHAKEN_VERIFY=false)') },
       },
     },
     async (request) => {

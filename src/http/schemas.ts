@@ -316,7 +316,8 @@ export const ReportsQuerySchema = z.object({
     .int({ error: 'limit must be a whole number' })
     .min(1, { error: 'limit must be at least 1' })
     .max(MAX_REPORTS_LISTED, { error: `limit must be at most ${MAX_REPORTS_LISTED}` })
-    .default(DEFAULT_REPORTS_LISTED),
+    .default(DEFAULT_REPORTS_LISTED)
+    .describe(`reports listed at most, 1-${MAX_REPORTS_LISTED}`),
 });
 
 /** Operators: spoofing campaigns running now. */

@@ -78,7 +78,8 @@ export const expectedCallRoutes: FastifyPluginAsyncZod<{ announcements: CallAnno
             .int({ error: 'limit must be a whole number' })
             .min(1, { error: 'limit must be at least 1' })
             .max(MAX_LIST_LIMIT, { error: `limit must be at most ${MAX_LIST_LIMIT}` })
-            .default(DEFAULT_LIST_LIMIT),
+            .default(DEFAULT_LIST_LIMIT)
+            .describe(`announcements listed at most, 1-${MAX_LIST_LIMIT}`),
         }),
         response: { 200: AnnouncementListSchema.describe('The announcements in their window, newest first') },
       },
@@ -101,7 +102,7 @@ export const expectedCallRoutes: FastifyPluginAsyncZod<{ announcements: CallAnno
         description:
           'From then on no call matches it, and the callback answers no longer list it. An id that is unknown, or another ' +
           "bank's (to a bank key), is 404.",
-        params: z.object({ id: z.string().min(1).max(64) }),
+        params: z.object({ id: z.string().min(1).max(64).describe('the announcement\'s id, as its creation answered') }),
         response: { 204: NO_BODY, 404: errorAnswer('`not_found`: no announcement of that id (or none the key may see)'), 503: unavailable },
       },
     },

@@ -104,7 +104,7 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
         summary: 'Create or update a bank',
         description:
           "Creates the organisation (201) or replaces its fields (200). Each callback number must be one the registry gives to it (400 otherwise). A bank key may change its own bank only.",
-        params: z.object({ bankId: z.string().max(64) }),
+        params: z.object({ bankId: z.string().max(64).describe('the organisation\'s id, e.g. examplebank') }),
         body: BankBodySchema,
         response: { 200: BankSchema.describe('Updated'), 201: BankSchema.describe('Created'), ...editErrors },
       },
@@ -124,7 +124,7 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
         tags: ['registry'],
         summary: 'Delete a bank (with ?cascade=true, its numbers and prefixes too)',
         description: 'Without `cascade`, a bank that still has numbers or prefixes is 409. Written to the audit log.',
-        params: z.object({ bankId: z.string().max(64) }),
+        params: z.object({ bankId: z.string().max(64).describe('the organisation\'s id, e.g. examplebank') }),
         querystring: z.object({ cascade: z.enum(['true', 'false']).optional().describe('true: delete its numbers and prefixes with it') }),
         response: {
           200: z
@@ -143,7 +143,7 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
 
   for (const kind of ['number', 'prefix'] as const) {
     const path = `/v1/registry/${kind === 'number' ? 'numbers' : 'prefixes'}/:${kind}`;
-    const params = z.object({ [kind]: z.string().min(1).max(64) }) as z.ZodObject<Record<typeof kind, z.ZodString>>;
+    const params = z.object({ [kind]: z.string().min(1).max(64).describe(kind === 'number' ? 'the number, E.164 or national form (URL-encode the +), e.g. %2B442079460000' : 'the prefix, E.164 or national digits (URL-encode the +), e.g. %2B4420794600') }) as z.ZodObject<Record<typeof kind, z.ZodString>>;
 
     if (kind === 'number') {
       app.get(

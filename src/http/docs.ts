@@ -2,11 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from '@fastify/type-provider-zod';
 import type { FastifyInstance } from 'fastify';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-
-// src/http and dist/http both sit two levels below the package root.
-const { version } = JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')) as { version: string };
+import { SERVICE_VERSION as version } from '../ops/status';
 
 function isZod(value: unknown): boolean {
   return typeof value === 'object' && value !== null && '_zod' in value;

@@ -4,9 +4,10 @@ import { Cluster } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { CallAssessor } from './calls/assess';
 import type { Evidence } from './calls/evidence';
-import type { Config } from './config';
+import { PACKAGE_INFO, type Config } from './config';
 import { loggerOptions } from './ops/logger';
 import { CACHED_CERT_EXPIRY_WINDOW_MS, createMetrics, type Metrics } from './ops/metrics';
+import { statusSummary, type StatusSummary } from './ops/status';
 import { loadNumbering, type NumberingIndex } from './numbering';
 import {
   FileRegistryBackend,
@@ -60,6 +61,8 @@ export interface Services {
   operators: Operators;
   announcements: CallAnnouncements;
   decisionRecords: DecisionRecords;
+  /** The summary an operator checks first (GET /v1/status; logged once at start), as of now. */
+  status(): StatusSummary;
 }
 
 /**
@@ -307,6 +310,23 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
     });
 
     const registryCheck: { invalidNumbers: number | null } = { invalidNumbers: null };
+    const status = () =>
+      statusSummary({
+        version: PACKAGE_INFO.version,
+        node: process.version,
+        config,
+        keys: keys.holders(),
+        registry: { backend: backend.name, seed: seed.source, version: registry.version, size: registry.index.size },
+        trustAnchors: anchors.current(),
+        numbering: numbering && {
+          version: numbering.version,
+          ranges: numbering.size,
+          generatedAt: numbering.provenance?.generatedAt ?? null,
+          sources: numbering.provenance?.sources ?? [],
+        },
+        policy: policySource.current(),
+        shadowPolicyVersion: shadowPolicy.candidate()?.version ?? null,
+      });
     return {
       services: {
         config,
@@ -332,8 +352,11 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         operators,
         announcements,
         decisionRecords,
+        status,
       },
       start: () => {
+        // One line with everything an operator checks first: the same summary GET /v1/status answers.
+        log.info({ event: 'startup', ...status() }, 'callguard started');
         shadowPolicy.start();
         checkSeedNumbers(seed.data.numbers, config.defaultCountry, registryCheck, log);
       },

@@ -223,3 +223,4 @@ export function productionSafetyProblems(config: Config): string[] {
     );
   return problems;
 }
+export { PACKAGE_INFO } from './package-info';

@@ -13,6 +13,7 @@ import { policyRoutes } from './routes/policy';
 import { registryRoutes } from './routes/registry';
 import { scoreRoutes } from './routes/score';
 import { signingRoutes } from './routes/signing';
+import { statusRoutes } from './routes/status';
 import { stirRoutes } from './routes/stir';
 import { keyspace } from '../state/redis/keyspace';
 
@@ -50,4 +51,5 @@ export const api: FastifyPluginAsync = async (app) => {
   await app.register(expectedCallRoutes, { announcements });
   await app.register(callRoutes, { decisionRecords });
   await app.register(policyRoutes, { policy: app.services.policySource, shadow: app.services.shadowPolicy });
+  await app.register(statusRoutes);
 };

@@ -1,12 +1,10 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { PACKAGE_INFO } from '../config';
 import { documentRoute, finishDocument } from './openapi';
 
-// src/http and dist/http both sit two levels below the package root.
-const { version, license } = JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')) as { version: string; license: string };
+const { version, license } = PACKAGE_INFO;
 
 /** OpenAPI document built from the routes' own schemas, and Swagger UI at /docs. */
 export async function registerDocs(app: FastifyInstance): Promise<void> {

@@ -24,6 +24,12 @@ export interface NumberingDocument {
   groups: { status: NumberingStatus; operator?: string; prefixes: string[] }[];
 }
 
+/** When the numbering data was imported, and from which of Ofcom's files. */
+export interface NumberingProvenance {
+  generatedAt: string | null;
+  sources: { file: string; sha256: string }[];
+}
+
 export class NumberingDataError extends StartupError {}
 
 const PREFIX_RE = /^[1-9]\d{0,9}$/;
@@ -41,6 +47,8 @@ export class NumberingIndex {
   constructor(
     entries: Iterable<[string, RangeStatus]>,
     readonly version: string,
+    /** Where loaded data came from (the import's date and Ofcom's files); null for an index built in process. */
+    readonly provenance: NumberingProvenance | null = null,
   ) {
     // One frozen object per distinct value: a lookup returns it, and allocates nothing.
     const shared = new Map<string, RangeStatus>();
@@ -117,7 +125,7 @@ export class NumberingIndex {
         entries.push([p, value]);
       }
     });
-    return new NumberingIndex(entries, typeof d.version === 'string' ? d.version : versionOf(entries));
+    return new NumberingIndex(entries, typeof d.version === 'string' ? d.version : versionOf(entries), provenanceOf(d));
   }
 
   /**
@@ -137,6 +145,17 @@ export class NumberingIndex {
     const entries = [...map.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
     return new NumberingIndex(entries, versionOf(entries));
   }
+}
+
+/** The document's date and sources, as far as they are well formed (they decide nothing, so they never fail a load). */
+function provenanceOf(d: Partial<NumberingDocument>): NumberingProvenance {
+  const sources = Array.isArray(d.sources) ? d.sources : [];
+  return {
+    generatedAt: typeof d.generatedAt === 'string' ? d.generatedAt : null,
+    sources: sources
+      .filter((s): s is NumberingDocument['sources'][number] => typeof s === 'object' && s !== null && typeof s.file === 'string' && typeof s.sha256 === 'string')
+      .map((s) => ({ file: s.file, sha256: s.sha256 })),
+  };
 }
 
 function versionOf(entries: readonly [string, RangeStatus][]): string {

@@ -67,6 +67,11 @@ export class KeyRing {
     return this.keys.length;
   }
 
+  /** Who holds a key, in the file's order: what the start-up summary shows (never a hash). */
+  holders(): Principal[] {
+    return this.keys.map((k) => ({ ...k.principal }));
+  }
+
   identify(key: string): Principal | null {
     const presented = createHash('sha256').update(key).digest();
     let found: Principal | null = null;

@@ -75,7 +75,10 @@ export async function wireApp(composition: Composition): Promise<FastifyInstance
 
     registerErrorHandling(app);
     await registerDocs(app);
-    await app.register(metricsRoutes, { metrics: services.metrics });
+    await app.register(metricsRoutes, {
+      metrics: services.metrics,
+      ...(config.metricsPort !== undefined ? { ownListener: { host: config.host, port: config.metricsPort } } : {}),
+    });
     await app.register(healthRoutes);
     await app.register(api);
     return app;

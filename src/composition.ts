@@ -175,7 +175,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
     const redis = hotHandedIn ? opts.redis! : config.redisUrl ? createRedisClient(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs, cluster: config.redisCluster }) : null;
     if (redis && !hotHandedIn) closers.push(() => redis.disconnect());
     if (redis) redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
-    const metrics = opts.metrics ?? createMetrics({ now });
+    const metrics = opts.metrics ?? createMetrics({ now, build: { version: PACKAGE_INFO.version, commit: config.buildCommit } });
     const redisGuard = redis ? new RedisGuard(redis, log, { now, onError: () => metrics.redisError() }) : null;
 
     const registryRedis = opts.registryRedis !== undefined ? opts.registryRedis : registryClient(config, redis, hotHandedIn);
@@ -218,6 +218,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         ...(redis ? { crlRedisPrefix: keyspace(config.redisKeyPrefix).crls } : {}),
         onCrlFetch: (outcome) => metrics.crlFetch(outcome),
         onCrlUnavailable: () => metrics.crlUnavailable(),
+        onVerification: (result) => metrics.shakenVerification(result),
         now,
       });
       closers.push(() => made.close());

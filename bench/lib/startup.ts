@@ -46,10 +46,10 @@ export interface StartupResult {
   };
 }
 
-/** The process gauges prom-client exports on /metrics (callguard_nodejs_heap_size_used_bytes, ...). */
+/** The process gauges prom-client exports on /metrics (nodejs_heap_size_used_bytes, ...). */
 async function heapGauges(url: string): Promise<StartMeasure['heap']> {
   const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-  const gauge = (name: string) => Number(new RegExp(`^callguard_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+  const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
   return { usedMb: gauge('nodejs_heap_size_used_bytes'), committedMb: gauge('nodejs_heap_size_total_bytes'), externalMb: gauge('nodejs_external_memory_bytes') };
 }
 

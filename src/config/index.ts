@@ -25,6 +25,11 @@ const int = (name: string, min: number, max: number) =>
 const EnvSchema = z.object({
   PORT: int('PORT', 0, 65535).default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
+  METRICS_PORT: int('METRICS_PORT', 1, 65535).optional(),
+  BUILD_COMMIT: z
+    .string()
+    .regex(/^[0-9a-f]{7,40}$/, { error: 'BUILD_COMMIT must be a git commit hash (7-40 lower-case hex digits)' })
+    .optional(),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\/[^,]+(,\s*rediss?:\/\/[^,]+)*$/, { error: 'REDIS_URL must be a redis:// or rediss:// URL (with REDIS_CLUSTER, a comma-separated list of them)' })
@@ -73,6 +78,10 @@ export interface Config {
   host: string;
   /** True when HOST is a loopback address: the only place the service may run without keys. */
   hostIsLoopback: boolean;
+  /** GET /metrics on a listener of its own at HOST and this port, and not on PORT; unset: on PORT. */
+  metricsPort: number | undefined;
+  /** The source commit of the running build, shown by callguard_build_info; unset: not shown. */
+  buildCommit: string | undefined;
   redisUrl: string | undefined;
   /** REDIS_URL names seed nodes of a Redis Cluster. */
   redisCluster: boolean;
@@ -164,10 +173,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const e = parsed.data;
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) {
+    throw new ConfigError([`METRICS_PORT must differ from PORT (both ${e.PORT}): leave it unset to serve /metrics on PORT`]);
+  }
   return {
     port: e.PORT,
     host: e.HOST,
     hostIsLoopback: isLoopbackHost(e.HOST),
+    metricsPort: e.METRICS_PORT,
+    buildCommit: e.BUILD_COMMIT,
     redisUrl: e.REDIS_URL,
     redisCluster: e.REDIS_CLUSTER,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,

@@ -31,10 +31,11 @@ export const api: FastifyPluginAsync = async (app) => {
   // string and earn a 400 naming the body, where any other type it does not read gets a 415.
   app.removeContentTypeParser('text/plain');
   // Shedding first: an overloaded instance should refuse before spending anything on a request.
-  await registerLoadShedding(app, app.services.config.loadShedEventLoopDelayMs);
-  app.addHook('onRequest', authenticate(app.services.keys));
+  await registerLoadShedding(app, app.services.config.loadShedEventLoopDelayMs, app.services.metrics);
+  app.addHook('onRequest', authenticate(app.services.keys, app.services.metrics));
   await registerRateLimit(app, {
     ...app.services.config.rateLimit,
+    metrics: app.services.metrics,
     open: app.services.keys.isOpen,
     redis: app.services.redisGuard?.client ?? null,
     nameSpace: keyspace(app.services.config.redisKeyPrefix).rateLimit,

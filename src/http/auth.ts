@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ForbiddenError } from '../errors';
+import type { Metrics } from '../ops/metrics';
 import type { KeyRing, Principal, Role } from '../usecases';
 import { HttpError } from './errors';
 
@@ -19,8 +20,8 @@ declare module 'fastify' {
   }
 }
 
-/** An onRequest hook: 401 without a valid key, 403 for a key whose role the route does not allow. */
-export function authenticate(keys: KeyRing) {
+/** An onRequest hook: 401 without a valid key, 403 for a key whose role the route does not allow; each refusal counted. */
+export function authenticate(keys: KeyRing, metrics?: Pick<Metrics, 'authFailure'>) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const roles = request.routeOptions.config.roles;
     if (!roles) return;
@@ -32,10 +33,12 @@ export function authenticate(keys: KeyRing) {
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     const principal = match?.[1] ? keys.identify(match[1]) : null;
     if (!principal) {
+      metrics?.authFailure(header ? 'invalid' : 'missing');
       reply.header('www-authenticate', 'Bearer realm="callguard"');
       throw new HttpError(401, 'unauthorized', header ? 'the API key is not valid' : 'an API key is required: Authorization: Bearer <key>');
     }
     if (!roles.includes(principal.role)) {
+      metrics?.authFailure('forbidden');
       throw new ForbiddenError(`a ${principal.role} key may not use ${request.method} ${request.routeOptions.url}`);
     }
     request.principal = principal;

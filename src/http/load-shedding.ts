@@ -1,5 +1,6 @@
 import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance } from 'fastify';
+import type { Metrics } from '../ops/metrics';
 
 /**
  * Sheds load before the event loop drowns: when the mean event-loop delay passes the limit, API
@@ -8,13 +9,14 @@ import type { FastifyInstance } from 'fastify';
  * instance at once. Registered inside the API plugin only, so health, readiness and metrics
  * keep answering while the API sheds.
  */
-export async function registerLoadShedding(app: FastifyInstance, maxEventLoopDelayMs: number): Promise<void> {
+export async function registerLoadShedding(app: FastifyInstance, maxEventLoopDelayMs: number, metrics?: Pick<Metrics, 'loadShed'>): Promise<void> {
   if (maxEventLoopDelayMs <= 0) return;
   await app.register(underPressure, {
     maxEventLoopDelay: maxEventLoopDelayMs,
     retryAfter: 1,
     exposeStatusRoute: false,
     pressureHandler: (_request, reply, type, value) => {
+      metrics?.loadShed();
       reply
         .status(503)
         .header('retry-after', '1')

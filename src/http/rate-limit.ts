@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type Redis from 'ioredis';
 import { HttpError } from './errors';
+import type { Metrics } from '../ops/metrics';
 import { keyspace } from '../state/redis/keyspace';
 
 export interface RateLimitOptions {
@@ -15,6 +16,8 @@ export interface RateLimitOptions {
   redis?: Redis | null;
   /** Redis key prefix of the counters. */
   nameSpace?: string;
+  /** Counts each request refused with 429. */
+  metrics?: Pick<Metrics, 'rateLimited'>;
 }
 
 const WINDOW_MS = 60_000;
@@ -45,6 +48,7 @@ export async function registerRateLimit(app: FastifyInstance, opts: RateLimitOpt
     // A route without roles has no principal: the caller's address is all there is to count.
     keyGenerator: (request) => (request.principal ? `key:${request.principal.name}` : `ip:${request.ip}`),
     ...(opts.redis ? { redis: opts.redis, nameSpace: opts.nameSpace ?? keyspace().rateLimit } : {}),
+    onExceeded: (request) => opts.metrics?.rateLimited(request.principal?.role ?? 'none'),
     // Limits protect the service; a Redis outage must not turn into refused requests.
     skipOnError: true,
     errorResponseBuilder: (_request, context) =>

@@ -1,7 +1,17 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
+import { listenForMetrics, type MetricsListener } from './metrics-listener';
+import { PACKAGE_INFO } from '../config';
 import { REASON_CODES, VERDICTS, type Verdict } from '../scoring/reasons';
-import { CERT_FETCH_OUTCOMES, CRL_FETCH_OUTCOMES, type CertFetchOutcome, type CrlFetchOutcome } from '../shaken/types';
+import {
+  CERT_FETCH_OUTCOMES,
+  CRL_FETCH_OUTCOMES,
+  SHAKEN_ERROR_CODES,
+  type CertFetchOutcome,
+  type CrlFetchOutcome,
+  type ShakenErrorCode,
+  type Verstat,
+} from '../shaken/types';
 
 /**
  * Prometheus metrics, on a registry of the app's own: prom-client's global registry would make
@@ -72,11 +82,36 @@ export interface DecisionObservation {
 export const ANNOUNCEMENT_ACTIONS = ['created', 'withdrawn'] as const;
 export type AnnouncementAction = (typeof ANNOUNCEMENT_ACTIONS)[number];
 
+/** Why a request was refused for its key: none sent, one that matches no key, or a key whose role may not use the route. */
+export const AUTH_FAILURE_REASONS = ['missing', 'invalid', 'forbidden'] as const;
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
+
+/** The roles a rate limit applies to (switch keys are never limited); `none` for a route that names no role. */
+export const RATE_LIMITED_ROLES = ['bank', 'admin', 'none'] as const;
+/** A key's role as the rate limiter sees it: `switch` is accepted for the type's sake and never limited. */
+export type RateLimitedRole = (typeof RATE_LIMITED_ROLES)[number] | 'switch';
+
+export const VERSTATS: readonly Verstat[] = ['TN-Validation-Passed', 'TN-Validation-Failed', 'No-TN-Validation'];
+
+export interface VerificationObservation {
+  verstat: Verstat;
+  errors: readonly ShakenErrorCode[];
+}
+
+/** What `callguard_build_info` says of the running code. */
+export interface BuildInfo {
+  version: string;
+  /** The source commit, when the build was told it (BUILD_COMMIT). */
+  commit?: string | undefined;
+}
+
 export interface MetricsOptions {
   /** Process metrics (CPU, memory, event loop lag, GC), shared by every app in the process. Default true. */
   defaultMetrics?: boolean;
   /** Clock for the degraded-seconds gauge; a test pins it. */
   now?: () => number;
+  /** Defaults to package.json's version and no commit. */
+  build?: BuildInfo;
 }
 
 export interface Metrics {
@@ -94,6 +129,14 @@ export interface Metrics {
   announcement(action: AnnouncementAction): void;
   /** A re-read of SHAKEN_TRUST_ANCHORS: `ok` (in force, or unchanged) or `rejected` (the old set kept). */
   trustAnchorReload(outcome: TrustAnchorReloadOutcome): void;
+  /** An API request refused with 503 because the event loop is overloaded. */
+  loadShed(): void;
+  /** An API request refused with 429 for its key's rate limit; `role` is the key's (`none` on a route without roles). */
+  rateLimited(role: RateLimitedRole): void;
+  /** An API request refused with 401 (`missing`, `invalid` key) or 403 (`forbidden`). */
+  authFailure(reason: AuthFailureReason): void;
+  /** One PASSporT verification's result: its verstat and each error code it gave. */
+  shakenVerification(result: VerificationObservation): void;
   /** One HTTP response; the `metricsRoutes` hook calls it for every request. */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
   /** Registers the readers that gauges consult at scrape time; later calls replace the readers they name. */
@@ -237,7 +280,8 @@ function processMetrics(): Registry {
     processRegistry = new Registry();
     // At the default 10 ms resolution an idle loop reports 10 ms of "lag"; at 1 ms the floor
     // is 1 ms, well below the latencies worth seeing.
-    collectDefaultMetrics({ register: processRegistry, prefix: 'callguard_', eventLoopMonitoringPrecision: 1 });
+    // No prefix: `process_*` and `nodejs_*` are the names every Node dashboard and alert expects.
+    collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: 1 });
   }
   return processRegistry;
 }
@@ -300,6 +344,48 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     help: 'Redis commands that failed or timed out',
     registers,
   }).tally('');
+
+  const loadShed = new TallyCounter({
+    name: 'callguard_load_shed_total',
+    help: 'API requests refused with 503 because the event loop was overloaded (LOAD_SHED_EVENT_LOOP_DELAY_MS)',
+    registers,
+  }).tally('');
+  const rateLimited = new TallyCounter({
+    name: 'callguard_rate_limited_total',
+    help: 'API requests refused with 429 for their key\'s rate limit, by the key\'s role',
+    labelName: 'role',
+    known: RATE_LIMITED_ROLES,
+    registers,
+  });
+  const authFailures = new TallyCounter({
+    name: 'callguard_auth_failures_total',
+    help: 'API requests refused for their key, by reason: missing (401, no key), invalid (401, no such key), forbidden (403, the key\'s role may not use the route)',
+    labelName: 'reason',
+    known: AUTH_FAILURE_REASONS,
+    registers,
+  });
+  const verifications = new TallyCounter({
+    name: 'callguard_shaken_verifications_total',
+    help: 'PASSporT verifications (calls scored with an Identity, and POST /stir/v1/verification), by verstat',
+    labelName: 'verstat',
+    known: VERSTATS,
+    registers,
+  });
+  const verificationErrors = new TallyCounter({
+    name: 'callguard_shaken_verification_errors_total',
+    help: 'Error codes given by PASSporT verifications, by code (one verification may give several)',
+    labelName: 'code',
+    known: SHAKEN_ERROR_CODES,
+    registers,
+  });
+
+  const build = opts.build ?? { version: PACKAGE_INFO.version };
+  new Gauge({
+    name: 'callguard_build_info',
+    help: 'Always 1; its labels say which build runs: version (package.json), node (the Node.js version) and, when known, commit',
+    labelNames: ['version', 'node', ...(build.commit ? ['commit'] : [])],
+    registers,
+  }).set({ version: build.version, node: process.version, ...(build.commit ? { commit: build.commit } : {}) }, 1);
 
   const announcements = new TallyCounter({
     name: 'callguard_announcements_total',
@@ -434,6 +520,19 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     trustAnchorReload(outcome) {
       anchorReloads.tally(outcome).total++;
     },
+    loadShed() {
+      loadShed.total++;
+    },
+    rateLimited(role) {
+      rateLimited.tally(role).total++;
+    },
+    authFailure(reason) {
+      authFailures.tally(reason).total++;
+    },
+    shakenVerification({ verstat, errors }) {
+      verifications.tally(verstat).total++;
+      for (const code of errors) verificationErrors.tally(code).total++;
+    },
     observeRequest(method, route, statusCode, seconds) {
       httpDuration.observe(method, route, statusCode, seconds);
     },
@@ -445,6 +544,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
   };
 }
+
 
 function degradedSeconds(state: RedisState | null, nowMs: number): number {
   if (!state) return 0;
@@ -458,6 +558,11 @@ function degradedSeconds(state: RedisState | null, nowMs: number): number {
 
 export interface MetricsRoutesOptions {
   metrics: Metrics;
+  /**
+   * Serve `GET /metrics` on a listener of its own (METRICS_PORT) instead of on the app: opened
+   * when the app is ready, closed with it. The request-latency hook stays on the app either way.
+   */
+  ownListener?: { host: string; port: number };
 }
 
 /**
@@ -466,7 +571,7 @@ export interface MetricsRoutesOptions {
  * only the ones inside this plugin (fastify attaches hooks at `ready`, so routes registered
  * before this plugin are timed too).
  */
-export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (app, { metrics }) => {
+export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (app, { metrics, ownListener }) => {
   // A callback hook, not an async one: no promise per request.
   app.addHook('onResponse', (request, reply, done) => {
     // A request that matched no route has no template; its raw URL must never become a label.
@@ -474,6 +579,20 @@ export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (ap
     metrics.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
+
+  if (ownListener) {
+    let listener: MetricsListener | undefined;
+    // At ready rather than at listen: a port already taken then fails the start, where an
+    // onListen hook's error would only be logged.
+    app.addHook('onReady', async () => {
+      listener = await listenForMetrics(metrics, ownListener.host, ownListener.port);
+      app.log.info({ host: ownListener.host, port: listener.port }, 'metrics served on their own port (METRICS_PORT)');
+    });
+    app.addHook('onClose', async () => {
+      await listener?.close();
+    });
+    return;
+  }
 
   app.get(
     '/metrics',
@@ -483,8 +602,11 @@ export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (ap
         tags: ['ops'],
         summary: 'Prometheus metrics',
         description:
-          'Prometheus text exposition: request latency per route, verdicts, reasons, verdict cache hits, certificate ' +
-          'fetches, STI-CA trust anchors (count, soonest expiry, reloads) and cached certificates nearing expiry, Redis errors and degraded time, registry size, announced calls, and process metrics. All names start with `callguard_`. Needs no key.',
+          'Prometheus text exposition: request latency per route, verdicts, reasons, verdict cache hits, load shedding, ' +
+          'rate limiting, authentication failures, PASSporT verification results, certificate and CRL fetches, STI-CA ' +
+          'trust anchors (count, soonest expiry, reloads) and cached certificates nearing expiry, Redis errors and degraded ' +
+          'time, registry size, announced calls and the build (`callguard_*`), and Node\'s process metrics (`process_*`, ' +
+          '`nodejs_*`). Not served here when METRICS_PORT gives the metrics a port of their own.',
         response: {
           200: {
             description: 'The metrics, in the Prometheus text exposition format',

@@ -69,6 +69,8 @@ export interface ShakenVerifierOptions {
   onCrlFetch?: (outcome: CrlFetchOutcome) => void;
   /** Told of each chain judged without its CRL (whatever crlRequired says). */
   onCrlUnavailable?: () => void;
+  /** Told the result of each verification (its verstat and error codes), for counting. */
+  onVerification?: (result: Pick<ShakenVerification, 'verstat' | 'errors'>) => void;
   /**
    * Where rich call data's referenced jCards (`jcl`) come from: the x5u fetcher's guards (https
    * only unless allowInsecure, public addresses, no redirects) with a DEFAULT_MAX_RCD_BYTES cap by default.
@@ -402,13 +404,16 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     },
     read,
     async verify(input: VerifyInput): Promise<ShakenVerification> {
+      let result: ShakenVerification;
       try {
-        return await verifyCall(input);
+        result = await verifyCall(input);
       } catch (err) {
         // Verification must never take the call down with it: an unforeseen input is a malformed one.
         opts.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'shaken verification failed unexpectedly');
-        return malformedCall();
+        result = malformedCall();
       }
+      opts.onVerification?.(result);
+      return result;
     },
   };
 }

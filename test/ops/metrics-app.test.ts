@@ -1,4 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { freePort, sleep, startRedisServer, until, type Child } from '../../scripts/lib/process';
 import { build } from '../helpers/build';
@@ -72,10 +74,10 @@ describe('the app feeds the metrics of its requests, scores and registry', () =>
 
   it('exposes the process metrics (memory, event-loop lag, GC)', async () => {
     const text = await scrape(app);
-    expect(sample(text, 'callguard_process_resident_memory_bytes')).toBeGreaterThan(0);
-    expect(sample(text, 'callguard_nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
-    expect(sample(text, 'callguard_nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
-    expect(text).toContain('# TYPE callguard_nodejs_gc_duration_seconds histogram');
+    expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(sample(text, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(sample(text, 'nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
+    expect(text).toContain('# TYPE nodejs_gc_duration_seconds histogram');
   });
 });
 
@@ -137,6 +139,68 @@ describe('callguard_shaken_cert_fetches_total', () => {
     expect(sample(text, 'callguard_shaken_cert_fetches_total', 'outcome="invalid"')).toBe(1);
     expect(sample(text, 'callguard_shaken_cert_fetches_total', 'outcome="timeout"')).toBe(1);
     expect(server.hits.filter((h) => h === '/good.pem')).toHaveLength(1);
+  });
+
+  it('counts each verification by verstat and each error code it gave, a cached verdict being no verification', async () => {
+    const before = await scrape(app);
+    const delta = (text: string, name: string, labels: string) => sample(text, name, labels)! - sample(before, name, labels)!;
+
+    // The chain is fetched, but its CA is no trust anchor here: a failed verification.
+    expect((await signedCall('/good.pem', 20)).json().shaken).toMatchObject({ verstat: 'TN-Validation-Failed', errors: ['CERT_UNTRUSTED'] });
+    const garbled = { from: '+442079460123', to: '+447400123499', callId: 'garbled', identity: 'not a passport' };
+    expect((await score(app, garbled)).json().shaken).toMatchObject({ verstat: 'TN-Validation-Failed', errors: ['MALFORMED'] });
+    expect((await score(app, garbled)).json()).toMatchObject({ cached: true });
+    const text = await scrape(app);
+
+    expect(delta(text, 'callguard_shaken_verifications_total', 'verstat="TN-Validation-Failed"')).toBe(2);
+    expect(delta(text, 'callguard_shaken_verifications_total', 'verstat="TN-Validation-Passed"')).toBe(0);
+    expect(delta(text, 'callguard_shaken_verification_errors_total', 'code="CERT_UNTRUSTED"')).toBe(1);
+    expect(delta(text, 'callguard_shaken_verification_errors_total', 'code="MALFORMED"')).toBe(1);
+  });
+});
+
+/** Requests refused before any work: for their key (401, 403), their key's rate limit (429). */
+describe('refusals: authentication failures and rate limits', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await build({ API_KEYS_FILE: KEYS_FILE, RATE_LIMIT_BANK_PER_MIN: '2' });
+  });
+  afterAll(() => app.close());
+
+  it('counts authentication failures by reason: missing, invalid, forbidden', async () => {
+    const call = { from: '+447400123456', to: '+442079460999' };
+    expect((await score(app, call)).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/v1/calls/score', payload: call, headers: { authorization: 'Bearer no-such-key' } })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/v1/calls/score', payload: call, headers: { authorization: 'Bearer no-such-key' } })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/v1/calls/score', payload: call, headers: bearer('examplebank') })).statusCode).toBe(403);
+    const text = await scrape(app);
+    expect(sample(text, 'callguard_auth_failures_total', 'reason="missing"')).toBe(1);
+    expect(sample(text, 'callguard_auth_failures_total', 'reason="invalid"')).toBe(2);
+    expect(sample(text, 'callguard_auth_failures_total', 'reason="forbidden"')).toBe(1);
+    // Public routes ask for no key, and refuse none.
+    expect((await app.inject('/healthz')).statusCode).toBe(200);
+    expect(sample(await scrape(app), 'callguard_auth_failures_total', 'reason="missing"')).toBe(1);
+  });
+
+  it('counts requests refused for their rate limit, by the key\'s role', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) codes.push((await app.inject({ method: 'GET', url: '/v1/campaigns', headers: bearer('northwind') })).statusCode);
+    expect(codes).toEqual([200, 200, 429, 429]);
+    const text = await scrape(app);
+    expect(sample(text, 'callguard_rate_limited_total', 'role="bank"')).toBe(2);
+    expect(sample(text, 'callguard_rate_limited_total', 'role="admin"')).toBe(0);
+  });
+});
+
+describe('callguard_build_info', () => {
+  it('is 1, labelled with the version in package.json, the Node version and BUILD_COMMIT', async () => {
+    const app = await build({ BUILD_COMMIT: '0123456789abcdef0123456789abcdef01234567' });
+    try {
+      const { version } = JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')) as { version: string };
+      expect(sample(await scrape(app), 'callguard_build_info', `version="${version}",node="${process.version}",commit="0123456789abcdef0123456789abcdef01234567"`)).toBe(1);
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createMetrics, metricsRoutes, type Metrics } from '../../src/ops/metrics';
 
@@ -135,12 +137,61 @@ describe('metrics', () => {
     expect(text).toContain('# TYPE callguard_redis_degraded_seconds_total counter');
   });
 
-  it('exposes process metrics under the callguard_ prefix', async () => {
+  it("exposes Node's process metrics under prom-client's own names, without the service's prefix", async () => {
     const text = await scrape();
-    expect(text).toContain('# TYPE callguard_process_cpu_user_seconds_total counter');
-    expect(text).toContain('# TYPE callguard_nodejs_heap_size_used_bytes gauge');
-    expect(text).toContain('# TYPE callguard_nodejs_eventloop_lag_p99_seconds gauge');
-    expect(text).not.toMatch(/^process_cpu_user_seconds_total/m);
+    expect(text).toContain('# TYPE process_cpu_user_seconds_total counter');
+    expect(text).toContain('# TYPE process_resident_memory_bytes gauge');
+    expect(text).toContain('# TYPE nodejs_heap_size_used_bytes gauge');
+    expect(text).toContain('# TYPE nodejs_eventloop_lag_p99_seconds gauge');
+    expect(text).not.toMatch(/callguard_(process|nodejs)_/);
+  });
+
+  it('says which build runs: callguard_build_info is 1, labelled with the version, Node and, when known, the commit', async () => {
+    const text = await scrape();
+    const version = (JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;
+    expect(sample(text, 'callguard_build_info', `version="${version}",node="${process.version}"`)).toBe(1);
+    const built = createMetrics({ defaultMetrics: false, build: { version: '1.2.3', commit: '49d7f7c' } });
+    expect(sample((await built.render()).body, 'callguard_build_info', `version="1.2.3",node="${process.version}",commit="49d7f7c"`)).toBe(1);
+  });
+
+  it('counts load shedding, rate limiting by role and authentication failures by reason, every known label at 0 first', async () => {
+    const before = await scrape();
+    expect(sample(before, 'callguard_load_shed_total')).toBe(0);
+    for (const role of ['bank', 'admin', 'none']) expect(sample(before, 'callguard_rate_limited_total', `role="${role}"`)).toBe(0);
+    for (const reason of ['missing', 'invalid', 'forbidden']) expect(sample(before, 'callguard_auth_failures_total', `reason="${reason}"`)).toBe(0);
+
+    metrics.loadShed();
+    metrics.loadShed();
+    metrics.rateLimited('bank');
+    metrics.authFailure('invalid');
+    metrics.authFailure('forbidden');
+    metrics.authFailure('forbidden');
+    const text = await scrape();
+    expect(sample(text, 'callguard_load_shed_total')).toBe(2);
+    expect(sample(text, 'callguard_rate_limited_total', 'role="bank"')).toBe(1);
+    expect(sample(text, 'callguard_rate_limited_total', 'role="admin"')).toBe(0);
+    expect(sample(text, 'callguard_auth_failures_total', 'reason="missing"')).toBe(0);
+    expect(sample(text, 'callguard_auth_failures_total', 'reason="invalid"')).toBe(1);
+    expect(sample(text, 'callguard_auth_failures_total', 'reason="forbidden"')).toBe(2);
+  });
+
+  it('counts PASSporT verifications by verstat and their error codes by code', async () => {
+    const before = await scrape();
+    expect(sample(before, 'callguard_shaken_verifications_total', 'verstat="TN-Validation-Passed"')).toBe(0);
+    expect(sample(before, 'callguard_shaken_verification_errors_total', 'code="RCD_INVALID"')).toBe(0);
+
+    metrics.shakenVerification({ verstat: 'TN-Validation-Passed', errors: [] });
+    metrics.shakenVerification({ verstat: 'TN-Validation-Failed', errors: ['BAD_SIGNATURE', 'STALE'] });
+    metrics.shakenVerification({ verstat: 'TN-Validation-Failed', errors: ['STALE'] });
+    metrics.shakenVerification({ verstat: 'No-TN-Validation', errors: ['X5U_FETCH_FAILED'] });
+    const text = await scrape();
+    expect(sample(text, 'callguard_shaken_verifications_total', 'verstat="TN-Validation-Passed"')).toBe(1);
+    expect(sample(text, 'callguard_shaken_verifications_total', 'verstat="TN-Validation-Failed"')).toBe(2);
+    expect(sample(text, 'callguard_shaken_verifications_total', 'verstat="No-TN-Validation"')).toBe(1);
+    expect(sample(text, 'callguard_shaken_verification_errors_total', 'code="STALE"')).toBe(2);
+    expect(sample(text, 'callguard_shaken_verification_errors_total', 'code="BAD_SIGNATURE"')).toBe(1);
+    expect(sample(text, 'callguard_shaken_verification_errors_total', 'code="X5U_FETCH_FAILED"')).toBe(1);
+    expect(sample(text, 'callguard_shaken_verification_errors_total', 'code="MALFORMED"')).toBe(0);
   });
 
   it('keeps each app on its own registry, so several apps live in one process', async () => {
@@ -150,12 +201,12 @@ describe('metrics', () => {
     again.redisError();
     const otherText = (await other.render()).body;
     expect(sample(otherText, 'callguard_verdicts_total', 'verdict="flag"')).toBe(1);
-    expect(otherText).not.toContain('callguard_process_cpu_user_seconds_total');
+    expect(otherText).not.toContain('process_cpu_user_seconds_total');
     expect(sample(otherText, 'callguard_redis_errors_total')).toBe(0);
     // Process metrics are the process's: every app that asks for them shows the same ones.
     const againText = (await again.render()).body;
     expect(sample(againText, 'callguard_redis_errors_total')).toBe(1);
-    expect(againText).toContain('# TYPE callguard_process_cpu_user_seconds_total counter');
+    expect(againText).toContain('# TYPE process_cpu_user_seconds_total counter');
     expect(sample(await scrape(), 'callguard_verdicts_total', 'verdict="flag"')).toBe(0);
   });
 });

@@ -27,6 +27,10 @@ it('sheds API requests with 503 and Retry-After under event-loop pressure, and r
   expect(shed.headers['retry-after']).toBe('1');
   expect(shed.json()).toMatchObject({ error: 'overloaded' });
   expect((await app.inject('/healthz')).statusCode).toBe(200);
+  // Counted, and the metrics keep answering while the API sheds.
+  const metrics = await app.inject('/metrics');
+  expect(metrics.statusCode).toBe(200);
+  expect(Number(/^callguard_load_shed_total (\S+)$/m.exec(metrics.body)?.[1])).toBeGreaterThanOrEqual(1);
 
   // Calm again: after the next sample, calls are scored.
   await sleep(2100);

@@ -48,6 +48,20 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
+  it('serves metrics on PORT unless METRICS_PORT names a port of their own, which must not be PORT', () => {
+    expect(loadConfig({}).metricsPort).toBeUndefined();
+    expect(loadConfig({ METRICS_PORT: '9464' }).metricsPort).toBe(9464);
+    expect(() => loadConfig({ METRICS_PORT: '8080' })).toThrow(/METRICS_PORT must differ from PORT/);
+    expect(() => loadConfig({ PORT: '9000', METRICS_PORT: '9000' })).toThrow(ConfigError);
+    expect(() => loadConfig({ METRICS_PORT: '0' })).toThrow(/METRICS_PORT must be at least 1/);
+  });
+
+  it('takes BUILD_COMMIT only as a commit hash (it becomes a metric label)', () => {
+    expect(loadConfig({ BUILD_COMMIT: '49d7f7c' }).buildCommit).toBe('49d7f7c');
+    expect(loadConfig({}).buildCommit).toBeUndefined();
+    expect(() => loadConfig({ BUILD_COMMIT: 'main; rm -rf' })).toThrow(/BUILD_COMMIT must be a git commit hash/);
+  });
+
   it('treats empty values as unset', () => {
     expect(loadConfig({ REDIS_URL: '', PORT: '' })).toMatchObject({ redisUrl: undefined, port: 8080 });
   });

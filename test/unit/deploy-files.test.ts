@@ -51,7 +51,51 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('Prometheus', () => {
+  const prometheus = parse(readFileSync(resolve(DOCKER, 'prometheus/prometheus.yml'), 'utf8')) as {
+    rule_files: string[];
+    scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+  };
+
+  it('scrapes each instance on its METRICS_PORT, not through the API port', () => {
+    const targets = prometheus.scrape_configs.find((c) => c.job_name === 'callguard')!.static_configs.flatMap((c) => c.targets);
+    expect(targets.sort()).toEqual(instances.map(([name, service]) => `${name}:${loadConfig(service.environment).metricsPort}`).sort());
+  });
+
+  it('loads the alert rules, mounted beside its configuration in the compose file', () => {
+    expect(prometheus.rule_files).toEqual(['alerts.yml']);
+    expect(compose.services.prometheus!.volumes).toContainEqual('./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro');
+    expect(compose.services.prometheus!.volumes).toContainEqual('./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
+  });
+});
+
 describe('k8s manifests', () => {
+  const k8s = (file: string): unknown => parse(readFileSync(resolve(DOCKER, 'k8s', file), 'utf8'));
+
+  it('carry the alert rules of docker/prometheus/alerts.yml in the PrometheusRule, unchanged', () => {
+    const alerts = parse(readFileSync(resolve(DOCKER, 'prometheus/alerts.yml'), 'utf8')) as { groups: unknown[] };
+    const rule = k8s('prometheusrule.yaml') as { kind: string; spec: { groups: unknown[] } };
+    expect(rule.kind).toBe('PrometheusRule');
+    expect(rule.spec.groups).toEqual(alerts.groups);
+  });
+
+  it('scrape the pods on the port METRICS_PORT opens, through the Service', () => {
+    const configMap = k8s('configmap.yaml') as { data: Record<string, string> };
+    const deployment = k8s('deployment.yaml') as {
+      spec: { template: { metadata: { annotations: Record<string, string> }; spec: { containers: { ports: { name: string; containerPort: number }[] }[] } } };
+    };
+    const service = k8s('service.yaml') as { spec: { ports: { name: string; targetPort: string }[] } };
+    const monitor = k8s('servicemonitor.yaml') as { kind: string; spec: { endpoints: { port: string; path: string }[] } };
+    const metricsPort = loadConfig(configMap.data).metricsPort;
+    expect(metricsPort).toBeDefined();
+    const containerPort = deployment.spec.template.spec.containers[0]!.ports.find((p) => p.name === 'metrics');
+    expect(containerPort?.containerPort).toBe(metricsPort);
+    expect(deployment.spec.template.metadata.annotations['prometheus.io/port']).toBe(String(metricsPort));
+    expect(service.spec.ports.find((p) => p.name === 'metrics')?.targetPort).toBe('metrics');
+    expect(monitor.kind).toBe('ServiceMonitor');
+    expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })]);
+  });
+
   it('give the pods an environment that passes the production checks', () => {
     const configMap = parse(readFileSync(resolve(DOCKER, 'k8s/configmap.yaml'), 'utf8')) as { data: Record<string, string> };
     const deployment = parseAllDocuments(readFileSync(resolve(DOCKER, 'k8s/deployment.yaml'), 'utf8')).map((d) => d.toJS())[0] as {

@@ -46,6 +46,8 @@ const ConfigSchema = z
     loadShedEventLoopDelayMs: whole,
     rateLimit: z.object({ bankPerMin: whole, adminPerMin: whole }),
     numberingDataDir: z.string().optional(),
+    metricsPort: z.number().int().min(1).max(65535).optional().describe('METRICS_PORT: /metrics on a listener of its own; absent: on the API port'),
+    buildCommit: z.string().optional().describe('BUILD_COMMIT: the commit the build was made from'),
   })
   .describe('The effective configuration: every variable with its default applied (unset paths are absent)');
 
@@ -125,6 +127,7 @@ export const StatusResponseSchema = z
         loadShedEventLoopDelayMs: 200,
         rateLimit: { bankPerMin: 600, adminPerMin: 3000 },
         numberingDataDir: '/var/lib/callguard/numbering',
+        metricsPort: 9464,
       },
       keys: {
         open: false,

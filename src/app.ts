@@ -3,6 +3,7 @@ import pino from 'pino';
 import { compose, type Composition, type Overrides, type Services } from './composition';
 import { loadConfig, type Config } from './config';
 import { api } from './http/api';
+import { consoleRoutes } from './http/console';
 import { registerDocs } from './http/docs';
 import { registerErrorHandling } from './http/errors';
 import { healthRoutes } from './ops/health';
@@ -78,6 +79,7 @@ export async function wireApp(composition: Composition): Promise<FastifyInstance
     await app.register(metricsRoutes, { metrics: services.metrics });
     await app.register(healthRoutes);
     await app.register(api);
+    await app.register(consoleRoutes);
     if (config.benchBaselineRoute) {
       // Same server, same hooks, same JSON body parsing, no work: what every path is measured against.
       app.post('/bench/baseline', { schema: { hide: true } }, async () => ({ ok: true }));

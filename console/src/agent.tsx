@@ -281,6 +281,20 @@ export function CustomerCalls({ me }: { me: Me }) {
 /** Which form field a problem the API named belongs to (`authorisedSpcs.0` is the SPC list's). */
 const fieldOf = (p: Problem_): string => p.field.split(/[.[]/)[0] ?? p.field;
 
+/** The fields the editor shows, as the API names them. */
+const EDITED = ['number', 'prefix', 'inboundOnly', 'authorisedSpcs', 'overseasOrigins'];
+
+/**
+ * The field problems of an error: its `details`, or else a message that names its field first
+ * ("authorisedSpcs: a service provider code is ...").
+ */
+function problemsOf(e: unknown): Problem_[] {
+  if (!(e instanceof ApiError)) return [];
+  if (e.details.length > 0) return e.details;
+  const named = /^([A-Za-z]+(?:\.\d+)?): (.+)$/.exec(e.message);
+  return named?.[1] && named[2] ? [{ field: named[1], message: named[2] }] : [];
+}
+
 const list = (s: string): string[] =>
   s
     .split(/[,;\s]+/)
@@ -305,16 +319,14 @@ function EntryEditor({ line, bankId, onSaved, onCancel }: { line: RegistryLine |
       await api('PUT', path, { body: { bankId, inboundOnly, ...(spcs.trim() ? { authorisedSpcs: list(spcs) } : {}), ...(origins.trim() ? { overseasOrigins: list(origins) } : {}) } });
       onSaved();
     } catch (e) {
-      if (e instanceof ApiError && e.details.length > 0) {
-        const byField: Record<string, string> = {};
-        for (const d of e.details) byField[fieldOf(d)] ??= d.message;
-        setProblems(byField);
-        // A problem no field shows is said above the form.
-        if (!Object.keys(byField).some((f) => ['number', 'prefix', 'key', 'inboundOnly', 'authorisedSpcs', 'overseasOrigins'].includes(f))) setError(e);
-      } else setError(e);
+      const byField: Record<string, string> = {};
+      for (const d of problemsOf(e)) byField[fieldOf(d)] ??= d.message;
+      setProblems(byField);
+      // A problem no field shows is said above the form.
+      if (!Object.keys(byField).some((f) => EDITED.includes(f))) setError(e);
     }
   };
-  const keyProblem = problems.number ?? problems.prefix ?? problems.key;
+  const keyProblem = problems.number ?? problems.prefix;
   return (
     <form class="editor" onSubmit={save} aria-labelledby="editor-title">
       <h3 id="editor-title">{isNew ? 'Add a number or prefix' : `Edit ${key}`}</h3>

@@ -7,6 +7,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The web console is bundled here (esbuild, a dev dependency): the image serves dist/console as files.
+COPY console ./console
+COPY scripts/build-console.ts ./scripts/build-console.ts
 RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim AS runtime

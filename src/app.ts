@@ -3,6 +3,7 @@ import pino from 'pino';
 import { compose, type Composition, type Overrides, type Services } from './composition';
 import { loadConfig, type Config } from './config';
 import { api } from './http/api';
+import { consoleRoutes } from './http/console';
 import { registerDocs } from './http/docs';
 import { registerErrorHandling } from './http/errors';
 import { healthRoutes } from './ops/health';
@@ -81,6 +82,7 @@ export async function wireApp(composition: Composition): Promise<FastifyInstance
     });
     await app.register(healthRoutes);
     await app.register(api);
+    await app.register(consoleRoutes);
     return app;
   } catch (err) {
     await composition.close();

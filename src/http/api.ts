@@ -8,6 +8,7 @@ import { registerRateLimit } from './rate-limit';
 import { callbackRoutes } from './routes/callbacks';
 import { expectedCallRoutes } from './routes/expected';
 import { callRoutes } from './routes/calls';
+import { meRoutes } from './routes/me';
 import { operatorRoutes } from './routes/operators';
 import { policyRoutes } from './routes/policy';
 import { registryRoutes } from './routes/registry';
@@ -43,6 +44,7 @@ export const api: FastifyPluginAsync = async (app) => {
 
   // The use cases come composed (see composition.ts); each route plugin gets the one it calls.
   const { registryAdmin, callbacks, operators, announcements, decisionRecords } = app.services;
+  await app.register(meRoutes);
   await app.register(scoreRoutes);
   await app.register(registryRoutes, { registry: registryAdmin });
   await app.register(stirRoutes);

@@ -78,6 +78,38 @@ export interface DecisionEntry extends DecisionRecord {
 export interface DecisionStore {
   /** The call id's decisions within the retention, newest first; empty when none is kept. */
   forCall(callId: string): Promise<DecisionEntry[]>;
+  /**
+   * The newest decisions this instance made (at most `RECENT_DECISIONS_KEPT`), newest first:
+   * what an operator watches live. Only this instance's: a list shared by every instance would
+   * be one more write to one hot key on every call.
+   */
+  recent(limit: number): Promise<DecisionEntry[]>;
+}
+
+/** Decisions `recent` can answer: a screenful or a few, never a store. */
+export const RECENT_DECISIONS_KEPT = 200;
+
+/** The newest `max` items pushed, newest first: a fixed array written round, nothing allocated per push. */
+export class Ring<T> {
+  private readonly items: (T | undefined)[];
+  private next = 0;
+  private count = 0;
+
+  constructor(private readonly max: number) {
+    this.items = new Array<T | undefined>(Math.max(1, max));
+  }
+
+  push(item: T): void {
+    this.items[this.next] = item;
+    this.next = (this.next + 1) % this.items.length;
+    this.count = Math.min(this.count + 1, this.items.length);
+  }
+
+  newest(limit: number): T[] {
+    const out: T[] = [];
+    for (let i = 1; i <= Math.min(limit, this.count); i++) out.push(this.items[(this.next - i + this.items.length) % this.items.length] as T);
+    return out;
+  }
 }
 
 /** Decisions kept per call id, newest first: a re-scored call's story, never a reused id's flood. */
@@ -357,6 +389,8 @@ function approxBytes(r: DecisionRecord): number {
  */
 export class MemoryDecisionStore implements DecisionStore {
   private readonly calls: LRUCache<string, Held>;
+  /** The newest decisions held, whatever their call id: links shared with the chains, no copy. */
+  private readonly latest = new Ring<Held>(RECENT_DECISIONS_KEPT);
   private readonly retentionMs: number;
   private readonly maxPerCall: number;
   private readonly now: () => number;
@@ -411,10 +445,19 @@ export class MemoryDecisionStore implements DecisionStore {
       newest.bytes = bytes;
     }
     this.calls.set(callId, newest);
+    this.latest.push(newest);
   }
 
   async forCall(callId: string): Promise<DecisionEntry[]> {
     return this.forCallSync(callId);
+  }
+
+  async recent(limit: number): Promise<DecisionEntry[]> {
+    const cutoff = this.now() - this.retentionMs;
+    return this.latest
+      .newest(limit)
+      .filter((h) => h.record.decidedAt >= cutoff)
+      .map((h) => decisionEntry(h.record, (h.id ??= newId())));
   }
 
   forCallSync(callId: string): DecisionEntry[] {
@@ -450,6 +493,7 @@ export class RedisDecisionStore implements DecisionStore {
   private readonly retentionMs: number;
   private readonly maxPerCall: number;
   private readonly backlog: Backlog<DecisionEntry>;
+  private readonly latest = new Ring<DecisionEntry>(RECENT_DECISIONS_KEPT);
   private readonly now: () => number;
 
   constructor(
@@ -473,8 +517,19 @@ export class RedisDecisionStore implements DecisionStore {
     return [ops.lpush(tag, this.keys.decisions(tag), encodeDecision(e), this.maxPerCall, this.retentionMs)];
   }
 
+  /** A decision this instance made, for `recent` (whether or not its write reaches Redis). */
+  noteMade(entry: DecisionEntry): void {
+    this.latest.push(entry);
+  }
+
+  async recent(limit: number): Promise<DecisionEntry[]> {
+    const cutoff = this.now() - this.retentionMs;
+    return this.latest.newest(limit).filter((e) => e.decidedAt >= cutoff);
+  }
+
   /** For an entry whose write failed: answer from memory now, write to Redis once it is back. */
   keepWhileDegraded(entry: DecisionEntry): void {
+    // Into the fallback's chains only: `recent` has it already (noteMade).
     this.opts.fallback.addEntry(entry);
     this.backlog.push(entry);
   }

@@ -5,6 +5,7 @@
 export type { CallStateQuery, CallStateReading, CallStateStore, CallStateWrite } from './ports';
 export type { HistoryEntry, HistoryQuery, HistoryStore } from './history';
 export type { DecisionEntry, DecisionOrigin, DecisionReason, DecisionRecord, DecisionShaken, DecisionStore } from './decisions';
+export { RECENT_DECISIONS_KEPT } from './decisions';
 export { REPORT_CATEGORIES, type FraudReport, type NewFraudReport, type ReportCategory, type ReportStore, type ReportSummary } from './reports';
 export {
   DEFAULT_ANNOUNCEMENT_RETENTION_S,

@@ -3,7 +3,7 @@ import type { DecisionEntry, DecisionStore } from '../state/decisions';
 import type { Principal } from './principal';
 
 export interface DecisionRecordsDeps {
-  decisions: Pick<DecisionStore, 'forCall'>;
+  decisions: Pick<DecisionStore, 'forCall' | 'recent'>;
 }
 
 /** The operator's "why was this call blocked?", and traceback: the decisions recorded for a call id. */
@@ -22,5 +22,11 @@ export class DecisionRecords {
     const visible = principal.role === 'admin' ? all : principal.role === 'bank' && principal.bankId !== null ? all.filter((d) => d.bankId === principal.bankId) : [];
     if (visible.length === 0) throw new NotFoundError(`no decision is recorded for call id ${JSON.stringify(callId)}`);
     return visible;
+  }
+
+  /** The newest decisions this instance made, newest first, as many as `limit`, that the principal may see. */
+  async recent(principal: Principal, limit: number): Promise<DecisionEntry[]> {
+    const all = await this.deps.decisions.recent(limit);
+    return principal.role === 'admin' ? all : principal.role === 'bank' && principal.bankId !== null ? all.filter((d) => d.bankId === principal.bankId) : [];
   }
 }

@@ -62,6 +62,14 @@ describe('decision records on Redis', () => {
     expect(froms).toEqual(Array.from({ length: 20 }, (_, i) => `+4474009990${String(24 - i).padStart(2, '0')}`));
   });
 
+  it('GET /v1/calls lists the calls the answering instance decided', async () => {
+    const callId = `latest-${Date.now()}`;
+    await score(a, { from: '+442079460000', to: CUSTOMER, callId });
+    const latest = async (app: FastifyInstance) => ((await app.inject({ url: '/v1/calls?limit=200' })).json() as { decisions: { callId: string }[] }).decisions.map((d) => d.callId);
+    await until(async () => (await latest(a))[0] === callId, 2000, 'the decision to be listed');
+    expect(await latest(b)).not.toContain(callId);
+  });
+
   it('an unknown call id is 404 here too', async () => {
     expect((await read(b, 'never-scored-on-redis')).statusCode).toBe(404);
   });

@@ -5,6 +5,7 @@ import {
   decodeDecision,
   encodeDecision,
   MemoryDecisionStore,
+  RECENT_DECISIONS_KEPT,
   RedisDecisionStore,
   type DecisionEntry,
   type DecisionRecord,
@@ -100,6 +101,22 @@ describe('decisions in process', () => {
     expect((await s.forCall('c-1')).map((d) => d.score)).toEqual([2, 1, 0]);
   });
 
+  it('lists the latest decisions of any call id, newest first, the newest 200 at most, with the ids forCall answers', async () => {
+    const s = new MemoryDecisionStore({ now: clock });
+    for (let i = 0; i < RECENT_DECISIONS_KEPT + 5; i++) s.add(record({ callId: `c-${i % 7}`, decidedAt: T0 + i, score: i % 100 }));
+    const latest = await s.recent(3);
+    expect(latest.map((d) => d.decidedAt)).toEqual([T0 + 204, T0 + 203, T0 + 202]);
+    expect(latest.map((d) => d.callId)).toEqual(['c-1', 'c-0', 'c-6']);
+    const all = await s.recent(1000);
+    expect(all).toHaveLength(RECENT_DECISIONS_KEPT);
+    expect(all.at(-1)?.decidedAt).toBe(T0 + 5);
+    // The same decision has the same id in either answer.
+    expect((await s.forCall('c-1'))[0]?.id).toBe(latest[0]?.id);
+    now = T0 + 31 * DAY;
+    expect(await s.recent(10)).toEqual([]);
+    expect(await new MemoryDecisionStore().recent(10)).toEqual([]);
+  });
+
   it('drops a decision once older than the retention', async () => {
     const s = new MemoryDecisionStore({ now: clock, retentionS: 86400 });
     s.add(record({ decidedAt: T0, score: 1 }));
@@ -177,6 +194,17 @@ describe('decisions in Redis', () => {
     const pttl = await client.pttl(key);
     expect(pttl).toBeGreaterThan(7 * DAY - 60_000);
     expect(pttl).toBeLessThanOrEqual(7 * DAY);
+  });
+
+  it("lists the latest decisions this instance made, whether or not their write reached Redis", async () => {
+    const s = store();
+    expect(await s.recent(10)).toEqual([]);
+    const made = [0, 1, 2].map((i) => decisionEntry(record({ callId: `r-${i}`, decidedAt: Date.now() + i })));
+    for (const e of made) s.noteMade(e);
+    expect((await s.recent(2)).map((d) => d.callId)).toEqual(['r-2', 'r-1']);
+    // Another instance's store, on the same keys, has made none of them.
+    const other = new RedisDecisionStore(guardFor(client), { prefix: s.keyPrefix, fallback: new MemoryDecisionStore() });
+    expect(await other.recent(10)).toEqual([]);
   });
 
   it('escapes the call id in its hash tag: braces cannot move the key', async () => {

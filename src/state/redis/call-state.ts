@@ -129,7 +129,10 @@ export class RedisCallState<V extends object> implements CallStateStore<V> {
       const decision = w.decision ? decisionEntry(w.decision) : null;
       const list = this.campaignWrites(w.campaign);
       for (const op of this.history.writeOps(entry)) list.push(op);
-      if (decision) for (const op of this.decisions.writeOps(decision)) list.push(op);
+      if (decision) {
+        this.decisions.noteMade(decision);
+        for (const op of this.decisions.writeOps(decision)) list.push(op);
+      }
       if (w.cache && w.cache.ttlMs > 0) {
         const { key, value, ttlMs } = w.cache;
         this.fallback.setCached(key, value, ttlMs);

@@ -1,0 +1,2 @@
+/** Stylesheets are bundled by esbuild (scripts/build-console.ts) into main.css. */
+declare module '*.css';

@@ -27,6 +27,11 @@ export function capturingLogger(): pino.Logger {
   return pino({ ...loggerOptions('trace') }, { write: (line: string) => void list.push(line) });
 }
 
+/** The JSON lines of a real server process's output, held to the same rules as the apps'. */
+export function holdLogOutput(output: string): void {
+  lines().push(...output.split('\n').filter((line) => line.startsWith('{')));
+}
+
 /**
  * Phone numbers that must never reach a log unmasked: `+` (or `%2B`) and 7 digits or more, a UK
  * national number (0 and 9 or 10 digits), a SHAKEN TN (44 and 9 or 10 digits), standing on

@@ -8,4 +8,6 @@ module.exports = {
   // let swc turn it into CommonJS instead of pinning an old, unmaintained major.
   transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
   testTimeout: 20000,
+  // Every log line the tests' apps write is held to the logging rules (test/setup/log-lines.ts).
+  setupFilesAfterEnv: ['<rootDir>/test/setup/log-lines.ts'],
 };

@@ -197,7 +197,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         : new FileRegistryBackend(config.registryDataDir, config.defaultCountry));
     const registry = await RegistryStore.open(backend, () => seed, log, { now });
     closers.push(() => registry.close());
-    log.info({ backend: backend.name, seed: seed.source, version: registry.version, ...registry.index.size }, 'registry loaded');
+    log.info({ backend: backend.name, seed: seed.source, registryVersion: registry.version, ...registry.index.size }, 'registry loaded');
 
     let verifier = opts.verifier;
     if (!verifier) {
@@ -415,6 +415,6 @@ function checkSeedNumbers(
  */
 export function reloadPolicy(services: Pick<Services, 'policySource' | 'log'>, reason: string): void {
   const result = services.policySource.reload();
-  if (result.ok) services.log.info({ reason, version: result.version, changed: result.changed }, 'policy reloaded');
+  if (result.ok) services.log.info({ reason, policyVersion: result.version, changed: result.changed }, 'policy reloaded');
   else services.log.error({ reason, problem: result.reason }, 'policy reload failed: the running policy is kept');
 }

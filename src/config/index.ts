@@ -60,6 +60,14 @@ const EnvSchema = z.object({
   API_KEYS_FILE: z.string().min(1).optional(),
   POLICY_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ACCESS_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], { error: 'ACCESS_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace' })
+    .default('info'),
+  ACCESS_LOG_SAMPLE: z.coerce
+    .number({ error: 'ACCESS_LOG_SAMPLE must be a number from 0 to 1' })
+    .min(0, { error: 'ACCESS_LOG_SAMPLE must be a number from 0 to 1' })
+    .max(1, { error: 'ACCESS_LOG_SAMPLE must be a number from 0 to 1' })
+    .default(0),
   BODY_LIMIT_BYTES: int('BODY_LIMIT_BYTES', 1024, 10 * 1024 * 1024).default(64 * 1024),
   REQUEST_TIMEOUT_MS: int('REQUEST_TIMEOUT_MS', 1000, 120_000).default(10_000),
   VERDICT_CACHE_TTL_S: int('VERDICT_CACHE_TTL_S', 0, 86400).default(30),
@@ -118,6 +126,11 @@ export interface Config {
   /** The scoring policy (JSON); unset: the built-in policy. */
   policyFile: string | undefined;
   logLevel: Env['LOG_LEVEL'];
+  /**
+   * One access line per request, at `level`. Every 4xx and 5xx answer gets its line; of the
+   * successes of the busy routes (see src/http/request-log.ts) only the fraction `sample` does.
+   */
+  accessLog: { level: Env['ACCESS_LOG_LEVEL']; sample: number };
   bodyLimitBytes: number;
   /** A request (headers and body) must have arrived whole within this, or it is cut off with 408. */
   requestTimeoutMs: number;
@@ -204,6 +217,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeysFile: e.API_KEYS_FILE,
     policyFile: e.POLICY_FILE,
     logLevel: e.LOG_LEVEL,
+    accessLog: { level: e.ACCESS_LOG_LEVEL, sample: e.ACCESS_LOG_SAMPLE },
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     verdictCache: { ttlS: e.VERDICT_CACHE_TTL_S, size: e.VERDICT_CACHE_SIZE },

@@ -37,10 +37,11 @@ export function authenticate(keys: KeyRing, metrics?: Pick<Metrics, 'authFailure
       reply.header('www-authenticate', 'Bearer realm="callguard"');
       throw new HttpError(401, 'unauthorized', header ? 'the API key is not valid' : 'an API key is required: Authorization: Bearer <key>');
     }
+    // Known before it is refused: the refusal's security event names the key.
+    request.principal = principal;
     if (!roles.includes(principal.role)) {
       metrics?.authFailure('forbidden');
       throw new ForbiddenError(`a ${principal.role} key may not use ${request.method} ${request.routeOptions.url}`);
     }
-    request.principal = principal;
   };
 }

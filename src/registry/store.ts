@@ -287,7 +287,7 @@ export class RegistryStore {
   private async sync(): Promise<void> {
     for (const change of await this.backend.poll!(() => this.index.version)) {
       if ('reseed' in change) {
-        this.log?.warn({ version: this.index.version }, 'the registry backend holds no registry: seeding it with this instance\'s');
+        this.log?.warn({ registryVersion: this.index.version }, 'the registry backend holds no registry: seeding it with this instance\'s');
         // Another instance may have seeded it first: then its registry is the one to hold.
         this.adopt(await this.backend.seed(this.index.view(), this.index.version));
         return;
@@ -314,7 +314,7 @@ export class RegistryStore {
   private async restore(rollback: Rollback): Promise<void> {
     const loud = this.log?.error ? this.log.error.bind(this.log) : this.log?.warn.bind(this.log);
     loud?.(
-      { held: rollback.held, seen: rollback.seen, version: this.index.version, changesSince: rollback.since.length, unmerged: rollback.sinceUnmerged },
+      { held: rollback.held, seen: rollback.seen, registryVersion: this.index.version, changesSince: rollback.since.length, unmerged: rollback.sinceUnmerged },
       'the registry backend holds an older registry than this instance has seen (restarted from an older copy, or failed over to a lagging replica): writing this instance\'s registry back',
     );
     if (rollback.sinceUnmerged > 0) {

@@ -94,7 +94,7 @@ export class ShadowPolicy {
       const setting: ShadowSetting = { version, since: this.opts.now(), document: JSON.stringify(raw) };
       await this.opts.store.set(setting);
       this.adopt({ version, document });
-      this.opts.log.info({ event: 'policy.shadow.set', version }, 'shadow policy set');
+      this.opts.log.info({ event: 'policy.shadow.set', policyVersion: version }, 'shadow policy set');
     }
     return this.report();
   }
@@ -105,7 +105,7 @@ export class ShadowPolicy {
     const version = this.active?.version;
     this.adopt(null);
     if (!had) throw new NotFoundError('no shadow policy is set');
-    this.opts.log.info({ event: 'policy.shadow.ended', version }, 'shadow policy ended');
+    this.opts.log.info({ event: 'policy.shadow.ended', policyVersion: version }, 'shadow policy ended');
   }
 
   /** What the candidate would have changed so far; this instance's tally is sent first. */
@@ -152,7 +152,7 @@ export class ShadowPolicy {
     const parsed = read === undefined ? null : readPolicyDocument(read);
     if (parsed === null || 'problems' in parsed) {
       // Written by this service's own set() after the same checks: only tampering gets here.
-      this.opts.log.warn({ version: answer.setting.version }, 'the shared shadow policy cannot be read: it is not evaluated on this instance');
+      this.opts.log.warn({ policyVersion: answer.setting.version }, 'the shared shadow policy cannot be read: it is not evaluated on this instance');
       return this.adopt(null);
     }
     this.adopt({ version: answer.setting.version, document: parsed.document });

@@ -3,17 +3,21 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, httpStatus, startChild, startRedisServer, until, type Child } from '../../scripts/lib/process';
 import { KEYS_FILE, bearer } from '../helpers/keys';
+import { holdLogOutput } from '../helpers/log-lines';
 
 /** The real process, as `npm start` runs it (from source through tsx, to skip the build). */
 const ROOT = resolve(__dirname, '../..');
 const TSX = resolve(ROOT, 'node_modules/.bin/tsx');
 
+/** Its log lines are held to the logging rules after the test, like every app's (test/setup/log-lines.ts). */
 function start(env: Record<string, string>): Child {
-  return startChild(TSX, ['src/server.ts'], {
+  const child = startChild(TSX, ['src/server.ts'], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', REGISTRY_DATA_DIR: mkdtempSync(join(tmpdir(), 'callguard-e2e-')), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  void child.exited.then(() => holdLogOutput(child.output()));
+  return child;
 }
 
 const waitReady = (url: string) => until(async () => (await httpStatus(`${url}/readyz`)) === 200, 15_000, `${url}/readyz`, 100);

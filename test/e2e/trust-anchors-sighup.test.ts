@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, httpStatus, startChild, until, type Child } from '../../scripts/lib/process';
+import { holdLogOutput } from '../helpers/log-lines';
 import { identity, makePki, type Pki } from '../shaken/helpers';
 
 /**
@@ -58,6 +59,8 @@ it('SIGHUP puts the anchors on disk in force: the new root passes, the old one f
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Its log lines are held to the logging rules after the test, like every app's (test/setup/log-lines.ts).
+  void server.exited.then(() => holdLogOutput(server.output()));
   const score = async (pki: Pki, name: string) => {
     const iat = Math.floor(Date.now() / 1000) + 30;
     const res = await fetch(`${base}/v1/calls/score`, {

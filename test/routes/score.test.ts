@@ -107,9 +107,10 @@ describe('POST /v1/calls/score', () => {
     }
   });
 
-  it('returns the request id it was given', async () => {
-    const res = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: { from: '1', to: '2' }, headers: { 'x-request-id': 'sbc-42' } });
-    expect(res.headers['x-request-id']).toBe('sbc-42');
+  it('returns the request id it was given (a UUID)', async () => {
+    const id = '6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f';
+    const res = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: { from: '1', to: '2' }, headers: { 'x-request-id': id } });
+    expect(res.headers['x-request-id']).toBe(id);
   });
 });
 

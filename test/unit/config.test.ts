@@ -70,6 +70,13 @@ describe('loadConfig', () => {
     expect(['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost'].every(isLoopbackHost)).toBe(true);
     expect(['0.0.0.0', '10.0.0.1', '::', 'example.com'].some(isLoopbackHost)).toBe(false);
   });
+  it('access lines: at info, no success of a busy route sampled, unless ACCESS_LOG_LEVEL and ACCESS_LOG_SAMPLE say otherwise', () => {
+    expect(loadConfig({}).accessLog).toEqual({ level: 'info', sample: 0 });
+    expect(loadConfig({ ACCESS_LOG_LEVEL: 'debug', ACCESS_LOG_SAMPLE: '0.01' }).accessLog).toEqual({ level: 'debug', sample: 0.01 });
+    expect(() => loadConfig({ ACCESS_LOG_SAMPLE: '2' })).toThrow(/ACCESS_LOG_SAMPLE must be a number from 0 to 1/);
+    expect(() => loadConfig({ ACCESS_LOG_SAMPLE: 'some' })).toThrow(/ACCESS_LOG_SAMPLE must be a number from 0 to 1/);
+    expect(() => loadConfig({ ACCESS_LOG_LEVEL: 'silent' })).toThrow(/ACCESS_LOG_LEVEL must be one of/);
+  });
 });
 
 describe('productionSafetyProblems', () => {

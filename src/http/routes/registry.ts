@@ -18,6 +18,7 @@ import {
 } from '../../registry';
 import type { Principal } from '../../usecases';
 import { HttpError } from '../errors';
+import { logRegistryChange } from '../security-events';
 import { errorAnswer } from '../schemas';
 
 const EDITORS = ['bank', 'admin'] as const;
@@ -111,6 +112,7 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
     },
     async (request, reply) => {
       const { bank, created } = await registry.putBank(actorOf(request.principal), request.params.bankId, request.body);
+      logRegistryChange(request, { action: created ? 'bank.create' : 'bank.update', target: `bank:${bank.id}` });
       return reply.status(created ? 201 : 200).send(bank);
     },
   );
@@ -137,6 +139,7 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
     },
     async (request) => {
       const { removedEntries } = await registry.deleteBank(actorOf(request.principal), request.params.bankId, request.query.cascade === 'true');
+      logRegistryChange(request, { action: 'bank.delete', target: `bank:${request.params.bankId}` });
       return { deleted: request.params.bankId, removedEntries };
     },
   );
@@ -186,6 +189,7 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
       },
       async (request, reply) => {
         const { entry, created } = await registry.putEntry(actorOf(request.principal), kind, request.params[kind], request.body);
+        logRegistryChange(request, { action: `${kind}.${created ? 'create' : 'update'}`, target: `${kind}:${entry.key}` });
         return reply.status(created ? 201 : 200).send(entry);
       },
     );
@@ -211,6 +215,7 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
       },
       async (request) => {
         const { entry } = await registry.deleteEntry(actorOf(request.principal), kind, request.params[kind]);
+        logRegistryChange(request, { action: `${kind}.delete`, target: `${kind}:${entry.key}` });
         return { deleted: entry };
       },
     );
@@ -278,6 +283,14 @@ export const registryRoutes: FastifyPluginAsyncZod<{ registry: RegistryAdministr
         const body = request.body as ImportBody | undefined;
         if (!body) throw new ValidationError('body', 'body: the registry file (JSON) or CSV is required', { code: 'bad_request' });
         const result = await registry.importFile(actorOf(request.principal), body, request.query.mode);
+        if (result.applied) {
+          const { bankId } = request.principal;
+          logRegistryChange(request, {
+            action: `import.${result.mode}`,
+            target: request.principal.role === 'bank' && bankId !== null ? `bank:${bankId}` : 'registry',
+            counts: { added: result.added, updated: result.updated, removed: result.removed, rejected: result.rejectedCount },
+          });
+        }
         return reply.status(result.applied ? 200 : 422).send(result);
       },
     );

@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config';
+import { logRefusal, refusalOf } from './security-events';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The request id: the caller's `x-request-id` when it is a UUID, so a switch's or a bank's own id
+ * follows the call through our logs; anything else is replaced by a fresh one, so no caller can
+ * write arbitrary text into every line of a request or pass one id off for many.
+ */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && UUID.test(given) ? given : randomUUID();
+}
+
+/**
+ * The busy routes: a switch calls them for every call, tens of thousands a second, and probes
+ * poll the health and metrics routes every few seconds. A line for each of their successes would
+ * cost more than the work and drown every other line; metrics count them instead.
+ */
+const BUSY_ROUTES = new Set([
+  'POST /v1/calls/score',
+  'POST /stir/v1/verification',
+  'POST /stir/v1/signing',
+  'GET /healthz',
+  'GET /readyz',
+  'GET /metrics',
+]);
+
+/**
+ * Whether a request gets an access line: every 4xx and 5xx does; a success on a busy route with
+ * probability `sample`; any other success (people at work: registry, reports, policy) always.
+ */
+export function wantsAccessLine(method: string, route: string | undefined, status: number, sample: number, random: () => number = Math.random): boolean {
+  if (status >= 400) return true;
+  if (route === undefined || !BUSY_ROUTES.has(`${method} ${route}`)) return true;
+  return sample > 0 && random() < sample;
+}
+
+/** The message of the error a request was answered with, kept for its security event. */
+const refusalReasons = new WeakMap<FastifyRequest, string>();
+
+/**
+ * One access line per request (ACCESS_LOG_LEVEL, ACCESS_LOG_SAMPLE): method, route, URL, status,
+ * time taken and who called (the key's name and role, never the key); the request id is on every
+ * line of the request. A 401, 403 or 429 is also a security event (security-events.ts), whatever
+ * the sampling. Register on the root instance, before the plugins, so every route and the 404s
+ * are covered.
+ */
+export function registerRequestLogging(app: FastifyInstance, { level, sample }: Config['accessLog']): void {
+  app.addHook('onError', (request, _reply, error, done) => {
+    refusalReasons.set(request, error.message);
+    done();
+  });
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
+    const status = reply.statusCode;
+    const route = request.routeOptions.url;
+    if (wantsAccessLine(request.method, route, status, sample)) {
+      const who = request.principal;
+      request.log[level](
+        {
+          method: request.method,
+          route,
+          url: request.url,
+          status,
+          ms: Math.round(reply.elapsedTime * 100) / 100,
+          ...(who ? { key: who.name, role: who.role } : {}),
+        },
+        'access',
+      );
+    }
+    const refusal = refusalOf(status);
+    if (refusal) logRefusal(request, refusal, refusalReasons.get(request));
+    done();
+  });
+}

@@ -68,10 +68,11 @@ export async function startCallguard(name: string, opts: CallguardOptions): Prom
     HOME: process.env.HOME ?? '',
     PORT: String(port),
     HOST: '127.0.0.1',
-    LOG_LEVEL: 'error',
     ...opts.env,
   };
-  const child = startChild(process.execPath, [...(opts.nodeArgs ?? []), SERVER_JS], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  // Logging as deployed (LOG_LEVEL info, the default access lines): its cost is part of every call
+  // measured. The lines themselves go nowhere; a failed start still shows on stderr.
+  const child = startChild(process.execPath, [...(opts.nodeArgs ?? []), SERVER_JS], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   try {
     const readyMs = await child.whenReady(name, async () => (await httpStatus(`${url}/readyz`)) === 200, opts.readyTimeoutMs ?? 30_000, 20);

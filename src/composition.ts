@@ -357,7 +357,9 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
       },
       start: () => {
         // One line with everything an operator checks first: the same summary GET /v1/status answers.
-        log.info({ event: 'startup', ...status() }, 'callguard started');
+        // Every line already names the service and its version: the summary's own `service` would overwrite them.
+        const { service, ...summary } = status();
+        log.info({ event: 'startup', node: service.node, ...summary }, 'callguard started');
         shadowPolicy.start();
         checkSeedNumbers(seed.data.numbers, config.defaultCountry, registryCheck, log);
       },

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { loggerOptions } from '../../src/ops/logger';
 import pino from 'pino';
 import { loadConfig } from '../../src/config';
 import { importOfcomFolder, writeNumbering } from '../../src/numbering';
@@ -18,7 +19,7 @@ function capture() {
       done();
     },
   });
-  return { lines, log: pino({ level: 'info' }, stream) };
+  return { lines, log: pino(loggerOptions('info'), stream) };
 }
 
 const ANCHORS = join(VECTORS_DIR, 'certs/root.pem');
@@ -98,7 +99,8 @@ describe('the start-up line', () => {
     const line = startups[0]!;
     expect(line).toMatchObject({ level: 30, msg: 'callguard started' });
     const now = (await status('admin')).json();
-    for (const part of ['service', 'config', 'keys', 'trustAnchors', 'numbering', 'policy'] as const) expect([part, line[part]]).toEqual([part, now[part]]);
+    expect(line).toMatchObject({ service: 'callguard', version: now.service.version, node: now.service.node });
+    for (const part of ['config', 'keys', 'trustAnchors', 'numbering', 'policy'] as const) expect([part, line[part]]).toEqual([part, now[part]]);
     expect(line.registry).toMatchObject({ source: 'data-directory', seed: now.registry.seed });
   });
 });

@@ -46,6 +46,9 @@ const ConfigSchema = z
     loadShedEventLoopDelayMs: whole,
     rateLimit: z.object({ bankPerMin: whole, adminPerMin: whole }),
     numberingDataDir: z.string().optional(),
+    accessLog: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']), sample: z.number().min(0).max(1) })
+      .describe('ACCESS_LOG_LEVEL and ACCESS_LOG_SAMPLE: the level of access lines, and the share of hot-route successes that get one'),
     metricsPort: z.number().int().min(1).max(65535).optional().describe('METRICS_PORT: /metrics on a listener of its own; absent: on the API port'),
     buildCommit: z.string().optional().describe('BUILD_COMMIT: the commit the build was made from'),
   })
@@ -127,6 +130,7 @@ export const StatusResponseSchema = z
         loadShedEventLoopDelayMs: 200,
         rateLimit: { bankPerMin: 600, adminPerMin: 3000 },
         numberingDataDir: '/var/lib/callguard/numbering',
+        accessLog: { level: 'info', sample: 0 },
         metricsPort: 9464,
       },
       keys: {

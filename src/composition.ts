@@ -250,7 +250,8 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
 
     // The shadow policy: shared by every instance on Redis, in process otherwise.
     const shadowPolicy = new ShadowPolicy({
-      store: redisGuard ? new RedisShadowStore(redisGuard, config.redisKeyPrefix) : new MemoryShadowStore(),
+      // The registry's patient connection where there is one (see RedisShadowStore), else the hot path's.
+      store: registryRedis || redis ? new RedisShadowStore((registryRedis ?? redis)!, config.redisKeyPrefix) : new MemoryShadowStore(),
       live: () => policySource.current().document,
       now,
       log,

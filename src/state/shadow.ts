@@ -1,5 +1,5 @@
 import { UnavailableError } from '../errors';
-import type { RedisGuard } from './redis/client';
+import type { Redis } from 'ioredis';
 import { taggedKey } from './redis/keyspace';
 
 /**
@@ -138,23 +138,29 @@ redis.call('HSET', KEYS[1], 'version', ARGV[1], 'since', ARGV[2], 'document', AR
 return 1
 `;
 
+/**
+ * On a connection of its own kind: the registry's patient one, not the hot path's. A sync is
+ * background work once a second and a set or report is an operator's request; neither should wait
+ * on the calls' 50 ms command timeout, nor count as the calls' failures and open their breaker.
+ * A connection that is not up answers at once as unavailable rather than queueing.
+ */
 export class RedisShadowStore implements ShadowStore {
   private readonly keys: [string, string, string];
 
   constructor(
-    private readonly guard: RedisGuard,
+    private readonly redis: Redis,
     prefix: string,
   ) {
     this.keys = [taggedKey(prefix, 'shadow', 'policy', ':setting'), taggedKey(prefix, 'shadow', 'policy', ':counts'), taggedKey(prefix, 'shadow', 'policy', ':examples')];
   }
 
   async set(s: ShadowSetting): Promise<void> {
-    const ok = await this.guard.run(async (r) => (await r.eval(SET_SCRIPT, 3, ...this.keys, s.version, String(s.since), s.document), true), false);
+    const ok = await this.attempt(async (r) => (await r.eval(SET_SCRIPT, 3, ...this.keys, s.version, String(s.since), s.document), true), false);
     if (!ok) throw unavailable('set');
   }
 
   async clear(): Promise<boolean> {
-    const removed = await this.guard.run(async (r) => Number(await r.del(...this.keys)), -1);
+    const removed = await this.attempt(async (r) => Number(await r.del(...this.keys)), -1);
     if (removed < 0) throw unavailable('ended');
     return removed > 0;
   }
@@ -164,7 +170,7 @@ export class RedisShadowStore implements ShadowStore {
     const args: string[] = [version ?? '', String(t.calls), String(t.changed.size)];
     for (const [pair, n] of t.changed) args.push(pair, String(n));
     for (const e of t.examples) args.push(JSON.stringify(e));
-    const reply = await this.guard.run(async (r) => ({ value: (await r.eval(SYNC_SCRIPT, 3, ...this.keys, ...args)) as unknown }), null);
+    const reply = await this.attempt(async (r) => ({ value: (await r.eval(SYNC_SCRIPT, 3, ...this.keys, ...args)) as unknown }), null);
     if (reply === null) return 'unknown';
     const [current, since, document] = Array.isArray(reply.value) ? (reply.value as unknown[]).map((v) => (v === null || v === undefined ? undefined : String(v))) : [];
     if (current === undefined) return null;
@@ -172,9 +178,18 @@ export class RedisShadowStore implements ShadowStore {
     return { setting: document === undefined ? setting : { ...setting, document } };
   }
 
+  private async attempt<T>(work: (r: Redis) => Promise<T>, unavailable: T): Promise<T> {
+    if (this.redis.status !== 'ready') return unavailable;
+    try {
+      return await work(this.redis);
+    } catch {
+      return unavailable;
+    }
+  }
+
   async counts(): Promise<ShadowCounts | null> {
     const [settingKey, countsKey, examplesKey] = this.keys;
-    const reply = await this.guard.run(
+    const reply = await this.attempt(
       async (r) => {
         const [[, setting], [, counts], [, examples]] = (await r.multi().hmget(settingKey, 'version', 'since').hgetall(countsKey).lrange(examplesKey, 0, MAX_SHADOW_EXAMPLES - 1).exec()) as [
           [unknown, (string | null)[]],

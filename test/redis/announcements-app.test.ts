@@ -1,31 +1,19 @@
 import type { FastifyInstance } from 'fastify';
-import { until } from '../../scripts/lib/process';
 import { announcingRegistryFile, EXAMPLE_OUT, NORTHWIND_OUT } from '../helpers/announcing-registry';
-import { build } from '../helpers/build';
-import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
-import { connect, deleteByPrefix } from '../state/support';
+import { twoInstances, type TwoInstances } from '../helpers/deployment';
 
 /** Announced calls across instances: two apps of one deployment (one REDIS_KEY_PREFIX) on one Redis. */
 
-const PREFIX = `test:callguard:announcements-app-${process.pid}-${Date.now().toString(36)}:`;
 const CUSTOMER = '+447400123456';
 let a: FastifyInstance;
 let b: FastifyInstance;
+let deployment: TwoInstances | undefined;
 
 beforeAll(async () => {
-  await requireRedis();
-  const env = { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX, REGISTRY_FILE: announcingRegistryFile() };
-  a = await build(env);
-  b = await build(env);
-  for (const app of [a, b]) await until(() => app.services.redisGuard?.client.status === 'ready', 5000, 'redis');
+  deployment = await twoInstances('announcements-app', { REGISTRY_FILE: announcingRegistryFile() });
+  ({ a, b } = deployment);
 });
-afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  const client = await connect();
-  await deleteByPrefix(client, PREFIX);
-  client.disconnect();
-});
+afterAll(() => deployment?.close());
 
 const announce = (app: FastifyInstance, payload: object) => app.inject({ method: 'POST', url: '/v1/calls/expected', payload });
 const score = (app: FastifyInstance, body: object) => app.inject({ method: 'POST', url: '/v1/calls/score', payload: body }).then((r) => r.json());

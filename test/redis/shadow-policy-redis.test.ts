@@ -1,29 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import { until } from '../../scripts/lib/process';
-import { build } from '../helpers/build';
-import { requireRedis, TEST_REDIS_URL } from '../helpers/redis';
-import { connect, deleteByPrefix } from '../state/support';
+import { twoInstances, type TwoInstances } from '../helpers/deployment';
 
 /** The shadow policy across instances: two apps of one deployment (one REDIS_KEY_PREFIX) on one Redis. */
 
-const PREFIX = `test:callguard:shadow-${process.pid}-${Date.now().toString(36)}:`;
 let a: FastifyInstance;
 let b: FastifyInstance;
+let deployment: TwoInstances | undefined;
 
 beforeAll(async () => {
-  await requireRedis();
-  const env = { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX };
-  a = await build(env);
-  b = await build(env);
-  for (const app of [a, b]) await until(() => app.services.redisGuard?.client.status === 'ready', 5000, 'redis');
+  deployment = await twoInstances('shadow');
+  ({ a, b } = deployment);
 });
-afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  const client = await connect();
-  await deleteByPrefix(client, PREFIX);
-  client.disconnect();
-});
+afterAll(() => deployment?.close());
 
 const score = (app: FastifyInstance, body: object) => app.inject({ method: 'POST', url: '/v1/calls/score', payload: body }).then((r) => r.json() as { verdict: string });
 const report = (app: FastifyInstance) => app.inject('/v1/policy/shadow/report');
@@ -80,5 +69,12 @@ describe('a shadow policy on two instances', () => {
     const r = (await report(a)).json();
     expect(r).toMatchObject({ calls: 2, changed: [{ live: 'allow', shadow: 'block', count: 2 }] });
     away.mockRestore();
+  });
+
+  it("talks to Redis on the registry's patient connection, not the calls' (its sync never counts against the calls' breaker)", () => {
+    const store = (a.services.shadowPolicy as unknown as { opts: { store: { redis: unknown } } }).opts.store;
+    expect(store.redis).toBeDefined();
+    expect(store.redis).not.toBe(a.services.redisGuard!.client);
+    expect((store.redis as { options: { commandTimeout?: number } }).options.commandTimeout).toBeGreaterThan(a.services.config.redisCommandTimeoutMs);
   });
 });

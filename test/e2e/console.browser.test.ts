@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, ConsoleMessage, Page } from 'playwright-core';
@@ -12,15 +12,14 @@ import { bearer, KEYS, KEYS_FILE } from '../helpers/keys';
  * The console in a real browser (Debian's chromium, driven by playwright-core) against the real
  * server process: each role signs in and sees its screens only; the bank agent's flow end to end;
  * the operator's; strings from outside shown as text; no console error; axe-core finds nothing
- * serious on each screen. CONSOLE_SCREENSHOTS=1 also saves the screens to docs/
- * (`npm run console:screenshots`).
+ * serious on each screen. The README's pictures of the console come from
+ * scripts/console-screenshots.ts, with realistic data, not from here.
  */
 
 const ROOT = resolve(__dirname, '../..');
 const TSX = resolve(ROOT, 'node_modules/.bin/tsx');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS === '1';
 
 /** What an attacker may put in any text the console shows. */
 const HOSTILE_HTML = '<img src=x onerror=alert(1)>';
@@ -94,7 +93,6 @@ describeIfChromium('the console in a browser', () => {
     await score(OUTBOUND, '+447400123999', { callId: 'shadow-example' });
 
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
-    if (SCREENSHOTS) mkdirSync(resolve(ROOT, 'docs'), { recursive: true });
   }, 60_000);
 
   afterAll(async () => {
@@ -142,14 +140,9 @@ describeIfChromium('the console in a browser', () => {
     expect({ screen, violations: violations.filter((v) => v.impact === 'serious' || v.impact === 'critical') }).toEqual({ screen, violations: [] });
   }
 
-  async function shoot(page: Page, name: string): Promise<void> {
-    if (SCREENSHOTS) await page.screenshot({ path: resolve(ROOT, `docs/console-${name}.png`), fullPage: true });
-  }
-
   it('signs in with the keyboard alone, keeps the key for the tab, and refuses a bad key', async () => {
     const page = await open();
     await accessible(page, 'sign-in');
-    await shoot(page, 'sign-in');
     // Tab to the key field, type, Enter: no mouse.
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.getAttribute('name'))).toBe('apiKey');
@@ -205,7 +198,6 @@ describeIfChromium('the console in a browser', () => {
     // The network knows of it: the same call now gets BANK_CALL_EXPECTED.
     const scored = (await score(OUTBOUND, CUSTOMER)) as { reasons: { code: string }[] };
     expect(scored.reasons.map((r) => r.code)).toContain('BANK_CALL_EXPECTED');
-    await shoot(page, 'agent');
     await page.close();
   });
 
@@ -224,7 +216,6 @@ describeIfChromium('the console in a browser', () => {
     await expect(spcs.getAttribute('aria-describedby')).resolves.toBe('spcs-problem');
     await expect(spcs.getAttribute('aria-invalid')).resolves.toBe('true');
     await accessible(page, 'registry-error');
-    await shoot(page, 'registry');
 
     await spcs.fill('1234, 4321');
     await page.getByRole('button', { name: 'Save' }).click();
@@ -261,7 +252,6 @@ describeIfChromium('the console in a browser', () => {
     await score(OUTBOUND, '+447400123555', { callId: 'live-now' });
     await page.getByRole('cell', { name: 'live-now' }).waitFor({ timeout: 10_000 });
     await accessible(page, 'live');
-    await shoot(page, 'live');
 
     await page.getByRole('button', { name: 'Campaigns' }).click();
     await expect(page.getByTestId('campaigns').textContent()).resolves.toContain(`Example Bank ${HOSTILE_HTML}`);
@@ -274,13 +264,11 @@ describeIfChromium('the console in a browser', () => {
     await expect(record.textContent()).resolves.toContain(`trunk ${HOSTILE_SCRIPT}`);
     await expect(record.textContent()).resolves.toContain('CLI_DNO');
     await accessible(page, 'decision');
-    await shoot(page, 'decision');
 
     await page.getByRole('button', { name: 'Audit log' }).click();
     const audit = page.getByTestId('audit');
     await expect(audit.textContent()).resolves.toContain(HOSTILE_HTML);
     await accessible(page, 'audit');
-    await shoot(page, 'audit');
 
     await page.getByRole('button', { name: 'Shadow policy' }).click();
     await expect(page.getByTestId('shadow').textContent()).resolves.toMatch(/\d+ calls decided under it/);
@@ -289,7 +277,6 @@ describeIfChromium('the console in a browser', () => {
     await page.getByRole('button', { name: 'Genuine reports' }).click();
     await expect(page.getByTestId('genuine-reports').textContent()).resolves.toContain(`It was us ${HOSTILE_HTML} ${HOSTILE_SCRIPT}`);
     await accessible(page, 'genuine');
-    await shoot(page, 'genuine');
 
     // Nothing from outside became markup anywhere it was shown.
     expect(await page.locator('img, script:not([src])').count()).toBe(0);

@@ -87,15 +87,19 @@ export function LiveVerdicts() {
           <tbody>
             {rows.map((d, i) => (
               <tr key={`${d.callId ?? ''}${d.decidedAt}${i}`}>
-                <td>{when(d.at)}</td>
-                <td class="mono">{d.callId ?? ''}</td>
+                <td class="when">{when(d.at)}</td>
+                <td class="mono callid">{d.callId ?? ''}</td>
                 <td>{d.from ?? 'withheld'}</td>
                 <td>{d.to ?? ''}</td>
                 <td>
                   <VerdictBadge verdict={d.verdict} />
                 </td>
                 <td>{d.score}</td>
-                <td>{d.reasons.join(', ')}</td>
+                <td class="codes">
+                  {d.reasons.map((code) => (
+                    <span key={code}>{code}</span>
+                  ))}
+                </td>
               </tr>
             ))}
           </tbody>

@@ -32,7 +32,9 @@ import { keyspace } from '../state/redis/keyspace';
  * everything it could fail on before it writes: Redis applies all of it or none, and so never
  * keeps an audit record of a change it did not make. Where Redis has WAITAOF (7.2+) a change is
  * acknowledged only once it is in Redis's AOF on disk; elsewhere only `appendfsync always`
- * promises that, and the backend says (log, /readyz) when Redis cannot promise it.
+ * promises that, and the backend says (log, /readyz) when Redis cannot promise it. Where the
+ * master holding the registry has replicas (a Cluster's or a standalone master's), a change is
+ * acknowledged only once a replica has it (WAIT), so that a failover to that replica keeps it.
  *
  * The sequence number tells a Redis that came back holding an older registry (an older AOF or
  * RDB, a lagging replica promoted) from one that moved on: its seq is behind what an instance
@@ -63,8 +65,8 @@ export class RedisRegistryBackend implements RegistryBackend {
       logMaxLen?: number;
       auditMaxLen?: number;
       inlineMutationsMax?: number;
-      /** How long a change waits for Redis to sync it to disk (WAITAOF) before it is "not confirmed". */
-      waitAofTimeoutMs?: number;
+      /** How long a change waits for Redis to sync it to disk (WAITAOF) or to a replica (WAIT) before it is "not confirmed". */
+      confirmTimeoutMs?: number;
       /**
        * Called as a large change's script is sent, which holds Redis for a second or more; the
        * function it returns when the script has answered. The app lets its hot path skip Redis
@@ -280,21 +282,62 @@ export class RedisRegistryBackend implements RegistryBackend {
   }
 
   /**
-   * Where Redis has WAITAOF, waits until what this connection wrote is in Redis's AOF on disk.
-   * Throws RegistryUnconfirmedError when it is not: made in Redis, but a crash may still lose it.
+   * Confirms what this connection wrote as far as Redis can promise it: in Redis's AOF on disk
+   * where Redis has WAITAOF, and on a replica where the master has one connected (WAIT), so that
+   * a failover to that replica keeps it. Throws RegistryUnconfirmedError when either is not
+   * confirmed: made in Redis, but a crash or a failover may still lose it.
    */
   private async confirmDurable(what: string): Promise<void> {
-    if (this.durabilityState.mode !== 'waitaof') return;
-    const timeoutMs = this.opts.waitAofTimeoutMs ?? 3000;
-    let local: number;
-    try {
-      [local] = (await (await this.node()).call('WAITAOF', '1', '0', String(timeoutMs))) as [number, number];
-    } catch (err) {
-      // Look again at what this Redis promises (AOF turned off, failed over to an older server).
-      this.durabilityChecked = false;
-      throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on its disk: WAITAOF failed: ${(err as Error).message}`, { cause: err });
+    const timeoutMs = this.opts.confirmTimeoutMs ?? 3000;
+    if (this.durabilityState.mode === 'waitaof') {
+      let local: number;
+      try {
+        [local] = (await (await this.node()).call('WAITAOF', '1', '0', String(timeoutMs))) as [number, number];
+      } catch (err) {
+        // Look again at what this Redis promises (AOF turned off, failed over to an older server).
+        this.durabilityChecked = false;
+        throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on its disk: WAITAOF failed: ${(err as Error).message}`, { cause: err });
+      }
+      if (local < 1) throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on its disk: WAITAOF timed out after ${timeoutMs} ms`);
     }
-    if (local < 1) throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on its disk: WAITAOF timed out after ${timeoutMs} ms`);
+    await this.confirmReplicated(what, timeoutMs);
+  }
+
+  /**
+   * Where the master holding the registry has a replica connected, waits until one has what this
+   * connection wrote (WAIT counts the replicas that acknowledged the connection's last write, so
+   * it goes to the very connection the change went through). Asked at every change, as a
+   * failover leaves the new master without a replica until the old one comes back as one.
+   */
+  private async confirmReplicated(what: string, timeoutMs: number): Promise<void> {
+    let acknowledged: number;
+    try {
+      const node = await this.node();
+      const replicas = await node.info('replication').then(connectedReplicas, (err: unknown) => {
+        // INFO renamed away (as on some managed Redis): whether replicas exist cannot be told.
+        if (isReplyError(err)) return 0;
+        throw err;
+      });
+      this.noteReplicas(replicas);
+      if (replicas === 0) return;
+      acknowledged = Number(await node.call('WAIT', '1', String(timeoutMs)));
+    } catch (err) {
+      throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on a replica: WAIT failed: ${(err as Error).message}`, { cause: err });
+    }
+    if (acknowledged < 1) throw new RegistryUnconfirmedError(`${what} was made in Redis but no replica confirmed it within ${timeoutMs} ms (WAIT): a failover may lose it`);
+  }
+
+  /** Whether the registry's master had a replica at the last change: said in the log when it changes. */
+  private replicated: boolean | null = null;
+
+  private noteReplicas(replicas: number): void {
+    const replicated = replicas > 0;
+    if (replicated === this.replicated) return;
+    const had = this.replicated;
+    this.replicated = replicated;
+    if (replicated) this.opts.log?.info?.({ replicas }, 'registry changes are acknowledged once a replica has them (WAIT)');
+    // Nothing to say about a Redis that never had a replica: that is a standalone set-up.
+    else if (had) this.opts.log?.warn({ replicas }, 'the Redis master holding the registry has no replica connected: changes are acknowledged on the master alone until one is back, and a failover may lose them');
   }
 
   /**
@@ -709,4 +752,9 @@ function* chunks<T>(items: Iterable<T>, size: number): Generator<T[]> {
     }
   }
   if (chunk.length) yield chunk;
+}
+
+/** `connected_slaves` from INFO replication: the replicas connected to this master. */
+function connectedReplicas(info: string): number {
+  return Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
 }

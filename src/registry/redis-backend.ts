@@ -161,6 +161,7 @@ export class RedisRegistryBackend implements RegistryBackend {
 
   async restore(data: RegistryContent, version: string, rollback: Rollback): Promise<void> {
     const seq = Math.max(rollback.held.seq, this.seen) + 1;
+    const replicas = await this.replicasNow();
     // Only over what the poll saw: another instance may have written its registry back since
     // (then the next poll compares against that one), or a change may have landed.
     await this.redis.watch(this.k.version, this.k.seq);
@@ -181,7 +182,7 @@ export class RedisRegistryBackend implements RegistryBackend {
     this.lastId = id;
     this.head = { seq, version };
     this.seen = seq;
-    await this.confirmDurable('the registry written back').catch((err: unknown) => this.opts.log?.warn({ err: (err as Error).message }, 'registry written back to Redis, not confirmed on its disk'));
+    await this.confirmDurable('the registry written back', replicas).catch((err: unknown) => this.opts.log?.warn({ err: (err as Error).message }, 'registry written back to Redis, not confirmed on its disk'));
   }
 
   /**
@@ -194,6 +195,8 @@ export class RedisRegistryBackend implements RegistryBackend {
 
   async commit(mutations: Mutation[], audit: AuditRecord[], version: string): Promise<void> {
     await this.checkDurability();
+    // Asked before the change rather than after: Redis failing to answer now leaves nothing made.
+    const replicas = await this.replicasNow();
     // Large changes (imports) tell followers to reload rather than carrying megabytes in the log.
     const inline = mutations.length <= (this.opts.inlineMutationsMax ?? 1000);
     const stage = new Staging(this.redis, `${this.k.stage}${version}:${randomBytes(6).toString('hex')}`);
@@ -260,7 +263,7 @@ export class RedisRegistryBackend implements RegistryBackend {
     this.seen = Math.max(this.seen, seq);
     // Thrown (made but not confirmed), the store does not apply the change: its log entry must
     // then stay news to this instance, which takes it from the poll like any other.
-    await this.confirmDurable('the registry change');
+    await this.confirmDurable('the registry change', replicas);
     // Our change follows straight on from our place in the log (nothing landed between the poll
     // before it and the script): the store applies it itself, so its log entry is no news to us.
     // Read as news, an import's entry says "reload": every entry read from Redis again, for
@@ -287,7 +290,7 @@ export class RedisRegistryBackend implements RegistryBackend {
    * a failover to that replica keeps it. Throws RegistryUnconfirmedError when either is not
    * confirmed: made in Redis, but a crash or a failover may still lose it.
    */
-  private async confirmDurable(what: string): Promise<void> {
+  private async confirmDurable(what: string, replicas: number): Promise<void> {
     const timeoutMs = this.opts.confirmTimeoutMs ?? 3000;
     if (this.durabilityState.mode === 'waitaof') {
       let local: number;
@@ -300,27 +303,32 @@ export class RedisRegistryBackend implements RegistryBackend {
       }
       if (local < 1) throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on its disk: WAITAOF timed out after ${timeoutMs} ms`);
     }
-    await this.confirmReplicated(what, timeoutMs);
+    if (replicas > 0) await this.confirmReplicated(what, timeoutMs);
   }
 
   /**
-   * Where the master holding the registry has a replica connected, waits until one has what this
-   * connection wrote (WAIT counts the replicas that acknowledged the connection's last write, so
-   * it goes to the very connection the change went through). Asked at every change, as a
+   * The replicas connected to the master holding the registry. Asked at every change, as a
    * failover leaves the new master without a replica until the old one comes back as one.
+   */
+  private async replicasNow(): Promise<number> {
+    const replicas = await (await this.node()).info('replication').then(connectedReplicas, (err: unknown) => {
+      // INFO renamed away (as on some managed Redis): whether replicas exist cannot be told.
+      if (isReplyError(err)) return 0;
+      throw err;
+    });
+    this.noteReplicas(replicas);
+    return replicas;
+  }
+
+  /**
+   * Waits until a replica has what this connection wrote. WAIT counts the replicas that
+   * acknowledged the connection's last write, so it goes to the very connection the change went
+   * through: the client, or on a Cluster the node of the registry's slot.
    */
   private async confirmReplicated(what: string, timeoutMs: number): Promise<void> {
     let acknowledged: number;
     try {
-      const node = await this.node();
-      const replicas = await node.info('replication').then(connectedReplicas, (err: unknown) => {
-        // INFO renamed away (as on some managed Redis): whether replicas exist cannot be told.
-        if (isReplyError(err)) return 0;
-        throw err;
-      });
-      this.noteReplicas(replicas);
-      if (replicas === 0) return;
-      acknowledged = Number(await node.call('WAIT', '1', String(timeoutMs)));
+      acknowledged = Number(await (await this.node()).call('WAIT', '1', String(timeoutMs)));
     } catch (err) {
       throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on a replica: WAIT failed: ${(err as Error).message}`, { cause: err });
     }

@@ -170,6 +170,15 @@ export class RegistryWriters {
           addState(unknown ? writes.uncertain : writes.refused, number, state);
           break;
         }
+        if (r.kind === 'response' && r.status === 503 && json?.error === 'registry_unconfirmed') {
+          // Made or not (no replica or disk confirmed it in time): unknown, as after a dropped
+          // connection, and sent again, since the write is absolute.
+          unknown = true;
+          writes.refusals.push({ at, outcome: '503 registry_unconfirmed' });
+          lastProblem = '503 registry_unconfirmed';
+          await sleep(Math.min(50 * (attempt + 1), 500));
+          continue;
+        }
         if (!FAILOVER.has(outcome)) {
           // A refusal must be a clean JSON 503/4xx: never a 500 or a hang. Nothing the drill sends
           // is invalid, so a 4xx is as wrong as a 500 here, and repeating the write will not help.

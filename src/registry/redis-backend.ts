@@ -32,7 +32,9 @@ import { keyspace } from '../state/redis/keyspace';
  * everything it could fail on before it writes: Redis applies all of it or none, and so never
  * keeps an audit record of a change it did not make. Where Redis has WAITAOF (7.2+) a change is
  * acknowledged only once it is in Redis's AOF on disk; elsewhere only `appendfsync always`
- * promises that, and the backend says (log, /readyz) when Redis cannot promise it.
+ * promises that, and the backend says (log, /readyz) when Redis cannot promise it. Where the
+ * master holding the registry has replicas (a Cluster's or a standalone master's), a change is
+ * acknowledged only once a replica has it (WAIT), so that a failover to that replica keeps it.
  *
  * The sequence number tells a Redis that came back holding an older registry (an older AOF or
  * RDB, a lagging replica promoted) from one that moved on: its seq is behind what an instance
@@ -63,8 +65,8 @@ export class RedisRegistryBackend implements RegistryBackend {
       logMaxLen?: number;
       auditMaxLen?: number;
       inlineMutationsMax?: number;
-      /** How long a change waits for Redis to sync it to disk (WAITAOF) before it is "not confirmed". */
-      waitAofTimeoutMs?: number;
+      /** How long a change waits for Redis to sync it to disk (WAITAOF) or to a replica (WAIT) before it is "not confirmed". */
+      confirmTimeoutMs?: number;
       /**
        * Called as a large change's script is sent, which holds Redis for a second or more; the
        * function it returns when the script has answered. The app lets its hot path skip Redis
@@ -159,6 +161,7 @@ export class RedisRegistryBackend implements RegistryBackend {
 
   async restore(data: RegistryContent, version: string, rollback: Rollback): Promise<void> {
     const seq = Math.max(rollback.held.seq, this.seen) + 1;
+    const replicas = await this.replicasNow();
     // Only over what the poll saw: another instance may have written its registry back since
     // (then the next poll compares against that one), or a change may have landed.
     await this.redis.watch(this.k.version, this.k.seq);
@@ -179,7 +182,7 @@ export class RedisRegistryBackend implements RegistryBackend {
     this.lastId = id;
     this.head = { seq, version };
     this.seen = seq;
-    await this.confirmDurable('the registry written back').catch((err: unknown) => this.opts.log?.warn({ err: (err as Error).message }, 'registry written back to Redis, not confirmed on its disk'));
+    await this.confirmDurable('the registry written back', replicas).catch((err: unknown) => this.opts.log?.warn({ err: (err as Error).message }, 'registry written back to Redis, not confirmed on its disk'));
   }
 
   /**
@@ -192,6 +195,8 @@ export class RedisRegistryBackend implements RegistryBackend {
 
   async commit(mutations: Mutation[], audit: AuditRecord[], version: string): Promise<void> {
     await this.checkDurability();
+    // Asked before the change rather than after: Redis failing to answer now leaves nothing made.
+    const replicas = await this.replicasNow();
     // Large changes (imports) tell followers to reload rather than carrying megabytes in the log.
     const inline = mutations.length <= (this.opts.inlineMutationsMax ?? 1000);
     const stage = new Staging(this.redis, `${this.k.stage}${version}:${randomBytes(6).toString('hex')}`);
@@ -258,7 +263,7 @@ export class RedisRegistryBackend implements RegistryBackend {
     this.seen = Math.max(this.seen, seq);
     // Thrown (made but not confirmed), the store does not apply the change: its log entry must
     // then stay news to this instance, which takes it from the poll like any other.
-    await this.confirmDurable('the registry change');
+    await this.confirmDurable('the registry change', replicas);
     // Our change follows straight on from our place in the log (nothing landed between the poll
     // before it and the script): the store applies it itself, so its log entry is no news to us.
     // Read as news, an import's entry says "reload": every entry read from Redis again, for
@@ -280,21 +285,67 @@ export class RedisRegistryBackend implements RegistryBackend {
   }
 
   /**
-   * Where Redis has WAITAOF, waits until what this connection wrote is in Redis's AOF on disk.
-   * Throws RegistryUnconfirmedError when it is not: made in Redis, but a crash may still lose it.
+   * Confirms what this connection wrote as far as Redis can promise it: in Redis's AOF on disk
+   * where Redis has WAITAOF, and on a replica where the master has one connected (WAIT), so that
+   * a failover to that replica keeps it. Throws RegistryUnconfirmedError when either is not
+   * confirmed: made in Redis, but a crash or a failover may still lose it.
    */
-  private async confirmDurable(what: string): Promise<void> {
-    if (this.durabilityState.mode !== 'waitaof') return;
-    const timeoutMs = this.opts.waitAofTimeoutMs ?? 3000;
-    let local: number;
-    try {
-      [local] = (await (await this.node()).call('WAITAOF', '1', '0', String(timeoutMs))) as [number, number];
-    } catch (err) {
-      // Look again at what this Redis promises (AOF turned off, failed over to an older server).
-      this.durabilityChecked = false;
-      throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on its disk: WAITAOF failed: ${(err as Error).message}`, { cause: err });
+  private async confirmDurable(what: string, replicas: number): Promise<void> {
+    const timeoutMs = this.opts.confirmTimeoutMs ?? 3000;
+    if (this.durabilityState.mode === 'waitaof') {
+      let local: number;
+      try {
+        [local] = (await (await this.node()).call('WAITAOF', '1', '0', String(timeoutMs))) as [number, number];
+      } catch (err) {
+        // Look again at what this Redis promises (AOF turned off, failed over to an older server).
+        this.durabilityChecked = false;
+        throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on its disk: WAITAOF failed: ${(err as Error).message}`, { cause: err });
+      }
+      if (local < 1) throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on its disk: WAITAOF timed out after ${timeoutMs} ms`);
     }
-    if (local < 1) throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on its disk: WAITAOF timed out after ${timeoutMs} ms`);
+    if (replicas > 0) await this.confirmReplicated(what, timeoutMs);
+  }
+
+  /**
+   * The replicas connected to the master holding the registry. Asked at every change, as a
+   * failover leaves the new master without a replica until the old one comes back as one.
+   */
+  private async replicasNow(): Promise<number> {
+    const replicas = await (await this.node()).info('replication').then(connectedReplicas, (err: unknown) => {
+      // INFO renamed away (as on some managed Redis): whether replicas exist cannot be told.
+      if (isReplyError(err)) return 0;
+      throw err;
+    });
+    this.noteReplicas(replicas);
+    return replicas;
+  }
+
+  /**
+   * Waits until a replica has what this connection wrote. WAIT counts the replicas that
+   * acknowledged the connection's last write, so it goes to the very connection the change went
+   * through: the client, or on a Cluster the node of the registry's slot.
+   */
+  private async confirmReplicated(what: string, timeoutMs: number): Promise<void> {
+    let acknowledged: number;
+    try {
+      acknowledged = Number(await (await this.node()).call('WAIT', '1', String(timeoutMs)));
+    } catch (err) {
+      throw new RegistryUnconfirmedError(`${what} was made in Redis but not confirmed on a replica: WAIT failed: ${(err as Error).message}`, { cause: err });
+    }
+    if (acknowledged < 1) throw new RegistryUnconfirmedError(`${what} was made in Redis but no replica confirmed it within ${timeoutMs} ms (WAIT): a failover may lose it`);
+  }
+
+  /** Whether the registry's master had a replica at the last change: said in the log when it changes. */
+  private replicated: boolean | null = null;
+
+  private noteReplicas(replicas: number): void {
+    const replicated = replicas > 0;
+    if (replicated === this.replicated) return;
+    const had = this.replicated;
+    this.replicated = replicated;
+    if (replicated) this.opts.log?.info?.({ replicas }, 'registry changes are acknowledged once a replica has them (WAIT)');
+    // Nothing to say about a Redis that never had a replica: that is a standalone set-up.
+    else if (had) this.opts.log?.warn({ replicas }, 'the Redis master holding the registry has no replica connected: changes are acknowledged on the master alone until one is back, and a failover may lose them');
   }
 
   /**
@@ -709,4 +760,9 @@ function* chunks<T>(items: Iterable<T>, size: number): Generator<T[]> {
     }
   }
   if (chunk.length) yield chunk;
+}
+
+/** `connected_slaves` from INFO replication: the replicas connected to this master. */
+function connectedReplicas(info: string): number {
+  return Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
 }

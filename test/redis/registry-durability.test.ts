@@ -150,7 +150,7 @@ describe('what Redis promises about an acknowledged registry change', () => {
       await redisServer(port, tempDir(), ['--appendfsync', 'everysec']);
       const redis = await client(port);
       const waits = withWaitAof(redis, () => [1, 0]);
-      const store = await RegistryStore.open(new RedisRegistryBackend(redis, { pollMs: 50, waitAofTimeoutMs: 1500 }), seed);
+      const store = await RegistryStore.open(new RedisRegistryBackend(redis, { pollMs: 50, confirmTimeoutMs: 1500 }), seed);
       expect(store.durability()).toEqual({ mode: 'waitaof', warning: null });
       const before = waits.length;
       await put(store, '+442079460100');
@@ -181,6 +181,47 @@ describe('what Redis promises about an acknowledged registry change', () => {
       }
     });
   });
+});
+
+describe('a master with a replica: a change is acknowledged once the replica has it (WAIT)', () => {
+  it('acknowledged with the replica holding it; a replica that does not answer makes it unconfirmed, made all the same', async () => {
+    const [port, replicaPort] = [await freePort(), await freePort()];
+    await redisServer(port, tempDir(), ['--repl-diskless-sync-delay', '0']);
+    const replica = await redisServer(replicaPort, tempDir(), ['--replicaof', '127.0.0.1', String(port)]);
+    const onReplica = await client(replicaPort);
+    const master = await client(port);
+    await until(async () => (await master.info('replication')).includes('state=online'), 5000, 'the replica to sync');
+    const log = recordingLog();
+    const store = await RegistryStore.open(new RedisRegistryBackend(master, { pollMs: 50, confirmTimeoutMs: 1000, log }), seed, log);
+    const onReplicaNow = (n: string) => onReplica.hget('callguard:{registry}:entries', `number:${n}`);
+
+    await put(store, '+442079460700');
+    // Read at once: acknowledged means already on the replica, not on its way there.
+    expect(await onReplicaNow('+442079460700')).not.toBeNull();
+    expect(log.lines).toContainEqual(expect.objectContaining({ level: 'info', msg: expect.stringMatching(/once a replica has them/) }));
+
+    // Still connected as far as the master knows, but acknowledging nothing.
+    replica.proc.kill('SIGSTOP');
+    try {
+      const refused = put(store, '+442079460701');
+      await expect(refused).rejects.toBeInstanceOf(RegistryUnconfirmedError);
+      await expect(refused).rejects.toThrow(/no replica confirmed it within 1000 ms/);
+    } finally {
+      replica.proc.kill('SIGCONT');
+    }
+    // Made on the master all the same: the instance follows it from the log, and the replica catches up.
+    await until(() => store.index.lookup('+442079460701') !== null, 3000, 'the unconfirmed change to be followed');
+    await until(async () => (await onReplicaNow('+442079460701')) !== null, 3000, 'the replica to catch up');
+
+    // A master without a replica acknowledges as before, and says what it no longer promises.
+    onReplica.disconnect();
+    await replica.kill();
+    await until(async () => (await master.info('replication')).includes('connected_slaves:0'), 5000, 'the master to lose its replica');
+    await put(store, '+442079460702');
+    expect(store.index.lookup('+442079460702')?.bankId).toBe('b');
+    expect(log.lines).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/no replica connected/) }));
+    await store.close();
+  }, 20_000);
 });
 
 describe('a Redis that comes back holding an older registry', () => {

@@ -13,9 +13,12 @@
 #   15 % a PASSporT whose signature is altered  486, flag, Reason: STIR;cause=438
 #
 # Any call with another answer, or none, fails the run. It prints the rate achieved, the p50,
-# p99 and max from the INVITE leaving SIPp to its final answer, and what the service and
-# Kamailio spent: CPU per call, the event loop's delay, the service's own request time, and what
-# Kamailio's workers were doing (sampled: running, waiting on the HTTP answer, idle).
+# p99 and max from the INVITE leaving SIPp to its final answer (SIPp's message log, in
+# microseconds), and where the time went: CPU per call of the service (its event loop and its
+# other threads apart), of Kamailio and of SIPp, the CPU the rest of the machine took meanwhile,
+# the event loop's delay, the service's own time per request, what Kamailio's SIP workers were
+# doing (sampled: running, waiting for the HTTP answer, waiting for SIP), and the datagrams the
+# kernel dropped on each SIP socket (each one a retransmission, half a second or more, later).
 #   LOAD_CPS=800        calls per second
 #   LOAD_SECONDS=15     how long (the PASSporTs are made before the service starts: keep the
 #                       whole run inside SHAKEN_MAX_AGE_S, 60 s)
@@ -118,7 +121,10 @@ cat >"$WORK/uas.xml" <<'EOF'
   <recv request="ACK"/>
 </scenario>
 EOF
-setsid sipp -sf "$WORK/uas.xml" -i 127.0.0.1 -p "$UAS_PORT" -nostdin -trace_err -error_file "$WORK/uas-errors.log" \
+# SIPp's sockets get the buffers Kamailio's have (SIPp's default is 64 KiB): a UAS that stalls
+# for a moment must not drop INVITEs and turn them into retransmissions the switch is blamed for.
+SIPP_BUFFER=(-buff_size 4194304)
+setsid sipp -sf "$WORK/uas.xml" -i 127.0.0.1 -p "$UAS_PORT" -nostdin "${SIPP_BUFFER[@]}" -trace_err -error_file "$WORK/uas-errors.log" \
   >"$WORK/uas.out" 2>&1 &
 UAS_PGID=$!
 PGIDS+=($!)
@@ -217,6 +223,8 @@ cpu_ticks() { # pid...: user + system clock ticks, summed
   done
   echo "$total"
 }
+declare -A UAC_PORT
+for kind in "${KINDS[@]}"; do UAC_PORT[$kind]=$(free_port); done
 K_PIDS=$(pgrep -g "$K_PGID" | paste -sd ' ')
 UAS_PID=$(pgrep -g "$UAS_PGID" -x sipp | head -1)
 # The SIP workers are the processes that wait on the UDP socket while no call comes.
@@ -225,14 +233,32 @@ metrics() { curl -fsS -m 2 "http://127.0.0.1:$CG_PORT/metrics" -H "authorization
 metrics >"$WORK/metrics-before.txt" || true  # also starts the event loop's delay histogram afresh
 # Kamailio's workers, 50 times a second: running, waiting in curl's poll for the service, or
 # waiting for SIP (recvfrom on the UDP socket).
-python3 - "$WORK/workers.txt" $K_WORKERS <<'PY' &
+# And, twice a second, the datagrams the kernel dropped on each SIP socket for a full buffer:
+# each is a retransmission, half a second or more, later.
+python3 - "$WORK/workers.txt" "$WORK/drops.txt" "kamailio=$K_PORT" "callee=$UAS_PORT" \
+  $(for kind in "${KINDS[@]}"; do echo "caller-$kind=${UAC_PORT[$kind]}"; done) -- $K_WORKERS <<'PY' &
 import os, sys, time, signal
-out, pids = sys.argv[1], sys.argv[2:]
+out, drops_out = sys.argv[1], sys.argv[2]
+split = sys.argv.index("--")
+sockets = {int(v): k for k, v in (a.split("=") for a in sys.argv[3:split])}
+pids = sys.argv[split + 1:]
 counts = {"running": 0, "http": 0, "sip": 0, "other": 0}
+first, last = {}, {}
+def read_drops():
+    for line in open("/proc/net/udp").read().splitlines()[1:]:
+        f = line.split()
+        port = int(f[1].split(":")[1], 16)
+        if port in sockets:
+            first.setdefault(port, int(f[-1]))
+            last[port] = int(f[-1])
+read_drops()
 def done(*_):
     with open(out, "w") as f:
         f.write(" ".join(f"{k}={v}" for k, v in counts.items()) + "\n")
+    with open(drops_out, "w") as f:
+        f.write(" ".join(f"{sockets[p]}={last[p] - first[p]}" for p in sockets if p in last) + "\n")
     sys.exit(0)
+tick = 0
 signal.signal(signal.SIGTERM, done)
 while True:
     for pid in pids:
@@ -249,11 +275,15 @@ while True:
             counts["sip"] += 1
         else:
             counts["other"] += 1
+    tick += 1
+    if tick % 25 == 0:
+        read_drops()
     time.sleep(0.02)
 PY
 SAMPLER=$!
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 cg_before=$(cpu_ticks "$CG_PID")
+loop_before=$(awk '{ print $14 + $15 }' "/proc/$CG_PID/task/$CG_PID/stat")
 k_before=$(cpu_ticks $K_PIDS)
 uas_before=$(cpu_ticks "$UAS_PID")
 times >"$WORK/times-before.txt"  # the shell's waited-for children: the SIPp UACs, among others
@@ -264,10 +294,11 @@ start_ns=$(date +%s%N)
 # --- the load --------------------------------------------------------------------------------
 pids=()
 for kind in "${KINDS[@]}"; do
+  port=${UAC_PORT[$kind]}
   calls=$(($(wc -l <"$WORK/calls-$kind.csv") - 1))
   # -r rate per -rp ms: the kind's share of LOAD_CPS, per mille.
-  (cd "$WORK" && exec sipp "127.0.0.1:$K_PORT" -sf "uac-$kind.xml" -inf "calls-$kind.csv" -i 127.0.0.1 -p "$(free_port)" \
-    -r "$((LOAD_CPS * SHARE[$kind]))" -rp 1000000 -m "$calls" -l 100000 -nostdin \
+  (cd "$WORK" && exec sipp "127.0.0.1:$K_PORT" -sf "uac-$kind.xml" -inf "calls-$kind.csv" -i 127.0.0.1 -p "$port" \
+    -r "$((LOAD_CPS * SHARE[$kind]))" -rp 1000000 -m "$calls" -l 100000 -nostdin "${SIPP_BUFFER[@]}" \
     -timeout "$((LOAD_SECONDS + 60))s" -timeout_error -recv_timeout 32000 \
     -trace_stat -stf "stat-$kind.csv" -fd 1 \
     -trace_err -error_file "errors-$kind.log" -trace_shortmsg >"uac-$kind.out" 2>&1) &
@@ -278,6 +309,7 @@ for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 
 elapsed_ns=$(($(date +%s%N) - start_ns))
 cg_after=$(cpu_ticks "$CG_PID")
+loop_after=$(awk '{ print $14 + $15 }' "/proc/$CG_PID/task/$CG_PID/stat")
 k_after=$(cpu_ticks $K_PIDS)
 uas_after=$(cpu_ticks "$UAS_PID")
 times >"$WORK/times-after.txt"
@@ -290,10 +322,10 @@ load_after=$(cut -d' ' -f1 /proc/loadavg)
 
 # --- the verdict -------------------------------------------------------------------------------
 python3 - "$WORK" "$LOAD_CPS" "$LOAD_SECONDS" "$elapsed_ns" "$(getconf CLK_TCK)" \
-  "$((cg_after - cg_before))" "$((k_after - k_before))" "$((uas_after - uas_before))" "$((machine_after - machine_before))" "$((idle_after - idle_before))" \
+  "$((cg_after - cg_before))" "$((loop_after - loop_before))" "$((k_after - k_before))" "$((uas_after - uas_before))" "$((machine_after - machine_before))" "$((idle_after - idle_before))" \
   "$load_before" "$load_after" "$(nproc)" "$LOAD_ASSERT_P99" "$LOAD_P99_MS" "$(wc -w <<<"$K_WORKERS")" "$status" "${KINDS[@]}" <<'PY'
 import csv, glob, math, re, sys
-(work, cps, seconds, elapsed_ns, hz, cg_ticks, k_ticks, uas_ticks, m_ticks, idle_ticks, load_before, load_after, cores,
+(work, cps, seconds, elapsed_ns, hz, cg_ticks, loop_ticks, k_ticks, uas_ticks, m_ticks, idle_ticks, load_before, load_after, cores,
  assert_p99, p99_goal, children, sipp_status, *kinds) = sys.argv[1:]
 elapsed = int(elapsed_ns) / 1e9
 hz = int(hz)
@@ -374,9 +406,14 @@ for kind, (expected, good, bad, times) in per_kind.items():
     print(f"  {kind:9s} {good:6d}/{expected:<6d} right answers, {bad} failed, p50 {pct(times, 50):.1f} ms, p99 {pct(times, 99):.1f} ms")
 print(f"  achieved {achieved:.0f} calls/s ({ok} of {total} right, the last answered {span:.1f} s after the first call)")
 print(f"  INVITE -> final answer: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {mx:.1f} ms")
+print(f"  SIP datagrams dropped for a full socket buffer: " + (read(f"{work}/drops.txt").strip().replace("=", " ").replace(" caller", ", caller").replace(" callee", ", callee") or "not read"))
 print(f"  callguard CPU {cpu_call(cg_ticks):.0f} us/call ({int(cg_ticks) / hz / elapsed:.0%} of a core); "
       f"Kamailio CPU {cpu_call(k_ticks):.0f} us/call ({int(k_ticks) / hz / elapsed:.0%} of a core); "
-      f"SIPp (UACs and UAS) {sipp_ticks / hz / elapsed:.0%} of a core; the machine {busy:.0%} busy")
+      f"SIPp (UACs and UAS) {sipp_ticks / hz / elapsed:.0%} of a core")
+ours = (int(cg_ticks) + int(k_ticks) + sipp_ticks) / hz / elapsed
+print(f"  the machine: {busy:.0%} busy over {cores} cores, {max(0.0, busy * int(cores) - ours):.0%} of a core spent outside this test")
+print(f"  callguard's main thread (the event loop) {cpu_call(loop_ticks):.0f} us/call ({int(loop_ticks) / hz / elapsed:.0%} of a core), "
+      f"its other threads (ES256 on the thread pool, GC) {cpu_call(int(cg_ticks) - int(loop_ticks)):.0f} us/call")
 print(f"  callguard event loop delay: p50 {lag['p50']:.1f} ms, p99 {lag['p99']:.1f} ms, max {lag['max']:.1f} ms")
 print(f"  callguard's own time on /v1/calls/score ({served:.0f} requests): " + ", ".join(within[:6]))
 print(f"  Kamailio's SIP workers, sampled: " + ", ".join(f"{k} {int(v) / samples:.0%}" for k, v in workers.items()))

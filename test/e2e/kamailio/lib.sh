@@ -21,7 +21,13 @@ PGIDS=()
 stop_all() {
   local pgid
   for pgid in "${PGIDS[@]}"; do kill -TERM -- "-$pgid" 2>/dev/null || true; done
-  sleep 0.3
+  # Kamailio takes a moment to stop its workers; what is still there after 2 s is killed.
+  for _ in $(seq 1 20); do
+    local alive=0
+    for pgid in "${PGIDS[@]}"; do kill -0 -- "-$pgid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
   for pgid in "${PGIDS[@]}"; do kill -KILL -- "-$pgid" 2>/dev/null || true; done
   PGIDS=()
 }

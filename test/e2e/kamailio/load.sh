@@ -333,6 +333,10 @@ failed = 0
 total = ok = 0
 rtts, per_kind = [], {}
 first, last = float("inf"), 0.0
+# The 100 Trying leaves Kamailio when a worker takes the INVITE, before the score request: the
+# time to it is the wait for a worker; the time from it to the answer, the score request (and,
+# for a delivered call, the callee).
+to_trying, after_trying = [], []
 for kind in kinds:
     rows = list(csv.DictReader(open(f"{work}/stat-{kind}.csv"), delimiter=";"))
     final = rows[-1] if rows else {}
@@ -341,7 +345,7 @@ for kind in kinds:
     expected = sum(1 for _ in open(f"{work}/calls-{kind}.csv")) - 1
     # From the INVITE leaving SIPp to its final answer arriving, per call, in SIPp's own
     # short message log (microseconds; its response-time statistics count in clock ticks).
-    sent, times = {}, []
+    sent, trying, times = {}, {}, []
     for path in glob.glob(f"{work}/uac-{kind}_*_shortmessages.log"):
         for line in open(path):
             f = line.rstrip("\n").split("\t")
@@ -351,7 +355,12 @@ for kind in kinds:
             if f[3] == "S" and call not in sent:
                 sent[call] = at
                 first = min(first, at)
+            elif f[3] == "R" and f[6].startswith("SIP/2.0 100") and call in sent and call not in trying:
+                trying[call] = at
+                to_trying.append((at - sent[call]) * 1000)
             elif f[3] == "R" and re.match(r"SIP/2.0 [2-6]", f[6]) and call in sent and sent[call] is not None:
+                if call in trying:
+                    after_trying.append((at - trying[call]) * 1000)
                 times.append((at - sent[call]) * 1000)
                 sent[call] = None
                 last = max(last, at)
@@ -406,6 +415,8 @@ for kind, (expected, good, bad, times) in per_kind.items():
     print(f"  {kind:9s} {good:6d}/{expected:<6d} right answers, {bad} failed, p50 {pct(times, 50):.1f} ms, p99 {pct(times, 99):.1f} ms")
 print(f"  achieved {achieved:.0f} calls/s ({ok} of {total} right, the last answered {span:.1f} s after the first call)")
 print(f"  INVITE -> final answer: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {mx:.1f} ms")
+print(f"  INVITE -> 100 Trying (waiting for a Kamailio worker): p50 {pct(to_trying, 50):.1f} ms, p99 {pct(to_trying, 99):.1f} ms; "
+      f"100 Trying -> final answer: p50 {pct(after_trying, 50):.1f} ms, p99 {pct(after_trying, 99):.1f} ms")
 print(f"  SIP datagrams dropped for a full socket buffer: " + (read(f"{work}/drops.txt").strip().replace("=", " ").replace(" caller", ", caller").replace(" callee", ", callee") or "not read"))
 print(f"  callguard CPU {cpu_call(cg_ticks):.0f} us/call ({int(cg_ticks) / hz / elapsed:.0%} of a core); "
       f"Kamailio CPU {cpu_call(k_ticks):.0f} us/call ({int(k_ticks) / hz / elapsed:.0%} of a core); "

@@ -49,7 +49,7 @@ SWITCH_KEY="e2e-switch-key-$RANDOM$RANDOM"
 X5U="http://127.0.0.1:$CERT_PORT/chain.pem"
 
 # --- the calls: one SIPp injection file per kind ---------------------------------------------
-# kind, share of the rate (per mille), caller prefix, callee prefix
+# The kinds of call and their shares of the rate, per mille.
 KINDS=(unsigned signed dno badsig)
 declare -A SHARE=([unsigned]=400 [signed]=300 [dno]=150 [badsig]=150)
 mkdir -p "$WORK/certs"

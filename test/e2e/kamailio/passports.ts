@@ -11,15 +11,22 @@
  *   stale          well signed, but an hour old: fails (STALE)
  *   rcd            verifies, and carries rich call data (RFC 9795) whose name has quotes and
  *                  angle brackets a display name must not get
+ *
+ *   tsx test/e2e/kamailio/passports.ts --each <out-dir> <x5u> < calls.tsv
+ *
+ * For test/e2e/kamailio/load.sh: one PASSporT per input line `good|bad-signature <tab> orig <tab>
+ * dest`, each with an origid of its own, printed as the bare JWS, one a line in input order (SIPp's
+ * injection files split fields at ';', which the Identity parameters contain).
  */
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { identity, makePki } from '../../shaken/helpers';
 
-const [outDir, x5u, orig, dest] = process.argv.slice(2);
-if (!outDir || !x5u || !orig || !dest) {
-  process.stderr.write('usage: passports.ts <out-dir> <x5u> <orig> <dest>\n');
+const each = process.argv[2] === '--each';
+const [outDir, x5u, orig, dest] = process.argv.slice(each ? 3 : 2);
+if (!outDir || !x5u || (!each && (!orig || !dest))) {
+  process.stderr.write('usage: passports.ts <out-dir> <x5u> <orig> <dest> | passports.ts --each <out-dir> <x5u> < calls.tsv\n');
   process.exit(2);
 }
 
@@ -38,15 +45,28 @@ try {
   writeFileSync(join(outDir, 'root.pem'), pki.root.certPem);
   writeFileSync(join(outDir, 'chain.pem'), pki.chainPem);
   const now = Math.floor(Date.now() / 1000);
-  const signed = (iat: number, claims?: Record<string, unknown>) =>
-    identity({ x5u, key: pki.leaf.key, iat, orig, dest: [dest], attest: 'A', origid: randomUUID(), ...(claims ? { claims } : {}) });
-  const lines = [
-    ['good', signed(now)],
-    ['bad-signature', alterSignature(signed(now))],
-    ['stale', signed(now - 3600)],
-    ['rcd', signed(now, { rcd: { nam: 'Acme "Parcels" <sip:x@evil>' }, crn: 'Your parcel is at the door' })],
-  ];
-  process.stdout.write(lines.map(([name, value]) => `${name}\t${value}\n`).join(''));
+  const signed = (iat: number, o: string, d: string, claims?: Record<string, unknown>) =>
+    identity({ x5u, key: pki.leaf.key, iat, orig: o, dest: [d], attest: 'A', origid: randomUUID(), ...(claims ? { claims } : {}) });
+  if (each) {
+    const tokens = readFileSync(0, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => {
+        const [kind, o, d] = line.split('\t') as [string, string, string];
+        const value = signed(now, o, d);
+        const token = (kind === 'bad-signature' ? alterSignature(value) : value).split(';')[0]!;
+        return `${token}\n`;
+      });
+    process.stdout.write(tokens.join(''));
+  } else {
+    const lines = [
+      ['good', signed(now, orig!, dest!)],
+      ['bad-signature', alterSignature(signed(now, orig!, dest!))],
+      ['stale', signed(now - 3600, orig!, dest!)],
+      ['rcd', signed(now, orig!, dest!, { rcd: { nam: 'Acme "Parcels" <sip:x@evil>' }, crn: 'Your parcel is at the door' })],
+    ];
+    process.stdout.write(lines.map(([name, value]) => `${name}\t${value}\n`).join(''));
+  }
 } finally {
   pki.cleanup();
 }

@@ -11,77 +11,22 @@
 #   apt-get install -y kamailio kamailio-utils-modules kamailio-extra-modules sip-tester curl python3 openssl
 #   npm ci && test/e2e/kamailio/run.sh
 # CI runs it (.ci/run) after `npm run check`. The calls come from 127.0.0.1 to 127.0.0.4, one
-# trunk each; everything it starts is stopped on exit; it takes about 20 s. Exits non-zero when
-# any call gets the wrong answer, 2 when a tool is missing.
+# trunk each; everything it starts is stopped on exit; it takes about 20 s, then load.sh's load
+# phase (calls at a fixed rate, each checked; see its header) about 30 s more. Exits non-zero
+# when any call gets the wrong answer, 2 when a tool is missing.
 #   KEEP_LOGS=1     keep the logs and SIP traces of a passing run too (a failing run keeps them)
 #   KAMAILIO_CFG=f  test another Kamailio configuration
+#   LOAD_CPS=0      skip the load phase (LOAD_CPS, LOAD_SECONDS, LOAD_ASSERT_P99: see load.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 CFG="${KAMAILIO_CFG:-$ROOT/docker/kamailio/kamailio.cfg}"
 WORK="$(mktemp -d -t callguard-kamailio.XXXXXX)"
 KEEP_LOGS="${KEEP_LOGS:-0}"
+LOAD_CPS="${LOAD_CPS:-800}"
 
-for tool in kamailio sipp curl python3 openssl node ss setsid; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed (see the header of this script)" >&2; exit 2; }
-done
-MODULES_DIR=$(kamailio -h 2>&1 | sed -n 's/.*Modules search path (default: \(.*\))/\1/p')
-for mod in http_client jansson permissions dialog uac textopsx; do
-  if [[ ! -f "$MODULES_DIR/$mod.so" ]]; then
-    echo "run.sh: Kamailio module $mod.so not in $MODULES_DIR (Debian: kamailio, kamailio-utils-modules, kamailio-extra-modules)" >&2
-    exit 2
-  fi
-done
-
-# Every process started here leads a process group of its own (setsid), so ending the group
-# ends its children too (npx -> tsx -> node; Kamailio's workers).
-PGIDS=()
-cleanup() {
-  local status=$?
-  for pgid in "${PGIDS[@]}"; do kill -TERM -- "-$pgid" 2>/dev/null || true; done
-  sleep 0.3
-  for pgid in "${PGIDS[@]}"; do kill -KILL -- "-$pgid" 2>/dev/null || true; done
-  if [[ $status -ne 0 || $KEEP_LOGS == 1 ]]; then
-    echo "logs kept in $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A port free for both UDP and TCP on 127.0.0.1, as the kernel hands them out.
-free_port() {
-  python3 - <<'EOF'
-import socket
-while True:
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        u.close()
-        t.close()
-    print(port)
-    break
-EOF
-}
-
-wait_for() { # description, tries of 0.1 s, command...
-  local what=$1 tries=$2
-  shift 2
-  for _ in $(seq 1 "$tries"); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "run.sh: $what did not come up; see $WORK" >&2
-  return 1
-}
+source "$ROOT/test/e2e/kamailio/lib.sh"
+require_tools kamailio sipp curl python3 openssl node ss setsid
 
 # Milliseconds from the INVITE leaving SIPp to its final answer, from SIPp's message log.
 sip_ms() {
@@ -105,7 +50,6 @@ print(round((answered - sent).total_seconds() * 1000) if sent and answered else 
 EOF
 }
 
-udp_listening() { ss -Hlun "sport = :$1" | grep -q .; }
 
 CG_PORT=$(free_port)
 UAS_PORT=$(free_port)
@@ -124,32 +68,13 @@ CALLEE=+442071112222
 (cd "$ROOT" && node_modules/.bin/tsx test/e2e/kamailio/passports.ts "$WORK/certs" \
   "http://127.0.0.1:$CERT_PORT/chain.pem" 442071234567 "${CALLEE#+}") >"$WORK/passports.tsv"
 passport() { awk -F '\t' -v n="$1" '$1 == n { print $2 }' "$WORK/passports.tsv"; }
-setsid python3 -m http.server "$CERT_PORT" --bind 127.0.0.1 --directory "$WORK/certs" >"$WORK/certs.log" 2>&1 &
-PGIDS+=($!)
 
 # --- callguard, with an API key for the switch, as in production --------------------------
 SWITCH_KEY="e2e-switch-key-$RANDOM$RANDOM"
 # Example Bank's key, to announce a call (README "Announced calls").
 BANK_KEY="e2e-bank-key-$RANDOM$RANDOM"
-python3 - "$SWITCH_KEY" "$BANK_KEY" >"$WORK/keys.json" <<'EOF'
-import hashlib, json, sys
-digest = lambda k: hashlib.sha256(k.encode()).hexdigest()
-print(json.dumps([
-    {"name": "e2e-kamailio", "role": "switch", "sha256": digest(sys.argv[1])},
-    {"name": "e2e-examplebank", "role": "bank", "bankId": "examplebank", "sha256": digest(sys.argv[2])},
-]))
-EOF
-(
-  cd "$ROOT"
-  exec env -u REDIS_URL HOST=127.0.0.1 PORT="$CG_PORT" LOG_LEVEL=warn \
-    API_KEYS_FILE="$WORK/keys.json" REGISTRY_DATA_DIR="$WORK/registry-data" \
-    REGISTRY_FILE="$ROOT/src/registry/sample-registry.json" \
-    SHAKEN_TRUST_ANCHORS="$WORK/certs/root.pem" SHAKEN_X5U_ALLOW_INSECURE=true \
-    setsid npx tsx src/server.ts >"$WORK/callguard.log" 2>&1
-) &
-PGIDS+=($!)
-wait_for "callguard on :$CG_PORT" 300 curl -fsS -m 1 "http://127.0.0.1:$CG_PORT/healthz"
-wait_for "certificate server on :$CERT_PORT" 50 curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$CERT_PORT/chain.pem"
+start_callguard "$CG_PORT" "$SWITCH_KEY" "$BANK_KEY"
+start_cert_server "$WORK/certs" "$CERT_PORT"
 
 # A service that accepts connections and never answers, for the timeout path.
 setsid node -e "require('net').createServer((s) => s.on('error', () => {})).listen($HANG_PORT, '127.0.0.1')" \
@@ -201,7 +126,7 @@ PGIDS+=($!)
 wait_for "SIPp UAS on :$UAS_PORT" 50 udp_listening "$UAS_PORT"
 
 # --- Kamailio, three times: in front of callguard, of a hung service, of nothing -----------
-KVERSION=$(kamailio -v 2>/dev/null | sed -n 's/^version: kamailio \([0-9]*\.[0-9]*\).*/\1/p')
+KVERSION=$(kamailio_version)
 TIMEOUT_DEFINE=()
 # http_client counts its timeout in milliseconds from 5.8 on; before, 1 s is the least.
 if [[ -n $KVERSION ]] && python3 -c "import sys; sys.exit(0 if tuple(map(int, '$KVERSION'.split('.'))) >= (5, 8) else 1)"; then
@@ -246,6 +171,7 @@ keyless=$(curl -s -o /dev/null -w '%{http_code}' -m 2 "http://127.0.0.1:$CG_PORT
 FAILED=0
 RESULTS=()
 BLOCKED_CALL_IDS=()
+NL=$'\n'
 uac_call() {
   local name=$1 port=$2 ip=$3 from=$4 code=$5 extra=$6
   shift 6
@@ -271,8 +197,7 @@ uac_call() {
       Call-ID: [call_id]
       CSeq: 1 INVITE
       Contact: <sip:caller@[local_ip]:[local_port]>
-      Max-Forwards: 70
-$extra
+      Max-Forwards: 70${extra:+$NL$extra}
       Content-Type: application/sdp
       Content-Length: [len]
 
@@ -462,4 +387,11 @@ printf '%s\n' "${RESULTS[@]}"
 passed=$(printf '%s\n' "${RESULTS[@]}" | grep -c '^PASS' || true)
 failed=$(printf '%s\n' "${RESULTS[@]}" | grep -c '^FAIL' || true)
 echo "$passed passed, $failed failed"
+
+# The load phase, on a machine of its own: what this run started is stopped first.
+if [[ $LOAD_CPS != 0 ]]; then
+  stop_all
+  echo
+  "$ROOT/test/e2e/kamailio/load.sh" || FAILED=1
+fi
 exit "$FAILED"

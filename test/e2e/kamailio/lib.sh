@@ -1,0 +1,112 @@
+# Shared by run.sh and load.sh: tool checks, process groups, ports, waiting, the service.
+# Sourced after WORK, KEEP_LOGS and ROOT are set; sets the EXIT trap.
+
+require_tools() { # tool...
+  local tool mod modules_dir
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$(basename "$0"): $tool is not installed (see the header of run.sh)" >&2; exit 2; }
+  done
+  modules_dir=$(kamailio -h 2>&1 | sed -n 's/.*Modules search path (default: \(.*\))/\1/p')
+  for mod in http_client jansson permissions dialog uac textopsx; do
+    if [[ ! -f "$modules_dir/$mod.so" ]]; then
+      echo "$(basename "$0"): Kamailio module $mod.so not in $modules_dir (Debian: kamailio, kamailio-utils-modules, kamailio-extra-modules)" >&2
+      exit 2
+    fi
+  done
+}
+
+# Every process started here leads a process group of its own (setsid), so ending the group
+# ends its children too (npx -> tsx -> node; Kamailio's workers).
+PGIDS=()
+stop_all() {
+  local pgid
+  for pgid in "${PGIDS[@]}"; do kill -TERM -- "-$pgid" 2>/dev/null || true; done
+  # Kamailio takes a moment to stop its workers; what is still there after 2 s is killed.
+  for _ in $(seq 1 20); do
+    local alive=0
+    for pgid in "${PGIDS[@]}"; do kill -0 -- "-$pgid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
+  for pgid in "${PGIDS[@]}"; do kill -KILL -- "-$pgid" 2>/dev/null || true; done
+  PGIDS=()
+}
+cleanup() {
+  local status=$?
+  stop_all
+  if [[ $status -ne 0 || $KEEP_LOGS == 1 ]]; then
+    echo "logs kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port free for both UDP and TCP on 127.0.0.1, as the kernel hands them out.
+free_port() {
+  python3 - <<'PY'
+import socket
+while True:
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        u.close()
+        t.close()
+    print(port)
+    break
+PY
+}
+
+wait_for() { # description, tries of 0.1 s, command...
+  local what=$1 tries=$2
+  shift 2
+  for _ in $(seq 1 "$tries"); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "$(basename "$0"): $what did not come up; see $WORK" >&2
+  return 1
+}
+
+udp_listening() { ss -Hlun "sport = :$1" | grep -q .; }
+
+kamailio_version() { kamailio -v 2>/dev/null | sed -n 's/^version: kamailio \([0-9]*\.[0-9]*\).*/\1/p'; }
+
+# A throwaway STI PKI in $1 (root.pem, chain.pem), its chain served over HTTP on port $2.
+start_cert_server() { # dir, port
+  setsid python3 -m http.server "$2" --bind 127.0.0.1 --directory "$1" >"$WORK/certs.log" 2>&1 &
+  PGIDS+=($!)
+  wait_for "certificate server on :$2" 50 curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$2/chain.pem"
+}
+
+# callguard with the switch's API key (and a bank's), as in production: writes $WORK/keys.json
+# and starts the service on 127.0.0.1:port, trusting $WORK/certs/root.pem. LOG_LEVEL passes on.
+start_callguard() { # port, switch key, bank key
+  local port=$1
+  python3 - "$2" "$3" >"$WORK/keys.json" <<'PY'
+import hashlib, json, sys
+digest = lambda k: hashlib.sha256(k.encode()).hexdigest()
+print(json.dumps([
+    {"name": "e2e-kamailio", "role": "switch", "sha256": digest(sys.argv[1])},
+    {"name": "e2e-examplebank", "role": "bank", "bankId": "examplebank", "sha256": digest(sys.argv[2])},
+]))
+PY
+  (
+    cd "$ROOT"
+    exec env -u REDIS_URL HOST=127.0.0.1 PORT="$port" LOG_LEVEL="${LOG_LEVEL:-warn}" \
+      API_KEYS_FILE="$WORK/keys.json" REGISTRY_DATA_DIR="$WORK/registry-data" \
+      REGISTRY_FILE="$ROOT/src/registry/sample-registry.json" \
+      SHAKEN_TRUST_ANCHORS="$WORK/certs/root.pem" SHAKEN_X5U_ALLOW_INSECURE=true \
+      setsid npx tsx src/server.ts >"$WORK/callguard.log" 2>&1
+  ) &
+  PGIDS+=($!)
+  wait_for "callguard on :$port" 300 curl -fsS -m 1 "http://127.0.0.1:$port/healthz"
+}

@@ -238,9 +238,9 @@ export function drawSvg(samples: readonly Sample[], opts: { limitMb: number; tit
     pts.length ? `<polyline fill="none" stroke="${colour}" stroke-width="2" stroke-linejoin="round" points="${pts.map(([t, mb]) => `${f(x(t))},${f(y(mb))}`).join(' ')}"/>` : '';
   out.push(line(samples.map((s) => [s.t, s.rssMb]), '#1f77b4'));
   out.push(line(samples.filter((s) => s.heapUsedMb !== undefined).map((s) => [s.t, s.heapUsedMb!]), '#2ca02c'));
-  // Legend.
-  const lx = m.left + 12;
-  const ly = m.top + 14;
+  // Legend, bottom right: below the RSS line and clear of the limit.
+  const lx = W - m.right - 196;
+  const ly = m.top + ph - 34;
   out.push(`<rect x="${lx - 6}" y="${ly - 12}" width="190" height="42" fill="#ffffff" fill-opacity="0.85" stroke="#ccc"/>`);
   out.push(`<line x1="${lx}" y1="${ly - 4}" x2="${lx + 24}" y2="${ly - 4}" stroke="#1f77b4" stroke-width="2"/><text x="${lx + 30}" y="${ly}">resident (VmRSS)</text>`);
   out.push(`<line x1="${lx}" y1="${ly + 14}" x2="${lx + 24}" y2="${ly + 14}" stroke="#2ca02c" stroke-width="2"/><text x="${lx + 30}" y="${ly + 18}">V8 heap in use</text>`);

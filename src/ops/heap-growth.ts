@@ -5,11 +5,12 @@ import { setFlagsFromString } from 'node:v8';
  * again: at most 30 % more, unless the operator chose otherwise (a --heap-growing-percent
  * or a heap size flag in NODE_OPTIONS or on the command line).
  *
- * V8's own factor, tuned for throughput, is about 2 to 4 on a large machine: with the in-process
- * stores full (about 100 MB retained, see src/state/memory-bounds.ts), a soak at default settings
- * let the heap reach 440 MB of mostly garbage and the process 570 MB resident. At 30 % the same
- * soak stays under 256 MB (bench/soak.ts; README, Performance). Full collections come more
- * often, each marking the same bounded live set, concurrently with the event loop.
+ * V8's own factor, tuned for throughput, is about 2 to 4 on a large machine: in a soak of distinct
+ * calls with about 170 MB live, it let the heap reach 440 MB of mostly garbage and the process
+ * 570 MB resident. At 30 %, with the bounds of src/state/memory-bounds.ts, the soak levels off
+ * under 256 MB (bench/soak.ts; README, Performance). Full collections come more often, each
+ * marking the same bounded live set, mostly concurrently with the event loop; the old
+ * generation's garbage is only the stores' evictions, so they stay seconds apart.
  *
  * V8 reads the factor each time it sets the next collection's limit, so setting it at start
  * (first in server.ts, with the thread pool's size) holds for the process's whole life.

@@ -1,5 +1,7 @@
-// First: sizes libuv's thread pool before anything starts it (see the module).
+// First: sizes libuv's thread pool before anything starts it, and bounds how far V8 lets the heap
+// outgrow its live data before it collects (see the modules).
 import './ops/thread-pool';
+import './ops/heap-growth';
 import type { Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { buildApp, reloadPolicy } from './app';

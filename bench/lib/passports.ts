@@ -23,8 +23,11 @@ export interface PassportLab {
   /** PEM file of the trust anchor: SHAKEN_TRUST_ANCHORS and secsipidx's -ca-file. */
   rootPemFile: string;
   x5u: string;
-  /** Signs `count` calls, each with its own orig, dest and origid, so none is a verdict cache hit or a replay. */
-  sign(count: number, iat: number): PassportCall[];
+  /**
+   * Signs `count` calls, each with its own orig, dest and origid, so none is a verdict cache hit
+   * or a replay; the numbers are the `first`th onwards (a long run signs in batches, none repeated).
+   */
+  sign(count: number, iat: number, first?: number): PassportCall[];
   close(): Promise<void>;
 }
 
@@ -59,12 +62,12 @@ export async function startPassportLab(): Promise<PassportLab> {
   return {
     rootPemFile: join(pki.dir, 'root.crt'),
     x5u,
-    sign(count, iat) {
+    sign(count, iat, first = 0) {
       const calls: PassportCall[] = [];
-      for (let i = 0; i < count; i++) {
+      for (let i = first; i < first + count; i++) {
         // London numbers for callers, mobiles for callees: +44 207x and +44 74xx are valid in every completion.
-        const orig = `44207${String(i).padStart(7, '0')}`;
-        const dest = `4474${String(i).padStart(8, '0')}`;
+        const orig = `44207${String(i % 10_000_000).padStart(7, '0')}`;
+        const dest = `4474${String(i % 100_000_000).padStart(8, '0')}`;
         calls.push({
           from: `+${orig}`,
           to: `+${dest}`,

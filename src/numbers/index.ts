@@ -148,7 +148,7 @@ export function ukCategory(n: PhoneNumber): 'domestic' | 'mobile' | null {
  * read-only.
  */
 export function createNumberParser(defaultCountry: string, opts: { maxEntries?: number } = {}): (input: string) => PhoneNumber {
-  const memo = new LRUCache<string, PhoneNumber>({ max: Math.max(1, opts.maxEntries ?? 50_000) });
+  const memo = new LRUCache<string, PhoneNumber>({ max: Math.max(1, opts.maxEntries ?? 20_000) });
   return (input: string) => {
     let n = memo.get(input);
     if (n === undefined) {

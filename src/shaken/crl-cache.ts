@@ -42,7 +42,7 @@ export interface CrlCacheOptions {
   maxTtlMs?: number;
   /** CRLs kept in memory (default 1,000: one per CA and the STI-PA's). */
   maxEntries?: number;
-  /** Bytes of CRLs kept in memory, all together (default 64 MiB): 1,000 CRLs at the cap would be 256 MiB. */
+  /** Bytes of CRLs kept in memory, all together (default 16 MiB, 64 CRLs at the size cap): 1,000 CRLs at the cap would be 256 MiB. */
   maxMemoryBytes?: number;
   /** Largest CRL accepted (default DEFAULT_MAX_CRL_BYTES). */
   maxBytes?: number;
@@ -104,7 +104,7 @@ export class CrlCache {
       negativeTtlMs: opts.negativeTtlMs ?? 30_000,
       maxTtlMs: opts.maxTtlMs ?? 86_400_000,
       maxEntries: opts.maxEntries ?? 1000,
-      maxMemoryBytes: opts.maxMemoryBytes ?? 64 * 1024 * 1024,
+      maxMemoryBytes: opts.maxMemoryBytes ?? 16 * 1024 * 1024,
       maxBytes: opts.maxBytes ?? DEFAULT_MAX_CRL_BYTES,
       redisTimeoutMs: opts.redisTimeoutMs ?? 200,
       now: opts.now ?? Date.now,

@@ -1,4 +1,5 @@
 import { UnavailableError } from '../errors';
+import { DEFAULT_MEMORY_BOUNDS } from './memory-bounds';
 import type { RedisGuard } from './redis/client';
 import { bankTag, keyspace, tagSafe, type Keyspace } from './redis/keyspace';
 import { execBatch, execOps, ops, replyString, replyStrings, type RedisCommand, type RedisOp } from './redis/ops';
@@ -97,7 +98,7 @@ export class MemoryAnnouncementStore implements AnnouncementStore {
   private readonly retentionMs: number;
 
   constructor(opts: MemoryAnnouncementOptions = {}) {
-    this.max = Math.max(1, opts.maxAnnouncements ?? 100_000);
+    this.max = Math.max(1, opts.maxAnnouncements ?? DEFAULT_MEMORY_BOUNDS.announcements);
     this.retentionMs = (opts.retentionS ?? DEFAULT_ANNOUNCEMENT_RETENTION_S) * 1000;
   }
 

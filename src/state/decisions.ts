@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { Backlog } from './backlog';
 import { DEFAULT_HISTORY_RETENTION_S, type HistoryVerdict } from './history';
+import { DEFAULT_MEMORY_BOUNDS } from './memory-bounds';
 import { newId } from './ids';
 import type { RedisGuard } from './redis/client';
 import { keyspace, tagSafe, type Keyspace } from './redis/keyspace';
@@ -327,11 +328,11 @@ export interface MemoryDecisionOptions {
   retentionS?: number;
   /** Decisions kept per call id, oldest dropped first (default 20). */
   maxPerCall?: number;
-  /** Call ids kept, the least recently decided dropped first (default 100,000). */
+  /** Call ids kept, the least recently decided dropped first (default DEFAULT_MEMORY_BOUNDS.decisionCalls). */
   maxCalls?: number;
   /**
    * Bytes of records held in all, as `approxBytes` weighs them, the least recently decided call
-   * ids dropped first (default 64 MiB).
+   * ids dropped first (default DEFAULT_MEMORY_BOUNDS.decisionBytes).
    */
   maxBytes?: number;
   /** The clock retention is judged by (milliseconds since the epoch). */
@@ -400,8 +401,8 @@ export class MemoryDecisionStore implements DecisionStore {
     this.maxPerCall = Math.max(1, opts.maxPerCall ?? DEFAULT_DECISIONS_PER_CALL);
     this.now = opts.now ?? Date.now;
     this.calls = new LRUCache<string, Held>({
-      max: Math.max(1, opts.maxCalls ?? 100_000),
-      maxSize: Math.max(1, opts.maxBytes ?? 64 * 1024 * 1024),
+      max: Math.max(1, opts.maxCalls ?? DEFAULT_MEMORY_BOUNDS.decisionCalls),
+      maxSize: Math.max(1, opts.maxBytes ?? DEFAULT_MEMORY_BOUNDS.decisionBytes),
       sizeCalculation: (newest) => Math.max(1, newest.bytes),
       ttl: this.retentionMs,
       ttlAutopurge: false,

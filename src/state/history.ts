@@ -1,5 +1,6 @@
 import { Backlog } from './backlog';
 import { newId } from './ids';
+import { DEFAULT_MEMORY_BOUNDS } from './memory-bounds';
 import type { RedisGuard } from './redis/client';
 import { keyspace, tagSafe, type Keyspace } from './redis/keyspace';
 import { execOps, ops, replyStrings, type RedisOp } from './redis/ops';
@@ -169,7 +170,7 @@ export class MemoryHistoryStore implements HistoryStore {
 
   constructor(opts: MemoryHistoryOptions = {}) {
     this.retentionMs = (opts.retentionS ?? DEFAULT_HISTORY_RETENTION_S) * 1000;
-    this.maxEntries = Math.max(1, opts.maxEntries ?? 200_000);
+    this.maxEntries = Math.max(1, opts.maxEntries ?? DEFAULT_MEMORY_BOUNDS.historyEntries);
   }
 
   get size(): number {

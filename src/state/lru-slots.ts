@@ -14,6 +14,8 @@ export class LruSlots {
   private newer = new Int32Array(0);
   private oldest = -1;
   private newest = -1;
+  /** Slots given up by `dropOldest`, handed out again before any new one. */
+  private readonly free: number[] = [];
 
   constructor(readonly max: number) {}
 
@@ -49,7 +51,9 @@ export class LruSlots {
    */
   add(key: string): number {
     let slot: number;
-    if (this.slots.size >= this.max) {
+    if (this.free.length > 0) {
+      slot = this.free.pop()!;
+    } else if (this.slots.size >= this.max) {
       slot = this.oldest;
       this.slots.delete(this.keys[slot]!);
       this.unlink(slot);
@@ -61,6 +65,25 @@ export class LruSlots {
     this.slots.set(key, slot);
     this.append(slot);
     return slot;
+  }
+
+  /**
+   * Forgets the least recent key before `max` would (its owner holds too much in all); its slot
+   * is handed out again by `add`. Returns that slot, or -1 when no key is held.
+   */
+  dropOldest(): number {
+    const slot = this.oldest;
+    if (slot === -1) return -1;
+    this.slots.delete(this.keys[slot]!);
+    this.keys[slot] = '';
+    this.unlink(slot);
+    this.free.push(slot);
+    return slot;
+  }
+
+  /** The least recent key's slot, its recency untouched; -1 when no key is held. */
+  get oldestSlot(): number {
+    return this.oldest;
   }
 
   /** Keys from the least to the most recent. */

@@ -1,6 +1,7 @@
 import { Backlog } from './backlog';
 import { newId } from './ids';
 import { LruSlots } from './lru-slots';
+import { DEFAULT_MEMORY_BOUNDS } from './memory-bounds';
 import type { RedisGuard } from './redis/client';
 import { keyspace, type Keyspace } from './redis/keyspace';
 import { execOps, ops, replyNumber, replyScored, type RedisOp } from './redis/ops';
@@ -141,6 +142,11 @@ export interface MemoryReportOptions {
   maxNumbers?: number;
   /** Reports kept per number, oldest dropped first: the summary saturates, it does not break. */
   maxPerNumber?: number;
+  /**
+   * Reports kept over all numbers; past it the least recently reported numbers are forgotten
+   * whole (without it, the store could hold maxNumbers x maxPerNumber).
+   */
+  maxReports?: number;
 }
 
 export class MemoryReportStore implements ReportStore {
@@ -149,11 +155,15 @@ export class MemoryReportStore implements ReportStore {
   private readonly reports: FraudReport[][] = [];
   private readonly maxAgeMs: number;
   private readonly maxPerNumber: number;
+  private readonly maxReports: number;
+  /** Reports held over all numbers. */
+  private held = 0;
 
   constructor(opts: MemoryReportOptions) {
     this.maxAgeMs = opts.maxAgeS * 1000;
-    this.numbers = new LruSlots(Math.max(1, opts.maxNumbers ?? 100_000));
+    this.numbers = new LruSlots(Math.max(1, opts.maxNumbers ?? DEFAULT_MEMORY_BOUNDS.reportedNumbers));
     this.maxPerNumber = Math.max(1, opts.maxPerNumber ?? 1000);
+    this.maxReports = Math.max(1, opts.maxReports ?? DEFAULT_MEMORY_BOUNDS.reports);
   }
 
   async addReport(input: NewFraudReport): Promise<FraudReport> {
@@ -169,16 +179,31 @@ export class MemoryReportStore implements ReportStore {
     let list: FraudReport[];
     if (slot === -1) {
       slot = this.numbers.add(report.number);
+      // A reused slot still holds the forgotten number's reports.
+      this.held -= this.reports[slot]?.length ?? 0;
       this.reports[slot] = list = [];
     } else {
       list = this.reports[slot]!;
       if (list.some((r) => r.id === report.id)) return;
     }
     list.push(report);
+    this.held++;
     if (list.length > this.maxPerNumber) {
       list.sort(newestFirst);
+      this.held -= list.length - this.maxPerNumber;
       list.length = this.maxPerNumber;
     }
+    // The number at hand is the most recent, so it is the last that could go.
+    while (this.held > this.maxReports && this.numbers.oldestSlot !== slot) {
+      const oldest = this.numbers.dropOldest();
+      this.held -= this.reports[oldest]!.length;
+      this.reports[oldest] = [];
+    }
+  }
+
+  /** Reports held over all numbers (for tests and diagnostics). */
+  get size(): number {
+    return this.held;
   }
 
   private reportsOf(number: string): FraudReport[] | undefined {

@@ -4,6 +4,7 @@ import { campaignMember } from '../campaign-member';
 import { MemoryDecisionStore } from '../decisions';
 import { MemoryHistoryStore } from '../history';
 import { LruSlots } from '../lru-slots';
+import { DEFAULT_MEMORY_BOUNDS } from '../memory-bounds';
 import { DEFAULT_REPLAY_TTL_S, type CallStateQuery, type CallStateReading, type CallStateStore, type CallStateWrite, type CampaignCalls } from '../ports';
 import { MemoryReportStore } from '../reports';
 
@@ -17,6 +18,12 @@ export interface MemoryCallStateOptions {
    * caller past it is still over the limit: the count saturates, it never under-reports.
    */
   maxDestinationsPerCaller?: number;
+  /**
+   * Destinations kept over all callers together; past it the least recently seen callers are
+   * forgotten whole. Without it, many callers each calling many numbers would hold
+   * maxCallers x maxDestinationsPerCaller.
+   */
+  maxDestinations?: number;
   /** Fingerprints remembered, least recent dropped first. */
   maxFingerprints?: number;
   /** Failing calls kept per bank; as with destinations, far above the campaign threshold. */
@@ -151,6 +158,8 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
    */
   private readonly destinations: (string | Map<string, number> | null)[] = [];
   private readonly destAt: number[] = [];
+  /** Destinations held over all callers (a Map's size, 1 inline, 0 none). */
+  private heldDestinations = 0;
   /**
    * PASSporT fingerprints; by slot, the token of the call that first presented one, that call's
    * time, and when it was stored on this process's monotonic clock (past the TTL on that clock,
@@ -164,6 +173,7 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
   private readonly verdicts: LRUCache<string, V>;
   private readonly replayTtlMs: number;
   private readonly maxDestinations: number;
+  private readonly maxDestinationsInAll: number;
   private readonly maxCallsPerBank: number;
 
   /** The clock verdict cache entries expire by; a Redis store in front of this one reads it too. */
@@ -172,9 +182,10 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
   constructor(opts: MemoryCallStateOptions = {}) {
     this.replayTtlMs = (opts.replayTtlS ?? DEFAULT_REPLAY_TTL_S) * 1000;
     this.maxDestinations = Math.max(1, opts.maxDestinationsPerCaller ?? 2000);
+    this.maxDestinationsInAll = Math.max(1, opts.maxDestinations ?? DEFAULT_MEMORY_BOUNDS.destinations);
     this.maxCallsPerBank = Math.max(1, opts.maxCallsPerBank ?? 100_000);
-    this.callers = new LruSlots(Math.max(1, opts.maxCallers ?? 200_000));
-    this.presenters = new LruSlots(Math.max(1, opts.maxFingerprints ?? 200_000));
+    this.callers = new LruSlots(Math.max(1, opts.maxCallers ?? DEFAULT_MEMORY_BOUNDS.callers));
+    this.presenters = new LruSlots(Math.max(1, opts.maxFingerprints ?? DEFAULT_MEMORY_BOUNDS.fingerprints));
     this.now = opts.now ?? Date.now;
     // ttlResolution 0: the clock is asked at every look, never a value kept from an earlier one
     // (a clock moved by a test would otherwise be seen a millisecond of real time late).
@@ -257,15 +268,40 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
    * `keepMs` go, and past `maxDestinations` the longest unmoved go first.
    */
   private velocity(v: NonNullable<CallStateQuery['velocity']>, at: number): number[] {
-    const { destination, windowsMs, keepMs } = v;
     let slot = this.callers.use(v.caller);
     if (slot === -1) {
-      if (destination === null) return windowsMs.map(() => 0);
+      if (v.destination === null) return v.windowsMs.map(() => 0);
       slot = this.callers.add(v.caller);
-      this.destinations[slot] = destination;
+      // A reused slot still holds the forgotten caller's destinations.
+      this.heldDestinations -= destinationsIn(this.destinations[slot]);
+      this.destinations[slot] = null;
       this.destAt[slot] = at;
-      return countOne(windowsMs, at, at);
     }
+    const before = destinationsIn(this.destinations[slot]);
+    const counts = this.velocityOf(slot, v, at);
+    this.heldDestinations += destinationsIn(this.destinations[slot]) - before;
+    if (this.heldDestinations > this.maxDestinationsInAll) this.forgetOldestCallers(slot);
+    return counts;
+  }
+
+  /** Forgets the least recently seen callers, never `keep` (the caller of the call at hand), until the destinations held are within their bound. */
+  private forgetOldestCallers(keep: number): void {
+    while (this.heldDestinations > this.maxDestinationsInAll) {
+      const slot = this.callers.oldestSlot;
+      if (slot === -1 || slot === keep) return;
+      this.heldDestinations -= destinationsIn(this.destinations[slot]);
+      this.destinations[slot] = null;
+      this.callers.dropOldest();
+    }
+  }
+
+  /** Destinations held over all callers (for tests and diagnostics). */
+  get destinationsHeld(): number {
+    return this.heldDestinations;
+  }
+
+  private velocityOf(slot: number, v: NonNullable<CallStateQuery['velocity']>, at: number): number[] {
+    const { destination, windowsMs, keepMs } = v;
     const held = this.destinations[slot]!;
     if (held !== null && typeof held !== 'string') return this.velocityOfMany(slot, held, at, destination, windowsMs, keepMs);
 
@@ -363,6 +399,10 @@ export class MemoryCallState<V extends object> implements CallStateStore<V> {
     entry.prune(since);
     return { count: entry.size, firstAt: entry.firstAt() };
   }
+}
+
+function destinationsIn(held: string | Map<string, number> | null | undefined): number {
+  return held === null || held === undefined ? 0 : typeof held === 'string' ? 1 : held.size;
 }
 
 /** The counts of a single destination last called at `t`. */

@@ -26,7 +26,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { load, send, Tally, type LoadResult, type LoadSpec } from './lib/load';
 import { startPassportLab, type PassportCall, type PassportLab } from './lib/passports';
-import { cpuMs, killChildren, memory, ROOT, secsipidxVersion, startBareFastify, startCallguard, startRedis, startSecsipidx, type ProcMemory, type Service } from './lib/procs';
+import { cpuMs, memory, ROOT, secsipidxVersion, startBareFastify, startCallguard, startRedis, startSecsipidx, runScript, type ProcMemory, type Service } from './lib/procs';
 import { summariseCpuProfile, type ProfileSummary } from './lib/profile';
 import { judge, markdownTable, profileLines, type Goal, type PathResult } from './lib/report';
 import { measureStartup, perEntryLine, startLine, type StartupResult } from './lib/startup';
@@ -516,16 +516,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      killChildren();
-      process.exit(130);
-    });
-  }
-  main().catch((err: unknown) => {
-    console.error(err);
-    killChildren();
-    process.exit(1);
-  });
-}
+if (require.main === module) runScript(main);

@@ -23,7 +23,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { startPassportLab, type PassportCall, type PassportLab } from './lib/passports';
-import { killChildren, memory, ROOT, startCallguard, type Service } from './lib/procs';
+import { memory, ROOT, runScript, startCallguard, type Service } from './lib/procs';
 
 const num = (name: string, fallback: number, min = 0) => {
   const v = Number(process.env[name] ?? fallback);
@@ -321,16 +321,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      killChildren();
-      process.exit(130);
-    });
-  }
-  main().catch((err: unknown) => {
-    console.error(err);
-    killChildren();
-    process.exit(1);
-  });
-}
+if (require.main === module) runScript(main);

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { sha256Hex } from '../src/http/auth';
 import { newKey, type KeyEntry } from './key-file';
-import { freePort, httpStatus, killChildren, startChild, until, type Child } from './lib/process';
+import { freePort, httpStatus, runScript, startChild, until, type Child } from './lib/process';
 
 const ROOT = resolve(__dirname, '..');
 const SERVER_JS = resolve(ROOT, 'dist/server.js');
@@ -332,8 +332,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  killChildren();
-  process.exit(1);
-});
+runScript(main);

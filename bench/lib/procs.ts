@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { freePort, httpStatus, portOpen, startChild, startRedisServer, type Child } from '../../scripts/lib/process';
 
-export { killChildren } from '../../scripts/lib/process';
+export { runScript } from '../../scripts/lib/process';
 
 export const ROOT = resolve(__dirname, '../..');
 const SERVER_JS = resolve(ROOT, 'dist/server.js');

@@ -82,6 +82,24 @@ export function killChildren(): void {
   for (const proc of children) proc.kill('SIGKILL');
 }
 
+/**
+ * A script's entry: runs `main`, and on Ctrl-C, SIGTERM or a failure leaves no child behind
+ * (exit 130 when interrupted, 1 when `main` fails).
+ */
+export function runScript(main: () => Promise<void>): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killChildren();
+      process.exit(130);
+    });
+  }
+  main().catch((err: unknown) => {
+    console.error(err);
+    killChildren();
+    process.exit(1);
+  });
+}
+
 export interface ChildOptions extends SpawnOptions {
   /** Each chunk of stdout and stderr as it arrives (when stdio pipes them). */
   onOutput?: (chunk: Buffer) => void;

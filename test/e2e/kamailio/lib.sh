@@ -110,3 +110,66 @@ PY
   PGIDS+=($!)
   wait_for "callguard on :$port" 300 curl -fsS -m 1 "http://127.0.0.1:$port/healthz"
 }
+
+# write_uac_scenario file name from to code 'extra headers' regexp...: a SIPp caller's scenario,
+# one INVITE from `from` to `to` (numbers, or SIPp fields such as [field0]) and its ACK. The answer
+# must have `code` and match every regexp; one written !regexp must not match. The status line is
+# checked too, which also keeps SIPp from rejecting a scenario whose variable is used only once.
+write_uac_scenario() {
+  local file=$1 name=$2 from=$3 to=$4 code=$5 extra=$6 checks="" re check nl=$'\n'
+  shift 6
+  for re in "SIP/2.0 $code " "$@"; do
+    check=check_it
+    if [[ $re == '!'* ]]; then check=check_it_inverse; re=${re#!}; fi
+    re=$(printf '%s' "$re" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g')
+    checks+="      <ereg regexp=\"$re\" search_in=\"msg\" $check=\"true\" assign_to=\"ok\"/>"$'\n'
+  done
+  cat >"$file" <<EOF
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="$name">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:$to@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:$from@[local_ip];user=phone>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:$to@[remote_ip]:[remote_port];user=phone>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70${extra:+$nl$extra}
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="$code">
+    <action>
+$checks    </action>
+  </recv>
+  <send>
+    <![CDATA[
+
+      ACK sip:$to@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      From: <sip:$from@[local_ip];user=phone>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+EOF
+}

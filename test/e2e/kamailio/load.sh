@@ -143,64 +143,11 @@ PGIDS+=("$K_PGID")
 wait_for "Kamailio on :$K_PORT" 100 udp_listening "$K_PORT"
 
 # --- the UAC scenarios -----------------------------------------------------------------------
-# uac_scenario kind code 'extra headers' regexp...: the answer must have this code and match
-# every regexp, or the call fails.
-NL=$'\n'
+# uac_scenario kind code 'extra headers' regexp...: caller and callee from the call's CSV line.
 uac_scenario() {
-  local kind=$1 code=$2 extra=$3 checks="" re
-  shift 3
-  for re in "SIP/2.0 $code " "$@"; do
-    re=$(printf '%s' "$re" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g')
-    checks+="      <ereg regexp=\"$re\" search_in=\"msg\" check_it=\"true\" assign_to=\"ok\"/>"$'\n'
-  done
-  cat >"$WORK/uac-$kind.xml" <<EOF
-<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="load $kind">
-  <send retrans="500">
-    <![CDATA[
-
-      INVITE sip:[field1]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:[field0]@[local_ip];user=phone>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[field1]@[remote_ip]:[remote_port];user=phone>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:caller@[local_ip]:[local_port]>
-      Max-Forwards: 70${extra:+$NL$extra}
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="$code">
-    <action>
-$checks    </action>
-  </recv>
-  <send>
-    <![CDATA[
-
-      ACK sip:[field1]@[remote_ip]:[remote_port] SIP/2.0
-      [last_Via:]
-      From: <sip:[field0]@[local_ip];user=phone>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-</scenario>
-EOF
+  local kind=$1
+  shift
+  write_uac_scenario "$WORK/uac-$kind.xml" "load $kind" '[field0]' '[field1]' "$@"
 }
 uac_scenario unsigned 486 "" 'X-Echo-Verdict: allow' 'X-Echo-From: <sip:\+44207[0-9]+;verstat=No-TN-Validation@'
 uac_scenario signed 486 "      Identity: [field2];info=<$X5U>;alg=ES256;ppt=shaken" \

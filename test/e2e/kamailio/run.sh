@@ -171,67 +171,10 @@ keyless=$(curl -s -o /dev/null -w '%{http_code}' -m 2 "http://127.0.0.1:$CG_PORT
 FAILED=0
 RESULTS=()
 BLOCKED_CALL_IDS=()
-NL=$'\n'
 uac_call() {
   local name=$1 port=$2 ip=$3 from=$4 code=$5 extra=$6
   shift 6
-  local checks="" re check
-  # The status line is checked too, which also keeps SIPp from rejecting a scenario whose
-  # variable is referenced only once.
-  for re in "SIP/2.0 $code " "$@"; do
-    check=check_it
-    if [[ $re == '!'* ]]; then check=check_it_inverse; re=${re#!}; fi
-    re=$(printf '%s' "$re" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g')
-    checks+="      <ereg regexp=\"$re\" search_in=\"msg\" $check=\"true\" assign_to=\"ok\"/>"$'\n'
-  done
-  cat >"$WORK/uac-$name.xml" <<EOF
-<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="$name">
-  <send retrans="500">
-    <![CDATA[
-
-      INVITE sip:$CALLEE@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:$from@[local_ip];user=phone>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:$CALLEE@[remote_ip]:[remote_port];user=phone>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:caller@[local_ip]:[local_port]>
-      Max-Forwards: 70${extra:+$NL$extra}
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="$code">
-    <action>
-$checks    </action>
-  </recv>
-  <send>
-    <![CDATA[
-
-      ACK sip:$CALLEE@[remote_ip]:[remote_port] SIP/2.0
-      [last_Via:]
-      From: <sip:$from@[local_ip];user=phone>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-</scenario>
-EOF
+  write_uac_scenario "$WORK/uac-$name.xml" "$name" "$from" "$CALLEE" "$code" "$extra" "$@"
   local rc=0
   sipp "127.0.0.1:$port" -sf "$WORK/uac-$name.xml" -i "$ip" -p "$(free_port)" -m 1 -nostdin \
     -timeout 10s -timeout_error -recv_timeout 5000 \

@@ -173,3 +173,46 @@ $checks    </action>
 </scenario>
 EOF
 }
+
+# write_uas_scenario file: the callee, answering every delivered INVITE with 486 and echoing what
+# Kamailio added (callguard's marking, the From, PAI and Privacy it set, its Reason) for the
+# callers' checks.
+write_uas_scenario() {
+  cat >"$1" <<'EOF'
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="callee: 486 with the callguard marking echoed">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="[^ ].*" search_in="hdr" header="X-Callguard-Verdict:" assign_to="verdict"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="X-Callguard-Score:" assign_to="score"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="From:" assign_to="from"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="P-Asserted-Identity:" assign_to="pai"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="Privacy:" assign_to="privacy"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="Reason:" assign_to="reason"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="X-Roaming-Verified:" assign_to="roaming"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      X-Echo-Verdict: [$verdict]
+      X-Echo-Score: [$score]
+      X-Echo-From: [$from]
+      X-Echo-PAI: [$pai]
+      X-Echo-Privacy: [$privacy]
+      X-Echo-Reason: [$reason]
+      X-Echo-Roaming: [$roaming]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+EOF
+}

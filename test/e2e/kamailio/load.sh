@@ -92,35 +92,7 @@ LOG_LEVEL="${LOG_LEVEL:-warn}" start_callguard "$CG_PORT" "$SWITCH_KEY" "unused-
 start_cert_server "$WORK/certs" "$CERT_PORT"
 CG_PID=$(ss -Hltnp "sport = :$CG_PORT" | grep -oE 'pid=[0-9]+' | head -1 | cut -d= -f2)
 
-cat >"$WORK/uas.xml" <<'EOF'
-<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="callee: 486 with the callguard marking echoed">
-  <recv request="INVITE">
-    <action>
-      <ereg regexp="[^ ].*" search_in="hdr" header="X-Callguard-Verdict:" assign_to="verdict"/>
-      <ereg regexp="[^ ].*" search_in="hdr" header="From:" assign_to="from"/>
-      <ereg regexp="[^ ].*" search_in="hdr" header="Reason:" assign_to="reason"/>
-    </action>
-  </recv>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 486 Busy Here
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      X-Echo-Verdict: [$verdict]
-      X-Echo-From: [$from]
-      X-Echo-Reason: [$reason]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK"/>
-</scenario>
-EOF
+write_uas_scenario "$WORK/uas.xml"
 # SIPp's sockets get the buffers Kamailio's have (SIPp's default is 64 KiB): a UAS that stalls
 # for a moment must not drop INVITEs and turn them into retransmissions the switch is blamed for.
 SIPP_BUFFER=(-buff_size 4194304)

@@ -82,43 +82,7 @@ setsid node -e "require('net').createServer((s) => s.on('error', () => {})).list
 PGIDS+=($!)
 
 # --- the callee: answers every delivered INVITE with 486, echoing what Kamailio added ---------
-cat >"$WORK/uas.xml" <<'EOF'
-<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="callee: 486 with the callguard marking echoed">
-  <recv request="INVITE">
-    <action>
-      <ereg regexp="[^ ].*" search_in="hdr" header="X-Callguard-Verdict:" assign_to="verdict"/>
-      <ereg regexp="[^ ].*" search_in="hdr" header="X-Callguard-Score:" assign_to="score"/>
-      <ereg regexp="[^ ].*" search_in="hdr" header="From:" assign_to="from"/>
-      <ereg regexp="[^ ].*" search_in="hdr" header="P-Asserted-Identity:" assign_to="pai"/>
-      <ereg regexp="[^ ].*" search_in="hdr" header="Privacy:" assign_to="privacy"/>
-      <ereg regexp="[^ ].*" search_in="hdr" header="Reason:" assign_to="reason"/>
-      <ereg regexp="[^ ].*" search_in="hdr" header="X-Roaming-Verified:" assign_to="roaming"/>
-    </action>
-  </recv>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 486 Busy Here
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      X-Echo-Verdict: [$verdict]
-      X-Echo-Score: [$score]
-      X-Echo-From: [$from]
-      X-Echo-PAI: [$pai]
-      X-Echo-Privacy: [$privacy]
-      X-Echo-Reason: [$reason]
-      X-Echo-Roaming: [$roaming]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK"/>
-</scenario>
-EOF
+write_uas_scenario "$WORK/uas.xml"
 setsid sipp -sf "$WORK/uas.xml" -i 127.0.0.1 -p "$UAS_PORT" -nostdin \
   -trace_msg -message_file "$WORK/uas-messages.log" -trace_err -error_file "$WORK/uas-errors.log" \
   >"$WORK/uas.out" 2>&1 &

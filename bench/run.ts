@@ -13,8 +13,9 @@
  *     Redis), PASSporT.
  *  4. Start-up with a registry of BENCH_REGISTRY_NUMBERS numbers (lib/startup.ts).
  *
- * BENCH_PATHS=hit,hitShadow (scenario keys) times only those paths, against the baseline as
- * always, and leaves out the profiles and the start-up: a quick look at one change.
+ * BENCH_PATHS=hit,miss (scenario keys) times only those paths, against the baseline as
+ * always, and leaves out the profiles (unless BENCH_PROFILE=1) and the start-up: a quick look at
+ * one change.
  *
  * Prints one markdown table for README.md and the lines that go with it, and writes the same
  * to bench/results/latest.json (raw profiles to bench/results/profiles/, not committed).
@@ -50,6 +51,8 @@ const PROFILE_SECONDS = num('BENCH_PROFILE_SECONDS', 5);
 const REGISTRY_NUMBERS = num('BENCH_REGISTRY_NUMBERS', 1_000_000);
 const STARTUP_TIMEOUT_S = num('BENCH_STARTUP_TIMEOUT_S', 300);
 const ONLY_PATHS = process.env.BENCH_PATHS?.split(',').map((k) => k.trim()).filter(Boolean);
+/** BENCH_PROFILE=1 with BENCH_PATHS: profile those of the paths that have a hot-path profile too. */
+const PROFILE_ONLY_PATHS = process.env.BENCH_PROFILE === '1';
 /** The issues' goals for this machine. */
 const GOALS = { hit: 0.6, miss: 0.45, passport: 0.3, p99Ms: 10, startup: { readyMs: 3000, rssMb: 250 } };
 /**
@@ -481,7 +484,8 @@ async function main(): Promise<void> {
 
     console.log('  profiling the hot path ...');
     const hot: Record<string, HotPathProfile> = {};
-    for (const key of ONLY_PATHS ? [] : ['hit', 'miss', 'missRedis', 'passport']) {
+    const profiled = ONLY_PATHS && !PROFILE_ONLY_PATHS ? [] : ['hit', 'miss', 'missRedis', 'passport'].filter((key) => paths.some((x) => x.key === key));
+    for (const key of profiled) {
       const s = paths.find((x) => x.key === key)!;
       hot[key] = await profileHotPath(s, s.target === 'redis' ? { ...shaken, REDIS_URL: redis.url } : shaken, tmp);
     }

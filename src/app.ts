@@ -6,7 +6,7 @@ import { api } from './http/api';
 import { consoleRoutes } from './http/console';
 import { registerDocs } from './http/docs';
 import { registerErrorHandling } from './http/errors';
-import { registerRequestLogging, requestIdOf } from './http/request-log';
+import { registerRequestLogging, requestIdOf, requestLogger } from './http/request-log';
 import { healthRoutes } from './ops/health';
 import { loggerOptions } from './ops/logger';
 import { metricsRoutes } from './ops/metrics';
@@ -55,6 +55,7 @@ export async function wireApp(composition: Composition): Promise<FastifyInstance
       // Fastify's own two lines a request are off: one access line, sampled on the busy routes,
       // is written instead (registerRequestLogging).
       logController: new LogController({ disableRequestLogging: true }),
+      childLoggerFactory: requestLogger,
       // Switches keep connections open for hours; keep them alive longer than their pools do.
       keepAliveTimeout: 75_000,
       requestTimeout: config.requestTimeoutMs,
@@ -68,8 +69,11 @@ export async function wireApp(composition: Composition): Promise<FastifyInstance
       // (up to 9 characters each), reaches its route and its schema's 400 rather than a bare 414.
       routerOptions: { maxParamLength: 256 * 9 },
     });
-    app.addHook('onSend', async (request, reply) => {
+    // Set as the request arrives, so every answer carries it, errors and refusals included; a
+    // callback hook, not an async one: no promise per request.
+    app.addHook('onRequest', (request, reply, done) => {
       reply.header('x-request-id', request.id);
+      done();
     });
     app.decorate('services', services);
     registerRequestLogging(app, config.accessLog);

@@ -16,6 +16,11 @@ export async function registerLoadShedding(app: FastifyInstance, maxEventLoopDel
     retryAfter: 1,
     exposeStatusRoute: false,
     pressureHandler: (_request, reply, type, value) => {
+      // A loop blocked across a whole sample (a start, a large reload) leaves the delay histogram
+      // empty, which under-pressure reports as an infinite delay: no measurement is no evidence
+      // of overload, and the next sample, a second later, decides. Returning nothing lets the
+      // request through.
+      if (value !== undefined && !Number.isFinite(value)) return;
       metrics?.loadShed();
       reply
         .status(503)

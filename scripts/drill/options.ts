@@ -33,7 +33,18 @@ export interface DrillOptions {
 
   // Self-contained mode (no `targets`): processes of its own.
   instances: number;
-  /** Seconds after the load starts when Redis is killed, and how long it stays down. */
+  /**
+   * A Redis Cluster of three masters with a replica each instead of one redis-server: the fault
+   * is then the master holding the registry killed, its replica promoted, and the killed node
+   * started again (it rejoins as a replica).
+   */
+  cluster: boolean;
+  /** The cluster's cluster-node-timeout: how long a master may not answer before its replica is promoted. */
+  clusterNodeTimeoutMs: number;
+  /**
+   * Seconds after the load starts when Redis (in cluster mode: a master) is killed, and how long
+   * it stays down (a killed master is started again no sooner than its replica was promoted).
+   */
   redisKillAtS: number;
   redisDownS: number;
   /** Seconds after the load starts when one instance gets SIGTERM (not before Redis is back). */
@@ -78,6 +89,8 @@ export const DEFAULT_OPTIONS: DrillOptions = {
   p99LimitMs: 1000,
   log: () => undefined,
   instances: 3,
+  cluster: false,
+  clusterNodeTimeoutMs: 1000,
   redisKillAtS: 3,
   redisDownS: 3,
   sigtermAtS: 9,

@@ -145,11 +145,13 @@ export function buildReport(input: ReportInput): DrillReport {
     o.switchBudgetMs,
   );
 
-  const redisDown = (t: number) => t >= redisDownFrom && t < redisUpAt + 2000;
+  // A refusal explained by the outage: on the wire at any time from the kill until two seconds
+  // after Redis served again (a write sent just before the kill may be refused just after it).
+  const duringOutage = (r: { at: number; ended: number }) => r.ended >= redisDownFrom && r.at < redisUpAt + 2000;
   const outage = input.redisOutage;
   const refused: Record<string, number> = {};
   for (const r of writes.refusals) refused[r.outcome] = (refused[r.outcome] ?? 0) + 1;
-  const refusedWhileRedisUp = writes.refusals.filter((r) => r.outcome === '503 registry_unavailable' && !redisDown(r.at)).length;
+  const refusedWhileRedisUp = writes.refusals.filter((r) => r.outcome === '503 registry_unavailable' && !duringOutage(r)).length;
 
   const perSecond = perSecondRows(calls, writes, timeline.t0, loadMs);
 

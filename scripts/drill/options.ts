@@ -20,8 +20,14 @@ export interface DrillOptions {
   writeVia: 'round-robin' | 'first';
   /** Calls sent to the instance being stopped just before SIGTERM, so some are surely in flight. */
   burstAtSigterm: number;
-  /** A request unanswered after this long is a hang (a failure). */
+  /** A scoring call unanswered after this long is a hang (a failure). */
   requestTimeoutMs: number;
+  /**
+   * A registry write unanswered after this long is a hang. Longer than a call's: the service
+   * may take its registry commit timeout (5 s) and then wait for a replica (up to 3 s) before it
+   * answers, and on a cluster a write sent as a master dies waits for its replica's promotion.
+   */
+  writeTimeoutMs: number;
   /** Reported, not a failure: what a switch with this budget would have delivered unchecked. */
   switchBudgetMs: number;
   /** How long after the load the acknowledged writes may take to show on every instance. */
@@ -84,6 +90,7 @@ export const DEFAULT_OPTIONS: DrillOptions = {
   writeVia: 'round-robin',
   burstAtSigterm: 32,
   requestTimeoutMs: 3000,
+  writeTimeoutMs: 10_000,
   switchBudgetMs: 200,
   verifyTimeoutMs: 15_000,
   p99LimitMs: 1000,

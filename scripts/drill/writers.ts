@@ -157,7 +157,7 @@ export class RegistryWriters {
       let lastProblem = '';
       for (let attempt = 0; performance.now() < deadline; attempt++) {
         const inst = o.writeVia === 'first' ? attempt % targets.length : rr++ % targets.length;
-        const r = await send(targets[inst]!, false, method, `/v1/registry/numbers/${encodeURIComponent(number)}`, body, auth, o.requestTimeoutMs);
+        const r = await send(targets[inst]!, false, method, `/v1/registry/numbers/${encodeURIComponent(number)}`, body, auth, o.writeTimeoutMs);
         if ((r.kind === 'response' && r.status >= 200 && r.status < 300) || (r.kind === 'response' && method === 'DELETE' && r.status === 404 && unknown)) {
           acked = true;
           break;

@@ -16,8 +16,8 @@
  * registry write is visible on every instance afterwards; refused writes were clean JSON 503s,
  * never a 500, a 4xx or a hang; every instance holds the same banks; every instance back on
  * Redis without a restart; on a cluster, the killed master's replica promoted and the node
- * rejoined as its replica. CI runs it as
- * `test/e2e/faults.test.ts`.
+ * rejoined as its replica. CI runs it as `test/e2e/faults.test.ts` and, on a cluster,
+ * `test/e2e/faults-cluster.test.ts`.
  *
  * The drill's parts are in scripts/drill/: run.ts (the scenario, top to bottom), processes.ts
  * (its Redis and instances), switches.ts (the calls), writers.ts (the registry writes),

@@ -4,6 +4,7 @@
  * "Fault drill", says what it does and how to read it; `--help` lists the options.
  *
  *   npm run fault:drill                       # self-contained: its own redis-server and 3 instances
+ *   npm run fault:drill -- --cluster          # the same on a Redis Cluster of its own: a master fails over
  *   npm run fault:drill -- --targets http://10.0.0.1:8080,http://10.0.0.2:8080 \
  *       --switch-key "$SWITCH_KEY" --admin-key "$ADMIN_KEY" \
  *       --at '5=docker compose -f docker/docker-compose.yml kill redis' \
@@ -13,8 +14,10 @@
  * dispatcher); no failed request on an instance that was not being stopped; no request in
  * flight on the stopped instance reset; the stopped instance exited 0; every acknowledged
  * registry write is visible on every instance afterwards; refused writes were clean JSON 503s,
- * never a 500, a 4xx or a hang; every instance holds the same banks. CI runs it as
- * `test/e2e/faults.test.ts`.
+ * never a 500, a 4xx or a hang; every instance holds the same banks; every instance back on
+ * Redis without a restart; on a cluster, the killed master's replica promoted and the node
+ * rejoined as its replica. CI runs it as `test/e2e/faults.test.ts` and, on a cluster,
+ * `test/e2e/faults-cluster.test.ts`.
  *
  * The drill's parts are in scripts/drill/: run.ts (the scenario, top to bottom), processes.ts
  * (its Redis and instances), switches.ts (the calls), writers.ts (the registry writes),
@@ -50,6 +53,8 @@ function parseArgs(argv: string[]): Partial<DrillOptions> {
         break;
       }
       case '--instances': out.instances = num('instances', value()); break;
+      case '--cluster': out.cluster = true; break;
+      case '--cluster-node-timeout': out.clusterNodeTimeoutMs = num('cluster-node-timeout', value()); break;
       case '--redis-kill-at': out.redisKillAtS = num('redis-kill-at', value()); break;
       case '--redis-down': out.redisDownS = num('redis-down', value()); break;
       case '--sigterm-at': out.sigtermAtS = num('sigterm-at', value()); break;
@@ -87,6 +92,7 @@ function parseArgs(argv: string[]): Partial<DrillOptions> {
     }
   }
   if (at.length) out.at = at;
+  if (out.cluster && out.targets) throw new Error('--cluster starts a cluster of its own: it does not go with --targets');
   if (out.targets) {
     out.switchKey = out.switchKey ?? process.env.DRILL_SWITCH_KEY;
     out.adminKey = out.adminKey ?? process.env.DRILL_ADMIN_KEY;
@@ -102,6 +108,10 @@ checkout; Redis is SIGKILLed and restarted, then one instance gets SIGTERM and i
   --instances N        instances (default 3, at least 2)
   --duration S         seconds of load (default 20)
   --redis-kill-at S    when Redis is killed (default 3); --redis-down S: for how long (default 3)
+  --cluster            a Redis Cluster instead (3 masters, 3 replicas): the master holding the
+                       registry is killed and its replica promoted; the node is started again
+                       after --redis-down (not before the promotion) and rejoins as a replica
+  --cluster-node-timeout MS   the cluster's cluster-node-timeout (default 1000)
   --sigterm-at S       when one instance gets SIGTERM (default 9, not before Redis is back)
   --restart-after S    start it again S seconds after it exited (default 1); --no-restart
   --dist               run node dist/server.js (npm run build first) instead of the sources

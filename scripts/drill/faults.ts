@@ -1,10 +1,12 @@
 /**
  * The faults a self-contained drill causes, under load: Redis killed and brought back from its
- * AOF, and one instance stopped with SIGTERM while calls and a registry write are on the wire to
+ * AOF (or, on a Redis Cluster, a master killed, its replica promoted, and the node started again),
+ * and one instance stopped with SIGTERM while calls and a registry write are on the wire to
  * it (then started again). In target mode the faults are the operator's shell commands.
  */
 import { spawn } from 'node:child_process';
 import { sleep, until } from '../lib/process';
+import { clusterNodes, servesSlot, type LocalCluster } from '../lib/redis-cluster';
 import { halfSent, jsonOf, type Target } from './http';
 import type { DrillOptions } from './options';
 import { readiness, type Instance, type RedisProcess } from './processes';
@@ -15,7 +17,50 @@ import { PROBE_NUMBER, type RegistryWriters } from './writers';
 /** When Redis was away, in performance.now() time. */
 export interface RedisOutage {
   downFrom: number;
+  /** When it served again: restarted and answering (single Redis), or the killed master's replica promoted (cluster). */
   upAt: number;
+  /** When every instance said ready (not degraded) again, after upAt; null when one did not within 20 s. */
+  readyAt: number | null;
+  /** Cluster mode: the master killed and its replica. */
+  failover: MasterFailover | null;
+}
+
+export interface MasterFailover {
+  killed: number;
+  replica: number;
+  /** The registry's hash slot, which the killed master served. */
+  slot: number;
+  /** The replica was promoted: CLUSTER NODES names it master of the slot. */
+  promoted: boolean;
+  /** The killed node, started again, rejoined as the promoted node's replica (connected, not failing). */
+  rejoined: boolean;
+  /** The cluster afterwards as the promoted node saw it: `port role` for each node. */
+  nodes: string;
+}
+
+/**
+ * Resolves when an instance reports degraded, or after 10 s, marking that none did (the
+ * readiness watch marks each change): in a cluster, an instance may ride a failover out.
+ */
+function noticeDegraded(targets: Target[], timeline: Timeline): Promise<void> {
+  return until(async () => (await Promise.all(targets.map((t) => readiness(t.url)))).includes('degraded'), 10_000, 'an instance to report degraded', 50).then(
+    () => undefined,
+    () => timeline.mark('no instance reported degraded'),
+  );
+}
+
+/** Resolves when every instance says ready (not degraded), marked on the timeline: when, or null after 20 s. */
+function everyReady(targets: Target[], timeline: Timeline): Promise<number | null> {
+  return until(async () => (await Promise.all(targets.map((t) => readiness(t.url)))).every((s) => s === 'ready'), 20_000, 'every instance to be ready (not degraded) again', 100).then(
+    () => {
+      timeline.mark('every instance ready again');
+      return performance.now();
+    },
+    () => {
+      timeline.mark('not every instance ready (not degraded) again after 20 s');
+      return null;
+    },
+  );
 }
 
 /**
@@ -27,16 +72,74 @@ export async function redisOutage(redis: RedisProcess, targets: Target[], timeli
   const downFrom = performance.now();
   await redis.stop('SIGKILL');
   mark(`redis killed (SIGKILL)`);
-  await until(async () => (await readiness(targets[0]!.url)) === 'degraded', 10_000, 'an instance to report degraded', 50).catch(() => mark('no instance reported degraded'));
+  await noticeDegraded(targets, timeline);
   await timeline.reach(downUntilS);
   await redis.up();
   const upAt = performance.now();
   mark(`redis restarted (AOF replayed, answering PING)`);
-  await until(async () => (await Promise.all(targets.map((t) => readiness(t.url)))).every((s) => s === 'ready'), 20_000, 'every instance to be ready (not degraded) again', 100).then(
-    () => mark('every instance ready again'),
-    () => mark('not every instance ready (not degraded) again after 20 s'),
+  const readyAt = await everyReady(targets, timeline);
+  return { downFrom, upAt, readyAt, failover: null };
+}
+
+/**
+ * Cluster mode: SIGKILL now to the master serving `slot` (the registry's, so that registry
+ * writes wait on the failover); marks when its replica is promoted (CLUSTER NODES) and when every
+ * instance is ready again, with no instance restarted. The killed node is started again
+ * `downUntilS` into the load, but not before the promotion (an empty master rejoining first would
+ * take its slots back empty), and must rejoin as the promoted node's replica.
+ */
+export async function masterOutage(cluster: LocalCluster, slot: number, targets: Target[], timeline: Timeline, downUntilS: number): Promise<RedisOutage> {
+  const { mark } = timeline;
+  const before = (await clusterNodes(cluster.ports[0]!)) ?? [];
+  const killed = before.find((n) => n.role === 'master' && servesSlot(n, slot))?.port;
+  const replica = killed === undefined ? undefined : cluster.replicas.get(killed)?.port;
+  if (killed === undefined || replica === undefined) throw new Error(`no master with a replica serves slot ${slot}: ${before.map((n) => `${n.port} ${n.role} ${n.slots.join(',')}`).join('; ')}`);
+  const seenBy = async (port: number) => (await clusterNodes(port)) ?? [];
+
+  const downFrom = performance.now();
+  await cluster.servers.get(killed)!.kill();
+  mark(`master 127.0.0.1:${killed} (the registry's slot ${slot}) killed (SIGKILL)`);
+  const degraded = noticeDegraded(targets, timeline);
+  const promoted = await until(
+    async () => {
+      const me = (await seenBy(replica)).find((n) => n.port === replica);
+      return me?.role === 'master' && servesSlot(me, slot);
+    },
+    20_000,
+    'the replica to be promoted',
+    50,
+  ).then(
+    () => true,
+    () => false,
   );
-  return { downFrom, upAt };
+  const upAt = performance.now();
+  mark(promoted ? `replica 127.0.0.1:${replica} promoted to master of slot ${slot} (CLUSTER NODES)` : `replica 127.0.0.1:${replica} not promoted after 20 s`);
+  const ready = everyReady(targets, timeline);
+
+  await timeline.reach(downUntilS);
+  await cluster.restart(killed);
+  mark(`127.0.0.1:${killed} started again`);
+  const rejoined = await until(
+    async () => {
+      const view = await seenBy(replica);
+      const me = view.find((n) => n.port === replica);
+      const old = view.find((n) => n.port === killed);
+      return me !== undefined && old !== undefined && old.role === 'replica' && old.masterId === me.id && old.connected && !old.failing;
+    },
+    20_000,
+    'the killed node to rejoin as a replica',
+    100,
+  ).then(
+    () => true,
+    () => false,
+  );
+  mark(rejoined ? `127.0.0.1:${killed} rejoined as the replica of 127.0.0.1:${replica}` : `127.0.0.1:${killed} not a connected replica of 127.0.0.1:${replica} after 20 s`);
+  const [readyAt] = await Promise.all([ready, degraded]);
+  const nodes = (await seenBy(replica))
+    .sort((a, b) => a.port - b.port)
+    .map((n) => `${n.port} ${n.role}${n.failing ? ' failing' : ''}`)
+    .join(', ');
+  return { downFrom, upAt, readyAt, failover: { killed, replica, slot, promoted, rejoined, nodes } };
 }
 
 export interface Probe {

@@ -20,8 +20,14 @@ export interface DrillOptions {
   writeVia: 'round-robin' | 'first';
   /** Calls sent to the instance being stopped just before SIGTERM, so some are surely in flight. */
   burstAtSigterm: number;
-  /** A request unanswered after this long is a hang (a failure). */
+  /** A scoring call unanswered after this long is a hang (a failure). */
   requestTimeoutMs: number;
+  /**
+   * A registry write unanswered after this long is a hang. Longer than a call's: the service
+   * may take its registry commit timeout (5 s) and then wait for a replica (up to 3 s) before it
+   * answers, and on a cluster a write sent as a master dies waits for its replica's promotion.
+   */
+  writeTimeoutMs: number;
   /** Reported, not a failure: what a switch with this budget would have delivered unchecked. */
   switchBudgetMs: number;
   /** How long after the load the acknowledged writes may take to show on every instance. */
@@ -33,7 +39,18 @@ export interface DrillOptions {
 
   // Self-contained mode (no `targets`): processes of its own.
   instances: number;
-  /** Seconds after the load starts when Redis is killed, and how long it stays down. */
+  /**
+   * A Redis Cluster of three masters with a replica each instead of one redis-server: the fault
+   * is then the master holding the registry killed, its replica promoted, and the killed node
+   * started again (it rejoins as a replica).
+   */
+  cluster: boolean;
+  /** The cluster's cluster-node-timeout: how long a master may not answer before its replica is promoted. */
+  clusterNodeTimeoutMs: number;
+  /**
+   * Seconds after the load starts when Redis (in cluster mode: a master) is killed, and how long
+   * it stays down (a killed master is started again no sooner than its replica was promoted).
+   */
   redisKillAtS: number;
   redisDownS: number;
   /** Seconds after the load starts when one instance gets SIGTERM (not before Redis is back). */
@@ -73,11 +90,14 @@ export const DEFAULT_OPTIONS: DrillOptions = {
   writeVia: 'round-robin',
   burstAtSigterm: 32,
   requestTimeoutMs: 3000,
+  writeTimeoutMs: 10_000,
   switchBudgetMs: 200,
   verifyTimeoutMs: 15_000,
   p99LimitMs: 1000,
   log: () => undefined,
   instances: 3,
+  cluster: false,
+  clusterNodeTimeoutMs: 1000,
   redisKillAtS: 3,
   redisDownS: 3,
   sigtermAtS: 9,

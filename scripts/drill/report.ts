@@ -5,7 +5,7 @@
 import type { Target } from './http';
 import { FAILOVER } from './http';
 import { DEFAULT_OPTIONS, type DrillOptions } from './options';
-import type { Probe, RedisOutage, StoppedInstance } from './faults';
+import type { MasterFailover, Probe, RedisOutage, StoppedInstance } from './faults';
 import type { AttemptRecord, CallRecord } from './switches';
 import type { Timeline } from './timeline';
 import type { WriteVerification } from './verify';
@@ -63,6 +63,16 @@ export interface DrillReport {
     badRefusals: string[];
     unacknowledged: string[];
     verifiedOn: string[];
+  };
+  /** Self-contained mode: Redis's outage (in cluster mode, a master's) and the instances' return; times in ms after it was killed. */
+  redis: null | {
+    /** Until it served again: restarted (single Redis), or the replica promoted (cluster). */
+    upAfterMs: number;
+    /** Until every instance was ready (not degraded) again; null when one was not within 20 s of upAfterMs. */
+    readyAfterMs: number | null;
+    /** Registry writes acknowledged once every instance was ready again. */
+    writesAckedSince: number;
+    failover: MasterFailover | null;
   };
   /** The banks each instance listed afterwards. */
   banksOn: { url: string; banks: string[] }[];
@@ -135,10 +145,13 @@ export function buildReport(input: ReportInput): DrillReport {
     o.switchBudgetMs,
   );
 
-  const redisDown = (t: number) => t >= redisDownFrom && t < redisUpAt + 2000;
+  // A refusal explained by the outage: on the wire at any time from the kill until two seconds
+  // after Redis served again (a write sent just before the kill may be refused just after it).
+  const duringOutage = (r: { at: number; ended: number }) => r.ended >= redisDownFrom && r.at < redisUpAt + 2000;
+  const outage = input.redisOutage;
   const refused: Record<string, number> = {};
   for (const r of writes.refusals) refused[r.outcome] = (refused[r.outcome] ?? 0) + 1;
-  const refusedWhileRedisUp = writes.refusals.filter((r) => r.outcome === '503 registry_unavailable' && !redisDown(r.at)).length;
+  const refusedWhileRedisUp = writes.refusals.filter((r) => r.outcome === '503 registry_unavailable' && !duringOutage(r)).length;
 
   const perSecond = perSecondRows(calls, writes, timeline.t0, loadMs);
 
@@ -181,6 +194,14 @@ export function buildReport(input: ReportInput): DrillReport {
       unacknowledged: writes.unacknowledged,
       verifiedOn: live.map((t) => t.url),
     },
+    redis: outage
+      ? {
+          upAfterMs: Math.round(outage.upAt - outage.downFrom),
+          readyAfterMs: outage.readyAt === null ? null : Math.round(outage.readyAt - outage.downFrom),
+          writesAckedSince: outage.readyAt === null ? 0 : writes.ackTimes.filter((t) => t > outage.readyAt!).length,
+          failover: outage.failover,
+        }
+      : null,
     banksOn,
     timeline: timeline.events,
     perSecond,
@@ -325,10 +346,38 @@ function checksOf(r: DrillReport, o: DrillOptions, selfContained: boolean): Chec
         s.inFlightReset === 0 && s.probes.length === 2 && s.probes.every((p) => p.ok),
         `${s.inFlightAtSigterm} calls in flight: ${s.inFlightCompleted} answered, ${s.inFlightRefused} refused, ${s.inFlightReset} reset; half-sent probes: ${s.probes.map((p) => `${p.status}`).join(', ')}`,
       ),
+      // On a cluster a registry write may wait out the failover rather than be refused: only the
+      // calls' failovers (the stopped instance) are sure to happen.
+      r.redis?.failover
+        ? fail(
+            'the faults happened (a master failed over, calls failed over)',
+            r.calls.failedOver > 0,
+            `${w.refused['503 registry_unavailable'] ?? 0} writes refused while the master was down, ${w.refused['503 registry_unconfirmed'] ?? 0} unconfirmed; ${r.calls.failedOver} calls failed over`,
+          )
+        : fail(
+            'the faults happened (writes refused while Redis was down, calls failed over)',
+            (w.refused['503 registry_unavailable'] ?? 0) - w.refusedWhileRedisUp > 0 && r.calls.failedOver > 0,
+            `${(w.refused['503 registry_unavailable'] ?? 0) - w.refusedWhileRedisUp} writes refused while Redis was down, ${r.calls.failedOver} calls failed over`,
+          ),
+    );
+  }
+  if (selfContained && r.redis) {
+    const { upAfterMs, readyAfterMs, writesAckedSince, failover } = r.redis;
+    const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    if (failover) {
+      checks.push(
+        fail(
+          "the killed master's replica was promoted, and the killed node rejoined as its replica (CLUSTER NODES)",
+          failover.promoted && failover.rejoined,
+          `127.0.0.1:${failover.replica} ${failover.promoted ? `master of slot ${failover.slot} ${s(upAfterMs)} after the kill` : 'not promoted'}; 127.0.0.1:${failover.killed} ${failover.rejoined ? 'its replica' : 'not its connected replica'}; nodes: ${failover.nodes}`,
+        ),
+      );
+    }
+    checks.push(
       fail(
-        'the faults happened (writes refused while Redis was down, calls failed over)',
-        (w.refused['503 registry_unavailable'] ?? 0) - w.refusedWhileRedisUp > 0 && r.calls.failedOver > 0,
-        `${(w.refused['503 registry_unavailable'] ?? 0) - w.refusedWhileRedisUp} writes refused while Redis was down, ${r.calls.failedOver} calls failed over`,
+        `every instance back on ${failover ? 'the cluster' : 'Redis'} without a restart (ready, not degraded; registry writes acknowledged again)`,
+        readyAfterMs !== null && writesAckedSince > 0,
+        `${readyAfterMs === null ? 'not every instance ready 20 s after' : `every instance ready ${s(readyAfterMs)} after the kill, ${s(readyAfterMs - upAfterMs)} after`} ${failover ? 'the promotion' : 'Redis answered again'}; ${writesAckedSince} writes acknowledged since`,
       ),
     );
   }
@@ -356,7 +405,7 @@ function checksOf(r: DrillReport, o: DrillOptions, selfContained: boolean): Chec
 export function formatReport(r: DrillReport): string {
   const lines: string[] = [];
   const ms = (v: number) => `${v} ms`;
-  lines.push(`callguard fault drill (${r.mode}): ${r.targets.join(', ')}`);
+  lines.push(`callguard fault drill (${r.mode}${r.redis?.failover ? ', Redis Cluster' : ''}): ${r.targets.join(', ')}`);
   lines.push('');
   lines.push('timeline');
   for (const e of r.timeline) lines.push(`  +${(e.atMs / 1000).toFixed(1).padStart(5)} s  ${e.event}`);
@@ -378,6 +427,14 @@ export function formatReport(r: DrillReport): string {
       lines.push(`             ${s.resetAfterSigterm} sent after SIGTERM (${s.resetSentMsAfterSigterm![0]} to ${s.resetSentMsAfterSigterm![1]} ms after) were reset, and failed over`);
     }
     for (const p of s.probes) lines.push(`             ${p.name}: ${p.status}`);
+  }
+  if (r.redis) {
+    const { upAfterMs, readyAfterMs, writesAckedSince, failover } = r.redis;
+    const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    const up = failover ? `replica 127.0.0.1:${failover.replica} ${failover.promoted ? 'promoted' : 'NOT promoted'}` : 'Redis answering again';
+    const ready = readyAfterMs === null ? 'not every instance ready again' : `every instance ready ${s(readyAfterMs)} after`;
+    lines.push(`${failover ? 'failover' : 'redis'}`.padEnd(13) + `${up} ${s(upAfterMs)} after the kill, ${ready}; ${writesAckedSince} writes acknowledged since`);
+    if (failover) lines.push(`             cluster afterwards (port role): ${failover.nodes}`);
   }
   const w = r.writes;
   lines.push(`writes       ${w.acknowledged} acknowledged of ${w.attempted}; ${w.lost.length} lost, ${w.phantoms.length} refused but made; checked on ${w.verifiedOn.length} instances`);

@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, sleep } from '../lib/process';
-import { operatorCommands, redisOutage, sigtermUnderLoad, type RedisOutage, type StoppedInstance } from './faults';
+import { keyspace } from '../../src/state/redis/keyspace';
+import { keySlot, startCluster, type LocalCluster } from '../lib/redis-cluster';
+import { masterOutage, operatorCommands, redisOutage, sigtermUnderLoad, type RedisOutage, type StoppedInstance } from './faults';
 import { target, type Target } from './http';
 import { DEFAULT_OPTIONS, type DrillOptions } from './options';
 import { Instance, instanceEnv, readiness, RedisProcess, watchReadiness } from './processes';
@@ -26,6 +28,9 @@ export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<Dri
   const { mark } = timeline;
 
   let redis: RedisProcess | null = null;
+  let cluster: LocalCluster | null = null;
+  /** Cluster mode: the registry's hash slot, whose master is the one killed. */
+  let registrySlot = -1;
   const instances: Instance[] = [];
   let switches: Switches | null = null;
   let monitor: { stop(): Promise<void> } | null = null;
@@ -34,12 +39,22 @@ export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<Dri
     // Set up: a private Redis and instances of this checkout, or the operator's instances.
     let targets: Target[];
     if (selfContained) {
-      redis = new RedisProcess(await freePort(), workDir!);
-      await redis.up();
-      const redisUrl = `redis://127.0.0.1:${redis.port}`;
+      let redisUrl: string;
+      let redisEnv: Record<string, string> = {};
+      if (o.cluster) {
+        cluster = await startCluster({ replicas: 1, nodeTimeoutMs: o.clusterNodeTimeoutMs, dir: mkdtempSync(join(workDir!, 'cluster-')) });
+        redisUrl = cluster.url;
+        redisEnv = { REDIS_CLUSTER: 'true' };
+        const prefix = o.env.REDIS_KEY_PREFIX ?? process.env.REDIS_KEY_PREFIX;
+        registrySlot = await keySlot(cluster.ports[0]!, keyspace(prefix || undefined).registry.entries);
+      } else {
+        redis = new RedisProcess(await freePort(), workDir!);
+        await redis.up();
+        redisUrl = `redis://127.0.0.1:${redis.port}`;
+      }
       for (let i = 0; i < o.instances; i++) {
         const port = await freePort();
-        instances.push(new Instance(i, port, { ...instanceEnv(port, redisUrl, workDir!, i), ...o.env }, o.dist, workDir!));
+        instances.push(new Instance(i, port, { ...instanceEnv(port, redisUrl, workDir!, i), ...redisEnv, ...o.env }, o.dist, workDir!));
       }
       // One at a time: the first seeds the registry in Redis, and two cores compile less at once.
       for (const inst of instances) {
@@ -47,7 +62,10 @@ export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<Dri
         await inst.ready();
       }
       targets = instances.map((i) => target(i.url));
-      o.log(`redis-server on ${redis.port} (AOF, fsync always), ${instances.length} instances on ${instances.map((i) => i.port).join(', ')}; logs in ${workDir}`);
+      const redisSaid = cluster
+        ? `a Redis Cluster of masters ${cluster.ports.join(', ')} with replicas ${[...cluster.replicas.values()].map((r) => r.port).join(', ')} (cluster-node-timeout ${o.clusterNodeTimeoutMs} ms)`
+        : `redis-server on ${redis!.port} (AOF, fsync always)`;
+      o.log(`${redisSaid}, ${instances.length} instances on ${instances.map((i) => i.port).join(', ')}; logs in ${workDir}`);
     } else {
       targets = o.targets!.map(target);
       for (const t of targets) if ((await readiness(t.url)) === null) throw new Error(`${t.url}/readyz does not answer`);
@@ -75,7 +93,9 @@ export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<Dri
     try {
       if (selfContained) {
         await timeline.reach(o.redisKillAtS);
-        outage = await redisOutage(redis!, targets, timeline, o.redisKillAtS + o.redisDownS);
+        outage = cluster
+          ? await masterOutage(cluster, registrySlot, targets, timeline, o.redisKillAtS + o.redisDownS)
+          : await redisOutage(redis!, targets, timeline, o.redisKillAtS + o.redisDownS);
         await timeline.reach(o.sigtermAtS);
         stopped = await sigtermUnderLoad({ instance: instances[victim]!, index: victim, target: targets[victim]!, switches, writers }, o, timeline);
         await sleep(Math.max(2000, o.durationS * 1000 - timeline.at()));
@@ -104,6 +124,7 @@ export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<Dri
     switches?.destroy();
     await Promise.all(instances.map((i) => i.stop('SIGTERM')));
     await redis?.stop('SIGKILL');
+    await cluster?.stop();
     // Kept when the drill failed: the instances' logs and Redis's AOF are the evidence.
     if (workDir && !o.keep && ok) rmSync(workDir, { recursive: true, force: true });
   }

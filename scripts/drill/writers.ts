@@ -26,7 +26,8 @@ export interface WriteState {
   attempted: number;
   acknowledged: number;
   ackTimes: number[];
-  refusals: { at: number; outcome: string }[];
+  /** Each refused attempt: when it was sent (`at`) and answered (`ended`), performance.now() time. */
+  refusals: { at: number; ended: number; outcome: string }[];
   badRefusals: string[];
   unacknowledged: string[];
 }
@@ -156,7 +157,7 @@ export class RegistryWriters {
       let lastProblem = '';
       for (let attempt = 0; performance.now() < deadline; attempt++) {
         const inst = o.writeVia === 'first' ? attempt % targets.length : rr++ % targets.length;
-        const r = await send(targets[inst]!, false, method, `/v1/registry/numbers/${encodeURIComponent(number)}`, body, auth, o.requestTimeoutMs);
+        const r = await send(targets[inst]!, false, method, `/v1/registry/numbers/${encodeURIComponent(number)}`, body, auth, o.writeTimeoutMs);
         if ((r.kind === 'response' && r.status >= 200 && r.status < 300) || (r.kind === 'response' && method === 'DELETE' && r.status === 404 && unknown)) {
           acked = true;
           break;
@@ -164,8 +165,9 @@ export class RegistryWriters {
         const { outcome, detail } = classify(r, () => false);
         const json = r.kind === 'response' ? jsonOf(r.body) : null;
         const at = r.started;
+        const ended = r.ended;
         if (r.kind === 'response' && r.status === 503 && json?.error === 'registry_unavailable' && typeof json.message === 'string') {
-          writes.refusals.push({ at, outcome: '503 registry_unavailable' });
+          writes.refusals.push({ at, ended, outcome: '503 registry_unavailable' });
           lastProblem = '503 registry_unavailable';
           addState(unknown ? writes.uncertain : writes.refused, number, state);
           break;
@@ -174,7 +176,7 @@ export class RegistryWriters {
           // Made or not (no replica or disk confirmed it in time): unknown, as after a dropped
           // connection, and sent again, since the write is absolute.
           unknown = true;
-          writes.refusals.push({ at, outcome: '503 registry_unconfirmed' });
+          writes.refusals.push({ at, ended, outcome: '503 registry_unconfirmed' });
           lastProblem = '503 registry_unconfirmed';
           await sleep(Math.min(50 * (attempt + 1), 500));
           continue;
@@ -184,13 +186,13 @@ export class RegistryWriters {
           // is invalid, so a 4xx is as wrong as a 500 here, and repeating the write will not help.
           const why = method === 'DELETE' && r.kind === 'response' && r.status === 404 ? `${detail} (a number whose creation was acknowledged: this instance had lost it)` : detail;
           writes.badRefusals.push(`${method} ${number} via ${targets[inst]!.url} at ${this.timeline.stamp(at)}: ${why}`);
-          writes.refusals.push({ at, outcome: detail.slice(0, 40) });
+          writes.refusals.push({ at, ended, outcome: detail.slice(0, 40) });
           lastProblem = detail;
           addState(writes.uncertain, number, state);
           break;
         }
         if (outcome === 'reset' || outcome === 'error') unknown = true;
-        writes.refusals.push({ at, outcome });
+        writes.refusals.push({ at, ended, outcome });
         lastProblem = outcome;
         await sleep(Math.min(50 * (attempt + 1), 500));
       }

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { freePort, REDIS_NOTHING_PERSISTED, startRedisServer, until, type Child } from '../../scripts/lib/process';
+import { freePort, startRedisServer, type Child } from '../../scripts/lib/process';
 import { parseNumber, type PhoneNumber } from '../../src/numbers';
 import type { RegistryMatch } from '../../src/registry/registry-index';
 import { Behaviour } from '../../src/calls/behaviour';
@@ -98,98 +98,8 @@ export async function deleteByPrefix(client: Redis, prefix: string): Promise<num
   return deleted;
 }
 
-export interface LocalCluster {
-  /** The masters' ports, in slot order (the first holds slots 0-5460). */
-  ports: number[];
-  /** Each master's replica, by the master's port (empty without replicas). */
-  replicas: Map<number, { port: number; server: Child }>;
-  /** Each master's server, by its port: kill() one to fail it over. */
-  servers: Map<number, Child>;
-  stop(): Promise<void>;
-}
-
-export interface ClusterOptions {
-  /** Replicas per master (0 or 1). */
-  replicas?: 0 | 1;
-  /**
-   * How long a node may not answer before the others take it as failed and its replica is
-   * promoted. Low, so that a test's failover takes seconds (Redis's default is 15 s).
-   */
-  nodeTimeoutMs?: number;
-}
-
-/** A master sends its first full sync to a replica at once, rather than waiting 5 s for more replicas to join it. */
-const NO_SYNC_DELAY = ['--repl-diskless-sync-delay', '0'];
-
-/**
- * A real Redis Cluster of the test's own on free loopback ports: three masters, and with
- * `replicas: 1` a replica of each, resolved once every node says the cluster is ok and every
- * replica is in sync with its master.
- */
-export async function startCluster(opts: ClusterOptions = {}): Promise<LocalCluster> {
-  const { mkdtempSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { default: RedisClient } = await import('ioredis');
-  const dir = mkdtempSync(join(tmpdir(), 'callguard-cluster-'));
-  const all: Child[] = [];
-  const startNode = async (): Promise<{ port: number; server: Child }> => {
-    const port = await freePort();
-    const args = [...REDIS_NOTHING_PERSISTED, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir, '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 15_000), ...NO_SYNC_DELAY];
-    const server = await startRedisServer(port, { args });
-    all.push(server);
-    return { port, server };
-  };
-  const masters = await Promise.all([0, 1, 2].map(startNode));
-  const replicaNodes = opts.replicas ? await Promise.all(masters.map(startNode)) : [];
-  // Slots by hand rather than `redis-cli --cluster create`, which waits seconds between steps.
-  const admin = (port: number) => new RedisClient({ port, host: '127.0.0.1', lazyConnect: false });
-  const admins = masters.map((m) => admin(m.port));
-  const replicaAdmins = replicaNodes.map((r) => admin(r.port));
-  try {
-    const ranges = [
-      [0, 5460],
-      [5461, 10922],
-      [10923, 16383],
-    ];
-    await Promise.all(admins.map((a, i) => a.call('CLUSTER', 'ADDSLOTSRANGE', ranges[i]![0]!, ranges[i]![1]!)));
-    for (const { port } of [...masters.slice(1), ...replicaNodes]) await admins[0]!.call('CLUSTER', 'MEET', '127.0.0.1', port);
-    const everyone = [...admins, ...replicaAdmins];
-    // A replica can follow its master only once it knows the master (through the gossip MEET started).
-    const masterIds = await Promise.all(admins.map(async (a) => String(await a.call('CLUSTER', 'MYID'))));
-    await until(
-      async () => (await Promise.all(replicaAdmins.map((r) => r.call('CLUSTER', 'NODES')))).every((nodes) => masterIds.every((id) => String(nodes).includes(id))),
-      15_000,
-      'the replicas to know the masters',
-    );
-    await Promise.all(replicaAdmins.map((r, i) => r.call('CLUSTER', 'REPLICATE', masterIds[i]!)));
-    await until(
-      async () => {
-        const infos = await Promise.all(everyone.map((a) => a.call('CLUSTER', 'INFO')));
-        if (!infos.every((info) => String(info).includes('cluster_state:ok'))) return false;
-        const links = await Promise.all(replicaAdmins.map((r) => r.info('replication')));
-        return links.every((info) => info.includes('master_link_status:up') && info.includes('master_sync_in_progress:0'));
-      },
-      15_000,
-      'the cluster to form and its replicas to sync',
-    );
-  } catch (err) {
-    for (const s of all) await s.kill();
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  } finally {
-    [...admins, ...replicaAdmins].forEach((a) => a.disconnect());
-  }
-  return {
-    ports: masters.map((m) => m.port),
-    replicas: new Map(replicaNodes.map((r, i) => [masters[i]!.port, r])),
-    servers: new Map(masters.map((m) => [m.port, m.server])),
-    async stop() {
-      for (const s of all) await s.kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+/** The tests' Redis Cluster is the fault drill's: one implementation, in scripts/lib. */
+export { startCluster, type ClusterOptions, type LocalCluster } from '../../scripts/lib/redis-cluster';
 
 /**
  * A Redis that is not there yet, for outage tests: `client()` connects to a free port where

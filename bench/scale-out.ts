@@ -1,14 +1,16 @@
 /**
  * `npm run bench:scale`: one, two and three callguard instances behind the compose file's
  * HAProxy (docker/haproxy/haproxy.cfg, run as lib/haproxy.ts makes it local), on one Redis, the
- * same traffic each time; and one instance with no HAProxy, the reference.
+ * same traffic each time; one instance with no HAProxy, the reference; and first a bare Fastify
+ * process (lib/bare-server.cjs), the yardstick of how fast the machine is at the time.
  *
  * The traffic is the cache-miss call with Redis (bench/run.ts's "score, cache miss (Redis)"): a
  * new caller and call id every call, BENCH_CONNECTIONS connections for BENCH_SECONDS after a
  * warm-up, BENCH_ROUNDS times over the setups in turn (rounds pooled). Per setup: calls/s,
  * p50/p99, errors; CPU per call of Redis, of each instance, of HAProxy and of this process (the
  * load generator), from /proc; Redis script calls and commands per call, from INFO
- * commandstats; and how busy the whole machine was, so that what other work took shows.
+ * commandstats; failed Redis commands and seconds degraded, from each instance's /metrics; and
+ * how busy the whole machine was, so that what other work took shows.
  *
  * Prints a markdown table for README.md and writes bench/results/scale-out.json. Only
  * 127.0.0.1 is contacted, and every load is bounded in time.

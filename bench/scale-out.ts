@@ -23,6 +23,7 @@ import { freePort } from '../scripts/lib/process';
 import { uniqueCall } from './lib/calls';
 import { localHaproxyConfig } from './lib/haproxy';
 import { load, send, Tally, type LoadSpec } from './lib/load';
+import { startPassportLab, type PassportCall, type PassportLab } from './lib/passports';
 import { cpuMs, ROOT, runScript, startBareFastify, startCallguard, startHaproxy, startRedis, type Service } from './lib/procs';
 
 const num = (name: string, fallback: number) => {
@@ -33,6 +34,16 @@ const num = (name: string, fallback: number) => {
 const SECONDS = num('BENCH_SECONDS', 8);
 const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
 const ROUNDS = num('BENCH_ROUNDS', 1);
+/**
+ * BENCH_PASSPORT_SHARE=0.3: that share of the calls carries a freshly signed PASSporT of its own
+ * (verified on each instance's thread pool), with verification on; 0, the default, is the
+ * compose file's traffic (SHAKEN_VERIFY=false, no PASSporTs).
+ */
+const PASSPORT_SHARE = Number(process.env.BENCH_PASSPORT_SHARE ?? 0);
+if (!(PASSPORT_SHARE >= 0 && PASSPORT_SHARE <= 1)) throw new Error('BENCH_PASSPORT_SHARE must be between 0 and 1');
+/** PASSporTs are signed before each setup for this rate at most, calls a second; a pool that runs out is reused and said so. */
+const PASSPORT_RATE_BOUND = 5000;
+const FRESHNESS_S = 120;
 const WARMUP_SECONDS = 3;
 const MAX_INSTANCES = 3;
 
@@ -229,8 +240,48 @@ function row(s: Setup, tally: Tally, spent: Spent): Row {
   };
 }
 
+/** The calls of a setup: cache misses, and with BENCH_PASSPORT_SHARE that share of them with a PASSporT each. */
+class Traffic {
+  private pool: PassportCall[] = [];
+  private next = 0;
+  private sent = 0;
+  private signed = 0;
+  /** Times the PASSporT pool ran out and was reused (those calls are replays: a cheaper path). */
+  reused = 0;
+
+  constructor(private readonly lab: PassportLab | undefined) {}
+
+  /** Fresh PASSporTs for a load of `seconds`, numbered after every earlier batch; none for the yardstick, which keeps no state. */
+  prepare(seconds: number, withPassports: boolean): void {
+    this.pool = [];
+    if (!this.lab || !withPassports) return;
+    const count = Math.ceil(PASSPORT_RATE_BOUND * seconds * PASSPORT_SHARE);
+    this.pool = this.lab.sign(count, Math.floor(Date.now() / 1000), this.signed);
+    this.signed += count;
+    this.next = 0;
+  }
+
+  passport(): PassportCall {
+    if (this.next === this.pool.length) {
+      this.next = 0;
+      this.reused++;
+    }
+    return this.pool[this.next++]!;
+  }
+
+  body(): string {
+    this.sent++;
+    // Spread evenly: a PASSporT whenever the running share falls behind.
+    if (this.pool.length > 0 && Math.floor(this.sent * PASSPORT_SHARE) > Math.floor((this.sent - 1) * PASSPORT_SHARE)) {
+      const c = this.passport();
+      return uniqueCall({ identity: c.identity }, c.from, c.to);
+    }
+    return uniqueCall();
+  }
+}
+
 /** One setup once: HAProxy started for it (when it has one), checked, warmed, then loaded and read. */
-async function runSetup(s: Setup, p: Procs, tmp: string, tally: Tally, spent: Spent): Promise<void> {
+async function runSetup(s: Setup, p: Procs, tmp: string, traffic: Traffic, tally: Tally, spent: Spent): Promise<void> {
   let haproxy: Service | undefined;
   try {
     if (s.haproxy) {
@@ -245,9 +296,17 @@ async function runSetup(s: Setup, p: Procs, tmp: string, tally: Tally, spent: Sp
       haproxy = await startHaproxy({ configFile, url: `http://127.0.0.1:${port}`, statsUrl: `http://127.0.0.1:${statsPort}`, backend: BACKEND, maxconn: MAXCONN });
     }
     const url = (haproxy ?? (s.bare ? p.bare : p.instances[0]!)).url + SCORE;
-    const spec = (seconds: number): LoadSpec => ({ url, headers: { 'content-type': 'application/json' }, body: () => uniqueCall(), seconds, connections: CONNECTIONS });
-    const probe = await send(spec(0));
+    const headers = { 'content-type': 'application/json' };
+    const spec = (seconds: number): LoadSpec => ({ url, headers, body: () => traffic.body(), seconds, connections: CONNECTIONS });
+    traffic.prepare(WARMUP_SECONDS + SECONDS + 1, !s.bare);
+    const probe = await send({ url, headers, body: () => uniqueCall() });
     if (probe.status !== 200 || (!s.bare && (JSON.parse(probe.text) as { cached?: boolean }).cached !== false)) throw new Error(`${s.name}: expected a cache miss, got ${probe.status} ${probe.text.slice(0, 200)}`);
+    if (PASSPORT_SHARE > 0 && !s.bare) {
+      const c = traffic.passport();
+      const signed = await send({ url, headers, body: () => uniqueCall({ identity: c.identity }, c.from, c.to) });
+      const verstat = (JSON.parse(signed.text) as { shaken?: { verstat?: string } }).shaken?.verstat;
+      if (signed.status !== 200 || verstat !== 'TN-Validation-Passed') throw new Error(`${s.name}: a signed call was not verified: ${signed.status} ${signed.text.slice(0, 200)}`);
+    }
     await load(spec(WARMUP_SECONDS));
     const before = await read(p, s, haproxy);
     const r = await load(spec(SECONDS), tally.latencies);
@@ -284,6 +343,7 @@ async function main(): Promise<void> {
   let redis: Service | undefined;
   let redisClient: Redis | undefined;
   let bare: Service | undefined;
+  let lab: PassportLab | undefined;
   const instances: Service[] = [];
   try {
     console.log(`callguard scale-out bench: ${CONNECTIONS} connections, ${SECONDS} s a setup, ${ROUNDS} round(s), node ${process.version}, load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
@@ -291,7 +351,10 @@ async function main(): Promise<void> {
     redisClient = new Redis(redis.url, { lazyConnect: true });
     await redisClient.connect();
     // As the compose file runs them, bar what is the host's: ports, data folders, keys and registry files.
-    const env = { REDIS_URL: redis.url, SHAKEN_VERIFY: 'false', LOG_LEVEL: 'info', DEFAULT_COUNTRY: 'GB' };
+    const base = { REDIS_URL: redis.url, LOG_LEVEL: 'info', DEFAULT_COUNTRY: 'GB' };
+    if (PASSPORT_SHARE > 0) lab = await startPassportLab();
+    const env = lab ? { ...base, SHAKEN_TRUST_ANCHORS: lab.rootPemFile, SHAKEN_X5U_ALLOW_INSECURE: 'true', SHAKEN_MAX_AGE_S: String(FRESHNESS_S) } : { ...base, SHAKEN_VERIFY: 'false' };
+    const traffic = new Traffic(lab);
     for (let i = 1; i <= MAX_INSTANCES; i++) instances.push(await startCallguard(`callguard-${i}`, { env: { ...env, REGISTRY_DATA_DIR: join(tmp, `data-${i}`) } }));
     bare = await startBareFastify();
     const procs: Procs = { redis, redisClient, instances, bare };
@@ -301,7 +364,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const s of SETUPS) {
         console.log(`  round ${round}: ${s.name} ...`);
-        await runSetup(s, procs, tmp, tallies.get(s.key)!, spent.get(s.key)!);
+        await runSetup(s, procs, tmp, traffic, tallies.get(s.key)!, spent.get(s.key)!);
       }
     }
     const rows = SETUPS.map((s) => row(s, tallies.get(s.key)!, spent.get(s.key)!));
@@ -312,10 +375,11 @@ async function main(): Promise<void> {
       '',
       `### callguard scale-out, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       '',
-      `${cpus().length} × ${cpus()[0]?.model.trim()}, node ${process.version}, ${CONNECTIONS} connections, ${SECONDS} s a setup × ${ROUNDS} round(s), cache-miss calls with Redis; load average (1/5/15 min) before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(2)).join(' ')}`,
+      `${cpus().length} × ${cpus()[0]?.model.trim()}, node ${process.version}, ${CONNECTIONS} connections, ${SECONDS} s a setup × ${ROUNDS} round(s), cache-miss calls with Redis${lab ? `, ${PASSPORT_SHARE * 100} % of them with a PASSporT` : ''}; load average (1/5/15 min) before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(2)).join(' ')}`,
       '',
       markdownTable(rows),
       '',
+      ...(traffic.reused ? [`- The PASSporT pool ran out ${traffic.reused} time(s) and was reused: those calls were replays, cheaper than a verification; raise PASSPORT_RATE_BOUND.`] : []),
       ...(MAXCONN ? [`- HAProxy ran with maxconn ${int(MAXCONN)} (-n) instead of the file's 20,000: this machine's open-files limit is below the 65,536 the compose file gives it.`] : []),
       ...rows
         .filter((r) => r.redisErrors > 0 || r.redisDegradedS > 0)
@@ -327,7 +391,7 @@ async function main(): Promise<void> {
     const json = {
       generatedAt: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim(), memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
-      settings: { seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS, warmupSeconds: WARMUP_SECONDS, traffic: 'cache miss, Redis', haproxyMaxconn: MAXCONN ?? null },
+      settings: { seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS, warmupSeconds: WARMUP_SECONDS, traffic: 'cache miss, Redis', passportShare: PASSPORT_SHARE, passportPoolReused: traffic.reused, haproxyMaxconn: MAXCONN ?? null },
       loadAverage: { before: loadBefore, after: loadAfter },
       setups: rows,
       durationS: seconds,
@@ -338,6 +402,7 @@ async function main(): Promise<void> {
     for (const svc of instances) await svc.stop();
     await bare?.stop();
     await redis?.stop();
+    await lab?.close();
     rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -25,6 +25,7 @@ import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
+import { CALLEE, uniqueCall } from './lib/calls';
 import { load, send, Tally, type LoadResult, type LoadSpec } from './lib/load';
 import { startPassportLab, type PassportCall, type PassportLab } from './lib/passports';
 import { cpuMs, memory, ROOT, secsipidxVersion, startBareFastify, startCallguard, startRedis, startSecsipidx, runScript, type ProcMemory, type Service } from './lib/procs';
@@ -65,7 +66,6 @@ const RESULTS = join(ROOT, 'bench/results');
 const PROFILES = join(RESULTS, 'profiles');
 const SCORE = '/v1/calls/score';
 const JSON_HEADERS = { 'content-type': 'application/json' };
-const CALLEE = '+442079460999';
 
 type Target = 'bare' | 'embedded' | 'redis' | 'secsipidx';
 
@@ -83,16 +83,6 @@ interface Scenario {
   vsBaseline?: true;
   /** Runs right before the path (signing PASSporTs, so they are fresh while it runs). */
   before?: (svc: Service) => Promise<void>;
-}
-
-let seq = 0;
-/**
- * A call as a switch sends it: a distinct valid UK mobile caller (+44 74xx is valid in every
- * completion), so that it misses the verdict cache, and a call id of its own, as real calls have.
- */
-function uniqueCall(extra: object = {}, from?: string, to = CALLEE): string {
-  seq = (seq + 1) % 100_000_000;
-  return JSON.stringify({ from: from ?? `+4474${String(seq).padStart(8, '0')}`, to, callId: `bench-${seq}`, ...extra });
 }
 
 /** Checks a score response: status, and the fields that show which branch it took. */

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { freePort, httpStatus, portOpen, startChild, startRedisServer, type Child } from '../../scripts/lib/process';
+import { serverStates } from './haproxy';
 
 export { runScript } from '../../scripts/lib/process';
 
@@ -98,6 +99,47 @@ export async function startRedis(): Promise<Service> {
   const child = await startRedisServer(port, { stdio: ['ignore', 'ignore', 'inherit'], timeoutMs: 10_000 });
   const readyMs = performance.now() - started;
   return { name: 'redis-server', child, pid: child.pid!, url: `redis://127.0.0.1:${port}`, readyMs, stop: () => child.stop('SIGTERM', STOP_GRACE_MS) };
+}
+
+export interface HaproxyOptions {
+  /** The configuration file to run (lib/haproxy.ts makes it from the compose file's). */
+  configFile: string;
+  /** Where its frontends listen: the traffic's, and the stats page's (`stats uri /stats`). */
+  url: string;
+  statsUrl: string;
+  /** The backend whose servers must all be up, checked by HAProxy itself, before it is ready. */
+  backend: string;
+  /** HAProxy's -n: a maxconn over the configuration's, for a machine whose open-files limit is below what that needs. */
+  maxconn?: number;
+}
+
+/**
+ * HAProxy (Debian package `haproxy`) in the foreground. Ready once every server of the backend
+ * is UP after a health check of its own (L7OK), so no measured request meets a server HAProxy
+ * has not yet seen answer. Its log lines (failed or slow requests only) are kept: `output()`.
+ */
+export async function startHaproxy(opts: HaproxyOptions): Promise<Service> {
+  const args = [...(opts.maxconn ? ['-n', String(opts.maxconn)] : []), '-f', opts.configFile];
+  const check = spawnSync('haproxy', ['-c', '-q', ...args], { encoding: 'utf8' });
+  if (check.error) throw new Error(`cannot run haproxy (${check.error.message}): apt-get install -y haproxy`);
+  if (check.status !== 0) throw new Error(`haproxy rejects ${opts.configFile}: ${(check.stdout + check.stderr).trim()}`);
+  const child = startChild('haproxy', ['-db', ...args], { stdio: ['ignore', 'pipe', 'pipe'], keepOutput: 100_000 });
+  const allUp = async () => {
+    try {
+      const res = await fetch(`${opts.statsUrl}/stats;csv`, { signal: AbortSignal.timeout(1000) });
+      const states = serverStates(await res.text(), opts.backend);
+      return states.length > 0 && states.every((s) => s.status === 'UP' && s.check === 'L7OK');
+    } catch {
+      return false;
+    }
+  };
+  try {
+    const readyMs = await child.whenReady('haproxy', allUp, 15_000, 50);
+    return { name: 'haproxy', child, pid: child.pid!, url: opts.url, readyMs, stop: () => child.stop('SIGTERM', STOP_GRACE_MS) };
+  } catch (err) {
+    await child.stop('SIGTERM', STOP_GRACE_MS);
+    throw err;
+  }
 }
 
 export function secsipidxVersion(): string | null {

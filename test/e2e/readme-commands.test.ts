@@ -30,6 +30,8 @@ const SKIPPED: { match: RegExp; why: string }[] = [
   // shorter drill of the same code.
   { match: /^npm run fault:drill\s+#/, why: 'the full fault drill takes about 40 s (test/e2e/faults.test.ts runs a short one)' },
   { match: /^npm run fault:drill -- --cluster\s+#/, why: 'the fault drill on a Redis Cluster takes about 35 s (test/e2e/faults-cluster.test.ts runs a short one)' },
+  // Loads the machine for about 2.5 minutes with HAProxy, three instances and a redis-server of its own.
+  { match: /^(BENCH_\w+=\S+ )*npm run bench:scale\b/, why: 'the scale-out bench runs for minutes and needs haproxy and redis-server' },
   { match: /^LOAD_CPS=\d+ test\/e2e\/kamailio\/load\.sh/, why: 'the switch load runs Kamailio and SIPp for about 30 s; CI runs it after the tests (test/e2e/kamailio/run.sh)' },
 ];
 

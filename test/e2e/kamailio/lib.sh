@@ -89,6 +89,8 @@ start_cert_server() { # dir, port
 
 # callguard with the switch's API key (and a bank's), as in production: writes $WORK/keys.json
 # and starts the service on 127.0.0.1:port, trusting $WORK/certs/root.pem. LOG_LEVEL passes on.
+# CALLGUARD_DIST=1 runs the build (dist/server.js, after `npm run build`) as `npm start` does,
+# instead of the sources through tsx; CALLGUARD_NODE_ARGS are node's own flags (--cpu-prof ...).
 start_callguard() { # port, switch key, bank key
   local port=$1
   python3 - "$2" "$3" >"$WORK/keys.json" <<'PY'
@@ -105,7 +107,7 @@ PY
       API_KEYS_FILE="$WORK/keys.json" REGISTRY_DATA_DIR="$WORK/registry-data" \
       REGISTRY_FILE="$ROOT/src/registry/sample-registry.json" \
       SHAKEN_TRUST_ANCHORS="$WORK/certs/root.pem" SHAKEN_X5U_ALLOW_INSECURE=true \
-      setsid npx tsx src/server.ts >"$WORK/callguard.log" 2>&1
+      setsid node ${CALLGUARD_NODE_ARGS:-} $([[ ${CALLGUARD_DIST:-0} == 1 ]] && echo dist/server.js || echo --import tsx src/server.ts) >"$WORK/callguard.log" 2>&1
   ) &
   PGIDS+=($!)
   wait_for "callguard on :$port" 300 curl -fsS -m 1 "http://127.0.0.1:$port/healthz"

@@ -9,7 +9,7 @@ import { createRedisClient } from '../../src/state/redis/client';
 import { until, type Child } from '../../scripts/lib/process';
 import { startRegistryRedis } from '../helpers/redis';
 import { startCluster, type LocalCluster } from '../state/support';
-import { calmestStall } from '../helpers/stall';
+import { calmestStallWithin } from '../helpers/stall';
 
 /**
  * A large change (an import) committed to Redis: its payload is staged in pieces of about a
@@ -84,12 +84,12 @@ async function heads() {
 }
 
 describe('a large change committed to Redis', () => {
-  it('is staged in pieces and applied by one small script call, the event loop never held more than 50 ms', async () => {
+  it('is staged in pieces and applied by one small script call, the event loop never held more than 50 ms (5 % of its CPU time on a slow machine)', async () => {
     // An import of some 230,000 numbers, 80 MB with the audit records.
     const { mutations, audit } = importOf(230_000);
     const sizes = scriptCallSizes(client);
     let store!: RegistryStore;
-    const stall = await calmestStall(50, 2, async (run) => {
+    const { stall, bound } = await calmestStallWithin(50, 0.05, 2, async (run) => {
       // A second run, if the first stalled, commits the same change to a registry of its own.
       if (run > 0) {
         await store.close();
@@ -100,7 +100,7 @@ describe('a large change committed to Redis', () => {
     });
     // Written as one script call, the payload held the event loop 140 ms and more while the client
     // encoded and wrote it. Staged, each command is about a megabyte: a few ms.
-    expect(stall).toBeLessThan(50);
+    expect(stall).toBeLessThan(bound);
     expect(sizes.length).toBeGreaterThan(0);
     expect(Math.max(...sizes)).toBeLessThan(64 * 1024);
     // All of it applied: every entry, the version, the log entry, the audit records; and the

@@ -6,7 +6,7 @@ import { RedisRegistryBackend } from '../../src/registry/redis-backend';
 import { RegistryStore, type Mutation } from '../../src/registry/store';
 import { type Child } from '../../scripts/lib/process';
 import { startRegistryRedis } from '../helpers/redis';
-import { calmestStall } from '../helpers/stall';
+import { calmestStallWithin } from '../helpers/stall';
 
 /**
  * An instance's own change, read back from the change log, is no news to it: after an import
@@ -103,11 +103,11 @@ describe("an instance's own large change", () => {
     await a.close();
   });
 
-  it("is reloaded by another instance in slices, its event loop never held more than 50 ms", async () => {
+  it("is reloaded by another instance in slices, its event loop never held more than 50 ms (5 % of the reload's CPU time on a slow machine)", async () => {
     const a = await open();
     const others = [await open(), await open()];
     await a.change(() => importOf(200_000));
-    const stall = await calmestStall(50, others.length, async (run) => {
+    const { stall, bound } = await calmestStallWithin(50, 0.05, others.length, async (run) => {
       await sync(others[run]!);
     });
     for (const b of others) {
@@ -115,7 +115,7 @@ describe("an instance's own large change", () => {
       expect(b.version).toBe(a.version);
       expect(b.index.size.numbers).toBe(200_001);
     }
-    expect(stall).toBeLessThan(50);
+    expect(stall).toBeLessThan(bound);
     await a.close();
     for (const b of others) await b.close();
   }, 120_000);

@@ -30,10 +30,10 @@ class RequestLogger {
   #child: Logger | undefined;
   constructor(
     private readonly parent: Logger,
-    private readonly bindings: Bindings,
+    private readonly own: Bindings,
   ) {}
   private get logger(): Logger {
-    return (this.#child ??= this.parent.child(this.bindings));
+    return (this.#child ??= this.parent.child(this.own));
   }
   get level(): string {
     return this.#child?.level ?? this.parent.level;
@@ -46,6 +46,25 @@ class RequestLogger {
   }
   isLevelEnabled(level: string): boolean {
     return (this.#child ?? this.parent).isLevelEnabled(level);
+  }
+  // The rest of a pino child's own members, for any caller that reaches past the level methods.
+  get levelVal(): number {
+    return (this.#child ?? this.parent).levelVal;
+  }
+  get levels(): Logger['levels'] {
+    return this.parent.levels;
+  }
+  get msgPrefix(): string | undefined {
+    return (this.#child ?? this.parent).msgPrefix;
+  }
+  bindings(): Bindings {
+    return this.logger.bindings();
+  }
+  setBindings(bindings: Bindings): void {
+    this.logger.setBindings(bindings);
+  }
+  flush(cb?: (err?: Error) => void): void {
+    this.parent.flush(cb);
   }
   declare fatal: LogFn;
   declare error: LogFn;

@@ -59,6 +59,17 @@ describe('requestLogger (the per-request logger fastify makes for every call)', 
     ]);
   });
 
+  it("answers for the rest of a pino child's members: its bindings, level value, levels, flush", () => {
+    const { parent } = capture('info');
+    const log = requestLogger(parent, { reqId: 'r4' }, {}) as unknown as pino.Logger;
+    expect(log.levelVal).toBe(30);
+    expect(log.levels.values.info).toBe(30);
+    expect(log.bindings()).toEqual({ reqId: 'r4' });
+    log.setBindings({ route: '/x' });
+    expect(log.bindings()).toEqual({ reqId: 'r4', route: '/x' });
+    expect(() => log.flush()).not.toThrow();
+  });
+
   it('gives a route with a log level of its own a plain child at that level', () => {
     const { parent } = capture('info');
     const log = requestLogger(parent, { reqId: 'r3' }, { level: 'warn' });

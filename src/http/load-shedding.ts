@@ -1,5 +1,5 @@
 import underPressure from '@fastify/under-pressure';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Metrics } from '../ops/metrics';
 
 /**
@@ -15,17 +15,25 @@ export async function registerLoadShedding(app: FastifyInstance, maxEventLoopDel
     maxEventLoopDelay: maxEventLoopDelayMs,
     retryAfter: 1,
     exposeStatusRoute: false,
-    pressureHandler: (_request, reply, type, value) => {
-      // A loop blocked across a whole sample (a start, a large reload) leaves the delay histogram
-      // empty, which under-pressure reports as an infinite delay: no measurement is no evidence
-      // of overload, and the next sample, a second later, decides. Returning nothing lets the
-      // request through.
-      if (value !== undefined && !Number.isFinite(value)) return;
-      metrics?.loadShed();
-      reply
-        .status(503)
-        .header('retry-after', '1')
-        .send({ error: 'overloaded', message: `the service is overloaded (${type}${value !== undefined ? ` ${Math.round(value)}` : ''}); retry in a second` });
-    },
+    pressureHandler: shedOrPass(metrics),
   });
+}
+
+/**
+ * under-pressure's pressure handler: a 503 with Retry-After, counted; or nothing (the request
+ * goes on) when the value is no measurement at all.
+ */
+export function shedOrPass(metrics?: Pick<Metrics, 'loadShed'>) {
+  return (_request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined): void => {
+    // A loop blocked across a whole sample (a start, a large reload) leaves the delay histogram
+    // empty, which under-pressure reports as an infinite delay: no measurement is no evidence
+    // of overload, and the next sample, a second later, decides. Returning nothing lets the
+    // request through.
+    if (value !== undefined && !Number.isFinite(value)) return;
+    metrics?.loadShed();
+    reply
+      .status(503)
+      .header('retry-after', '1')
+      .send({ error: 'overloaded', message: `the service is overloaded (${type}${value !== undefined ? ` ${Math.round(value)}` : ''}); retry in a second` });
+  };
 }

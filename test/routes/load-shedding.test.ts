@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { build } from '../helpers/build';
 import { sleep } from '../../scripts/lib/process';
+import { shedOrPass } from '../../src/http/load-shedding';
 
 /** When the event loop is drowning, API calls get an immediate 503; health keeps answering. */
 let app: FastifyInstance;
@@ -59,3 +60,32 @@ it('does not shed for want of a measurement: a loop blocked across a whole sampl
   await starting.close();
   expect(codes).toEqual([200, 200, 200]);
 }, 20_000);
+
+describe('the pressure handler', () => {
+  const replyDouble = () => {
+    const sent: unknown[] = [];
+    const reply = { statusCode: 200, headers: {} as Record<string, string> } as { statusCode: number; headers: Record<string, string>; status: (c: number) => unknown; header: (k: string, v: string) => unknown; send: (b: unknown) => unknown };
+    reply.status = (c: number) => ((reply.statusCode = c), reply);
+    reply.header = (k: string, v: string) => ((reply.headers[k] = v), reply);
+    reply.send = (b: unknown) => (sent.push(b), reply);
+    return { reply, sent };
+  };
+
+  it('lets a request through when the delay is no measurement (an empty sample, reported as infinite)', () => {
+    const counted: number[] = [];
+    const { reply, sent } = replyDouble();
+    shedOrPass({ loadShed: () => counted.push(1) })({} as never, reply as never, 'eventLoopDelay', Infinity);
+    expect(sent).toEqual([]);
+    expect(counted).toEqual([]);
+  });
+
+  it('sheds with a 503, Retry-After and a count when the delay is measured over the limit', () => {
+    const counted: number[] = [];
+    const { reply, sent } = replyDouble();
+    shedOrPass({ loadShed: () => counted.push(1) })({} as never, reply as never, 'eventLoopDelay', 512.4);
+    expect(reply.statusCode).toBe(503);
+    expect(reply.headers['retry-after']).toBe('1');
+    expect(sent).toEqual([{ error: 'overloaded', message: 'the service is overloaded (eventLoopDelay 512); retry in a second' }]);
+    expect(counted).toEqual([1]);
+  });
+});

@@ -350,7 +350,7 @@ function checksOf(r: DrillReport, o: DrillOptions, selfContained: boolean): Chec
       // calls' failovers (the stopped instance) are sure to happen.
       r.redis?.failover
         ? fail(
-            'the faults happened (a master failed over, calls failed over)',
+            'the faults happened (a master killed, calls failed over; the promotion is checked on its own)',
             r.calls.failedOver > 0,
             `${w.refused['503 registry_unavailable'] ?? 0} writes refused while the master was down, ${w.refused['503 registry_unconfirmed'] ?? 0} unconfirmed; ${r.calls.failedOver} calls failed over`,
           )

@@ -122,9 +122,9 @@ export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<Dri
   } finally {
     await monitor?.stop();
     switches?.destroy();
-    await Promise.all(instances.map((i) => i.stop('SIGTERM')));
-    await redis?.stop('SIGKILL');
-    await cluster?.stop();
+    // Each resource stopped whatever another's stop did: a failed stop must not leave Redis running.
+    await Promise.allSettled(instances.map((i) => i.stop('SIGTERM')));
+    await Promise.allSettled([redis?.stop('SIGKILL'), cluster?.stop()]);
     // Kept when the drill failed: the instances' logs and Redis's AOF are the evidence.
     if (workDir && !o.keep && ok) rmSync(workDir, { recursive: true, force: true });
   }

@@ -57,7 +57,7 @@ export async function addDrillBank(targets: Target[], o: DrillOptions, selfConta
   // after it starts: a change made before then is missed (see the README's Fault drill
   // section), so the drill lets the last instance started get there first.
   if (selfContained) await sleep(1000);
-  const bank = await send(targets[0]!, false, 'PUT', `/v1/registry/banks/${o.bankId}`, JSON.stringify({ name: 'Fault drill', callbackNumbers: [] }), auth, 5000);
+  const bank = await send(targets[0]!, false, 'PUT', `/v1/registry/banks/${o.bankId}`, JSON.stringify({ name: 'Fault drill', callbackNumbers: [] }), auth, o.writeTimeoutMs);
   if (bank.kind !== 'response' || (bank.status !== 200 && bank.status !== 201)) {
     throw new Error(`could not create the drill's bank through ${targets[0]!.url}: ${bank.kind === 'response' ? `HTTP ${bank.status} ${bank.body}` : bank.code}`);
   }

@@ -85,8 +85,19 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<LocalClus
     const port = await freePort();
     return { port, server: await startNode(port) };
   };
-  const masters = await Promise.all([0, 1, 2].map(newNode));
-  const replicaNodes = opts.replicas ? await Promise.all(masters.map(newNode)) : [];
+  // Every start is waited for, failed or not, so that a failure leaves no node running.
+  const startAll = async (count: number): Promise<ClusterNode[]> => {
+    const settled = await Promise.allSettled(Array.from({ length: count }, newNode));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) {
+      await Promise.allSettled(all.map((s) => s.kill()));
+      removeDir();
+      throw failed.reason;
+    }
+    return settled.map((r) => (r as PromiseFulfilledResult<ClusterNode>).value);
+  };
+  const masters = await startAll(3);
+  const replicaNodes = opts.replicas ? await startAll(masters.length) : [];
   // Slots by hand rather than `redis-cli --cluster create`, which waits seconds between steps.
   const admin = (port: number) => new Redis({ port, host: '127.0.0.1', lazyConnect: false });
   const admins = masters.map((m) => admin(m.port));

@@ -22,16 +22,22 @@ const RATES = (process.argv[2] ?? '300,800').split(',').map(Number);
 const SECONDS = Number(process.argv[3] ?? 8);
 if (RATES.some((r) => !(r > 0)) || !(SECONDS > 0)) throw new Error('usage: new-connections.ts [rates, e.g. 300,800] [seconds]');
 
-/** One POST on a connection of its own (no agent: the socket is closed after the answer). */
+/** A request not answered within this counts as failed, so that the bench always ends. */
+const REQUEST_TIMEOUT_MS = 5000;
+
+/** One POST on a connection of its own (no agent: the socket is closed after the answer); 0 for none. */
 function post(url: URL, body: string): Promise<number> {
   return new Promise((resolve) => {
     const req = request(
-      { host: url.hostname, port: url.port, path: '/v1/calls/score', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      { host: url.hostname, port: url.port, path: '/v1/calls/score', method: 'POST', agent: false, timeout: REQUEST_TIMEOUT_MS, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('aborted', () => resolve(0));
+        res.on('error', () => resolve(0));
       },
     );
+    req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', () => resolve(0));
     req.end(body);
   });
@@ -56,9 +62,11 @@ async function atRate(svc: Service, rate: number, seconds: number): Promise<{ re
 
 async function main(): Promise<void> {
   const data = mkdtempSync(join(tmpdir(), 'callguard-newconn-'));
-  const bare = await startBareFastify();
-  const callguard = await startCallguard('callguard', { env: { LOG_LEVEL: 'warn', REGISTRY_DATA_DIR: data } });
+  let bare: Service | undefined;
+  let callguard: Service | undefined;
   try {
+    bare = await startBareFastify();
+    callguard = await startCallguard('callguard', { env: { LOG_LEVEL: 'warn', REGISTRY_DATA_DIR: data } });
     // Warm both (JIT, caches), then measure each rate on each server in turn.
     for (const svc of [bare, callguard]) await atRate(svc, 200, 2);
     console.log(`each request on a new connection, at a fixed rate, ${SECONDS} s each; server CPU per request (all threads)\n`);
@@ -71,8 +79,8 @@ async function main(): Promise<void> {
       console.log(`| ${rate} | ${b.cpuUsPerRequest.toFixed(0)} | ${c.cpuUsPerRequest.toFixed(0)} | ${(c.cpuUsPerRequest - b.cpuUsPerRequest).toFixed(0)} |`);
     }
   } finally {
-    await bare.stop();
-    await callguard.stop();
+    await bare?.stop();
+    await callguard?.stop();
     rmSync(data, { recursive: true, force: true });
   }
 }

@@ -27,19 +27,15 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { CALLEE, uniqueCall } from './lib/calls';
 import { load, send, Tally, type LoadResult, type LoadSpec } from './lib/load';
-import { startPassportLab, type PassportCall, type PassportLab } from './lib/passports';
+import { int, median, positiveEnv } from './lib/numbers';
+import { Pool, startPassportLab, type PassportLab } from './lib/passports';
 import { cpuMs, memory, ROOT, secsipidxVersion, startBareFastify, startCallguard, startRedis, startSecsipidx, runScript, type ProcMemory, type Service } from './lib/procs';
 import { summariseCpuProfile, type ProfileSummary } from './lib/profile';
 import { judge, markdownTable, profileLines, type Goal, type PathResult } from './lib/report';
 import { measureStartup, perEntryLine, startLine, type StartupResult } from './lib/startup';
 
-const num = (name: string, fallback: number) => {
-  const v = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
-  return v;
-};
-const SECONDS = num('BENCH_SECONDS', 8);
-const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
+const SECONDS = positiveEnv('BENCH_SECONDS', 8);
+const CONNECTIONS = positiveEnv('BENCH_CONNECTIONS', 50);
 /**
  * A score path runs in slices of about this length, each next to a baseline slice of the same
  * length on the same server. Other processes' load (this is often a shared machine) comes and
@@ -48,9 +44,9 @@ const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
  */
 const SLICE_SECONDS = 2;
 const WARMUP_SECONDS = 2;
-const PROFILE_SECONDS = num('BENCH_PROFILE_SECONDS', 5);
-const REGISTRY_NUMBERS = num('BENCH_REGISTRY_NUMBERS', 1_000_000);
-const STARTUP_TIMEOUT_S = num('BENCH_STARTUP_TIMEOUT_S', 300);
+const PROFILE_SECONDS = positiveEnv('BENCH_PROFILE_SECONDS', 5);
+const REGISTRY_NUMBERS = positiveEnv('BENCH_REGISTRY_NUMBERS', 1_000_000);
+const STARTUP_TIMEOUT_S = positiveEnv('BENCH_STARTUP_TIMEOUT_S', 300);
 const ONLY_PATHS = process.env.BENCH_PATHS?.split(',').map((k) => k.trim()).filter(Boolean);
 /** BENCH_PROFILE=1 with BENCH_PATHS: profile those of the paths that have a hot-path profile too. */
 const PROFILE_ONLY_PATHS = process.env.BENCH_PROFILE === '1';
@@ -94,26 +90,6 @@ function scored(want: { cached: boolean; verstat?: string }) {
     if (want.verstat && body.shaken?.verstat !== want.verstat) return `expected ${want.verstat}, got ${body.shaken?.verstat} ${JSON.stringify(body.shaken?.errors)}`;
     return null;
   };
-}
-
-/** The PASSporT pool and one cursor per consumer; `wraps` counts how often a cursor ran past the end. */
-class Pool {
-  private calls: PassportCall[] = [];
-  private readonly cursors = new Map<string, number>();
-  readonly wraps = new Map<string, number>();
-  /** A fresh pool, every consumer from its start. */
-  fill(calls: PassportCall[]): void {
-    this.calls = calls;
-    this.cursors.clear();
-    this.wraps.clear();
-  }
-  next(consumer: string): PassportCall {
-    if (this.calls.length === 0) throw new Error('PASSporT pool is empty');
-    const i = this.cursors.get(consumer) ?? 0;
-    if (i > 0 && i % this.calls.length === 0) this.wraps.set(consumer, (this.wraps.get(consumer) ?? 0) + 1);
-    this.cursors.set(consumer, i + 1);
-    return this.calls[i % this.calls.length]!;
-  }
 }
 
 /** µs of one ES256 verification in this process: with the cache-miss rate, bounds the PASSporT path's rate. */
@@ -249,11 +225,6 @@ async function timed(spec: LoadSpec, svc: Service, tally: Tally): Promise<LoadRe
   return r;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 /** The yardstick: its scenario, its process, and the tally of every baseline slice (the baseline's own row). */
 interface Yardstick {
   scenario: Scenario;
@@ -341,7 +312,6 @@ async function profileHotPath(s: Scenario, env: Record<string, string>, tmp: str
 
 const la = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
 const mb = (x: number) => `${x.toFixed(0)} MB`;
-const int = (x: number) => Math.round(x).toLocaleString('en-GB');
 
 interface Run {
   rows: PathResult[];

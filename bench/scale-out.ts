@@ -23,17 +23,13 @@ import { freePort } from '../scripts/lib/process';
 import { uniqueCall } from './lib/calls';
 import { localHaproxyConfig } from './lib/haproxy';
 import { load, send, Tally, type LoadSpec } from './lib/load';
+import { int, positiveEnv } from './lib/numbers';
 import { startPassportLab, type PassportCall, type PassportLab } from './lib/passports';
 import { cpuMs, ROOT, runScript, startBareFastify, startCallguard, startHaproxy, startRedis, type Service } from './lib/procs';
 
-const num = (name: string, fallback: number) => {
-  const v = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
-  return v;
-};
-const SECONDS = num('BENCH_SECONDS', 8);
-const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
-const ROUNDS = num('BENCH_ROUNDS', 1);
+const SECONDS = positiveEnv('BENCH_SECONDS', 8);
+const CONNECTIONS = positiveEnv('BENCH_CONNECTIONS', 50);
+const ROUNDS = positiveEnv('BENCH_ROUNDS', 1);
 /**
  * BENCH_PASSPORT_SHARE=0.3: that share of the calls carries a freshly signed PASSporT of its own
  * (verified on each instance's thread pool), with verification on; 0, the default, is the
@@ -43,8 +39,9 @@ const PASSPORT_SHARE = Number(process.env.BENCH_PASSPORT_SHARE ?? 0);
 if (!(PASSPORT_SHARE >= 0 && PASSPORT_SHARE <= 1)) throw new Error('BENCH_PASSPORT_SHARE must be between 0 and 1');
 /** PASSporTs are signed before each setup for this rate at most, calls a second; a pool that runs out is reused and said so. */
 const PASSPORT_RATE_BOUND = 5000;
-const FRESHNESS_S = 120;
 const WARMUP_SECONDS = 3;
+/** PASSporTs are signed right before each set-up's load, which must end inside their freshness window (SHAKEN_MAX_AGE_S). */
+const FRESHNESS_S = Math.max(120, WARMUP_SECONDS + SECONDS + 60);
 const MAX_INSTANCES = 3;
 
 const RESULTS = join(ROOT, 'bench/results');
@@ -318,7 +315,6 @@ async function runSetup(s: Setup, p: Procs, tmp: string, traffic: Traffic, tally
   }
 }
 
-const int = (x: number) => Math.round(x).toLocaleString('en-GB');
 const ms = (x: number) => (x < 10 ? x.toFixed(1) : x.toFixed(0));
 
 function markdownTable(rows: Row[]): string {

@@ -13,6 +13,7 @@ import { verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createShakenVerifier, type VerifyInput } from '../src/shaken';
+import { median } from './lib/numbers';
 
 const VECTORS = resolve(__dirname, '../test/fixtures/shaken-vectors');
 const SECONDS = Number(process.argv[2] ?? 2);
@@ -87,7 +88,6 @@ async function main(): Promise<void> {
     poolRates.push(await slice('pool', barePoolFn));
     fullRates.push(await slice('full', fullFn));
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const best = (xs: number[]) => Math.max(...xs);
   const row = (name: string, key: string, xs: number[]) => {
     const m = median(xs);

@@ -22,6 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { int } from './lib/numbers';
 import { startPassportLab, type PassportCall, type PassportLab } from './lib/passports';
 import { memory, ROOT, runScript, startCallguard, type Service } from './lib/procs';
 
@@ -296,7 +297,6 @@ async function main(): Promise<void> {
     };
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(join(RESULTS, 'soak.json'), JSON.stringify(summary, null, 2) + '\n');
-    const int = (x: number) => Math.round(x).toLocaleString('en-GB');
     writeFileSync(
       SVG,
       drawSvg(soak.samples, {

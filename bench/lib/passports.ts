@@ -82,3 +82,23 @@ export async function startPassportLab(): Promise<PassportLab> {
     },
   };
 }
+
+/** The PASSporT pool and one cursor per consumer; `wraps` counts how often a cursor ran past the end. */
+export class Pool {
+  private calls: PassportCall[] = [];
+  private readonly cursors = new Map<string, number>();
+  readonly wraps = new Map<string, number>();
+  /** A fresh pool, every consumer from its start. */
+  fill(calls: PassportCall[]): void {
+    this.calls = calls;
+    this.cursors.clear();
+    this.wraps.clear();
+  }
+  next(consumer: string): PassportCall {
+    if (this.calls.length === 0) throw new Error('PASSporT pool is empty');
+    const i = this.cursors.get(consumer) ?? 0;
+    if (i > 0 && i % this.calls.length === 0) this.wraps.set(consumer, (this.wraps.get(consumer) ?? 0) + 1);
+    this.cursors.set(consumer, i + 1);
+    return this.calls[i % this.calls.length]!;
+  }
+}

@@ -1,5 +1,6 @@
 /** How a run's results read: one markdown table for README.md, and short lines for the rest. */
 import type { Totals } from './load';
+import { int } from './numbers';
 import type { ProfileSummary } from './profile';
 
 export interface Goal {
@@ -24,7 +25,6 @@ export interface PathResult extends Partial<Totals> {
   note?: string;
 }
 
-const int = (n: number) => Math.round(n).toLocaleString('en-GB');
 const ms = (n: number) => (n < 10 ? n.toFixed(1) : n.toFixed(0));
 export const pct = (x: number, digits = 0) => `${(x * 100).toFixed(digits)} %`;
 

@@ -24,7 +24,7 @@ import { uniqueCall } from './lib/calls';
 import { localHaproxyConfig } from './lib/haproxy';
 import { load, send, Tally, type LoadSpec } from './lib/load';
 import { int, positiveEnv } from './lib/numbers';
-import { startPassportLab, type PassportCall, type PassportLab } from './lib/passports';
+import { Pool, startPassportLab, type PassportCall, type PassportLab } from './lib/passports';
 import { cpuMs, ROOT, runScript, startBareFastify, startCallguard, startHaproxy, startRedis, type Service } from './lib/procs';
 
 const SECONDS = positiveEnv('BENCH_SECONDS', 8);
@@ -237,39 +237,39 @@ function row(s: Setup, tally: Tally, spent: Spent): Row {
   };
 }
 
+/** The one consumer of the set-ups' PASSporT pool: one set-up runs at a time. */
+const CONSUMER = 'callguard';
+
 /** The calls of a setup: cache misses, and with BENCH_PASSPORT_SHARE that share of them with a PASSporT each. */
 class Traffic {
-  private pool: PassportCall[] = [];
-  private next = 0;
+  private readonly pool = new Pool();
   private sent = 0;
   private signed = 0;
-  /** Times the PASSporT pool ran out and was reused (those calls are replays: a cheaper path). */
-  reused = 0;
+  /** Times the PASSporT pool ran out and was reused, over every set-up (those calls are replays: a cheaper path). */
+  private reusedBefore = 0;
 
   constructor(private readonly lab: PassportLab | undefined) {}
 
+  get reused(): number {
+    return this.reusedBefore + (this.pool.wraps.get(CONSUMER) ?? 0);
+  }
+
   /** Fresh PASSporTs for a load of `seconds`, numbered after every earlier batch; none for the yardstick, which keeps no state. */
   prepare(seconds: number, withPassports: boolean): void {
-    this.pool = [];
-    if (!this.lab || !withPassports) return;
-    const count = Math.ceil(PASSPORT_RATE_BOUND * seconds * PASSPORT_SHARE);
-    this.pool = this.lab.sign(count, Math.floor(Date.now() / 1000), this.signed);
+    this.reusedBefore = this.reused;
+    const count = this.lab && withPassports ? Math.ceil(PASSPORT_RATE_BOUND * seconds * PASSPORT_SHARE) : 0;
+    this.pool.fill(count > 0 ? this.lab!.sign(count, Math.floor(Date.now() / 1000), this.signed) : []);
     this.signed += count;
-    this.next = 0;
   }
 
   passport(): PassportCall {
-    if (this.next === this.pool.length) {
-      this.next = 0;
-      this.reused++;
-    }
-    return this.pool[this.next++]!;
+    return this.pool.next(CONSUMER);
   }
 
   body(): string {
     this.sent++;
     // Spread evenly: a PASSporT whenever the running share falls behind.
-    if (this.pool.length > 0 && Math.floor(this.sent * PASSPORT_SHARE) > Math.floor((this.sent - 1) * PASSPORT_SHARE)) {
+    if (this.pool.size > 0 && Math.floor(this.sent * PASSPORT_SHARE) > Math.floor((this.sent - 1) * PASSPORT_SHARE)) {
       const c = this.passport();
       return uniqueCall({ identity: c.identity }, c.from, c.to);
     }

@@ -88,6 +88,9 @@ export class Pool {
   private calls: PassportCall[] = [];
   private readonly cursors = new Map<string, number>();
   readonly wraps = new Map<string, number>();
+  get size(): number {
+    return this.calls.length;
+  }
   /** A fresh pool, every consumer from its start. */
   fill(calls: PassportCall[]): void {
     this.calls = calls;

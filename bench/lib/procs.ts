@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { freePort, httpStatus, portOpen, startChild, startRedisServer, type Child } from '../../scripts/lib/process';
+import { freePort, httpStatus, portOpen, procCpuMs, startChild, startRedisServer, type Child } from '../../scripts/lib/process';
 import { serverStates } from './haproxy';
 
 export { runScript } from '../../scripts/lib/process';
@@ -31,12 +31,9 @@ export function memory(pid: number): ProcMemory {
   return { rssMb: kb('VmRSS') / 1024, peakRssMb: kb('VmHWM') / 1024 };
 }
 
-/** User + system CPU time of the whole process (all its threads), ms. /proc counts in USER_HZ, 100 on Linux. */
+/** User + system CPU time of the whole process (all its threads), ms. */
 export function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  return procCpuMs(`/proc/${pid}/stat`);
 }
 
 export interface Service {

@@ -7,7 +7,19 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { connect, createServer, Socket, type AddressInfo } from 'node:net';
+
+/**
+ * User + system CPU time, ms, from a /proc stat file: `/proc/<pid>/stat` for a whole process (all
+ * its threads), `/proc/<pid>/task/<tid>/stat` for one thread. /proc counts in USER_HZ, 100 on Linux.
+ */
+export function procCpuMs(statPath: string): number {
+  const stat = readFileSync(statPath, 'utf8');
+  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

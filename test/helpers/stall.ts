@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { procCpuMs } from '../../scripts/lib/process';
 
 /**
  * The longest the event loop went without a turn while `work` ran, in ms (a 1 ms timer's gaps).
@@ -48,9 +48,7 @@ export async function longestOwnStall(work: () => Promise<void>): Promise<number
  */
 function mainThreadCpuMs(): number {
   try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return procCpuMs(`/proc/self/task/${process.pid}/stat`);
   } catch {
     const { user, system } = process.cpuUsage();
     return (user + system) / 1000;

@@ -2,7 +2,8 @@
  * Two or more configurations of the service, side by side, on fresh PASSporT calls: one server per
  * configuration (dist/server.js, the bench's PKI, x5u on a local server), loaded in turn in 2 s
  * slices with the same calls, so that other load on the machine weighs on every configuration
- * alike. Prints each one's median calls a second and server CPU per call (all threads).
+ * alike. Prints each one's median calls a second and server CPU per call: all threads, and the
+ * event loop's (the main thread) apart.
  *
  *   npx tsx bench/compare-env.ts verify: noverify:SHAKEN_VERIFY=false
  *   ROUNDS=8 npx tsx bench/compare-env.ts pool2:UV_THREADPOOL_SIZE=2 pool1:UV_THREADPOOL_SIZE=1
@@ -17,7 +18,7 @@ import { uniqueCall } from './lib/calls';
 import { load } from './lib/load';
 import { median, positiveEnv } from './lib/numbers';
 import { Pool, startPassportLab } from './lib/passports';
-import { cpuMs, runScript, startCallguard, type Service } from './lib/procs';
+import { cpuMs, loopCpuMs, runScript, startCallguard, type Service } from './lib/procs';
 
 interface Variant {
   name: string;
@@ -63,9 +64,10 @@ async function main(): Promise<void> {
     pool.fill(lab.sign(Math.ceil(rounds * SLICE_S * RATE_BOUND), Math.floor(Date.now() / 1000)));
     const rps = variants.map(() => [] as number[]);
     const cpu = variants.map(() => [] as number[]);
+    const loopCpu = variants.map(() => [] as number[]);
     for (let round = 0; round < rounds; round++) {
       for (const [i, svc] of services.entries()) {
-        const cpu0 = cpuMs(svc.pid);
+        const [cpu0, loop0] = [cpuMs(svc.pid), loopCpuMs(svc.pid)];
         const body = () => {
           const c = pool.next(variants[i]!.name);
           return uniqueCall({ identity: c.identity }, c.from, c.to);
@@ -74,14 +76,15 @@ async function main(): Promise<void> {
         if (r.errors || r.non2xx) console.log(`  ${variants[i]!.name}: ${r.errors} errors, ${r.non2xx} non-2xx`);
         rps[i]!.push(r.rps);
         cpu[i]!.push(((cpuMs(svc.pid) - cpu0) * 1000) / Math.max(1, r.requests));
+        loopCpu[i]!.push(((loopCpuMs(svc.pid) - loop0) * 1000) / Math.max(1, r.requests));
       }
     }
     for (const [name, n] of pool.wraps) console.log(`  ${name}: the PASSporT pool ran out ${n} time(s); later calls were replays, a cheaper path`);
     console.log(`fresh PASSporT calls, 50 connections, ${rounds} slices of ${SLICE_S} s each, in turn\n`);
-    console.log('| configuration | calls/s (median) | server CPU µs/call (median) | calls/s, each slice |');
-    console.log('|---|---:|---:|---|');
+    console.log('| configuration | calls/s (median) | server CPU µs/call (median) | of which the event loop | calls/s, each slice |');
+    console.log('|---|---:|---:|---:|---|');
     for (const [i, v] of variants.entries()) {
-      console.log(`| ${v.name} | ${median(rps[i]!).toFixed(0)} | ${median(cpu[i]!).toFixed(0)} | ${rps[i]!.map((x) => x.toFixed(0)).join(' ')} |`);
+      console.log(`| ${v.name} | ${median(rps[i]!).toFixed(0)} | ${median(cpu[i]!).toFixed(0)} | ${median(loopCpu[i]!).toFixed(0)} | ${rps[i]!.map((x) => x.toFixed(0)).join(' ')} |`);
     }
   } finally {
     for (const s of services) await s.stop();

@@ -36,6 +36,11 @@ export function cpuMs(pid: number): number {
   return procCpuMs(`/proc/${pid}/stat`);
 }
 
+/** User + system CPU time of a Node process's main thread (its event loop), ms. */
+export function loopCpuMs(pid: number): number {
+  return procCpuMs(`/proc/${pid}/task/${pid}/stat`);
+}
+
 export interface Service {
   name: string;
   child: Child;

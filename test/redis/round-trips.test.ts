@@ -34,6 +34,7 @@ beforeAll(async () => {
   app = await build({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX, SHAKEN_TRUST_ANCHORS: resolve(VECTORS_DIR, 'certs/root.pem'), REGISTRY_FILE: announcingRegistryFile() });
   const client = app.services.redisGuard!.client;
   await until(() => client.status === 'ready', 5000, 'redis');
+  writesDone = trackWrites(app);
   const stream = (client as unknown as { stream: NodeJS.WritableStream & NodeJS.ReadableStream }).stream;
   let trips = 0;
   let replySinceWrite = true;
@@ -68,6 +69,27 @@ afterAll(async () => {
   observer.disconnect();
 });
 
+/**
+ * The write each scored call sends after its answer (not awaited by the call): kept here so that
+ * a test waits for it to be sent and answered rather than for a fixed time that a busy machine overruns.
+ */
+function trackWrites(instance: FastifyInstance): () => Promise<void> {
+  const state = instance.services.behaviour.state;
+  const write = state.write.bind(state);
+  let pending: Promise<void>[] = [];
+  state.write = (w) => {
+    const p = write(w);
+    pending.push(p);
+    return p;
+  };
+  return async () => {
+    const now = pending;
+    pending = [];
+    await Promise.all(now);
+  };
+}
+let writesDone: () => Promise<void>;
+
 /** Until nothing has been sent for a while: the writes of an earlier call must not count as this one's. */
 async function quiet(): Promise<void> {
   for (let before = -1; before !== commands; ) {
@@ -84,7 +106,7 @@ async function tripsFor(body: object, reasons?: string[]): Promise<number> {
   const res = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: body });
   expect(res.statusCode).toBe(200);
   if (reasons) expect(res.json().reasons.map((r: { code: string }) => r.code)).toEqual(reasons);
-  await sleep(30); // the writes after the decision
+  await writesDone(); // the write after the decision, sent and answered
   const sent = commands;
   const trips = count();
   expect({ sent, seen }).toEqual({ sent: Math.min(sent, 2), seen });
@@ -144,12 +166,14 @@ describe('Redis round trips per scored call', () => {
     const call = { from: unique(), to: '+442079460999' };
     const other = await build({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX });
     await until(() => other.services.redisGuard!.client.status === 'ready', 5000, 'redis');
+    const otherWritesDone = trackWrites(other);
     await other.inject({ method: 'POST', url: '/v1/calls/score', payload: call });
-    await sleep(30);
+    // Its verdict goes to Redis in the write after the answer: in Redis before the instance closes.
+    await otherWritesDone();
     await other.close();
     const res = await app.inject({ method: 'POST', url: '/v1/calls/score', payload: call });
     expect(res.json().cached).toBe(true);
-    await sleep(30);
+    await writesDone();
     count();
     expect(await tripsFor({ ...call, to: call.to })).toBeLessThanOrEqual(2);
   });

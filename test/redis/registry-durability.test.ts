@@ -92,9 +92,12 @@ describe('what Redis promises about an acknowledged registry change', () => {
       expect(ready).toMatchObject({ status: 'ready', registry: { durability: 'appendfsync-always', durabilityWarning: null } });
       const res = await app.inject({ method: 'PUT', url: '/v1/registry/numbers/+441174960500', payload: { bankId: 'harbour', inboundOnly: true } });
       expect(res.statusCode).toBe(201);
+      // The client is still 'ready' until it notices Redis gone: wait for it to be ready again.
+      let readies = 0;
+      redis.on('ready', () => readies++);
       await server.kill(); // SIGKILL: no shutdown, no last save
       server = await redisServer(port, dir);
-      await until(() => redis.status === 'ready', 5000, 'reconnection');
+      await until(() => readies > 0 && redis.status === 'ready', 5000, 'reconnection');
       expect(await redis.hget('callguard:{registry}:entries', 'number:+441174960500')).not.toBeNull();
     } finally {
       await app.close();

@@ -50,6 +50,8 @@ export class ShadowPolicy {
   private pending: ShadowTally = { calls: 0, changed: new Map(), examples: [] };
   private timer: NodeJS.Timeout | null = null;
   private syncing: Promise<void> | null = null;
+  /** The sync that follows the one under way, for calls recorded after it took the tally. */
+  private nextSync: Promise<void> | null = null;
 
   constructor(private readonly opts: ShadowPolicyOptions) {}
 
@@ -116,10 +118,23 @@ export class ShadowPolicy {
     return reportOf(counts);
   }
 
-  /** Sends this instance's tally to the store and adopts the candidate the store holds. Never rejects. */
+  /**
+   * Sends this instance's tally to the store and adopts the candidate the store holds. Never
+   * rejects. Resolves once every call recorded before it was asked for has been sent: a sync
+   * under way took the tally as it began, so calls recorded since go in one more after it.
+   */
   sync(): Promise<void> {
-    this.syncing ??= this.syncOnce().finally(() => (this.syncing = null));
-    return this.syncing;
+    if (this.syncing === null) {
+      this.syncing = this.syncOnce().finally(() => (this.syncing = null));
+      return this.syncing;
+    }
+    if (this.pending.calls === 0) return this.syncing;
+    const next = () => {
+      this.nextSync = null;
+      return this.sync();
+    };
+    this.nextSync ??= this.syncing.then(next, next);
+    return this.nextSync;
   }
 
   start(): void {

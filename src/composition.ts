@@ -208,6 +208,7 @@ export async function compose(config: Config, opts: Overrides = {}): Promise<Com
         allowInsecure: config.shaken.allowInsecureX5u,
         maxAgeS: config.shaken.maxAgeS,
         fetchTimeoutMs: config.shaken.fetchTimeoutMs,
+        signatureThreads: config.shaken.verifyThreads,
         ...(redis ? { redis, redisPrefix: keyspace(config.redisKeyPrefix).certificates } : {}),
         logger: log,
         onCertFetch: (outcome) => metrics.certFetch(outcome),

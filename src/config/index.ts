@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { StartupError } from '../errors';
 
@@ -57,6 +58,8 @@ const EnvSchema = z.object({
   SHAKEN_SIGNING_CERT: z.string().min(1).optional(),
   // Below a switch's usual budget for the whole answer: a cold fetch must not make the switch give up.
   SHAKEN_FETCH_TIMEOUT_MS: int('SHAKEN_FETCH_TIMEOUT_MS', 50, 10000).default(250),
+  // The event loop has a core of its own; the other cores check signatures.
+  SHAKEN_VERIFY_THREADS: int('SHAKEN_VERIFY_THREADS', 0, 64).default(() => Math.max(1, availableParallelism() - 1)),
   API_KEYS_FILE: z.string().min(1).optional(),
   POLICY_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -121,6 +124,8 @@ export interface Config {
     /** PEM file of the signing certificate (first of the file); when set, the key must match it at start. */
     signingCert: string | undefined;
     fetchTimeoutMs: number;
+    /** Worker threads checking ES256 signatures in batches; 0: libuv's thread pool checks them one by one. */
+    verifyThreads: number;
   };
   apiKeysFile: string | undefined;
   /** The scoring policy (JSON); unset: the built-in policy. */
@@ -208,6 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       allowInsecureX5u: e.SHAKEN_X5U_ALLOW_INSECURE,
       maxAgeS: e.SHAKEN_MAX_AGE_S,
       fetchTimeoutMs: e.SHAKEN_FETCH_TIMEOUT_MS,
+      verifyThreads: e.SHAKEN_VERIFY_THREADS,
       crlRequired: e.SHAKEN_CRL_REQUIRED,
       crlSigners: e.SHAKEN_CRL_SIGNERS,
       signingKey: e.SHAKEN_SIGNING_KEY,

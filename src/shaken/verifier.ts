@@ -3,7 +3,8 @@ import type { CertFetchOutcome, CrlFetchOutcome } from './types';
 import { CertCache, type CertLookup, type RedisLike, type ShakenLogger } from './cert-cache';
 import { tnAuthorised, validityError, type CertChainInfo } from './chain';
 import { parseIdentityHeaders, type IdentityEntry } from './identity-header';
-import { decodePassport, freshnessError, signatureFingerprint, tnDigits, verifyEs256, type DecodedPassport } from './passport';
+import { decodePassport, freshnessError, signatureFingerprint, tnDigits, type DecodedPassport } from './passport';
+import { SignatureThreads } from './signature-threads';
 import {
   SHAKEN_ERROR_CODES,
   type CertificateFetcher,
@@ -78,6 +79,11 @@ export interface ShakenVerifierOptions {
   rcdFetcher?: CertificateFetcher;
   /** Deadline of a `jcl` fetch on the call's path, ms (default 1000, never more than fetchTimeoutMs). */
   rcdFetchTimeoutMs?: number;
+  /**
+   * Worker threads of the verifier's own that check ES256 signatures, in batches (see
+   * signature-threads.ts). Default 0: libuv's thread pool checks them, one wake-up each.
+   */
+  signatureThreads?: number;
 }
 
 export interface DefaultShakenVerifier extends ShakenVerifier {
@@ -89,8 +95,8 @@ export interface DefaultShakenVerifier extends ShakenVerifier {
    * one set: the one in force when it began, or the new one.
    */
   setTrustAnchors(anchors: readonly X509Certificate[]): void;
-  /** Aborts background certificate fetches. */
-  close(): void;
+  /** Aborts background certificate fetches and stops the signature threads (checks under way are still answered). */
+  close(): Promise<void>;
 }
 
 /** The answer for an Identity that could not be read at all, or that verification broke on. */
@@ -153,6 +159,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
   const revocation = new RevocationChecker({ cache: crlCache, signers: opts.crlSigners ?? [], now, ...(opts.logger ? { logger: opts.logger } : {}) });
   const crlRequired = opts.crlRequired ?? false;
   const crlBudgetMs = opts.fetchTimeoutMs ?? 1500;
+  const signatures = new SignatureThreads(opts.signatureThreads ?? 0, opts.logger ? { log: opts.logger, now } : { now });
   const rcdContent = new RcdContentCache({
     fetcher: opts.rcdFetcher ?? createX5uFetcher({ allowInsecure, maxBytes: DEFAULT_MAX_RCD_BYTES }),
     timeoutMs: Math.min(opts.rcdFetchTimeoutMs ?? 1000, opts.fetchTimeoutMs ?? 1500),
@@ -214,7 +221,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     }
     const expired = validityError(cert, receivedAtMs);
     if (expired) errors.add(expired);
-    if (!cert.keyIsP256 || !(await verifyEs256(p.signingInput, p.signature, cert.key))) errors.add('BAD_SIGNATURE');
+    if (!cert.keyIsP256 || !(await signatures.verify(p.signingInput, p.signature, cert.key))) errors.add('BAD_SIGNATURE');
     return out;
   }
 
@@ -331,7 +338,7 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
       return { reached: dest !== '' && reached.has(dest), divErrors, unchecked, delegatedHop };
     };
 
-    // The shaken PASSporTs' signatures are checked side by side, on the thread pool.
+    // The shaken PASSporTs' signatures are checked side by side, off the event loop.
     const results = await Promise.all(shaken.map(async (p) => {
       const a = await assess(p, certs, receivedAtMs, revoked);
       const { orig, dest: signedDest } = p.claims;
@@ -397,10 +404,11 @@ export function createShakenVerifier(opts: ShakenVerifierOptions): DefaultShaken
     certCache,
     crlCache,
     setTrustAnchors: (anchors) => certCache.setTrustAnchors(anchors),
-    close: () => {
+    close: async () => {
       certCache.close();
       crlCache.close();
       rcdContent.close();
+      await signatures.close();
     },
     read,
     async verify(input: VerifyInput): Promise<ShakenVerification> {

@@ -1,0 +1,227 @@
+import type { KeyObject } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { verifyEs256 } from './passport';
+import type { ShakenLogger } from './shared-cache';
+
+/**
+ * ES256 signature checks on worker threads of the verifier's own, sent in batches: every check
+ * asked for in one turn of the event loop goes to a thread in one message, and comes back in one.
+ *
+ * Why not libuv's thread pool (crypto.verify with a callback, `verifyEs256`): a pool thread is
+ * woken for each check and wakes the event loop again when it is done. On virtual machines each
+ * wake-up costs tens of microseconds, and the pool's threads preempt the event loop on a small
+ * machine: measured with bench/compare-env.ts, the event loop spent 300 µs a PASSporT call with
+ * the pool against 190-230 µs with a thread of this kind, and the process 15-20 % less CPU a call.
+ *
+ * A thread's key store is a fixed set of slots, the keys of the calls last checked: a key is
+ * sent the first time it is used in a slot and stays there until a newer key needs the slot.
+ * A job that brings its key sets the slot just before it is checked, so keys and jobs can never
+ * pair up wrongly, whatever a batch holds.
+ *
+ * Nothing waits on a thread that went away: the checks it had not answered are done on libuv's
+ * pool, and a new thread takes its place (a second loss within a minute leaves that place to the
+ * pool for good, and says so).
+ */
+
+/** The worker's source: plain JavaScript, so that it runs the same from dist/ and under the tests. */
+const WORKER_SOURCE = `
+'use strict';
+const { parentPort } = require('node:worker_threads');
+const { verify } = require('node:crypto');
+const keys = [];
+parentPort.on('message', ({ batch, jobs }) => {
+  const out = new Uint8Array(jobs.length);
+  for (let i = 0; i < jobs.length; i++) {
+    const [input, signature, slot, key] = jobs[i];
+    if (key !== undefined) keys[slot] = key;
+    try {
+      out[i] = verify('sha256', Buffer.from(input, 'latin1'), { key: keys[slot], dsaEncoding: 'ieee-p1363' }, Buffer.from(signature, 'latin1')) ? 1 : 0;
+    } catch {
+      out[i] = 0;
+    }
+  }
+  parentPort.postMessage({ batch, out });
+});
+`;
+
+/** Keys a thread keeps: the certificates of the calls of the last few seconds, far more than their signers. */
+export const KEY_SLOTS = 256;
+
+/** [signing input (latin1), signature (latin1), slot, key when the slot takes a new one] */
+type Job = [string, string, number, KeyObject?];
+
+interface Pending {
+  jobs: { input: string; signature: Buffer; key: KeyObject }[];
+  answers: ((ok: boolean) => void)[];
+}
+
+export interface SignatureThreadsLog extends ShakenLogger {
+  error?(obj: object, msg: string): void;
+}
+
+class SignatureThread {
+  private worker: Worker | null = null;
+  /** Key -> slot, least recently used first. */
+  private readonly slots = new Map<KeyObject, number>();
+  private readonly inFlight = new Map<number, Pending>();
+  private nextBatch = 1;
+  private lostAt: number | null = null;
+  /** True once the thread was lost twice within a minute: its share goes to libuv's pool. */
+  retired = false;
+
+  constructor(
+    private readonly log: SignatureThreadsLog | undefined,
+    private readonly now: () => number,
+    private readonly source: string,
+    private readonly stats: { batches: number; checks: number; onPool: number },
+  ) {}
+
+  get inFlightBatches(): number {
+    return this.inFlight.size;
+  }
+
+  send(p: Pending): void {
+    const worker = this.start();
+    const jobs: Job[] = p.jobs.map((j) => this.job(j.input, j.signature, j.key));
+    const batch = this.nextBatch++;
+    this.inFlight.set(batch, p);
+    worker.postMessage({ batch, jobs });
+    this.stats.batches++;
+    this.stats.checks += jobs.length;
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    this.retired = true;
+    if (worker) {
+      worker.removeAllListeners('exit');
+      await worker.terminate();
+    }
+    this.fallBack();
+  }
+
+  private job(input: string, signature: Buffer, key: KeyObject): Job {
+    const slot = this.slots.get(key);
+    if (slot !== undefined) {
+      // Most recently used last: the first in the map is the slot to give away next.
+      this.slots.delete(key);
+      this.slots.set(key, slot);
+      return [input, signature.toString('latin1'), slot];
+    }
+    let free = this.slots.size;
+    if (free >= KEY_SLOTS) {
+      const [oldest, oldSlot] = this.slots.entries().next().value as [KeyObject, number];
+      this.slots.delete(oldest);
+      free = oldSlot;
+    }
+    this.slots.set(key, free);
+    return [input, signature.toString('latin1'), free, key];
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(this.source, { eval: true, name: 'callguard-es256' });
+    // Never what keeps the process alive: the server's own handles do that.
+    worker.unref();
+    worker.on('message', (m: { batch: number; out: Uint8Array }) => {
+      const p = this.inFlight.get(m.batch);
+      if (!p) return;
+      this.inFlight.delete(m.batch);
+      for (let i = 0; i < p.answers.length; i++) p.answers[i]!(m.out[i] === 1);
+    });
+    worker.on('error', (err) => this.loud({ err: err.message }, 'an ES256 verification thread failed'));
+    worker.on('exit', (code) => this.lost(worker, code));
+    this.worker = worker;
+    this.slots.clear();
+    return worker;
+  }
+
+  private lost(worker: Worker, code: number): void {
+    if (this.worker !== worker) return;
+    this.worker = null;
+    const now = this.now();
+    this.retired = this.lostAt !== null && now - this.lostAt < 60_000;
+    this.lostAt = now;
+    (this.retired ? this.loud.bind(this) : (obj: object, msg: string) => this.log?.warn(obj, msg))(
+      { exitCode: code, pending: this.inFlight.size },
+      this.retired
+        ? 'an ES256 verification thread stopped again within a minute: its checks go to libuv\'s thread pool from now on'
+        : 'an ES256 verification thread stopped: its unanswered checks go to libuv\'s thread pool, and a new thread takes its place',
+    );
+    this.fallBack();
+  }
+
+  private loud(obj: object, msg: string): void {
+    if (this.log?.error) this.log.error(obj, msg);
+    else this.log?.warn(obj, msg);
+  }
+
+  /** The checks no thread will answer, on libuv's pool. */
+  private fallBack(): void {
+    for (const p of this.inFlight.values()) onPool(p, this.stats);
+    this.inFlight.clear();
+  }
+}
+
+function onPool(p: Pending, stats: { onPool: number }): void {
+  stats.onPool += p.jobs.length;
+  p.jobs.forEach((j, i) => void verifyEs256(j.input, j.signature, j.key).then(p.answers[i]));
+}
+
+/**
+ * `threads` worker threads checking ES256 signatures (0: libuv's pool checks them, as
+ * `verifyEs256`). Checks asked for in one turn of the event loop go to the thread with the fewest
+ * batches in flight, in one message.
+ */
+export class SignatureThreads {
+  private readonly threads: SignatureThread[];
+  private queued: Pending = { jobs: [], answers: [] };
+  private flushing = false;
+  private closed = false;
+  /** Batches and checks sent to the threads, and checks done on libuv's pool after a thread was lost or retired. */
+  readonly stats = { batches: 0, checks: 0, onPool: 0 };
+
+  constructor(
+    threads: number,
+    /** `source`: the worker's code (tests: one that fails). */
+    opts: { log?: SignatureThreadsLog; now?: () => number; source?: string } = {},
+  ) {
+    this.threads = Array.from({ length: threads }, () => new SignatureThread(opts.log, opts.now ?? Date.now, opts.source ?? WORKER_SOURCE, this.stats));
+  }
+
+  /** ES256 over `signingInput` with `key`: false for a signature that is not 64 bytes or does not verify. */
+  verify(signingInput: string, signature: Buffer, key: KeyObject): Promise<boolean> {
+    if (signature.length !== 64) return Promise.resolve(false);
+    if (this.closed || !this.threads.some((t) => !t.retired)) {
+      if (this.threads.length > 0) this.stats.onPool++;
+      return verifyEs256(signingInput, signature, key);
+    }
+    return new Promise((resolve) => {
+      this.queued.jobs.push({ input: signingInput, signature, key });
+      this.queued.answers.push(resolve);
+      if (!this.flushing) {
+        this.flushing = true;
+        // After the I/O of this turn: every call read in it has asked by then.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.flush();
+    await Promise.all(this.threads.map((t) => t.close()));
+  }
+
+  private flush(): void {
+    this.flushing = false;
+    const p = this.queued;
+    if (p.jobs.length === 0) return;
+    this.queued = { jobs: [], answers: [] };
+    let best: SignatureThread | null = null;
+    for (const t of this.threads) if (!t.retired && (best === null || t.inFlightBatches < best.inFlightBatches)) best = t;
+    if (best === null) return onPool(p, this.stats);
+    best.send(p);
+  }
+}

@@ -1,0 +1,128 @@
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { KEY_SLOTS, SignatureThreads } from '../../src/shaken/signature-threads';
+
+/**
+ * ES256 checks on the verifier's own threads, in batches: the right answer for every check
+ * whatever the mix of keys, and an answer for every check when a thread is lost or closed.
+ */
+const keyPair = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const signed = (input: string, privateKey: KeyObject) => sign('sha256', Buffer.from(input, 'latin1'), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+
+interface Case {
+  input: string;
+  signature: Buffer;
+  key: KeyObject;
+  valid: boolean;
+}
+
+/** `n` checks over `keys`, every third one signed by another key than the one it is checked with. */
+function cases(n: number, keys: { publicKey: KeyObject; privateKey: KeyObject }[]): Case[] {
+  return Array.from({ length: n }, (_, i) => {
+    const k = keys[i % keys.length]!;
+    const signer = i % 3 === 2 ? keys[(i + 1) % keys.length]! : k;
+    const input = `header.payload-${i}`;
+    return { input, signature: signed(input, signer.privateKey), key: k.publicKey, valid: signer === k };
+  });
+}
+
+const lines: { level: string; msg: string }[] = [];
+const log = { warn: (_: object, msg: string) => lines.push({ level: 'warn', msg }), error: (_: object, msg: string) => lines.push({ level: 'error', msg }) };
+afterEach(() => lines.splice(0));
+
+describe('ES256 checks on signature threads', () => {
+  it('checks asked for in one turn go in one batch, each answered rightly', async () => {
+    const threads = new SignatureThreads(1);
+    try {
+      const all = cases(30, [keyPair(), keyPair()]);
+      const answers = await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)));
+      expect(answers).toEqual(all.map((c) => c.valid));
+      expect(threads.stats).toEqual({ batches: 1, checks: 30, onPool: 0 });
+      // A signature of the wrong length is refused without a thread.
+      expect(await threads.verify('x', Buffer.alloc(63), all[0]!.key)).toBe(false);
+      expect(threads.stats.checks).toBe(30);
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('more keys than a thread keeps, in one batch and across batches: no check is paired with another key', async () => {
+    const threads = new SignatureThreads(2);
+    try {
+      // Every key its own signer except every third check: more keys than slots, each used twice, far apart.
+      const keys = Array.from({ length: KEY_SLOTS + 20 }, keyPair);
+      const all = [...cases(keys.length, keys), ...cases(keys.length, [...keys].reverse())];
+      const firstTurn = await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)));
+      expect(firstTurn).toEqual(all.map((c) => c.valid));
+      // Again, batch by batch: the slots are reused across batches.
+      for (let i = 0; i < all.length; i += 50) {
+        const part = all.slice(i, i + 50);
+        expect(await Promise.all(part.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(part.map((c) => c.valid));
+      }
+    } finally {
+      await threads.close();
+    }
+  }, 30_000);
+
+  it('a thread that stops answers its checks on the pool; a second loss within a minute leaves its share to the pool', async () => {
+    // A worker that dies on the first batch it is sent.
+    const dying = `require('node:worker_threads').parentPort.on('message', () => process.exit(7));`;
+    let now = 1_000_000;
+    const threads = new SignatureThreads(1, { log, source: dying, now: () => now });
+    try {
+      const all = cases(6, [keyPair()]);
+      expect(await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(all.map((c) => c.valid));
+      expect(threads.stats).toMatchObject({ batches: 1, onPool: 6 });
+      expect(lines).toEqual([expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/a new thread takes its place/) })]);
+
+      now += 10_000;
+      expect(await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(all.map((c) => c.valid));
+      expect(threads.stats).toMatchObject({ batches: 2, onPool: 12 });
+      expect(lines.at(-1)).toMatchObject({ level: 'error', msg: expect.stringMatching(/from now on/) });
+
+      // Retired: straight to the pool, no thread started.
+      expect(await threads.verify(all[0]!.input, all[0]!.signature, all[0]!.key)).toBe(true);
+      expect(threads.stats).toMatchObject({ batches: 2, onPool: 13 });
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('a thread lost again after more than a minute is replaced again', async () => {
+    const dying = `require('node:worker_threads').parentPort.on('message', () => process.exit(7));`;
+    let now = 1_000_000;
+    const threads = new SignatureThreads(1, { log, source: dying, now: () => now });
+    try {
+      const [c] = cases(1, [keyPair()]);
+      for (let i = 0; i < 3; i++) {
+        expect(await threads.verify(c!.input, c!.signature, c!.key)).toBe(true);
+        now += 61_000;
+      }
+      expect(threads.stats).toMatchObject({ batches: 3, onPool: 3 });
+      expect(lines.every((l) => l.level === 'warn')).toBe(true);
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('close answers the checks under way, and later checks go to the pool', async () => {
+    // A worker that never answers.
+    const silent = `require('node:worker_threads').parentPort.on('message', () => undefined);`;
+    const threads = new SignatureThreads(1, { source: silent });
+    const all = cases(4, [keyPair()]);
+    const pending = Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)));
+    await new Promise((resolve) => setImmediate(resolve)); // sent
+    expect(threads.stats.batches).toBe(1);
+    await threads.close();
+    expect(await pending).toEqual(all.map((c) => c.valid));
+    expect(await threads.verify(all[0]!.input, all[0]!.signature, all[0]!.key)).toBe(true);
+    expect(threads.stats.onPool).toBe(5);
+  });
+
+  it('none: every check on the pool, as verifyEs256', async () => {
+    const threads = new SignatureThreads(0);
+    const all = cases(5, [keyPair()]);
+    expect(await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(all.map((c) => c.valid));
+    expect(threads.stats).toEqual({ batches: 0, checks: 0, onPool: 0 });
+    await threads.close();
+  });
+});

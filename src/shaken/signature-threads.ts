@@ -44,6 +44,9 @@ parentPort.on('message', ({ batch, jobs }) => {
 });
 `;
 
+/** Checks in one message: about 4 ms of a thread's work on a slow core. */
+export const MAX_BATCH = 32;
+
 /** Keys a thread keeps: the certificates of the calls of the last few seconds, far more than their signers. */
 export const KEY_SLOTS = 256;
 
@@ -217,11 +220,15 @@ export class SignatureThreads {
   private flush(): void {
     this.flushing = false;
     const p = this.queued;
-    if (p.jobs.length === 0) return;
     this.queued = { jobs: [], answers: [] };
-    let best: SignatureThread | null = null;
-    for (const t of this.threads) if (!t.retired && (best === null || t.inFlightBatches < best.inFlightBatches)) best = t;
-    if (best === null) return onPool(p, this.stats);
-    best.send(p);
+    // In batches of at most MAX_BATCH, so that a busy turn's checks are answered as they are
+    // done rather than all at the end, and spread over the threads.
+    for (let i = 0; i < p.jobs.length; i += MAX_BATCH) {
+      const part = { jobs: p.jobs.slice(i, i + MAX_BATCH), answers: p.answers.slice(i, i + MAX_BATCH) };
+      let best: SignatureThread | null = null;
+      for (const t of this.threads) if (!t.retired && (best === null || t.inFlightBatches < best.inFlightBatches)) best = t;
+      if (best === null) onPool(part, this.stats);
+      else best.send(part);
+    }
   }
 }

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { KEY_SLOTS, SignatureThreads } from '../../src/shaken/signature-threads';
+import { KEY_SLOTS, MAX_BATCH, SignatureThreads } from '../../src/shaken/signature-threads';
 
 /**
  * ES256 checks on the verifier's own threads, in batches: the right answer for every check
@@ -30,6 +30,17 @@ const log = { warn: (_: object, msg: string) => lines.push({ level: 'warn', msg 
 afterEach(() => lines.splice(0));
 
 describe('ES256 checks on signature threads', () => {
+  it('a busy turn\'s checks go in batches of at most MAX_BATCH', async () => {
+    const threads = new SignatureThreads(2);
+    try {
+      const all = cases(MAX_BATCH * 3 + 1, [keyPair()]);
+      expect(await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(all.map((c) => c.valid));
+      expect(threads.stats).toEqual({ batches: 4, checks: MAX_BATCH * 3 + 1, onPool: 0 });
+    } finally {
+      await threads.close();
+    }
+  });
+
   it('checks asked for in one turn go in one batch, each answered rightly', async () => {
     const threads = new SignatureThreads(1);
     try {

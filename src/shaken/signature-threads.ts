@@ -124,7 +124,12 @@ class SignatureThread {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(this.source, { eval: true, name: 'callguard-es256' });
+    const worker = new Worker(this.source, {
+      eval: true,
+      name: 'callguard-es256',
+      // It holds KEY_SLOTS keys and one batch at a time: a heap past this is a fault, and a lost thread is replaced.
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
+    });
     // Never what keeps the process alive: the server's own handles do that.
     worker.unref();
     worker.on('message', (m: { batch: number; out: Uint8Array }) => {

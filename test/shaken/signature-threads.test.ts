@@ -56,6 +56,18 @@ describe('ES256 checks on signature threads', () => {
     }
   });
 
+  it('a turn\'s lone check goes to the pool: a message each way would cost more', async () => {
+    const threads = new SignatureThreads(1);
+    try {
+      const [good, bad] = cases(3, [keyPair(), keyPair()]).filter((_, i) => i !== 1);
+      expect(await threads.verify(good!.input, good!.signature, good!.key)).toBe(true);
+      expect(await threads.verify(bad!.input, bad!.signature, bad!.key)).toBe(false);
+      expect(threads.stats).toEqual({ batches: 0, checks: 0, onPool: 2 });
+    } finally {
+      await threads.close();
+    }
+  });
+
   it('more keys than a thread keeps, in one batch and across batches: no check is paired with another key', async () => {
     const threads = new SignatureThreads(2);
     try {
@@ -103,12 +115,12 @@ describe('ES256 checks on signature threads', () => {
     let now = 1_000_000;
     const threads = new SignatureThreads(1, { log, source: dying, now: () => now });
     try {
-      const [c] = cases(1, [keyPair()]);
+      const pair = cases(2, [keyPair()]);
       for (let i = 0; i < 3; i++) {
-        expect(await threads.verify(c!.input, c!.signature, c!.key)).toBe(true);
+        expect(await Promise.all(pair.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual([true, true]);
         now += 61_000;
       }
-      expect(threads.stats).toMatchObject({ batches: 3, onPool: 3 });
+      expect(threads.stats).toMatchObject({ batches: 3, onPool: 6 });
       expect(lines.every((l) => l.level === 'warn')).toBe(true);
     } finally {
       await threads.close();

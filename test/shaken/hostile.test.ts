@@ -155,10 +155,11 @@ describe('fair fetching', () => {
     const flood = Array.from({ length: 300 }, (_, i) =>
       v.verify({ identity: identity({ x5u: `https://cr${i}.evil.example/${i}.pem`, key: pki.leaf.key, iat: IAT }), origCandidates: [FROM], dest: TO, receivedAt: AT }),
     );
-    const t0 = Date.now();
+    // The flood's fetches never answer, so their slots are never freed within a budget: the
+    // honest certificate, had it waited for one, would be X5U_FETCH_FAILED at its 1000 ms budget.
+    // Passing is being verified within it, however long this machine takes to get there.
     const honest = await v.verify({ identity: identity({ x5u: 'https://cr.carrier.example/sp.pem', key: pki.leaf.key, iat: IAT }), origCandidates: [FROM], dest: TO, receivedAt: AT });
     expect(honest.verstat).toBe('TN-Validation-Passed');
-    expect(Date.now() - t0).toBeLessThan(1000);
     // The hostile site got its own few slots, not the service's.
     expect(started.filter((u) => u.includes('evil.example')).length).toBeLessThanOrEqual(4);
     const flooded = await Promise.all(flood);

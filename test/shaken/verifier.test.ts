@@ -138,7 +138,9 @@ describe('verifier end to end over a local TLS server (own PKI, openssl-made)', 
     const v = labVerifier({ fetchTimeoutMs: 200 });
     const t0 = Date.now();
     const r = await v.verify(call(identity({ x5u: `${server.url}/slow.pem`, key: pki.leaf.key, iat: IAT })));
-    expect(Date.now() - t0).toBeLessThan(1000);
+    // The budget (200 ms) with ten times that to spare for a slow machine, and still half the
+    // 4 s a call that waited for the server would take.
+    expect(Date.now() - t0).toBeLessThan(2000);
     expect(r).toMatchObject({ verstat: 'No-TN-Validation', attestation: null, errors: ['X5U_FETCH_FAILED'] });
   });
 

@@ -168,7 +168,7 @@ async function main(): Promise<void> {
     console.log(
       `${s.name.padEnd(52)} ${String(calls).padStart(5)} ${Math.round(total / calls).toLocaleString('en-GB').padStart(12)} ${Math.round(worst).toLocaleString('en-GB').padStart(9)} ${delayMs.toFixed(1).padStart(18)}  ${first!.verstat} ${first!.errors.join(',')}`,
     );
-    verifier.close();
+    await verifier.close();
   }
   h.disable();
   server.stop();

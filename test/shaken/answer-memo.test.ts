@@ -25,8 +25,8 @@ beforeAll(() => {
   pki = makePki();
   poison = pemOf(Buffer.from(b64digest(Buffer.from(pki.leaf.cert.raw)) + b64digest(Buffer.from(pki.intermediate.cert.raw))));
 });
-afterAll(() => {
-  for (const v of verifiers) v.close();
+afterAll(async () => {
+  await Promise.all(verifiers.map((v) => v.close()));
   pki.cleanup();
 });
 

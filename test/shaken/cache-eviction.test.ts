@@ -91,7 +91,7 @@ describe('certificate cache eviction', () => {
       });
       expect(r.verstat).toBe('TN-Validation-Passed');
     } finally {
-      v.close();
+      await v.close();
       pki.cleanup();
     }
   });

@@ -14,8 +14,8 @@ const verifiers: DefaultShakenVerifier[] = [];
 beforeAll(() => {
   pki = makePki();
 });
-afterAll(() => {
-  for (const v of verifiers) v.close();
+afterAll(async () => {
+  await Promise.all(verifiers.map((v) => v.close()));
   pki.cleanup();
 });
 

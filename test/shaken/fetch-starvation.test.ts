@@ -31,8 +31,8 @@ const verifiers: DefaultShakenVerifier[] = [];
 beforeAll(() => {
   pki = makePki();
 });
-afterAll(() => {
-  for (const v of verifiers) v.close();
+afterAll(async () => {
+  await Promise.all(verifiers.map((v) => v.close()));
   pki.cleanup();
 });
 
@@ -90,7 +90,7 @@ describe('IP-literal hosts', () => {
     // All the literals together got one site's allowance.
     expect(fetcher.started.filter((u) => u.includes('[2a01:')).length).toBeLessThanOrEqual(4);
     expect((await Promise.all(flood)).every((r) => r.verstat === 'No-TN-Validation')).toBe(true);
-    v.close();
+    await v.close();
   });
 });
 
@@ -109,7 +109,7 @@ describe('slots kept for sites that served a trusted chain', () => {
     // The flood still had the rest: 64 slots less the 16 kept.
     expect(fetcher.started.filter((u) => u.includes('evil')).length).toBe(48);
     expect((await Promise.all(flood)).every((r) => r.verstat === 'No-TN-Validation')).toBe(true);
-    v.close();
+    await v.close();
   });
 
   it('an untrusted chain earns nothing', async () => {
@@ -120,7 +120,7 @@ describe('slots kept for sites that served a trusted chain', () => {
       expect((await call(v, ['https://cr.selfmade.example/a.pem'], other.leaf.key)).errors).toContain('CERT_UNTRUSTED');
       const slots = (v.certCache as unknown as { slots: FetchSlots }).slots;
       expect(slots.isTrusted('selfmade.example')).toBe(false);
-      v.close();
+      await v.close();
     } finally {
       other.cleanup();
     }

@@ -46,8 +46,8 @@ beforeEach(() => {
   verifySpy = jest.spyOn(X509Certificate.prototype, 'verify');
 });
 afterEach(() => verifySpy.mockRestore());
-afterAll(() => {
-  for (const v of verifiers) v.close();
+afterAll(async () => {
+  await Promise.all(verifiers.map((v) => v.close()));
   pki.cleanup();
 });
 
@@ -164,7 +164,7 @@ describe('fair fetching', () => {
     expect(started.filter((u) => u.includes('evil.example')).length).toBeLessThanOrEqual(4);
     const flooded = await Promise.all(flood);
     expect(flooded.every((r) => r.verstat === 'No-TN-Validation')).toBe(true);
-    v.close();
+    await v.close();
   });
 
   it('a freed slot goes to the site holding the fewest, not to the longest queue', async () => {

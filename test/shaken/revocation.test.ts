@@ -60,8 +60,8 @@ beforeAll(() => {
 afterAll(() => pki.cleanup());
 
 const verifiers: DefaultShakenVerifier[] = [];
-afterEach(() => {
-  for (const v of verifiers.splice(0)) v.close();
+afterEach(async () => {
+  await Promise.all(verifiers.splice(0).map((v) => v.close()));
 });
 
 type Answer = () => Promise<{ body: Buffer | string; maxAgeS?: number }>;

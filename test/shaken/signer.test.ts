@@ -27,8 +27,8 @@ beforeAll(() => {
   pki = makePki();
   verifier = createShakenVerifier({ trustAnchors: [pki.root.cert], fetcher: mapFetcher({ [X5U]: pki.chainPem }), allowInsecure: false, maxAgeS: 60, now: () => NOW_MS });
 });
-afterAll(() => {
-  verifier.close();
+afterAll(async () => {
+  await verifier.close();
   pki.cleanup();
 });
 

@@ -347,6 +347,6 @@ describe('calls scored while the anchors swap', () => {
     }
     await Promise.all(calls);
     expect(new Set(results)).toEqual(new Set(['TN-Validation-Passed:']));
-    verifier.close();
+    await verifier.close();
   });
 });

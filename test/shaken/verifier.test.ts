@@ -48,7 +48,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const v of verifiers) v.close();
+  await Promise.all(verifiers.map((v) => v.close()));
   for (const t of timers) clearTimeout(t);
   await server.close();
   pki.cleanup();

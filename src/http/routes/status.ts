@@ -120,7 +120,7 @@ export const StatusResponseSchema = z
         registryDataDir: 'data',
         registryMinPrefixDigits: 6,
         defaultCountry: 'GB',
-        shaken: { trustAnchors: '/etc/callguard/sti-ca', verify: true, allowInsecureX5u: false, maxAgeS: 60, crlRequired: false, fetchTimeoutMs: 250, verifyThreads: 1 },
+        shaken: { trustAnchors: '/etc/callguard/sti-ca', verify: true, allowInsecureX5u: false, maxAgeS: 60, crlRequired: false, fetchTimeoutMs: 250, verifyThreads: 2 },
         apiKeysFile: '/etc/callguard/keys.json',
         policyFile: '/etc/callguard/policy.json',
         logLevel: 'info',

@@ -24,7 +24,7 @@ import type { ShakenLogger } from './shared-cache';
  */
 
 /** The worker's source: plain JavaScript, so that it runs the same from dist/ and under the tests. */
-const WORKER_SOURCE = `
+export const WORKER_SOURCE = `
 'use strict';
 const { parentPort } = require('node:worker_threads');
 const { verify } = require('node:crypto');
@@ -46,6 +46,9 @@ parentPort.on('message', ({ batch, jobs }) => {
 
 /** Checks in one message: about 4 ms of a thread's work on a slow core. */
 export const MAX_BATCH = 32;
+
+/** Batches in flight on every running thread before another thread is started. */
+const BACKLOG = 2;
 
 /** Keys a thread keeps: the certificates of the calls of the last few seconds, far more than their signers. */
 export const KEY_SLOTS = 256;
@@ -81,6 +84,10 @@ class SignatureThread {
 
   get inFlightBatches(): number {
     return this.inFlight.size;
+  }
+
+  get started(): boolean {
+    return this.worker !== null;
   }
 
   send(p: Pending): void {
@@ -128,7 +135,7 @@ class SignatureThread {
       eval: true,
       name: 'callguard-es256',
       // It holds KEY_SLOTS keys and one batch at a time: a heap past this is a fault, and a lost thread is replaced.
-      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
+      resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
     });
     // Never what keeps the process alive: the server's own handles do that.
     worker.unref();
@@ -216,10 +223,31 @@ export class SignatureThreads {
     });
   }
 
+  /** Threads started and running now. */
+  get running(): number {
+    return this.threads.filter((t) => t.started).length;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.flush();
     await Promise.all(this.threads.map((t) => t.close()));
+  }
+
+  /**
+   * The running thread with the fewest batches in flight; another thread is started only when
+   * every running one has BACKLOG batches waiting, so that a light load keeps one isolate.
+   */
+  private pick(): SignatureThread | null {
+    let best: SignatureThread | null = null;
+    let idle: SignatureThread | null = null;
+    for (const t of this.threads) {
+      if (t.retired) continue;
+      if (!t.started) idle ??= t;
+      else if (best === null || t.inFlightBatches < best.inFlightBatches) best = t;
+    }
+    if (best === null || (best.inFlightBatches >= BACKLOG && idle !== null)) return idle ?? best;
+    return best;
   }
 
   private flush(): void {
@@ -234,10 +262,9 @@ export class SignatureThreads {
     // done rather than all at the end, and spread over the threads.
     for (let i = 0; i < p.jobs.length; i += MAX_BATCH) {
       const part = { jobs: p.jobs.slice(i, i + MAX_BATCH), answers: p.answers.slice(i, i + MAX_BATCH) };
-      let best: SignatureThread | null = null;
-      for (const t of this.threads) if (!t.retired && (best === null || t.inFlightBatches < best.inFlightBatches)) best = t;
-      if (best === null) onPool(part, this.stats);
-      else best.send(part);
+      const thread = this.pick();
+      if (thread === null) onPool(part, this.stats);
+      else thread.send(part);
     }
   }
 }

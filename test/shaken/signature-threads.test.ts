@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { KEY_SLOTS, MAX_BATCH, SignatureThreads } from '../../src/shaken/signature-threads';
+import { KEY_SLOTS, MAX_BATCH, SignatureThreads, WORKER_SOURCE } from '../../src/shaken/signature-threads';
 
 /**
  * ES256 checks on the verifier's own threads, in batches: the right answer for every check
@@ -51,6 +51,40 @@ describe('ES256 checks on signature threads', () => {
       // A signature of the wrong length is refused without a thread.
       expect(await threads.verify('x', Buffer.alloc(63), all[0]!.key)).toBe(false);
       expect(threads.stats.checks).toBe(30);
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('a second thread starts only when the first has a backlog', async () => {
+    const threads = new SignatureThreads(2);
+    try {
+      const pair = cases(2, [keyPair()]);
+      for (let i = 0; i < 5; i++) expect(await Promise.all(pair.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual([true, true]);
+      expect(threads.running).toBe(1);
+      // Four batches in one turn: two wait on the first thread, the third starts the second.
+      const many = cases(MAX_BATCH * 4, [keyPair()]);
+      expect(await Promise.all(many.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(many.map((c) => c.valid));
+      expect(threads.running).toBe(2);
+    } finally {
+      await threads.close();
+    }
+    expect(threads.running).toBe(0);
+  });
+
+  it('one batch waiting on the running thread does not start another', async () => {
+    // The real worker, taking 200 ms over each batch: the first batch is still in flight when the second is sent.
+    const slow = WORKER_SOURCE.replace("({ batch, jobs }) => {", "({ batch, jobs }) => { const until = Date.now() + 200; while (Date.now() < until);");
+    expect(slow).not.toBe(WORKER_SOURCE);
+    const threads = new SignatureThreads(2, { source: slow });
+    try {
+      const pair = cases(2, [keyPair()]);
+      const first = Promise.all(pair.map((c) => threads.verify(c.input, c.signature, c.key)));
+      await new Promise((resolve) => setImmediate(resolve));
+      const second = Promise.all(pair.map((c) => threads.verify(c.input, c.signature, c.key)));
+      expect(await Promise.all([first, second])).toEqual([[true, true], [true, true]]);
+      expect(threads.stats.batches).toBe(2);
+      expect(threads.running).toBe(1);
     } finally {
       await threads.close();
     }

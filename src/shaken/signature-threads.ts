@@ -91,11 +91,20 @@ class SignatureThread {
   }
 
   send(p: Pending): void {
-    const worker = this.start();
-    const jobs: Job[] = p.jobs.map((j) => this.job(j.input, j.signature, j.key));
     const batch = this.nextBatch++;
     this.inFlight.set(batch, p);
-    worker.postMessage({ batch, jobs });
+    let jobs: Job[];
+    try {
+      const worker = this.start();
+      jobs = p.jobs.map((j) => this.job(j.input, j.signature, j.key));
+      worker.postMessage({ batch, jobs });
+    } catch (err) {
+      // new Worker throws ERR_WORKER_INIT_FAILED when no thread can be made (the process or its
+      // container at its thread limit), and postMessage a DataCloneError: thrown out of the
+      // turn's flush, either would take the process down and leave the turn's checks unanswered.
+      this.failed(err);
+      return;
+    }
     this.stats.batches++;
     this.stats.checks += jobs.length;
   }
@@ -155,11 +164,29 @@ class SignatureThread {
   private lost(worker: Worker, code: number): void {
     if (this.worker !== worker) return;
     this.worker = null;
+    this.down({ exitCode: code, pending: this.inFlight.size });
+  }
+
+  /**
+   * A thread that could not be started or sent a batch: a loss like any other. A thread that took
+   * the slots of a batch it never got is stopped, so that no later batch relies on its keys.
+   */
+  private failed(err: unknown): void {
+    const worker = this.worker;
+    this.worker = null;
+    if (worker) {
+      worker.removeAllListeners('exit');
+      worker.terminate().catch(() => undefined);
+    }
+    this.down({ err: err instanceof Error ? err.message : String(err), pending: this.inFlight.size });
+  }
+
+  private down(obj: object): void {
     const now = this.now();
     this.retired = this.lostAt !== null && now - this.lostAt < 60_000;
     this.lostAt = now;
-    (this.retired ? this.loud.bind(this) : (obj: object, msg: string) => this.log?.warn(obj, msg))(
-      { exitCode: code, pending: this.inFlight.size },
+    (this.retired ? this.loud.bind(this) : (o: object, msg: string) => this.log?.warn(o, msg))(
+      obj,
       this.retired
         ? 'an ES256 verification thread stopped again within a minute: its checks go to libuv\'s thread pool from now on'
         : 'an ES256 verification thread stopped: its unanswered checks go to libuv\'s thread pool, and a new thread takes its place',

@@ -1,4 +1,5 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import type * as WorkerThreads from 'node:worker_threads';
 import { KEY_SLOTS, MAX_BATCH, SignatureThreads, WORKER_SOURCE } from '../../src/shaken/signature-threads';
 
 /**
@@ -24,6 +25,9 @@ function cases(n: number, keys: { publicKey: KeyObject; privateKey: KeyObject }[
     return { input, signature: signed(input, signer.privateKey), key: k.publicKey, valid: signer === k };
   });
 }
+
+// The module object itself (an `import * as` is a copy of it): what signature-threads.ts constructs its Worker from.
+const workerThreads = jest.requireActual<typeof WorkerThreads>('node:worker_threads');
 
 const lines: { level: string; msg: string }[] = [];
 const log = { warn: (_: object, msg: string) => lines.push({ level: 'warn', msg }), error: (_: object, msg: string) => lines.push({ level: 'error', msg }) };
@@ -160,6 +164,48 @@ describe('ES256 checks on signature threads', () => {
       await threads.close();
     }
   });
+
+  it('a thread that cannot be started (ERR_WORKER_INIT_FAILED: the process at its thread limit) leaves its checks to the pool and the process up', async () => {
+    // What new Worker throws when no thread can be made (RLIMIT_NPROC, a container's pids.max).
+    const spy = jest.spyOn(workerThreads, 'Worker').mockImplementation(() => {
+      throw Object.assign(new Error('EAGAIN'), { code: 'ERR_WORKER_INIT_FAILED' });
+    });
+    let now = 1_000_000;
+    const threads = new SignatureThreads(1, { log, now: () => now });
+    try {
+      const all = cases(6, [keyPair()]);
+      expect(await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(all.map((c) => c.valid));
+      expect(threads.stats).toMatchObject({ batches: 0, onPool: 6 });
+      expect(lines).toEqual([expect.objectContaining({ level: 'warn' })]);
+      // A second failure within a minute: the pool from now on, without trying again.
+      now += 1_000;
+      expect(await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(all.map((c) => c.valid));
+      expect(lines.at(-1)).toMatchObject({ level: 'error' });
+      expect(await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(all.map((c) => c.valid));
+      expect(spy).toHaveBeenCalledTimes(2);
+      expect(threads.stats).toMatchObject({ batches: 0, onPool: 18 });
+    } finally {
+      spy.mockRestore();
+      await threads.close();
+    }
+  }, 5_000);
+
+  it('a batch that cannot be sent (DataCloneError) is answered on the pool, and no later batch relies on the slots it took', async () => {
+    const threads = new SignatureThreads(1, { log });
+    try {
+      const all = cases(4, [keyPair()]);
+      // Stands for a key postMessage cannot clone; on the pool it is a check that does not verify.
+      const uncloneable = { f: () => undefined } as unknown as KeyObject;
+      const first = await Promise.all([...all.map((c) => threads.verify(c.input, c.signature, c.key)), threads.verify(all[0]!.input, all[0]!.signature, uncloneable)]);
+      expect(first).toEqual([...all.map((c) => c.valid), false]);
+      expect(threads.stats).toMatchObject({ batches: 0, onPool: 5 });
+      // The failed batch gave the key a slot in a thread that never got it: the next one must bring it.
+      expect(await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(all.map((c) => c.valid));
+      expect(threads.stats).toMatchObject({ batches: 1, onPool: 5 });
+    } finally {
+      await threads.close();
+    }
+  }, 5_000);
 
   it('close answers the checks under way, and later checks go to the pool', async () => {
     // A worker that never answers.

@@ -148,6 +148,23 @@ describe('ES256 checks on signature threads', () => {
     }
   });
 
+  it('a replaced thread is sent its keys again: none of the lost thread\'s slots is taken as filled', async () => {
+    const threads = new SignatureThreads(1, { log });
+    try {
+      const all = cases(6, [keyPair(), keyPair()]);
+      expect(await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(all.map((c) => c.valid));
+      // The thread goes away between batches (as on a fault): the next batch goes to a new one.
+      const thread = (threads as unknown as { threads: { worker: WorkerThreads.Worker | null }[] }).threads[0]!;
+      const exited = new Promise((resolve) => thread.worker!.once('exit', resolve));
+      await thread.worker!.terminate();
+      await exited;
+      expect(await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(all.map((c) => c.valid));
+      expect(threads.stats).toMatchObject({ batches: 2, onPool: 0 });
+    } finally {
+      await threads.close();
+    }
+  });
+
   it('a thread lost again after more than a minute is replaced again', async () => {
     const dying = `require('node:worker_threads').parentPort.on('message', () => process.exit(7));`;
     let now = 1_000_000;

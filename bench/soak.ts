@@ -12,7 +12,8 @@
  * heap over time, the 256 MB line), the picture in README.md's Performance section.
  *
  * Knobs: SOAK_SECONDS (default 210), SOAK_CONNECTIONS (default 20), SOAK_RATE (requests a second
- * in all; default 0: as fast as the server answers), SOAK_PASSPORT_SHARE (default 0.1).
+ * in all; default 0: as fast as the server answers), SOAK_PASSPORT_SHARE (default 0.1);
+ * SHAKEN_VERIFY_THREADS is passed on to the server (the default settings otherwise).
  * SOAK_HEAP_SNAPSHOT=<folder>: the server writes a heap snapshot there at the end of the load
  * (open it in Chrome DevTools, Memory tab), to see what a growing curve holds.
  * Only 127.0.0.1 is contacted.
@@ -262,7 +263,12 @@ async function main(): Promise<void> {
   try {
     lab = await startPassportLab();
     svc = await startCallguard('callguard (embedded)', {
-      env: { SHAKEN_TRUST_ANCHORS: lab.rootPemFile, SHAKEN_X5U_ALLOW_INSECURE: 'true', REGISTRY_DATA_DIR: join(tmp, 'data') },
+      env: {
+        SHAKEN_TRUST_ANCHORS: lab.rootPemFile,
+        SHAKEN_X5U_ALLOW_INSECURE: 'true',
+        REGISTRY_DATA_DIR: join(tmp, 'data'),
+        ...(process.env.SHAKEN_VERIFY_THREADS !== undefined ? { SHAKEN_VERIFY_THREADS: process.env.SHAKEN_VERIFY_THREADS } : {}),
+      },
       ...(HEAP_SNAPSHOT_DIR ? { nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT_DIR}`] } : {}),
     });
     const startRssMb = memory(svc.pid).rssMb;

@@ -47,6 +47,9 @@ parentPort.on('message', ({ batch, jobs }) => {
 /** Checks in one message: about 4 ms of a thread's work on a slow core. */
 export const MAX_BATCH = 32;
 
+/** A batch takes a few ms; one unanswered for this long is from a thread that stopped working. */
+const BATCH_DEADLINE_MS = 2000;
+
 /** Batches in flight on every running thread before another thread is started. */
 const BACKLOG = 2;
 
@@ -59,6 +62,8 @@ type Job = [string, string, number, KeyObject?];
 interface Pending {
   jobs: { input: string; signature: Buffer; key: KeyObject }[];
   answers: ((ok: boolean) => void)[];
+  /** While in flight on a thread: when it counts as lost. */
+  deadline?: NodeJS.Timeout;
 }
 
 export interface SignatureThreadsLog extends ShakenLogger {
@@ -79,6 +84,7 @@ class SignatureThread {
     private readonly log: SignatureThreadsLog | undefined,
     private readonly now: () => number,
     private readonly source: string,
+    private readonly deadlineMs: number,
     private readonly stats: { batches: number; checks: number; onPool: number },
   ) {}
 
@@ -98,6 +104,14 @@ class SignatureThread {
       const worker = this.start();
       jobs = p.jobs.map((j) => this.job(j.input, j.signature, j.key));
       worker.postMessage({ batch, jobs });
+      // Kept alive by its checks, never by an idle thread: a server's own handles keep it up.
+      if (this.inFlight.size === 1) worker.ref();
+      // A thread that answers nothing without stopping (none is known: its code is the few lines
+      // above) would otherwise hold these checks for ever.
+      p.deadline = setTimeout(() => {
+        if (this.inFlight.has(batch)) this.failed(new Error(`no answer to a batch within ${this.deadlineMs} ms`));
+      }, this.deadlineMs);
+      p.deadline.unref();
     } catch (err) {
       // new Worker throws ERR_WORKER_INIT_FAILED when no thread can be made (the process or its
       // container at its thread limit), and postMessage a DataCloneError: thrown out of the
@@ -146,16 +160,19 @@ class SignatureThread {
       // It holds KEY_SLOTS keys and one batch at a time: a heap past this is a fault, and a lost thread is replaced.
       resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
     });
-    // Never what keeps the process alive: the server's own handles do that.
-    worker.unref();
     worker.on('message', (m: { batch: number; out: Uint8Array }) => {
       const p = this.inFlight.get(m.batch);
       if (!p) return;
       this.inFlight.delete(m.batch);
+      clearTimeout(p.deadline);
+      if (this.inFlight.size === 0) worker.unref();
       for (let i = 0; i < p.answers.length; i++) p.answers[i]!(m.out[i] === 1);
     });
+    worker.on('messageerror', (err) => this.failed(err));
     worker.on('error', (err) => this.loud({ err: err.message }, 'an ES256 verification thread failed'));
     worker.on('exit', (code) => this.lost(worker, code));
+    // After the listeners, which ref its port again: idle, the thread keeps nothing alive.
+    worker.unref();
     this.worker = worker;
     this.slots.clear();
     return worker;
@@ -201,7 +218,10 @@ class SignatureThread {
 
   /** The checks no thread will answer, on libuv's pool. */
   private fallBack(): void {
-    for (const p of this.inFlight.values()) onPool(p, this.stats);
+    for (const p of this.inFlight.values()) {
+      clearTimeout(p.deadline);
+      onPool(p, this.stats);
+    }
     this.inFlight.clear();
   }
 }
@@ -226,10 +246,13 @@ export class SignatureThreads {
 
   constructor(
     threads: number,
-    /** `source`: the worker's code (tests: one that fails). */
-    opts: { log?: SignatureThreadsLog; now?: () => number; source?: string } = {},
+    /** `source`: the worker's code (tests: one that fails); `batchDeadlineMs`: how long a batch may go unanswered before its thread counts as lost. */
+    opts: { log?: SignatureThreadsLog; now?: () => number; source?: string; batchDeadlineMs?: number } = {},
   ) {
-    this.threads = Array.from({ length: threads }, () => new SignatureThread(opts.log, opts.now ?? Date.now, opts.source ?? WORKER_SOURCE, this.stats));
+    this.threads = Array.from(
+      { length: threads },
+      () => new SignatureThread(opts.log, opts.now ?? Date.now, opts.source ?? WORKER_SOURCE, opts.batchDeadlineMs ?? BATCH_DEADLINE_MS, this.stats),
+    );
   }
 
   /** ES256 over `signingInput` with `key`: false for a signature that is not 64 bytes or does not verify. */
@@ -284,7 +307,8 @@ export class SignatureThreads {
     // A turn's lone check costs less as one pool job than as a message each way (measured: about
     // 230 against 265 µs of CPU a check when checks come one at a time, as through a switch at a
     // few hundred calls a second); from a few checks a turn on, the message is the cheaper.
-    if (p.jobs.length === 1) return onPool(p, this.stats);
+    // Closing: nothing is started only to be stopped.
+    if (p.jobs.length === 1 || this.closed) return onPool(p, this.stats);
     // In batches of at most MAX_BATCH, so that a busy turn's checks are answered as they are
     // done rather than all at the end, and spread over the threads.
     for (let i = 0; i < p.jobs.length; i += MAX_BATCH) {

@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { resolve } from 'node:path';
 import type * as WorkerThreads from 'node:worker_threads';
 import { KEY_SLOTS, MAX_BATCH, SignatureThreads, WORKER_SOURCE } from '../../src/shaken/signature-threads';
 
@@ -92,6 +94,35 @@ describe('ES256 checks on signature threads', () => {
     } finally {
       await threads.close();
     }
+  });
+
+  it('a thread that answers nothing is replaced once a batch is overdue; its checks are answered on the pool', async () => {
+    const silent = `require('node:worker_threads').parentPort.on('message', () => undefined);`;
+    const threads = new SignatureThreads(1, { log, source: silent, batchDeadlineMs: 100 });
+    try {
+      const all = cases(4, [keyPair()]);
+      expect(await Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(all.map((c) => c.valid));
+      expect(threads.stats).toMatchObject({ batches: 1, onPool: 4 });
+      expect(lines).toEqual([expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/a new thread takes its place/) })]);
+      expect(threads.running).toBe(0);
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('keeps the process alive while checks are in flight, and an idle thread keeps nothing alive', () => {
+    // A process of its own that never closes its threads: it must print its answers (kept alive
+    // until they come) and then exit by itself (the idle thread holds nothing).
+    const script = `
+      const { generateKeyPairSync, sign } = require('node:crypto');
+      const { SignatureThreads } = require(${JSON.stringify(resolve(__dirname, '../../src/shaken/signature-threads.ts'))});
+      const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const sig = sign('sha256', Buffer.from('a'), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+      const threads = new SignatureThreads(1);
+      Promise.all([1, 2, 3].map(() => threads.verify('a', sig, publicKey))).then((r) => console.log(JSON.stringify({ answers: r, batches: threads.stats.batches })));
+    `;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { timeout: 20_000, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ answers: [true, true, true], batches: 1 });
   });
 
   it('a turn\'s lone check goes to the pool: a message each way would cost more', async () => {

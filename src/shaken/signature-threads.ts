@@ -44,6 +44,9 @@ parentPort.on('message', ({ batch, jobs }) => {
 });
 `;
 
+/** Checks a turn must have for a thread to take them; fewer go to libuv's pool. */
+export const MIN_BATCH = 3;
+
 /** Checks in one message: about 4 ms of a thread's work on a slow core. */
 export const MAX_BATCH = 32;
 
@@ -241,7 +244,7 @@ export class SignatureThreads {
   private queued: Pending = { jobs: [], answers: [] };
   private flushing = false;
   private closed = false;
-  /** Batches and checks sent to the threads; checks done on libuv's pool (a turn's lone check, and those of a lost or retired thread). */
+  /** Batches and checks sent to the threads; checks done on libuv's pool (a turn's fewer than MIN_BATCH, and those of a lost or retired thread). */
   readonly stats = { batches: 0, checks: 0, onPool: 0 };
 
   constructor(
@@ -304,11 +307,12 @@ export class SignatureThreads {
     this.flushing = false;
     const p = this.queued;
     this.queued = { jobs: [], answers: [] };
-    // A turn's lone check costs less as one pool job than as a message each way (measured: about
-    // 230 against 265 µs of CPU a check when checks come one at a time, as through a switch at a
-    // few hundred calls a second); from a few checks a turn on, the message is the cheaper.
+    // A turn's few checks cost about as little as pool jobs as in a message each way (measured: a
+    // lone check 230 against 265 µs of CPU, two 260-300 against 245-275, as through a switch at a
+    // few hundred calls a second); from MIN_BATCH a turn on, the message is the cheaper. Below it
+    // no thread is started: a light PASSporT load costs no isolate's memory.
     // Closing: nothing is started only to be stopped.
-    if (p.jobs.length === 1 || this.closed) return onPool(p, this.stats);
+    if (p.jobs.length < MIN_BATCH || this.closed) return onPool(p, this.stats);
     // In batches of at most MAX_BATCH, so that a busy turn's checks are answered as they are
     // done rather than all at the end, and spread over the threads.
     for (let i = 0; i < p.jobs.length; i += MAX_BATCH) {

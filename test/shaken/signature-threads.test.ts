@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
 import type * as WorkerThreads from 'node:worker_threads';
-import { KEY_SLOTS, MAX_BATCH, SignatureThreads, WORKER_SOURCE } from '../../src/shaken/signature-threads';
+import { KEY_SLOTS, MAX_BATCH, MIN_BATCH, SignatureThreads, WORKER_SOURCE } from '../../src/shaken/signature-threads';
 
 /**
  * ES256 checks on the verifier's own threads, in batches: the right answer for every check
@@ -65,8 +65,8 @@ describe('ES256 checks on signature threads', () => {
   it('a second thread starts only when the first has a backlog', async () => {
     const threads = new SignatureThreads(2);
     try {
-      const pair = cases(2, [keyPair()]);
-      for (let i = 0; i < 5; i++) expect(await Promise.all(pair.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual([true, true]);
+      const group = cases(MIN_BATCH, [keyPair()]);
+      for (let i = 0; i < 5; i++) expect(await Promise.all(group.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(group.map((c) => c.valid));
       expect(threads.running).toBe(1);
       // Four batches in one turn: two wait on the first thread, the third starts the second.
       const many = cases(MAX_BATCH * 4, [keyPair()]);
@@ -84,11 +84,12 @@ describe('ES256 checks on signature threads', () => {
     expect(slow).not.toBe(WORKER_SOURCE);
     const threads = new SignatureThreads(2, { source: slow });
     try {
-      const pair = cases(2, [keyPair()]);
-      const first = Promise.all(pair.map((c) => threads.verify(c.input, c.signature, c.key)));
+      const group = cases(MIN_BATCH, [keyPair()]);
+      const first = Promise.all(group.map((c) => threads.verify(c.input, c.signature, c.key)));
       await new Promise((resolve) => setImmediate(resolve));
-      const second = Promise.all(pair.map((c) => threads.verify(c.input, c.signature, c.key)));
-      expect(await Promise.all([first, second])).toEqual([[true, true], [true, true]]);
+      const second = Promise.all(group.map((c) => threads.verify(c.input, c.signature, c.key)));
+      const valid = group.map((c) => c.valid);
+      expect(await Promise.all([first, second])).toEqual([valid, valid]);
       expect(threads.stats.batches).toBe(2);
       expect(threads.running).toBe(1);
     } finally {
@@ -125,13 +126,16 @@ describe('ES256 checks on signature threads', () => {
     expect(JSON.parse(out)).toEqual({ answers: [true, true, true], batches: 1 });
   });
 
-  it('a turn\'s lone check goes to the pool: a message each way would cost more', async () => {
+  it('a turn\'s few checks (fewer than MIN_BATCH) go to the pool, and start no thread', async () => {
     const threads = new SignatureThreads(1);
     try {
       const [good, bad] = cases(3, [keyPair(), keyPair()]).filter((_, i) => i !== 1);
       expect(await threads.verify(good!.input, good!.signature, good!.key)).toBe(true);
+      const few = cases(MIN_BATCH - 1, [keyPair()]);
+      expect(await Promise.all(few.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(few.map((c) => c.valid));
       expect(await threads.verify(bad!.input, bad!.signature, bad!.key)).toBe(false);
-      expect(threads.stats).toEqual({ batches: 0, checks: 0, onPool: 2 });
+      expect(threads.stats).toEqual({ batches: 0, checks: 0, onPool: MIN_BATCH + 1 });
+      expect(threads.running).toBe(0);
     } finally {
       await threads.close();
     }
@@ -201,12 +205,12 @@ describe('ES256 checks on signature threads', () => {
     let now = 1_000_000;
     const threads = new SignatureThreads(1, { log, source: dying, now: () => now });
     try {
-      const pair = cases(2, [keyPair()]);
+      const group = cases(MIN_BATCH, [keyPair()]);
       for (let i = 0; i < 3; i++) {
-        expect(await Promise.all(pair.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual([true, true]);
+        expect(await Promise.all(group.map((c) => threads.verify(c.input, c.signature, c.key)))).toEqual(group.map((c) => c.valid));
         now += 61_000;
       }
-      expect(threads.stats).toMatchObject({ batches: 3, onPool: 6 });
+      expect(threads.stats).toMatchObject({ batches: 3, onPool: 3 * MIN_BATCH });
       expect(lines.every((l) => l.level === 'warn')).toBe(true);
     } finally {
       await threads.close();

@@ -4,8 +4,11 @@ import { verifyEs256 } from './passport';
 import type { ShakenLogger } from './shared-cache';
 
 /**
- * ES256 signature checks on worker threads of the verifier's own, sent in batches: every check
- * asked for in one turn of the event loop goes to a thread in one message, and comes back in one.
+ * ES256 signature checks on worker threads of the verifier's own, sent in batches: the checks
+ * asked for in one turn of the event loop go to a thread in messages of up to MAX_BATCH, and come
+ * back the same way. A turn with fewer than MIN_BATCH checks leaves them to libuv's pool, and a
+ * second thread starts only when the first has BACKLOG batches waiting: a light PASSporT load
+ * costs no thread's memory.
  *
  * Why not libuv's thread pool (crypto.verify with a callback, `verifyEs256`): a pool thread is
  * woken for each check and wakes the event loop again when it is done. On virtual machines each
@@ -18,7 +21,8 @@ import type { ShakenLogger } from './shared-cache';
  * A job that brings its key sets the slot just before it is checked, so keys and jobs can never
  * pair up wrongly, whatever a batch holds.
  *
- * Nothing waits on a thread that went away: the checks it had not answered are done on libuv's
+ * Nothing waits on a thread that went away, could not be started or sent a batch, or left a
+ * batch unanswered for BATCH_DEADLINE_MS: the checks it had not answered are done on libuv's
  * pool, and a new thread takes its place (a second loss within a minute leaves that place to the
  * pool for good, and says so).
  */

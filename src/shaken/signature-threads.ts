@@ -131,14 +131,18 @@ class SignatureThread {
   }
 
   async close(): Promise<void> {
+    this.retired = true;
+    await this.stop();
+    this.fallBack();
+  }
+
+  /** Stops the running worker, if any, without taking its exit for a loss. */
+  private async stop(): Promise<void> {
     const worker = this.worker;
     this.worker = null;
-    this.retired = true;
-    if (worker) {
-      worker.removeAllListeners('exit');
-      await worker.terminate();
-    }
-    this.fallBack();
+    if (!worker) return;
+    worker.removeAllListeners('exit');
+    await worker.terminate();
   }
 
   private job(input: string, signature: Buffer, key: KeyObject): Job {
@@ -196,12 +200,7 @@ class SignatureThread {
    * the slots of a batch it never got is stopped, so that no later batch relies on its keys.
    */
   private failed(err: unknown): void {
-    const worker = this.worker;
-    this.worker = null;
-    if (worker) {
-      worker.removeAllListeners('exit');
-      worker.terminate().catch(() => undefined);
-    }
+    this.stop().catch(() => undefined);
     this.down({ err: err instanceof Error ? err.message : String(err), pending: this.inFlight.size });
   }
 

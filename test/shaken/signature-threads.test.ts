@@ -31,6 +31,11 @@ function cases(n: number, keys: { publicKey: KeyObject; privateKey: KeyObject }[
 // The module object itself (an `import * as` is a copy of it): what signature-threads.ts constructs its Worker from.
 const workerThreads = jest.requireActual<typeof WorkerThreads>('node:worker_threads');
 
+/** A worker that dies on the first batch it is sent. */
+const dying = `require('node:worker_threads').parentPort.on('message', () => process.exit(7));`;
+/** A worker that never answers. */
+const silent = `require('node:worker_threads').parentPort.on('message', () => undefined);`;
+
 const lines: { level: string; msg: string }[] = [];
 const log = { warn: (_: object, msg: string) => lines.push({ level: 'warn', msg }), error: (_: object, msg: string) => lines.push({ level: 'error', msg }) };
 afterEach(() => lines.splice(0));
@@ -98,7 +103,6 @@ describe('ES256 checks on signature threads', () => {
   });
 
   it('a thread that answers nothing is replaced once a batch is overdue; its checks are answered on the pool', async () => {
-    const silent = `require('node:worker_threads').parentPort.on('message', () => undefined);`;
     const threads = new SignatureThreads(1, { log, source: silent, batchDeadlineMs: 100 });
     try {
       const all = cases(4, [keyPair()]);
@@ -160,8 +164,6 @@ describe('ES256 checks on signature threads', () => {
   }, 30_000);
 
   it('a thread that stops answers its checks on the pool; a second loss within a minute leaves its share to the pool', async () => {
-    // A worker that dies on the first batch it is sent.
-    const dying = `require('node:worker_threads').parentPort.on('message', () => process.exit(7));`;
     let now = 1_000_000;
     const threads = new SignatureThreads(1, { log, source: dying, now: () => now });
     try {
@@ -201,7 +203,6 @@ describe('ES256 checks on signature threads', () => {
   });
 
   it('a thread lost again after more than a minute is replaced again', async () => {
-    const dying = `require('node:worker_threads').parentPort.on('message', () => process.exit(7));`;
     let now = 1_000_000;
     const threads = new SignatureThreads(1, { log, source: dying, now: () => now });
     try {
@@ -260,8 +261,6 @@ describe('ES256 checks on signature threads', () => {
   }, 5_000);
 
   it('close answers the checks under way, and later checks go to the pool', async () => {
-    // A worker that never answers.
-    const silent = `require('node:worker_threads').parentPort.on('message', () => undefined);`;
     const threads = new SignatureThreads(1, { source: silent });
     const all = cases(4, [keyPair()]);
     const pending = Promise.all(all.map((c) => threads.verify(c.input, c.signature, c.key)));
